@@ -1,1 +1,169 @@
-//! The lab cluster.
+//! The lab: a local cluster that speaks the Kubernetes API, for tests and first runs.
+//!
+//! `Lab::start` brings up the API server on loopback (port 0 by default) with its store,
+//! registry and in-lab controllers; the returned handle reports the address, writes a
+//! kubeconfig for it, and stops everything when shut down or dropped. Every component acts
+//! only through the registry, the same path HTTP clients take, so every change is a watch
+//! event that kubectl and kube-rs see.
+
+pub mod api;
+pub mod controllers;
+pub mod error;
+pub mod kinds;
+pub mod kubeconfig;
+pub mod logs;
+pub mod registry;
+pub mod resources;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use api::Faults;
+pub use error::ApiError;
+
+use registry::{Registry, WriteOptions};
+use store::Store;
+
+/// How to start a lab.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Number of nodes registered.
+    pub nodes: usize,
+    /// Events retained for watch resumption before older resourceVersions expire.
+    pub history: usize,
+    pub faults: Faults,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nodes: 1,
+            history: 100_000,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Errors starting a lab.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot register the lab's built-in objects: {0}")]
+    Seed(ApiError),
+}
+
+/// A running lab. Dropping it stops it.
+pub struct Lab {
+    addr: SocketAddr,
+    registry: Registry,
+    shutdown: CancellationToken,
+    faults: Arc<Mutex<Faults>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Lab {
+    /// Starts a lab and returns once its API answers.
+    pub async fn start(config: LabConfig) -> Result<Lab, LabError> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| LabError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| LabError::Bind { addr: config.listen, source })?;
+        let store = Store::new(config.history);
+        let registry = Registry::new(store);
+        seed(&registry, config.nodes).map_err(LabError::Seed)?;
+        let shutdown = CancellationToken::new();
+        let faults = Arc::new(Mutex::new(config.faults.clone()));
+        let state = api::ApiState {
+            registry: registry.clone(),
+            shutdown: shutdown.clone(),
+            faults: faults.clone(),
+            server_address: addr.to_string(),
+            logs: Arc::new(Mutex::new(None)),
+        };
+        controllers::spawn_all(&registry, &shutdown);
+        let app = api::router(state);
+        let token = shutdown.clone();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await;
+        });
+        Ok(Lab { addr, registry, shutdown, faults, server: Some(server) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The in-process registry (for in-lab components and tests).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Changes the fault-injection settings while running.
+    pub fn set_faults(&self, faults: Faults) {
+        if let Ok(mut f) = self.faults.lock() {
+            *f = faults;
+        }
+    }
+
+    /// A kubeconfig (YAML) whose current context `rollout-lab` points at this lab.
+    pub fn kubeconfig(&self) -> String {
+        kubeconfig::render(&self.url())
+    }
+
+    /// Ends every watch stream, stops the controllers and waits for the server to close.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The namespaces and nodes every cluster starts with.
+fn seed(registry: &Registry, nodes: usize) -> Result<(), ApiError> {
+    let opts = WriteOptions { field_manager: "lab".into(), ..WriteOptions::default() };
+    let namespaces = kinds::find("", "v1", "namespaces").ok_or_else(ApiError::no_route)?;
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        registry.create(namespaces, "", json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}), &opts)?;
+    }
+    let node_type = kinds::find("", "v1", "nodes").ok_or_else(ApiError::no_route)?;
+    for i in 1..=nodes {
+        let name = format!("lab-node-{i}");
+        let node = json!({
+            "metadata": {"name": name, "labels": {
+                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            }},
+            "spec": {},
+        });
+        let created = registry.create(node_type, "", node, &opts)?;
+        let mut with_status = (*created.object).clone();
+        with_status["status"] = controllers::nodes::initial_status(i);
+        registry.update(node_type, "", &name, with_status, registry::Subresource::Status, &opts)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Fault injection for reliability tests, off by default.
+//!
+//! A fraction of resource requests can be answered 500, 429 (with Retry-After) or, for
+//! writes, 409; watch streams can be cut after a random interval, and watches resuming from
+//! a resourceVersion can be forced to 410 Expired. Discovery, `/version` and OpenAPI are
+//! never faulted, so clients can always find the API they then retry against.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::ApiState;
+use super::respond::json_response;
+use crate::error::ApiError;
+
+/// The fault settings. Rates are fractions of requests, 0.0 to 1.0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Faults {
+    pub error_rate: f64,
+    pub throttle_rate: f64,
+    pub conflict_rate: f64,
+    /// Cut each watch stream after a random time up to this many seconds.
+    pub watch_cut_max_seconds: Option<f64>,
+    /// Fraction of resuming watches answered with 410 Expired.
+    pub expire_rate: f64,
+}
+
+impl Faults {
+    /// Parses `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut f = Faults::default();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("fault {part:?} is not KEY=VALUE (keys: 500, 429, 409, watch-cut, expire)"))?;
+            let number: f64 = value.parse().map_err(|_| format!("fault {key}: {value:?} is not a number"))?;
+            let rate = |n: f64| if (0.0..=1.0).contains(&n) { Ok(n) } else { Err(format!("fault {key}: rate {n} is not between 0 and 1")) };
+            match key {
+                "500" => f.error_rate = rate(number)?,
+                "429" => f.throttle_rate = rate(number)?,
+                "409" => f.conflict_rate = rate(number)?,
+                "expire" => f.expire_rate = rate(number)?,
+                "watch-cut" if number > 0.0 => f.watch_cut_max_seconds = Some(number),
+                "watch-cut" => return Err("fault watch-cut: seconds must be positive".into()),
+                other => return Err(format!("unknown fault {other:?} (keys: 500, 429, 409, watch-cut, expire)")),
+            }
+        }
+        Ok(f)
+    }
+
+    /// The injected error for one request, if any.
+    pub fn roll(&self, is_write: bool) -> Option<ApiError> {
+        let r: f64 = rand::random();
+        if r < self.error_rate {
+            return Some(ApiError::internal("injected fault"));
+        }
+        if r < self.error_rate + self.throttle_rate {
+            return Some(ApiError::too_many_requests(1));
+        }
+        if is_write && r < self.error_rate + self.throttle_rate + self.conflict_rate {
+            return Some(ApiError::conflict_message(
+                "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected fault)",
+            ));
+        }
+        None
+    }
+
+    pub fn watch_cut(&self) -> Option<Duration> {
+        self.watch_cut_max_seconds.map(|max| Duration::from_secs_f64(rand::random::<f64>() * max))
+    }
+
+    pub fn force_expired(&self) -> bool {
+        self.expire_rate > 0.0 && rand::random::<f64>() < self.expire_rate
+    }
+}
+
+pub async fn get_faults(State(state): State<ApiState>) -> Response<Body> {
+    let f = state.faults.lock().map(|f| f.clone()).unwrap_or_default();
+    json_response(StatusCode::OK, &serde_json::to_value(f).unwrap_or_default())
+}
+
+pub async fn put_faults(State(state): State<ApiState>, Json(f): Json<Faults>) -> Response<Body> {
+    if let Ok(mut current) = state.faults.lock() {
+        *current = f.clone();
+    }
+    json_response(StatusCode::OK, &serde_json::to_value(f).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse_and_reject_nonsense() {
+        let f = Faults::parse("500=0.1, 429=0.05,watch-cut=10,expire=0.2").expect("valid");
+        assert_eq!(f.error_rate, 0.1);
+        assert_eq!(f.throttle_rate, 0.05);
+        assert_eq!(f.watch_cut_max_seconds, Some(10.0));
+        assert!(Faults::parse("500=2").is_err());
+        assert!(Faults::parse("teapot=0.1").is_err());
+        assert!(Faults::parse("500").is_err());
+    }
+
+    #[test]
+    fn no_faults_means_no_injected_errors() {
+        let f = Faults::default();
+        assert!((0..1000).all(|_| f.roll(true).is_none()));
+        assert!(!f.force_expired());
+    }
+
+    #[test]
+    fn conflicts_are_only_injected_into_writes() {
+        let f = Faults { conflict_rate: 1.0, ..Faults::default() };
+        assert!(f.roll(false).is_none());
+        assert_eq!(f.roll(true).map(|e| e.code), Some(409));
+    }
+}

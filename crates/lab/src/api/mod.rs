@@ -1,0 +1,137 @@
+//! The lab's HTTP API: a Kubernetes API server over plain HTTP on loopback.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /version` | v1.33 version info (steers kubectl's dispatcher) |
+//! | `GET /api`, `/apis` | aggregated discovery when asked for, else `APIVersions` / `APIGroupList` |
+//! | `GET /api/v1`, `/apis/{g}/{v}`, `/apis/{g}` | legacy `APIResourceList` / `APIGroup` |
+//! | `GET /openapi/v3[/{gv}]` | minimal OpenAPI v3 (PATCH with `fieldValidation`) |
+//! | `GET /healthz`, `/readyz`, `/livez` | `ok` |
+//! | `GET /{prefix}/{resource}` | list, or watch with `watch=true` (all namespaces for namespaced types) |
+//! | `POST /{prefix}/[namespaces/{ns}/]{resource}` | create |
+//! | `DELETE /{prefix}/[namespaces/{ns}/]{resource}` | deletecollection |
+//! | `GET PUT PATCH DELETE /{prefix}/[namespaces/{ns}/]{resource}/{name}` | object |
+//! | `GET PUT PATCH .../{name}/status`, `.../{name}/scale` | subresources |
+//! | `GET /api/v1/namespaces/{ns}/pods/{name}/log` | container logs (from the kubelet) |
+//! | `POST /api/v1/namespaces/{ns}/pods/{name}/binding` | bind a pod to a node |
+//! | `GET PUT /lab/faults` | the lab's fault-injection settings (not Kubernetes) |
+//!
+//! `{prefix}` is `/api/v1` or `/apis/{group}/{version}`.
+
+mod discovery;
+mod faults;
+mod handlers;
+mod paths;
+pub mod query;
+mod respond;
+mod watch;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, Response, StatusCode, header};
+use axum::routing::{any, get};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub use faults::Faults;
+
+use crate::logs::LogSource;
+use crate::registry::Registry;
+
+/// Shared state of every request.
+#[derive(Clone)]
+pub struct ApiState {
+    pub registry: Registry,
+    pub shutdown: CancellationToken,
+    pub faults: Arc<Mutex<Faults>>,
+    pub server_address: String,
+    pub logs: Arc<Mutex<Option<Arc<dyn LogSource>>>>,
+}
+
+/// The router of the whole API.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/version", get(|| async { respond::json_response(StatusCode::OK, &discovery::version()) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/api", get(api_root))
+        .route("/apis", get(apis_root))
+        .route("/openapi/v3", get(|| async { respond::json_response(StatusCode::OK, &discovery::openapi_root()) }))
+        .route("/openapi/v3/{*gv}", get(openapi_doc))
+        .route("/lab/faults", get(faults::get_faults).put(faults::put_faults))
+        .route("/api/{*rest}", any(handlers::resource))
+        .route("/apis/{*rest}", any(handlers::resource))
+        .fallback(any(|| async { respond::error_response(&crate::error::ApiError::no_route()) }))
+        .with_state(state)
+}
+
+fn accept(req: &Request) -> String {
+    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+}
+
+async fn api_root(State(state): State<ApiState>, req: Request) -> Response<Body> {
+    match discovery::wants_aggregated(&accept(&req)) {
+        Some(ct) => respond::json_response_typed(StatusCode::OK, &discovery::aggregated(true, ct), ct),
+        None => respond::json_response(StatusCode::OK, &discovery::api_versions(&state.server_address)),
+    }
+}
+
+async fn apis_root(req: Request) -> Response<Body> {
+    match discovery::wants_aggregated(&accept(&req)) {
+        Some(ct) => respond::json_response_typed(StatusCode::OK, &discovery::aggregated(false, ct), ct),
+        None => respond::json_response(StatusCode::OK, &discovery::api_group_list()),
+    }
+}
+
+async fn openapi_doc(axum::extract::Path(gv): axum::extract::Path<String>) -> Response<Body> {
+    let parts: Vec<&str> = gv.split('/').collect();
+    let doc = match parts.as_slice() {
+        ["api", v] => discovery::openapi_document("", v),
+        ["apis", g, v] => discovery::openapi_document(g, v),
+        _ => None,
+    };
+    match doc {
+        Some(d) => respond::json_response(StatusCode::OK, &d),
+        None => respond::error_response(&crate::error::ApiError::no_route()),
+    }
+}
+
+/// Reads a whole request body, answering 400 on a broken one.
+pub(crate) async fn body_bytes(body: Body) -> Result<Bytes, crate::error::ApiError> {
+    axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .map_err(|e| crate::error::ApiError::bad_request(format!("unable to read the request body: {e}")))
+}
+
+/// The manager name of a write: `fieldManager`, else the User-Agent's program name, as
+/// upstream's default (`kubectl`, `kube-rs`...).
+pub(crate) fn field_manager(query: &query::Query, headers: &axum::http::HeaderMap) -> String {
+    if let Some(m) = query.get("fieldManager") {
+        return m.to_string();
+    }
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// A Status answer for successful deletes of types that do not return the object.
+pub(crate) fn success_status(name: &str, group: &str, plural: &str, uid: &Value) -> Value {
+    let mut details = json!({"name": name, "kind": plural, "uid": uid});
+    if !group.is_empty() {
+        details["group"] = json!(group);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+/// True for methods that change state (fault injection answers 409 only to these).
+pub(crate) fn is_write(m: &Method) -> bool {
+    matches!(*m, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+}

@@ -1,0 +1,238 @@
+//! Watch streams: chunked, newline-delimited events, exactly as the apiserver sends them.
+//!
+//! A watch starts from a resourceVersion: unset or `0` sends the current objects as
+//! synthetic ADDED events first; a number replays retained history after it; a number older
+//! than the history answers a 200 stream carrying one ERROR event with a 410 Expired Status
+//! (kube-rs relists only on that form). `sendInitialEvents=true` streams the list and closes
+//! it with the `k8s.io/initial-events-end` bookmark. An object that stops matching the
+//! filter is sent as DELETED, one that starts matching as ADDED, as the watch cache does.
+//! Streams end at `timeoutSeconds`, at shutdown, or when the client goes away.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, Response, StatusCode, header};
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::query::Filter;
+use super::respond::{Representation, table};
+use crate::error::ApiError;
+use crate::kinds::ResourceType;
+use crate::store::{EventType, Store, StoredEvent};
+
+/// Everything a watch needs, parsed from the request.
+#[derive(Debug, Clone)]
+pub struct WatchRequest {
+    pub rt: &'static ResourceType,
+    pub filter: Filter,
+    pub resource_version: Option<u64>,
+    pub send_initial_events: bool,
+    pub bookmarks: bool,
+    pub timeout: Duration,
+    pub repr: Representation,
+    /// Fault injection: cut the stream after this long.
+    pub cut_after: Option<Duration>,
+    /// Fault injection: answer 410 whatever the resourceVersion.
+    pub force_expired: bool,
+}
+
+/// How often an idle watch that asked for bookmarks gets one.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The apiserver's default watch length when the client sets no timeout (its minimum
+/// request timeout is 1800 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+struct Sender {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    rt: &'static ResourceType,
+    repr: Representation,
+    headers_sent: bool,
+}
+
+impl Sender {
+    /// Sends one event; false when the client is gone.
+    async fn send(&mut self, kind: &str, object: &Value) -> bool {
+        let object = match (kind, self.repr) {
+            ("ADDED" | "MODIFIED" | "DELETED", Representation::Table { include }) => {
+                let rv = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
+                let t = table(self.rt, &[object], include, self.headers_sent, &rv);
+                self.headers_sent = true;
+                t
+            }
+            ("ADDED" | "MODIFIED" | "DELETED", Representation::Metadata) => super::respond::partial_metadata(object),
+            _ => object.clone(),
+        };
+        let mut line = json!({"type": kind, "object": object}).to_string();
+        line.push('\n');
+        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+    }
+
+    async fn bookmark(&mut self, rv: u64, initial_end: bool) -> bool {
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if initial_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata});
+        self.send("BOOKMARK", &obj).await
+    }
+}
+
+/// How a stored event looks through a filter: the type to send and the object, or nothing.
+fn filtered(filter: &Filter, ev: &StoredEvent) -> Option<(&'static str, Value)> {
+    let now = filter.matches(&ev.object);
+    let before = ev.previous.as_deref().is_some_and(|p| filter.matches(p));
+    match ev.kind {
+        EventType::Added if now => Some(("ADDED", (*ev.object).clone())),
+        EventType::Deleted if before || now => Some(("DELETED", (*ev.object).clone())),
+        EventType::Modified => match (before, now) {
+            (true, true) => Some(("MODIFIED", (*ev.object).clone())),
+            (false, true) => Some(("ADDED", (*ev.object).clone())),
+            (true, false) => {
+                let mut gone = ev.previous.as_deref().cloned().unwrap_or(Value::Null);
+                gone["metadata"]["resourceVersion"] = json!(ev.rv.to_string());
+                Some(("DELETED", gone))
+            }
+            (false, false) => None,
+        },
+        _ => None,
+    }
+}
+
+fn expired_status(requested: u64, oldest: u64) -> Value {
+    ApiError::expired(format!("too old resource version: {requested} ({oldest})")).to_status()
+}
+
+/// Starts a watch and returns its streaming response.
+pub fn start(store: &Store, req: WatchRequest, shutdown: CancellationToken) -> Response<Body> {
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
+    let store = store.clone();
+    tokio::spawn(async move {
+        let mut sender = Sender { tx, rt: req.rt, repr: req.repr, headers_sent: false };
+        tokio::select! {
+            _ = run(&store, &req, &mut sender) => {}
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(req.timeout) => {}
+            _ = async { match req.cut_after { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {}
+        }
+    });
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+async fn run(store: &Store, req: &WatchRequest, sender: &mut Sender) {
+    let type_key = req.rt.store_key();
+    let (mut live, mut last_rv) = match (req.resource_version, req.send_initial_events) {
+        (Some(rv), false) if rv > 0 && !req.force_expired => match store.subscribe_from(rv) {
+            Ok((replay, live)) => {
+                let mut last = rv;
+                for ev in replay {
+                    if ev.resource.store_key() != type_key {
+                        continue;
+                    }
+                    last = ev.rv;
+                    if let Some((kind, obj)) = filtered(&req.filter, &ev) {
+                        if !sender.send(kind, &obj).await {
+                            return;
+                        }
+                    }
+                }
+                (live, last.max(rv))
+            }
+            Err(too_old) => {
+                sender.send("ERROR", &expired_status(too_old.requested, too_old.oldest)).await;
+                return;
+            }
+        },
+        (Some(rv), false) if req.force_expired => {
+            sender.send("ERROR", &expired_status(rv, store.current_rv())).await;
+            return;
+        }
+        _ => {
+            let (items, rv, live) = store.snapshot_and_subscribe(req.rt, req.filter.namespace.as_deref());
+            for obj in items.iter().filter(|o| req.filter.matches(o)) {
+                if !sender.send("ADDED", obj).await {
+                    return;
+                }
+            }
+            if req.send_initial_events && !sender.bookmark(rv, true).await {
+                return;
+            }
+            (live, rv)
+        }
+    };
+    let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            received = live.recv() => match received {
+                Ok(ev) => {
+                    if ev.rv <= last_rv {
+                        continue;
+                    }
+                    last_rv = ev.rv;
+                    if ev.resource.store_key() != type_key {
+                        continue;
+                    }
+                    if let Some((kind, obj)) = filtered(&req.filter, &ev) {
+                        if !sender.send(kind, &obj).await {
+                            return;
+                        }
+                    }
+                }
+                // A watcher that fell behind is closed; it resumes from its last
+                // resourceVersion and history fills the gap.
+                Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = ticker.tick(), if req.bookmarks => {
+                if !sender.bookmark(last_rv, false).await {
+                    return;
+                }
+            }
+            _ = sender.tx.closed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use crate::api::query::Query;
+    use crate::kinds;
+
+    fn event(kind: EventType, prev: Option<Value>, now: Value) -> StoredEvent {
+        StoredEvent {
+            rv: 9,
+            kind,
+            resource: kinds::find("", "v1", "pods").expect("served"),
+            namespace: "default".into(),
+            object: Arc::new(now),
+            previous: prev.map(Arc::new),
+        }
+    }
+
+    fn labelled(app: &str) -> Value {
+        json!({"metadata": {"namespace": "default", "name": "p", "labels": {"app": app}, "resourceVersion": "9"}})
+    }
+
+    #[test]
+    fn objects_leaving_or_entering_a_selector_become_deleted_or_added() {
+        let pods = kinds::find("", "v1", "pods").expect("served");
+        let f = Filter::new(pods, None, &Query::parse(Some("labelSelector=app%3Dweb"))).expect("filter");
+        let leaving = event(EventType::Modified, Some(labelled("web")), labelled("db"));
+        let (kind, obj) = filtered(&f, &leaving).expect("sent");
+        assert_eq!(kind, "DELETED");
+        assert_eq!(obj["metadata"]["labels"]["app"], "web");
+        assert_eq!(obj["metadata"]["resourceVersion"], "9");
+        let entering = event(EventType::Modified, Some(labelled("db")), labelled("web"));
+        assert_eq!(filtered(&f, &entering).map(|e| e.0), Some("ADDED"));
+        let other = event(EventType::Modified, Some(labelled("db")), labelled("db"));
+        assert!(filtered(&f, &other).is_none());
+    }
+}

@@ -1,0 +1,14 @@
+//! The in-lab controllers. Each acts only through the registry, like a real controller
+//! acting through the API server, so each change it makes is a watch event.
+
+pub mod gc;
+pub mod nodes;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::registry::Registry;
+
+/// Starts every controller; they stop when `cancel` fires.
+pub fn spawn_all(registry: &Registry, cancel: &CancellationToken) {
+    tokio::spawn(gc::run(registry.clone(), cancel.clone()));
+}
