@@ -1,0 +1,52 @@
+//! The model server as a process: environment in, exit code out.
+//!
+//! [`run_from_env`] is what the `rollout` binary's hidden model-server
+//! subcommand calls inside its tokio runtime. It maps SIGTERM and SIGINT to a
+//! graceful shutdown and every outcome to an exit code the lab's kubelet
+//! records as the container's termination state.
+
+use std::io::Write as _;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::{Config, ServerError, Trigger, serve};
+
+/// Exit code for an invalid environment.
+pub const EXIT_BAD_CONFIG: i32 = 2;
+/// Exit code when `ALLOC_MB` cannot be allocated, as if the kernel's OOM
+/// killer had sent SIGKILL (128 + 9).
+pub const EXIT_OUT_OF_MEMORY: i32 = 137;
+
+/// Runs the server configured by the process environment and returns the
+/// process exit code: 0 after a clean shutdown, the `FAIL_AT_START` code, 1
+/// after `CRASH_AFTER_SECONDS` or a server failure, 2 on a bad environment.
+pub async fn run_from_env() -> i32 {
+    let config = match Config::from_env(|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(e) => return fail(EXIT_BAD_CONFIG, &e),
+    };
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => return fail(1, &format!("cannot install a SIGTERM handler: {e}")),
+    };
+    let mut interrupt = match signal(SignalKind::interrupt()) {
+        Ok(s) => s,
+        Err(e) => return fail(1, &format!("cannot install a SIGINT handler: {e}")),
+    };
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => Trigger::Signal("SIGTERM"),
+            _ = interrupt.recv() => Trigger::Signal("SIGINT"),
+        }
+    };
+    match serve(config, shutdown).await {
+        Ok(reason) => reason.exit_code(),
+        Err(e @ ServerError::Allocation { .. }) => fail(EXIT_OUT_OF_MEMORY, &e),
+        Err(e) => fail(1, &e),
+    }
+}
+
+fn fail(code: i32, message: &dyn std::fmt::Display) -> i32 {
+    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+    code
+}
