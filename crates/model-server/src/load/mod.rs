@@ -36,6 +36,8 @@ use crate::server::{POD_HEADER, VERSION_HEADER};
 
 /// Highest request rate accepted.
 pub const MAX_RPS: f64 = 10_000.0;
+/// Longest run accepted.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Most requests one run may schedule.
 pub const MAX_REQUESTS: f64 = 10_000_000.0;
 
@@ -96,7 +98,7 @@ impl LoadSpec {
         if !(self.rps > 0.0 && self.rps <= MAX_RPS) {
             return Err(LoadError::Rate(self.rps));
         }
-        if self.duration.is_zero() {
+        if self.duration.is_zero() || self.duration > MAX_DURATION {
             return Err(LoadError::Duration);
         }
         if self.timeout.is_zero() {
@@ -118,7 +120,7 @@ impl LoadSpec {
 pub enum LoadError {
     #[error("load rate {0} rps is out of range; use more than 0 and at most {MAX_RPS}")]
     Rate(f64),
-    #[error("load duration must be longer than zero")]
+    #[error("load duration must be longer than zero and at most a week")]
     Duration,
     #[error("load request timeout must be longer than zero")]
     Timeout,
@@ -349,6 +351,11 @@ mod tests {
             },
             LoadSpec {
                 concurrency: 0,
+                ..spec()
+            },
+            LoadSpec {
+                rps: 1e-300,
+                duration: Duration::MAX,
                 ..spec()
             },
             LoadSpec {
