@@ -9,10 +9,15 @@
 //! Semantics follow k8s.io/apimachinery `pkg/util/strategicpatch/patch.go` and
 //! sigs.k8s.io/structured-merge-diff (the `managedFields` `FieldsV1` encoding).
 
+mod apply;
 mod directives;
+mod fieldset;
 mod merge;
 mod schema;
+mod ssa_merge;
 
+pub use apply::{ApplyError, Conflict, apply, conflict_message, record_update};
+pub use fieldset::{FieldSet, Path, PathElement, render_path};
 pub use merge::strategic_merge;
 pub use schema::{ListKind, Schema};
 

@@ -34,7 +34,6 @@ impl ListKind {
 
 /// Default values of SSA key fields, used when an item omits them (the OpenAPI default of
 /// `protocol` is `TCP`; upstream applies it before building `k:{...}` keys).
-#[allow(dead_code)] // used by server-side apply, next commit
 pub(crate) fn ssa_key_default(field: &str) -> Option<&'static str> {
     (field == "protocol").then_some("TCP")
 }
@@ -91,6 +90,9 @@ const CONTAINER_LISTS: &[&str] = &["containers", "initContainers", "ephemeralCon
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Schema {
     rules: Vec<(Vec<&'static str>, ListKind)>,
+    /// Maps that server-side apply treats as one value (`+structType=atomic` on LabelSelector,
+    /// `+mapType=atomic` on a Service selector): owned and replaced whole.
+    atomic_maps: Vec<Vec<&'static str>>,
 }
 
 impl Schema {
@@ -107,6 +109,7 @@ impl Schema {
                 schema.add(&["status", "hostIPs"], IP);
             }
             "deployments" | "replicasets" => {
+                schema.atomic_maps.push(vec!["spec", "selector"]);
                 schema.add_object_meta(&["spec", "template", "metadata"]);
                 schema.add_pod_spec(&["spec", "template", "spec"]);
                 schema.add(&["status", "conditions"], TYPE);
@@ -117,6 +120,7 @@ impl Schema {
                     ssa_keys: &["port", "protocol"],
                 };
                 schema.add(&["spec", "ports"], port);
+                schema.atomic_maps.push(vec!["spec", "selector"]);
                 schema.add(&["status", "conditions"], TYPE);
             }
             "nodes" => {
@@ -124,7 +128,11 @@ impl Schema {
                 schema.add(&["status", "conditions"], TYPE);
                 schema.add(&["status", "addresses"], TYPE);
             }
-            "namespaces" | "poddisruptionbudgets" | "horizontalpodautoscalers" => {
+            "poddisruptionbudgets" => {
+                schema.atomic_maps.push(vec!["spec", "selector"]);
+                schema.add(&["status", "conditions"], TYPE);
+            }
+            "namespaces" | "horizontalpodautoscalers" => {
                 schema.add(&["status", "conditions"], TYPE);
             }
             // endpoints, configmaps, secrets, events, leases and endpointslices have no merged
@@ -168,6 +176,13 @@ impl Schema {
                 rule.len() == path.len() && rule.iter().zip(path).all(|(r, p)| *r == p.as_ref())
             })
             .map_or(ListKind::Atomic, |(_, kind)| *kind)
+    }
+
+    /// Whether server-side apply treats the map at `path` as a single value.
+    pub fn is_atomic_map<S: AsRef<str>>(&self, path: &[S]) -> bool {
+        self.atomic_maps.iter().any(|rule| {
+            rule.len() == path.len() && rule.iter().zip(path).all(|(r, p)| *r == p.as_ref())
+        })
     }
 
     fn add(&mut self, path: &[&'static str], kind: ListKind) {
