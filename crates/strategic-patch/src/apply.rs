@@ -78,6 +78,21 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
     )
 }
 
+/// The manager name of a write: the `fieldManager` query parameter, else the User-Agent up to
+/// its first `/` (upstream's `prefixFromUserAgent`: `kubectl/v1.33.0 (linux/amd64)` gives
+/// `kubectl`).
+pub fn manager_name(field_manager: Option<&str>, user_agent: Option<&str>) -> String {
+    match field_manager.filter(|m| !m.is_empty()) {
+        Some(manager) => manager.to_string(),
+        None => user_agent
+            .unwrap_or_default()
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
 /// Upstream's `printManager`: the quoted name, plus `using <apiVersion>` for `Update` managers.
 fn describe_manager(conflict: &Conflict) -> String {
     if conflict.operation == UPDATE {

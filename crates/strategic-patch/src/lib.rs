@@ -16,7 +16,7 @@ mod merge;
 mod schema;
 mod ssa_merge;
 
-pub use apply::{ApplyError, Conflict, apply, conflict_message, record_update};
+pub use apply::{ApplyError, Conflict, apply, conflict_message, manager_name, record_update};
 pub use fieldset::{FieldSet, Path, PathElement, render_path};
 pub use merge::strategic_merge;
 pub use schema::{ListKind, Schema};

@@ -3,7 +3,9 @@
 //! apiserver show), not this crate's output.
 
 use serde_json::{Value, json};
-use strategic_patch::{ApplyError, Conflict, Schema, apply, conflict_message, record_update};
+use strategic_patch::{
+    ApplyError, Conflict, Schema, apply, conflict_message, manager_name, record_update,
+};
 
 const T1: &str = "2026-01-01T00:00:00Z";
 const T2: &str = "2026-01-01T00:05:00Z";
@@ -331,4 +333,18 @@ fn apply_of_a_non_object_is_rejected_and_odd_live_objects_do_not_panic() {
         let _ = apply(Some(live), &config(1, "img:1"), "m", true, &schema(), T1);
         let _ = record_update(Some(live), &config(1, "img:1"), "m", &schema(), T1);
     }
+}
+
+#[test]
+fn manager_names_come_from_field_manager_or_the_user_agent_prefix() {
+    assert_eq!(
+        manager_name(Some("kubectl-set"), Some("kubectl/v1.33.0")),
+        "kubectl-set"
+    );
+    assert_eq!(
+        manager_name(None, Some("kubectl/v1.33.0 (linux/amd64) kubernetes/abc")),
+        "kubectl"
+    );
+    assert_eq!(manager_name(Some(""), Some("kube-rs/5.0.0")), "kube-rs");
+    assert_eq!(manager_name(None, None), "");
 }
