@@ -11,7 +11,9 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(format!("invalid duration {s:?}: add a unit, e.g. {t}s"));
     }
-    humantime::parse_duration(t).map_err(|_| format!("invalid duration {s:?}: use a number with a unit, e.g. 30s, 5m or 1h30m"))
+    humantime::parse_duration(t).map_err(|_| {
+        format!("invalid duration {s:?}: use a number with a unit, e.g. 30s, 5m or 1h30m")
+    })
 }
 
 #[cfg(test)]

@@ -1,1 +1,36 @@
-fn main() {}
+//! `rollout`: parse the command line, run the command, exit with its documented code.
+
+mod cli;
+mod commands;
+mod duration;
+mod exit;
+
+use clap::Parser;
+
+fn main() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::Exit::Usage.code()
+            } else {
+                0
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("ROLLOUT_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(exit::Exit::Error.code());
+        }
+    };
+    let code = runtime.block_on(commands::run(cli));
+    std::process::exit(code.code());
+}

@@ -54,13 +54,21 @@ impl ApiError {
 
     /// The answer for a path that names no resource.
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// `deployments.apps "x" already exists`.
     pub fn already_exists(qualified: &str, group: &str, plural: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{qualified} \"{name}\" already exists"))
-            .with_details(name, group, plural)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{qualified} \"{name}\" already exists"),
+        )
+        .with_details(name, group, plural)
     }
 
     /// The optimistic-concurrency conflict, worded as upstream.
@@ -82,7 +90,13 @@ impl ApiError {
     }
 
     /// 422 Invalid with field causes.
-    pub fn invalid(message: impl Into<String>, name: &str, group: &str, kind: &str, causes: Vec<Cause>) -> Self {
+    pub fn invalid(
+        message: impl Into<String>,
+        name: &str,
+        group: &str,
+        kind: &str,
+        causes: Vec<Cause>,
+    ) -> Self {
         let mut e = Self::new(422, "Invalid", message).with_details(name, group, kind);
         e.causes = causes;
         e
@@ -97,7 +111,13 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json; got {content_type:?}"))
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json; got {content_type:?}"
+            ),
+        )
     }
 
     /// The watch answer for a resourceVersion older than the retained history.
@@ -110,11 +130,19 @@ impl ApiError {
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     pub fn too_many_requests(retry_after: u64) -> Self {
-        let mut e = Self::new(429, "TooManyRequests", "the server has received too many requests and has asked us to try again later");
+        let mut e = Self::new(
+            429,
+            "TooManyRequests",
+            "the server has received too many requests and has asked us to try again later",
+        );
         e.retry_after = Some(retry_after);
         e
     }
@@ -185,6 +213,8 @@ mod tests {
     fn conflict_uses_the_upstream_wording() {
         let e = ApiError::conflict("deployments.apps", "apps", "deployments", "x");
         assert_eq!(e.code, 409);
-        assert!(e.message.starts_with("Operation cannot be fulfilled on deployments.apps \"x\": the object has been modified"));
+        assert!(e.message.starts_with(
+            "Operation cannot be fulfilled on deployments.apps \"x\": the object has been modified"
+        ));
     }
 }

@@ -80,8 +80,14 @@ impl Lab {
     pub async fn start(config: LabConfig) -> Result<Lab, LabError> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|source| LabError::Bind { addr: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| LabError::Bind { addr: config.listen, source })?;
+            .map_err(|source| LabError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| LabError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let store = Store::new(config.history);
         let registry = Registry::new(store);
         seed(&registry, config.nodes).map_err(LabError::Seed)?;
@@ -98,9 +104,17 @@ impl Lab {
         let app = api::router(state);
         let token = shutdown.clone();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
         });
-        Ok(Lab { addr, registry, shutdown, faults, server: Some(server) })
+        Ok(Lab {
+            addr,
+            registry,
+            shutdown,
+            faults,
+            server: Some(server),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -146,10 +160,18 @@ impl Drop for Lab {
 
 /// The namespaces and nodes every cluster starts with.
 fn seed(registry: &Registry, nodes: usize) -> Result<(), ApiError> {
-    let opts = WriteOptions { field_manager: "lab".into(), ..WriteOptions::default() };
+    let opts = WriteOptions {
+        field_manager: "lab".into(),
+        ..WriteOptions::default()
+    };
     let namespaces = kinds::find("", "v1", "namespaces").ok_or_else(ApiError::no_route)?;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        registry.create(namespaces, "", json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}), &opts)?;
+        registry.create(
+            namespaces,
+            "",
+            json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}),
+            &opts,
+        )?;
     }
     let node_type = kinds::find("", "v1", "nodes").ok_or_else(ApiError::no_route)?;
     for i in 1..=nodes {
@@ -163,7 +185,14 @@ fn seed(registry: &Registry, nodes: usize) -> Result<(), ApiError> {
         let created = registry.create(node_type, "", node, &opts)?;
         let mut with_status = (*created.object).clone();
         with_status["status"] = controllers::nodes::initial_status(i);
-        registry.update(node_type, "", &name, with_status, registry::Subresource::Status, &opts)?;
+        registry.update(
+            node_type,
+            "",
+            &name,
+            with_status,
+            registry::Subresource::Status,
+            &opts,
+        )?;
     }
     Ok(())
 }

@@ -102,7 +102,7 @@ fn same_content(a: &Value, b: &Value) -> bool {
 impl Store {
     /// A store retaining the last `history_limit` events for watch resumption.
     pub fn new(history_limit: usize) -> Self {
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(65_536);
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 rv: 1,
@@ -176,21 +176,46 @@ impl Store {
 
     /// Stores a new object, stamping its resourceVersion. The caller has set name, uid and
     /// timestamps.
-    pub fn create(&self, rt: &'static ResourceType, ns: &str, mut obj: Value) -> Result<Arc<Value>, ApiError> {
+    pub fn create(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        mut obj: Value,
+    ) -> Result<Arc<Value>, ApiError> {
         let name = meta_str(&obj, "name").to_string();
         let mut inner = self.lock();
         let key = (ns.to_string(), name.clone());
-        if inner.objects.get(&rt.store_key()).is_some_and(|b| b.contains_key(&key)) {
-            return Err(ApiError::already_exists(&rt.qualified(), rt.group, rt.plural, &name));
+        if inner
+            .objects
+            .get(&rt.store_key())
+            .is_some_and(|b| b.contains_key(&key))
+        {
+            return Err(ApiError::already_exists(
+                &rt.qualified(),
+                rt.group,
+                rt.plural,
+                &name,
+            ));
         }
         inner.rv += 1;
         let rv = inner.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
         let obj = Arc::new(obj);
-        inner.objects.entry(rt.store_key()).or_default().insert(key, obj.clone());
+        inner
+            .objects
+            .entry(rt.store_key())
+            .or_default()
+            .insert(key, obj.clone());
         self.publish(
             &mut inner,
-            StoredEvent { rv, kind: EventType::Added, resource: rt, namespace: ns.to_string(), object: obj.clone(), previous: None },
+            StoredEvent {
+                rv,
+                kind: EventType::Added,
+                resource: rt,
+                namespace: ns.to_string(),
+                object: obj.clone(),
+                previous: None,
+            },
         );
         Ok(obj)
     }
@@ -216,7 +241,12 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(&rt.qualified(), rt.group, rt.plural, &name))?;
         if let Some(expected) = expected_rv {
             if resource_version(&current) != Some(expected) {
-                return Err(ApiError::conflict(&rt.qualified(), rt.group, rt.plural, &name));
+                return Err(ApiError::conflict(
+                    &rt.qualified(),
+                    rt.group,
+                    rt.plural,
+                    &name,
+                ));
             }
         }
         if same_content(&current, &obj) {
@@ -226,7 +256,11 @@ impl Store {
         let rv = inner.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
         let obj = Arc::new(obj);
-        inner.objects.entry(rt.store_key()).or_default().insert(key, obj.clone());
+        inner
+            .objects
+            .entry(rt.store_key())
+            .or_default()
+            .insert(key, obj.clone());
         self.publish(
             &mut inner,
             StoredEvent {
@@ -259,7 +293,12 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(&rt.qualified(), rt.group, rt.plural, name))?;
         if let Some(expected) = expected_rv {
             if resource_version(&current) != Some(expected) {
-                return Err(ApiError::conflict(&rt.qualified(), rt.group, rt.plural, name));
+                return Err(ApiError::conflict(
+                    &rt.qualified(),
+                    rt.group,
+                    rt.plural,
+                    name,
+                ));
             }
         }
         bucket.remove(&key);
@@ -290,9 +329,17 @@ impl Store {
     ) -> Result<(Vec<Arc<StoredEvent>>, broadcast::Receiver<Arc<StoredEvent>>), TooOld> {
         let inner = self.lock();
         if from_rv < inner.compacted {
-            return Err(TooOld { requested: from_rv, oldest: inner.compacted });
+            return Err(TooOld {
+                requested: from_rv,
+                oldest: inner.compacted,
+            });
         }
-        let replay = inner.history.iter().filter(|e| e.rv > from_rv).cloned().collect();
+        let replay = inner
+            .history
+            .iter()
+            .filter(|e| e.rv > from_rv)
+            .cloned()
+            .collect();
         Ok((replay, self.events.subscribe()))
     }
 
@@ -316,7 +363,13 @@ impl Store {
 
     /// Every object of every type plus a receiver for everything after them, under one
     /// lock (how in-lab controllers start).
-    pub fn snapshot_all_and_subscribe(&self) -> (Vec<(String, Arc<Value>)>, u64, broadcast::Receiver<Arc<StoredEvent>>) {
+    pub fn snapshot_all_and_subscribe(
+        &self,
+    ) -> (
+        Vec<(String, Arc<Value>)>,
+        u64,
+        broadcast::Receiver<Arc<StoredEvent>>,
+    ) {
         let inner = self.lock();
         let all = inner
             .objects
@@ -354,9 +407,14 @@ mod tests {
         let s = Store::new(100);
         let a = s.create(cm(), "default", obj("a", "1")).expect("create");
         let b = s.create(cm(), "default", obj("b", "1")).expect("create");
-        let (a2, changed) = s.update(cm(), "default", obj("a", "2"), None).expect("update");
+        let (a2, changed) = s
+            .update(cm(), "default", obj("a", "2"), None)
+            .expect("update");
         assert!(changed);
-        let rvs: Vec<u64> = [&a, &b, &a2].iter().filter_map(|o| resource_version(o)).collect();
+        let rvs: Vec<u64> = [&a, &b, &a2]
+            .iter()
+            .filter_map(|o| resource_version(o))
+            .collect();
         assert!(rvs.windows(2).all(|w| w[0] < w[1]), "{rvs:?}");
     }
 
@@ -365,7 +423,9 @@ mod tests {
         let s = Store::new(100);
         let a = s.create(cm(), "default", obj("a", "1")).expect("create");
         let before = s.current_rv();
-        let (same, changed) = s.update(cm(), "default", obj("a", "1"), None).expect("update");
+        let (same, changed) = s
+            .update(cm(), "default", obj("a", "1"), None)
+            .expect("update");
         assert!(!changed);
         assert_eq!(resource_version(&same), resource_version(&a));
         assert_eq!(s.current_rv(), before);
@@ -376,8 +436,11 @@ mod tests {
         let s = Store::new(100);
         let a = s.create(cm(), "default", obj("a", "1")).expect("create");
         let rv = resource_version(&a).expect("rv");
-        s.update(cm(), "default", obj("a", "2"), Some(rv)).expect("first update");
-        let err = s.update(cm(), "default", obj("a", "3"), Some(rv)).expect_err("stale");
+        s.update(cm(), "default", obj("a", "2"), Some(rv))
+            .expect("first update");
+        let err = s
+            .update(cm(), "default", obj("a", "3"), Some(rv))
+            .expect_err("stale");
         assert_eq!(err.code, 409);
         assert_eq!(err.reason, "Conflict");
     }
@@ -386,7 +449,9 @@ mod tests {
     fn creating_an_existing_name_is_already_exists() {
         let s = Store::new(100);
         s.create(cm(), "default", obj("a", "1")).expect("create");
-        let err = s.create(cm(), "default", obj("a", "1")).expect_err("duplicate");
+        let err = s
+            .create(cm(), "default", obj("a", "1"))
+            .expect_err("duplicate");
         assert_eq!((err.code, err.reason), (409, "AlreadyExists"));
         assert_eq!(err.message, "configmaps \"a\" already exists");
     }

@@ -27,8 +27,10 @@ pub fn version() -> Value {
 }
 
 /// The Content-Type kubectl needs to read an aggregated discovery answer.
-pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
-const AGGREGATED_V2BETA1: &str = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+const AGGREGATED_V2BETA1: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
 
 /// Which aggregated form the Accept header asks for, if any.
 pub fn wants_aggregated(accept: &str) -> Option<&'static str> {
@@ -43,7 +45,16 @@ pub fn wants_aggregated(accept: &str) -> Option<&'static str> {
 }
 
 fn verbs(_rt: &ResourceType) -> Value {
-    json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"])
+    json!([
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch"
+    ])
 }
 
 fn subresources(rt: &ResourceType) -> Vec<(&'static str, Value, Value)> {
@@ -53,11 +64,23 @@ fn subresources(rt: &ResourceType) -> Vec<(&'static str, Value, Value)> {
         subs.push(("status", own.clone(), json!(["get", "patch", "update"])));
     }
     if rt.scale {
-        subs.push(("scale", json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}), json!(["get", "patch", "update"])));
+        subs.push((
+            "scale",
+            json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
+            json!(["get", "patch", "update"]),
+        ));
     }
     if rt.plural == "pods" {
-        subs.push(("log", json!({"group": "", "version": "v1", "kind": "Pod"}), json!(["get"])));
-        subs.push(("binding", json!({"group": "", "version": "v1", "kind": "Binding"}), json!(["create"])));
+        subs.push((
+            "log",
+            json!({"group": "", "version": "v1", "kind": "Pod"}),
+            json!(["get"]),
+        ));
+        subs.push((
+            "binding",
+            json!({"group": "", "version": "v1", "kind": "Binding"}),
+            json!(["create"]),
+        ));
     }
     subs
 }
@@ -88,7 +111,11 @@ fn aggregated_resource(rt: &ResourceType) -> Value {
 
 /// The aggregated `APIGroupDiscoveryList` for `/api` (core) or `/apis` (named groups).
 pub fn aggregated(core: bool, content_type: &str) -> Value {
-    let version = if content_type.contains("v=v2beta1") { "apidiscovery.k8s.io/v2beta1" } else { "apidiscovery.k8s.io/v2" };
+    let version = if content_type.contains("v=v2beta1") {
+        "apidiscovery.k8s.io/v2beta1"
+    } else {
+        "apidiscovery.k8s.io/v2"
+    };
     let items: Vec<Value> = kinds::group_versions()
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
@@ -126,24 +153,34 @@ fn api_group(group: &str) -> Value {
 
 /// Legacy `/apis`.
 pub fn api_group_list() -> Value {
-    let mut groups: Vec<&str> = kinds::group_versions().into_iter().map(|(g, _)| g).filter(|g| !g.is_empty()).collect();
+    let mut groups: Vec<&str> = kinds::group_versions()
+        .into_iter()
+        .map(|(g, _)| g)
+        .filter(|g| !g.is_empty())
+        .collect();
     groups.dedup();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups.into_iter().map(api_group).collect::<Vec<_>>()})
 }
 
 /// Legacy `/apis/{group}`, if served.
 pub fn group(group: &str) -> Option<Value> {
-    kinds::group_versions().iter().any(|(g, _)| *g == group).then(|| {
-        let mut g = api_group(group);
-        g["kind"] = json!("APIGroup");
-        g["apiVersion"] = json!("v1");
-        g
-    })
+    kinds::group_versions()
+        .iter()
+        .any(|(g, _)| *g == group)
+        .then(|| {
+            let mut g = api_group(group);
+            g["kind"] = json!("APIGroup");
+            g["apiVersion"] = json!("v1");
+            g
+        })
 }
 
 /// Legacy `APIResourceList` for one group-version, if served.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let types: Vec<&ResourceType> = RESOURCES.iter().filter(|r| r.group == group && r.version == version).collect();
+    let types: Vec<&ResourceType> = RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .collect();
     if types.is_empty() {
         return None;
     }
@@ -169,17 +206,30 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             resources.push(s);
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 /// The OpenAPI v3 document of one group-version: a PATCH operation per type carrying its
 /// GVK and the `fieldValidation` parameter, which is what kubectl's validator looks for.
 pub fn openapi_document(group: &str, version: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
-    for rt in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+    for rt in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         let path = if rt.namespaced {
-            format!("{}/namespaces/{{namespace}}/{}/{{name}}", rt.gv_path(), rt.plural)
+            format!(
+                "{}/namespaces/{{namespace}}/{}/{{name}}",
+                rt.gv_path(),
+                rt.plural
+            )
         } else {
             format!("{}/{}/{{name}}", rt.gv_path(), rt.plural)
         };
@@ -196,7 +246,10 @@ pub fn openapi_document(group: &str, version: &str) -> Option<Value> {
                 "responses": {"200": {"description": "OK"}},
             })
         };
-        paths.insert(path, json!({"get": op("get"), "put": op("put"), "patch": op("patch")}));
+        paths.insert(
+            path,
+            json!({"get": op("get"), "put": op("put"), "patch": op("patch")}),
+        );
     }
     if paths.is_empty() {
         return None;
@@ -222,8 +275,15 @@ pub fn openapi_root() -> Value {
     let mut paths = serde_json::Map::new();
     for (g, v) in kinds::group_versions() {
         if let Some(doc) = openapi_document(g, v) {
-            let key = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
-            paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", hash_of(&doc))}));
+            let key = if g.is_empty() {
+                format!("api/{v}")
+            } else {
+                format!("apis/{g}/{v}")
+            };
+            paths.insert(
+                key.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", hash_of(&doc))}),
+            );
         }
     }
     json!({"paths": paths})
@@ -243,8 +303,16 @@ mod tests {
     #[test]
     fn deployments_are_discoverable_with_short_name_scope_and_subresources() {
         let apis = aggregated(false, AGGREGATED_CONTENT_TYPE);
-        let apps = apis["items"].as_array().and_then(|i| i.iter().find(|g| g["metadata"]["name"] == "apps")).cloned().expect("apps group");
-        let deploy = apps["versions"][0]["resources"].as_array().and_then(|r| r.iter().find(|r| r["resource"] == "deployments")).cloned().expect("deployments");
+        let apps = apis["items"]
+            .as_array()
+            .and_then(|i| i.iter().find(|g| g["metadata"]["name"] == "apps"))
+            .cloned()
+            .expect("apps group");
+        let deploy = apps["versions"][0]["resources"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["resource"] == "deployments"))
+            .cloned()
+            .expect("deployments");
         assert_eq!(deploy["shortNames"], json!(["deploy"]));
         assert_eq!(deploy["scope"], "Namespaced");
         assert_eq!(deploy["subresources"][1]["responseKind"]["kind"], "Scale");
@@ -262,15 +330,27 @@ mod tests {
         let paths = root["paths"].as_object().expect("paths");
         assert!(paths.contains_key("apis/apps/v1") && paths.contains_key("api/v1"));
         let doc = openapi_document("apps", "v1").expect("apps/v1");
-        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");
-        assert!(patch["parameters"].as_array().is_some_and(|p| p.iter().any(|p| p["name"] == "fieldValidation")));
+        let patch =
+            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "Deployment"
+        );
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["name"] == "fieldValidation"))
+        );
     }
 
     #[test]
     fn legacy_resource_lists_name_scale_in_its_own_group() {
         let list = resource_list("apps", "v1").expect("apps/v1");
-        let scale = list["resources"].as_array().and_then(|r| r.iter().find(|r| r["name"] == "deployments/scale")).cloned().expect("scale");
+        let scale = list["resources"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == "deployments/scale"))
+            .cloned()
+            .expect("scale");
         assert_eq!(scale["group"], "autoscaling");
         assert_eq!(scale["kind"], "Scale");
     }

@@ -35,11 +35,19 @@ impl Faults {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut f = Faults::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("fault {part:?} is not KEY=VALUE (keys: 500, 429, 409, watch-cut, expire)"))?;
-            let number: f64 = value.parse().map_err(|_| format!("fault {key}: {value:?} is not a number"))?;
-            let rate = |n: f64| if (0.0..=1.0).contains(&n) { Ok(n) } else { Err(format!("fault {key}: rate {n} is not between 0 and 1")) };
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                format!("fault {part:?} is not KEY=VALUE (keys: 500, 429, 409, watch-cut, expire)")
+            })?;
+            let number: f64 = value
+                .parse()
+                .map_err(|_| format!("fault {key}: {value:?} is not a number"))?;
+            let rate = |n: f64| {
+                if (0.0..=1.0).contains(&n) {
+                    Ok(n)
+                } else {
+                    Err(format!("fault {key}: rate {n} is not between 0 and 1"))
+                }
+            };
             match key {
                 "500" => f.error_rate = rate(number)?,
                 "429" => f.throttle_rate = rate(number)?,
@@ -47,7 +55,11 @@ impl Faults {
                 "expire" => f.expire_rate = rate(number)?,
                 "watch-cut" if number > 0.0 => f.watch_cut_max_seconds = Some(number),
                 "watch-cut" => return Err("fault watch-cut: seconds must be positive".into()),
-                other => return Err(format!("unknown fault {other:?} (keys: 500, 429, 409, watch-cut, expire)")),
+                other => {
+                    return Err(format!(
+                        "unknown fault {other:?} (keys: 500, 429, 409, watch-cut, expire)"
+                    ));
+                }
             }
         }
         Ok(f)
@@ -71,7 +83,8 @@ impl Faults {
     }
 
     pub fn watch_cut(&self) -> Option<Duration> {
-        self.watch_cut_max_seconds.map(|max| Duration::from_secs_f64(rand::random::<f64>() * max))
+        self.watch_cut_max_seconds
+            .map(|max| Duration::from_secs_f64(rand::random::<f64>() * max))
     }
 
     pub fn force_expired(&self) -> bool {
@@ -115,7 +128,10 @@ mod tests {
 
     #[test]
     fn conflicts_are_only_injected_into_writes() {
-        let f = Faults { conflict_rate: 1.0, ..Faults::default() };
+        let f = Faults {
+            conflict_rate: 1.0,
+            ..Faults::default()
+        };
         assert!(f.roll(false).is_none());
         assert_eq!(f.roll(true).map(|e| e.code), Some(409));
     }

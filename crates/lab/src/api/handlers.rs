@@ -32,13 +32,19 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
     match target {
         Target::Group(g) => {
             if method != Method::GET {
-                return Err(ApiError::method_not_allowed("only GET is allowed on API groups"));
+                return Err(ApiError::method_not_allowed(
+                    "only GET is allowed on API groups",
+                ));
             }
-            discovery::group(&g).map(|v| json_response(StatusCode::OK, &v)).ok_or_else(ApiError::no_route)
+            discovery::group(&g)
+                .map(|v| json_response(StatusCode::OK, &v))
+                .ok_or_else(ApiError::no_route)
         }
         Target::GroupVersion { group, version } => {
             if method != Method::GET {
-                return Err(ApiError::method_not_allowed("only GET is allowed on API group versions"));
+                return Err(ApiError::method_not_allowed(
+                    "only GET is allowed on API group versions",
+                ));
             }
             discovery::resource_list(&group, &version)
                 .map(|v| json_response(StatusCode::OK, &v))
@@ -48,25 +54,57 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
             inject_fault(&state, &method)?;
             let repr = representation(&headers, &query);
             match method {
-                Method::GET if query.flag("watch")? => watch_collection(&state, rt, namespace.as_deref(), &query, repr),
+                Method::GET if query.flag("watch")? => {
+                    watch_collection(&state, rt, namespace.as_deref(), &query, repr)
+                }
                 Method::GET => list(&state, rt, namespace.as_deref(), &query, repr),
                 Method::POST => {
                     let ns = namespace.as_deref().unwrap_or("");
                     if rt.namespaced && namespace.is_none() {
-                        return Err(ApiError::method_not_allowed("create needs a namespace in the path"));
+                        return Err(ApiError::method_not_allowed(
+                            "create needs a namespace in the path",
+                        ));
                     }
                     let obj = decode(&body_bytes(body).await?)?;
-                    let w = state.registry.create(rt, ns, obj, &write_options(&query, &headers)?)?;
+                    let w =
+                        state
+                            .registry
+                            .create(rt, ns, obj, &write_options(&query, &headers)?)?;
                     Ok(written(rt, StatusCode::CREATED, w, repr))
                 }
-                Method::DELETE => delete_collection(&state, rt, namespace.as_deref(), &query, &body_bytes(body).await?),
-                _ => Err(ApiError::method_not_allowed(format!("{method} is not allowed on a collection"))),
+                Method::DELETE => delete_collection(
+                    &state,
+                    rt,
+                    namespace.as_deref(),
+                    &query,
+                    &body_bytes(body).await?,
+                ),
+                _ => Err(ApiError::method_not_allowed(format!(
+                    "{method} is not allowed on a collection"
+                ))),
             }
         }
-        Target::Object { rt, namespace, name, sub } => {
+        Target::Object {
+            rt,
+            namespace,
+            name,
+            sub,
+        } => {
             inject_fault(&state, &method)?;
             let repr = representation(&headers, &query);
-            object(&state, rt, &namespace, &name, sub.as_deref(), method, &query, &headers, body, repr).await
+            object(
+                &state,
+                rt,
+                &namespace,
+                &name,
+                sub.as_deref(),
+                method,
+                &query,
+                &headers,
+                body,
+                repr,
+            )
+            .await
         }
     }
 }
@@ -88,18 +126,41 @@ async fn object(
     match (sub, method) {
         (None, Method::GET) | (Some("status"), Method::GET) if !query.flag("watch")? => {
             let obj = reg.get(rt, ns, name)?;
-            Ok(json_response(StatusCode::OK, &respond::object_view(rt, &obj, repr)))
+            Ok(json_response(
+                StatusCode::OK,
+                &respond::object_view(rt, &obj, repr),
+            ))
         }
         (None, Method::PUT) | (Some("status"), Method::PUT) => {
             let obj = decode(&body_bytes(body).await?)?;
-            let w = reg.update(rt, ns, name, obj, subresource(sub)?, &write_options(query, headers)?)?;
+            let w = reg.update(
+                rt,
+                ns,
+                name,
+                obj,
+                subresource(sub)?,
+                &write_options(query, headers)?,
+            )?;
             Ok(written(rt, StatusCode::OK, w, repr))
         }
         (None, Method::PATCH) | (Some("status"), Method::PATCH) => {
             let pt = patch_type(headers)?;
             let bytes = body_bytes(body).await?;
-            let w = reg.patch(rt, ns, name, pt, &bytes, subresource(sub)?, &write_options(query, headers)?, query.flag("force")?)?;
-            let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+            let w = reg.patch(
+                rt,
+                ns,
+                name,
+                pt,
+                &bytes,
+                subresource(sub)?,
+                &write_options(query, headers)?,
+                query.flag("force")?,
+            )?;
+            let code = if w.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok(written(rt, code, w, repr))
         }
         (None, Method::DELETE) => {
@@ -109,10 +170,15 @@ async fn object(
                 DeleteOutcome::Pending(obj) => Ok(json_response(StatusCode::OK, &obj)),
                 // Pods answer with the object, other types with a Status (upstream
                 // `ReturnDeletedObject`).
-                DeleteOutcome::Gone(obj) if rt.plural == "pods" => Ok(json_response(StatusCode::OK, &obj)),
+                DeleteOutcome::Gone(obj) if rt.plural == "pods" => {
+                    Ok(json_response(StatusCode::OK, &obj))
+                }
                 DeleteOutcome::Gone(obj) => {
                     let uid = obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
-                    Ok(json_response(StatusCode::OK, &success_status(name, rt.group, rt.plural, &uid)))
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &success_status(name, rt.group, rt.plural, &uid),
+                    ))
                 }
             }
         }
@@ -120,26 +186,48 @@ async fn object(
             let opts = write_options(query, headers)?;
             let scale = match m {
                 Method::GET => reg.get_scale(rt, ns, name)?,
-                Method::PUT => reg.write_scale(rt, ns, name, None, Some(decode(&body_bytes(body).await?)?), &opts)?,
+                Method::PUT => reg.write_scale(
+                    rt,
+                    ns,
+                    name,
+                    None,
+                    Some(decode(&body_bytes(body).await?)?),
+                    &opts,
+                )?,
                 Method::PATCH => {
                     let pt = patch_type(headers)?;
                     if pt == PatchType::Apply {
-                        return Err(ApiError::unsupported_media_type("application/apply-patch+yaml"));
+                        return Err(ApiError::unsupported_media_type(
+                            "application/apply-patch+yaml",
+                        ));
                     }
                     let bytes = body_bytes(body).await?;
                     reg.write_scale(rt, ns, name, Some((pt, &bytes)), None, &opts)?
                 }
-                other => return Err(ApiError::method_not_allowed(format!("{other} is not allowed on scale"))),
+                other => {
+                    return Err(ApiError::method_not_allowed(format!(
+                        "{other} is not allowed on scale"
+                    )));
+                }
             };
             Ok(json_response(StatusCode::OK, &scale))
         }
         (Some("log"), Method::GET) if rt.plural == "pods" => pod_log(state, ns, name, query),
         (Some("binding"), Method::POST) if rt.plural == "pods" => {
             let binding = decode(&body_bytes(body).await?)?;
-            bind(state, rt, ns, name, &binding, &write_options(query, headers)?)
+            bind(
+                state,
+                rt,
+                ns,
+                name,
+                &binding,
+                &write_options(query, headers)?,
+            )
         }
         (Some(other), _) if !matches!(other, "status" | "scale") => Err(ApiError::no_route()),
-        (_, m) => Err(ApiError::method_not_allowed(format!("{m} is not allowed here"))),
+        (_, m) => Err(ApiError::method_not_allowed(format!(
+            "{m} is not allowed here"
+        ))),
     }
 }
 
@@ -152,7 +240,10 @@ fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {
 }
 
 fn representation(headers: &HeaderMap, query: &Query) -> Representation {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     Representation::from_accept(accept, query.get("includeObject"))
 }
 
@@ -168,19 +259,31 @@ fn inject_fault(state: &ApiState, method: &Method) -> Result<(), ApiError> {
 fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
     let v: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
-        Err(json_err) => match std::str::from_utf8(bytes).ok().and_then(|t| serde_saphyr::from_str::<Value>(t).ok()) {
+        Err(json_err) => match std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|t| serde_saphyr::from_str::<Value>(t).ok())
+        {
             Some(v) if v.is_object() => v,
-            _ => return Err(ApiError::bad_request(format!("the body of the request could not be decoded: {json_err}"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "the body of the request could not be decoded: {json_err}"
+                )));
+            }
         },
     };
     if !v.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     Ok(v)
 }
 
 fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     PatchType::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media_type(ct))
 }
 
@@ -192,8 +295,16 @@ fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
     })
 }
 
-fn written(rt: &ResourceType, code: StatusCode, w: Written, repr: Representation) -> Response<Body> {
-    with_warnings(json_response(code, &respond::object_view(rt, &w.object, repr)), &w.warnings)
+fn written(
+    rt: &ResourceType,
+    code: StatusCode,
+    w: Written,
+    repr: Representation,
+) -> Response<Body> {
+    with_warnings(
+        json_response(code, &respond::object_view(rt, &w.object, repr)),
+        &w.warnings,
+    )
 }
 
 /// Pages are keyed by the last (namespace, name) returned, so a continue token stays valid
@@ -222,20 +333,36 @@ fn decode_continue(token: &str) -> Result<(u64, String, String), ApiError> {
     Ok((rv, ns, name))
 }
 
-fn list(state: &ApiState, rt: &'static ResourceType, ns: Option<&str>, q: &Query, repr: Representation) -> Result<Response<Body>, ApiError> {
+fn list(
+    state: &ApiState,
+    rt: &'static ResourceType,
+    ns: Option<&str>,
+    q: &Query,
+    repr: Representation,
+) -> Result<Response<Body>, ApiError> {
     let filter = Filter::new(rt, ns, q)?;
     let (items, rv) = state.registry.store().list(rt, ns);
     let start = q.get("continue").map(decode_continue).transpose()?;
     let key = |o: &Value| {
         (
-            o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string(),
-            o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
+            o.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            o.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         )
     };
     let mut matching: Vec<&Value> = items
         .iter()
         .map(|o| o.as_ref())
-        .filter(|o| start.as_ref().is_none_or(|(_, sns, sname)| key(o) > (sns.clone(), sname.clone())))
+        .filter(|o| {
+            start
+                .as_ref()
+                .is_none_or(|(_, sns, sname)| key(o) > (sns.clone(), sname.clone()))
+        })
         .filter(|o| filter.matches(o))
         .collect();
     let list_rv = start.as_ref().map(|(rv, _, _)| *rv).unwrap_or(rv);
@@ -245,18 +372,34 @@ fn list(state: &ApiState, rt: &'static ResourceType, ns: Option<&str>, q: &Query
             let remaining = matching.len() - l;
             matching.truncate(l);
             let last = matching.last().map(|o| key(o)).unwrap_or_default();
-            (Some(encode_continue(list_rv, &last.0, &last.1)), Some(remaining))
+            (
+                Some(encode_continue(list_rv, &last.0, &last.1)),
+                Some(remaining),
+            )
         }
         _ => (None, None),
     };
-    Ok(json_response(StatusCode::OK, &respond::list_view(rt, &matching, list_rv, cont, remaining, repr)))
+    Ok(json_response(
+        StatusCode::OK,
+        &respond::list_view(rt, &matching, list_rv, cont, remaining, repr),
+    ))
 }
 
-fn watch_collection(state: &ApiState, rt: &'static ResourceType, ns: Option<&str>, q: &Query, repr: Representation) -> Result<Response<Body>, ApiError> {
+fn watch_collection(
+    state: &ApiState,
+    rt: &'static ResourceType,
+    ns: Option<&str>,
+    q: &Query,
+    repr: Representation,
+) -> Result<Response<Body>, ApiError> {
     let filter = Filter::new(rt, ns, q)?;
     let resource_version = match q.get("resourceVersion") {
         None => None,
-        Some(s) => Some(s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("resourceVersion: Invalid value: {s:?}: must be a number")))?),
+        Some(s) => Some(s.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "resourceVersion: Invalid value: {s:?}: must be a number"
+            ))
+        })?),
     };
     let send_initial_events = q.flag("sendInitialEvents")?;
     if send_initial_events && q.get("resourceVersionMatch") != Some("NotOlderThan") {
@@ -268,7 +411,11 @@ fn watch_collection(state: &ApiState, rt: &'static ResourceType, ns: Option<&str
             Vec::new(),
         ));
     }
-    let timeout = q.int("timeoutSeconds")?.filter(|t| *t > 0).map(|t| std::time::Duration::from_secs(t as u64)).unwrap_or(watch::DEFAULT_TIMEOUT);
+    let timeout = q
+        .int("timeoutSeconds")?
+        .filter(|t| *t > 0)
+        .map(|t| std::time::Duration::from_secs(t as u64))
+        .unwrap_or(watch::DEFAULT_TIMEOUT);
     let faults = state.faults.lock().map(|f| f.clone()).unwrap_or_default();
     let req = watch::WatchRequest {
         rt,
@@ -281,19 +428,37 @@ fn watch_collection(state: &ApiState, rt: &'static ResourceType, ns: Option<&str
         cut_after: faults.watch_cut(),
         force_expired: resource_version.is_some_and(|rv| rv > 0) && faults.force_expired(),
     };
-    Ok(watch::start(state.registry.store(), req, state.shutdown.clone()))
+    Ok(watch::start(
+        state.registry.store(),
+        req,
+        state.shutdown.clone(),
+    ))
 }
 
-fn delete_collection(state: &ApiState, rt: &'static ResourceType, ns: Option<&str>, q: &Query, body: &[u8]) -> Result<Response<Body>, ApiError> {
+fn delete_collection(
+    state: &ApiState,
+    rt: &'static ResourceType,
+    ns: Option<&str>,
+    q: &Query,
+    body: &[u8],
+) -> Result<Response<Body>, ApiError> {
     let filter = Filter::new(rt, ns, q)?;
     let opts = query::delete_options_from_body(q.delete_options()?, body)?;
     let (items, _) = state.registry.store().list(rt, ns);
     let mut deleted = Vec::new();
     for obj in items.iter().filter(|o| filter.matches(o)) {
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        let obj_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let obj_ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         match state.registry.delete(rt, obj_ns, name, &opts) {
-            Ok(DeleteOutcome::Gone(o)) | Ok(DeleteOutcome::Pending(o)) => deleted.push((*o).clone()),
+            Ok(DeleteOutcome::Gone(o)) | Ok(DeleteOutcome::Pending(o)) => {
+                deleted.push((*o).clone())
+            }
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
@@ -307,7 +472,10 @@ fn pod_log(state: &ApiState, ns: &str, name: &str, q: &Query) -> Result<Response
     let pod = state.registry.get(pods, ns, name)?;
     let source = state.logs.lock().ok().and_then(|l| l.clone());
     let Some(source) = source else {
-        let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        let node = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         return Err(ApiError::bad_request(if node.is_empty() {
             format!("pod {name} does not have a host assigned")
         } else {
@@ -324,28 +492,52 @@ fn pod_log(state: &ApiState, ns: &str, name: &str, q: &Query) -> Result<Response
     };
     let stream = source.logs(&req)?;
     let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/plain"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain"),
+    );
     Ok(resp)
 }
 
 /// `pods/{name}/binding`: sets `spec.nodeName` once, as the scheduler's bind does.
-fn bind(state: &ApiState, rt: &'static ResourceType, ns: &str, name: &str, binding: &Value, opts: &WriteOptions) -> Result<Response<Body>, ApiError> {
-    let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("");
+fn bind(
+    state: &ApiState,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    binding: &Value,
+    opts: &WriteOptions,
+) -> Result<Response<Body>, ApiError> {
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if node.is_empty() {
         return Err(ApiError::bad_request("Binding target name is required"));
     }
     let pod = state.registry.get(rt, ns, name)?;
-    if pod.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty()) {
+    if pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty())
+    {
         return Err(ApiError::conflict_message(format!(
             "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{}\"",
-            pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("")
+            pod.pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
         )));
     }
     if pod.pointer("/metadata/deletionTimestamp").is_some() {
-        return Err(ApiError::conflict_message(format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is being deleted, cannot be assigned to a host")));
+        return Err(ApiError::conflict_message(format!(
+            "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is being deleted, cannot be assigned to a host"
+        )));
     }
     let mut bound = (*pod).clone();
     bound["spec"]["nodeName"] = json!(node);
     state.registry.bind(rt, ns, &pod, bound, opts)?;
-    Ok(json_response(StatusCode::CREATED, &success_status(name, "", "pods", &Value::Null)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &success_status(name, "", "pods", &Value::Null),
+    ))
 }

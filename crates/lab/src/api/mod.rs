@@ -54,35 +54,57 @@ pub struct ApiState {
 /// The router of the whole API.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/version", get(|| async { respond::json_response(StatusCode::OK, &discovery::version()) }))
+        .route(
+            "/version",
+            get(|| async { respond::json_response(StatusCode::OK, &discovery::version()) }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/api", get(api_root))
         .route("/apis", get(apis_root))
-        .route("/openapi/v3", get(|| async { respond::json_response(StatusCode::OK, &discovery::openapi_root()) }))
+        .route(
+            "/openapi/v3",
+            get(|| async { respond::json_response(StatusCode::OK, &discovery::openapi_root()) }),
+        )
         .route("/openapi/v3/{*gv}", get(openapi_doc))
-        .route("/lab/faults", get(faults::get_faults).put(faults::put_faults))
+        .route(
+            "/lab/faults",
+            get(faults::get_faults).put(faults::put_faults),
+        )
         .route("/api/{*rest}", any(handlers::resource))
         .route("/apis/{*rest}", any(handlers::resource))
-        .fallback(any(|| async { respond::error_response(&crate::error::ApiError::no_route()) }))
+        .fallback(any(|| async {
+            respond::error_response(&crate::error::ApiError::no_route())
+        }))
         .with_state(state)
 }
 
 fn accept(req: &Request) -> String {
-    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 async fn api_root(State(state): State<ApiState>, req: Request) -> Response<Body> {
     match discovery::wants_aggregated(&accept(&req)) {
-        Some(ct) => respond::json_response_typed(StatusCode::OK, &discovery::aggregated(true, ct), ct),
-        None => respond::json_response(StatusCode::OK, &discovery::api_versions(&state.server_address)),
+        Some(ct) => {
+            respond::json_response_typed(StatusCode::OK, &discovery::aggregated(true, ct), ct)
+        }
+        None => respond::json_response(
+            StatusCode::OK,
+            &discovery::api_versions(&state.server_address),
+        ),
     }
 }
 
 async fn apis_root(req: Request) -> Response<Body> {
     match discovery::wants_aggregated(&accept(&req)) {
-        Some(ct) => respond::json_response_typed(StatusCode::OK, &discovery::aggregated(false, ct), ct),
+        Some(ct) => {
+            respond::json_response_typed(StatusCode::OK, &discovery::aggregated(false, ct), ct)
+        }
         None => respond::json_response(StatusCode::OK, &discovery::api_group_list()),
     }
 }
@@ -104,22 +126,23 @@ async fn openapi_doc(axum::extract::Path(gv): axum::extract::Path<String>) -> Re
 pub(crate) async fn body_bytes(body: Body) -> Result<Bytes, crate::error::ApiError> {
     axum::body::to_bytes(body, 64 * 1024 * 1024)
         .await
-        .map_err(|e| crate::error::ApiError::bad_request(format!("unable to read the request body: {e}")))
+        .map_err(|e| {
+            crate::error::ApiError::bad_request(format!("unable to read the request body: {e}"))
+        })
 }
 
 /// The manager name of a write: `fieldManager`, else the User-Agent's program name, as
 /// upstream's default (`kubectl`, `kube-rs`...).
 pub(crate) fn field_manager(query: &query::Query, headers: &axum::http::HeaderMap) -> String {
-    if let Some(m) = query.get("fieldManager") {
-        return m.to_string();
-    }
-    headers
+    let ua = headers
         .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ua| ua.split('/').next())
-        .filter(|s| !s.is_empty())
-        .unwrap_or("unknown")
-        .to_string()
+        .and_then(|v| v.to_str().ok());
+    let manager = strategic_patch::manager_name(query.get("fieldManager"), ua);
+    if manager.is_empty() {
+        "unknown".to_string()
+    } else {
+        manager
+    }
 }
 
 /// A Status answer for successful deletes of types that do not return the object.
@@ -133,5 +156,8 @@ pub(crate) fn success_status(name: &str, group: &str, plural: &str, uid: &Value)
 
 /// True for methods that change state (fault injection answers 409 only to these).
 pub(crate) fn is_write(m: &Method) -> bool {
-    matches!(*m, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+    matches!(
+        *m,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
 }

@@ -28,7 +28,10 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|s| !s.is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// Booleans as Go's `strconv.ParseBool`: 1, t, T, TRUE, true, True (and the false forms).
@@ -37,13 +40,19 @@ impl Query {
             None => Ok(false),
             Some("1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
             Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
-            Some(other) => Err(ApiError::bad_request(format!("{key}: invalid boolean value {other:?}"))),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "{key}: invalid boolean value {other:?}"
+            ))),
         }
     }
 
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         self.get(key)
-            .map(|v| v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("{key}: invalid integer value {v:?}"))))
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!("{key}: invalid integer value {v:?}"))
+                })
+            })
             .transpose()
     }
 
@@ -73,7 +82,10 @@ impl Query {
     pub fn delete_options(&self) -> Result<DeleteOptions, ApiError> {
         Ok(DeleteOptions {
             grace_period_seconds: self.int("gracePeriodSeconds")?,
-            propagation: self.get("propagationPolicy").map(Propagation::parse).transpose()?,
+            propagation: self
+                .get("propagationPolicy")
+                .map(Propagation::parse)
+                .transpose()?,
             precondition_uid: None,
             precondition_rv: None,
             dry_run: self.dry_run()?,
@@ -83,23 +95,34 @@ impl Query {
 
 /// Merges a DeleteOptions body (kubectl sends `{"propagationPolicy":"Background"}`) over
 /// the query's options.
-pub fn delete_options_from_body(mut opts: DeleteOptions, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+pub fn delete_options_from_body(
+    mut opts: DeleteOptions,
+    body: &[u8],
+) -> Result<DeleteOptions, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(opts);
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
     if let Some(g) = v.get("gracePeriodSeconds").and_then(Value::as_i64) {
         opts.grace_period_seconds = Some(g);
     }
     if let Some(p) = v.get("propagationPolicy").and_then(Value::as_str) {
         opts.propagation = Some(Propagation::parse(p)?);
     } else if let Some(orphan) = v.get("orphanDependents").and_then(Value::as_bool) {
-        opts.propagation = Some(if orphan { Propagation::Orphan } else { Propagation::Background });
+        opts.propagation = Some(if orphan {
+            Propagation::Orphan
+        } else {
+            Propagation::Background
+        });
     }
     if let Some(uid) = v.pointer("/preconditions/uid").and_then(Value::as_str) {
         opts.precondition_uid = Some(uid.to_string());
     }
-    if let Some(rv) = v.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+    if let Some(rv) = v
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+    {
         opts.precondition_rv = Some(rv.to_string());
     }
     if let Some(dr) = v.get("dryRun").and_then(Value::as_array) {
@@ -111,11 +134,32 @@ pub fn delete_options_from_body(mut opts: DeleteOptions, body: &[u8]) -> Result<
 /// The fields each type can be selected by (upstream `GetAttrs`/field label conversion).
 fn selectable_fields(rt: &ResourceType) -> &'static [&'static str] {
     match (rt.group, rt.plural) {
-        ("", "pods") => &["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
+        ("", "pods") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
         ("", "events") | ("events.k8s.io", "events") => &[
-            "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-            "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-            "reason", "reportingComponent", "source", "type", "regarding.kind", "regarding.name", "regarding.namespace", "regarding.uid",
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+            "regarding.kind",
+            "regarding.name",
+            "regarding.namespace",
+            "regarding.uid",
         ],
         ("", "secrets") => &["type"],
         ("", "nodes") => &["spec.unschedulable"],
@@ -159,10 +203,14 @@ impl Filter {
         let fields = match q.get("fieldSelector") {
             None => None,
             Some(s) => {
-                let sel = FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let sel =
+                    FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
                 let allowed = selectable_fields(rt);
                 for field in sel.fields() {
-                    if field != "metadata.name" && field != "metadata.namespace" && !allowed.contains(&field) {
+                    if field != "metadata.name"
+                        && field != "metadata.namespace"
+                        && !allowed.contains(&field)
+                    {
                         return Err(ApiError::bad_request(format!(
                             "field label not supported: {field}"
                         )));
@@ -171,12 +219,21 @@ impl Filter {
                 Some(sel)
             }
         };
-        Ok(Filter { namespace: namespace.map(String::from), labels, fields })
+        Ok(Filter {
+            namespace: namespace.map(String::from),
+            labels,
+            fields,
+        })
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
         if let Some(ns) = &self.namespace {
-            if obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("") != ns {
+            if obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                != ns
+            {
                 return false;
             }
         }
@@ -184,7 +241,11 @@ impl Filter {
             let labels: BTreeMap<String, String> = obj
                 .pointer("/metadata/labels")
                 .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                        .collect()
+                })
                 .unwrap_or_default();
             if !sel.matches(&labels) {
                 return false;
@@ -215,7 +276,10 @@ mod tests {
     #[test]
     fn booleans_follow_go_parse_bool() {
         for t in ["1", "t", "T", "TRUE", "true", "True"] {
-            assert_eq!(Query::parse(Some(&format!("w={t}"))).flag("w").ok(), Some(true));
+            assert_eq!(
+                Query::parse(Some(&format!("w={t}"))).flag("w").ok(),
+                Some(true)
+            );
         }
         assert!(Query::parse(Some("w=yes")).flag("w").is_err());
     }
@@ -223,14 +287,30 @@ mod tests {
     #[test]
     fn unsupported_field_selectors_are_rejected() {
         let pods = kinds::find("", "v1", "pods").expect("served");
-        assert!(Filter::new(pods, None, &Query::parse(Some("fieldSelector=spec.nodeName%3Dn1"))).is_ok());
-        assert!(Filter::new(pods, None, &Query::parse(Some("fieldSelector=spec.foo%3Dn1"))).is_err());
+        assert!(
+            Filter::new(
+                pods,
+                None,
+                &Query::parse(Some("fieldSelector=spec.nodeName%3Dn1"))
+            )
+            .is_ok()
+        );
+        assert!(
+            Filter::new(
+                pods,
+                None,
+                &Query::parse(Some("fieldSelector=spec.foo%3Dn1"))
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn filters_combine_namespace_labels_and_fields() {
         let pods = kinds::find("", "v1", "pods").expect("served");
-        let q = Query::parse(Some("labelSelector=app%3Dweb&fieldSelector=status.phase%3DRunning"));
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb&fieldSelector=status.phase%3DRunning",
+        ));
         let f = Filter::new(pods, Some("default"), &q).expect("filter");
         let pod = |ns: &str, app: &str, phase: &str| json!({"metadata": {"namespace": ns, "labels": {"app": app}}, "status": {"phase": phase}});
         assert!(f.matches(&pod("default", "web", "Running")));
@@ -242,7 +322,11 @@ mod tests {
     #[test]
     fn delete_options_in_the_body_win_over_the_query() {
         let q = Query::parse(Some("propagationPolicy=Orphan&gracePeriodSeconds=5"));
-        let opts = delete_options_from_body(q.delete_options().expect("query"), br#"{"propagationPolicy":"Foreground","preconditions":{"uid":"u"}}"#).expect("body");
+        let opts = delete_options_from_body(
+            q.delete_options().expect("query"),
+            br#"{"propagationPolicy":"Foreground","preconditions":{"uid":"u"}}"#,
+        )
+        .expect("body");
         assert_eq!(opts.propagation, Some(Propagation::Foreground));
         assert_eq!(opts.grace_period_seconds, Some(5));
         assert_eq!(opts.precondition_uid.as_deref(), Some("u"));

@@ -44,7 +44,10 @@ impl Representation {
             if alt.contains("as=PartialObjectMetadata") && alt.contains("g=meta.k8s.io") {
                 return Representation::Metadata;
             }
-            if alt.starts_with("application/json") || alt.starts_with("*/*") || alt.starts_with("application/yaml") {
+            if alt.starts_with("application/json")
+                || alt.starts_with("*/*")
+                || alt.starts_with("application/yaml")
+            {
                 return Representation::Json;
             }
         }
@@ -101,9 +104,22 @@ fn now() -> jiff::Timestamp {
 }
 
 /// A Table of objects (a list, a single GET, or one watch event).
-pub fn table(rt: &ResourceType, objs: &[&Value], include: IncludeObject, no_headers: bool, rv: &str) -> Value {
+pub fn table(
+    rt: &ResourceType,
+    objs: &[&Value],
+    include: IncludeObject,
+    no_headers: bool,
+    rv: &str,
+) -> Value {
     let owned: Vec<Value> = objs.iter().map(|o| (*o).clone()).collect();
-    let mut t = resources::table::table(rt.plural, &owned, now(), include == IncludeObject::Metadata, no_headers, rv);
+    let mut t = resources::table::table(
+        rt.plural,
+        &owned,
+        now(),
+        include == IncludeObject::Metadata,
+        no_headers,
+        rv,
+    );
     if let Some(rows) = t.get_mut("rows").and_then(Value::as_array_mut) {
         for (row, obj) in rows.iter_mut().zip(objs) {
             match include {
@@ -126,14 +142,24 @@ pub fn object_view(rt: &ResourceType, obj: &Value, repr: Representation) -> Valu
         Representation::Json => obj.clone(),
         Representation::Metadata => partial_metadata(obj),
         Representation::Table { include } => {
-            let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+            let rv = obj
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             table(rt, &[obj], include, false, rv)
         }
     }
 }
 
 /// A list in the asked representation.
-pub fn list_view(rt: &ResourceType, items: &[&Value], rv: u64, cont: Option<String>, remaining: Option<usize>, repr: Representation) -> Value {
+pub fn list_view(
+    rt: &ResourceType,
+    items: &[&Value],
+    rv: u64,
+    cont: Option<String>,
+    remaining: Option<usize>,
+    repr: Representation,
+) -> Value {
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if let Some(c) = cont {
         metadata["continue"] = json!(c);
@@ -169,18 +195,32 @@ mod tests {
     #[test]
     fn kubectl_get_accept_header_selects_a_table() {
         let t = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-        assert_eq!(Representation::from_accept(t, None), Representation::Table { include: IncludeObject::Metadata });
+        assert_eq!(
+            Representation::from_accept(t, None),
+            Representation::Table {
+                include: IncludeObject::Metadata
+            }
+        );
     }
 
     #[test]
     fn protobuf_first_accept_lists_get_json() {
-        assert_eq!(Representation::from_accept("application/vnd.kubernetes.protobuf,application/json", None), Representation::Json);
+        assert_eq!(
+            Representation::from_accept(
+                "application/vnd.kubernetes.protobuf,application/json",
+                None
+            ),
+            Representation::Json
+        );
         assert_eq!(Representation::from_accept("", None), Representation::Json);
     }
 
     #[test]
     fn metadata_only_lists_are_recognised() {
         let a = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
-        assert_eq!(Representation::from_accept(a, None), Representation::Metadata);
+        assert_eq!(
+            Representation::from_accept(a, None),
+            Representation::Metadata
+        );
     }
 }

@@ -57,12 +57,18 @@ impl Sender {
     async fn send(&mut self, kind: &str, object: &Value) -> bool {
         let object = match (kind, self.repr) {
             ("ADDED" | "MODIFIED" | "DELETED", Representation::Table { include }) => {
-                let rv = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
+                let rv = object
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let t = table(self.rt, &[object], include, self.headers_sent, &rv);
                 self.headers_sent = true;
                 t
             }
-            ("ADDED" | "MODIFIED" | "DELETED", Representation::Metadata) => super::respond::partial_metadata(object),
+            ("ADDED" | "MODIFIED" | "DELETED", Representation::Metadata) => {
+                super::respond::partial_metadata(object)
+            }
             _ => object.clone(),
         };
         let mut line = json!({"type": kind, "object": object}).to_string();
@@ -110,7 +116,12 @@ pub fn start(store: &Store, req: WatchRequest, shutdown: CancellationToken) -> R
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     let store = store.clone();
     tokio::spawn(async move {
-        let mut sender = Sender { tx, rt: req.rt, repr: req.repr, headers_sent: false };
+        let mut sender = Sender {
+            tx,
+            rt: req.rt,
+            repr: req.repr,
+            headers_sent: false,
+        };
         tokio::select! {
             _ = run(&store, &req, &mut sender) => {}
             _ = shutdown.cancelled() => {}
@@ -121,7 +132,10 @@ pub fn start(store: &Store, req: WatchRequest, shutdown: CancellationToken) -> R
     let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -145,16 +159,21 @@ async fn run(store: &Store, req: &WatchRequest, sender: &mut Sender) {
                 (live, last.max(rv))
             }
             Err(too_old) => {
-                sender.send("ERROR", &expired_status(too_old.requested, too_old.oldest)).await;
+                sender
+                    .send("ERROR", &expired_status(too_old.requested, too_old.oldest))
+                    .await;
                 return;
             }
         },
         (Some(rv), false) if req.force_expired => {
-            sender.send("ERROR", &expired_status(rv, store.current_rv())).await;
+            sender
+                .send("ERROR", &expired_status(rv, store.current_rv()))
+                .await;
             return;
         }
         _ => {
-            let (items, rv, live) = store.snapshot_and_subscribe(req.rt, req.filter.namespace.as_deref());
+            let (items, rv, live) =
+                store.snapshot_and_subscribe(req.rt, req.filter.namespace.as_deref());
             for obj in items.iter().filter(|o| req.filter.matches(o)) {
                 if !sender.send("ADDED", obj).await {
                     return;
@@ -202,9 +221,9 @@ async fn run(store: &Store, req: &WatchRequest, sender: &mut Sender) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::api::query::Query;
     use crate::kinds;
+    use std::sync::Arc;
 
     fn event(kind: EventType, prev: Option<Value>, now: Value) -> StoredEvent {
         StoredEvent {
@@ -224,7 +243,8 @@ mod tests {
     #[test]
     fn objects_leaving_or_entering_a_selector_become_deleted_or_added() {
         let pods = kinds::find("", "v1", "pods").expect("served");
-        let f = Filter::new(pods, None, &Query::parse(Some("labelSelector=app%3Dweb"))).expect("filter");
+        let f = Filter::new(pods, None, &Query::parse(Some("labelSelector=app%3Dweb")))
+            .expect("filter");
         let leaving = event(EventType::Modified, Some(labelled("web")), labelled("db"));
         let (kind, obj) = filtered(&f, &leaving).expect("sent");
         assert_eq!(kind, "DELETED");

@@ -33,18 +33,27 @@ struct Entry {
 }
 
 fn uid(obj: &Value) -> Option<String> {
-    obj.pointer("/metadata/uid").and_then(Value::as_str).map(String::from)
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .map(|refs| refs.iter().filter_map(|r| r.get("uid").and_then(Value::as_str)).map(String::from).collect())
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str))
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn has_finalizer(obj: &Value, f: &str) -> bool {
-    obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == f))
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x == f))
 }
 
 fn deleting(obj: &Value) -> bool {
@@ -83,7 +92,11 @@ impl Index {
     fn dependents_of(&self, owner: &str) -> Vec<Entry> {
         self.dependents
             .get(owner)
-            .map(|set| set.iter().filter_map(|d| self.objects.get(d).cloned()).collect())
+            .map(|set| {
+                set.iter()
+                    .filter_map(|d| self.objects.get(d).cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -98,7 +111,10 @@ pub async fn run(registry: Registry, cancel: CancellationToken) {
                 index.insert(e);
             }
         }
-        let mut gc = Collector { registry: registry.clone(), index };
+        let mut gc = Collector {
+            registry: registry.clone(),
+            index,
+        };
         gc.resync();
         loop {
             tokio::select! {
@@ -115,11 +131,21 @@ pub async fn run(registry: Registry, cancel: CancellationToken) {
 }
 
 fn entry_for(store_key: &str, obj: &Arc<Value>) -> Option<Entry> {
-    let rt = kinds::RESOURCES.iter().find(|r| r.store_key() == store_key)?;
+    let rt = kinds::RESOURCES
+        .iter()
+        .find(|r| r.store_key() == store_key)?;
     Some(Entry {
         rt,
-        namespace: obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string(),
-        name: obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
+        namespace: obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        name: obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         object: obj.clone(),
     })
 }
@@ -141,7 +167,12 @@ impl Collector {
         let entry = Entry {
             rt: ev.resource,
             namespace: ev.namespace.clone(),
-            name: ev.object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
+            name: ev
+                .object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             object: ev.object.clone(),
         };
         match ev.kind {
@@ -174,9 +205,15 @@ impl Collector {
         let Some(my_uid) = uid(obj) else { return };
         let owners = owner_uids(obj);
         if !owners.is_empty() && !deleting(obj) {
-            let alive: Vec<&String> = owners.iter().filter(|o| self.index.objects.contains_key(*o)).collect();
+            let alive: Vec<&String> = owners
+                .iter()
+                .filter(|o| self.index.objects.contains_key(*o))
+                .collect();
             if alive.is_empty() {
-                let opts = DeleteOptions { propagation: Some(Propagation::Background), ..DeleteOptions::default() };
+                let opts = DeleteOptions {
+                    propagation: Some(Propagation::Background),
+                    ..DeleteOptions::default()
+                };
                 let _ = self.registry.delete(e.rt, &e.namespace, &e.name, &opts);
                 return;
             }
@@ -186,7 +223,10 @@ impl Collector {
                 .filter_map(|o| self.index.objects.get(*o))
                 .any(|o| deleting(&o.object) && has_finalizer(&o.object, FOREGROUND));
             if foreground_owner {
-                let opts = DeleteOptions { propagation: Some(Propagation::Foreground), ..DeleteOptions::default() };
+                let opts = DeleteOptions {
+                    propagation: Some(Propagation::Foreground),
+                    ..DeleteOptions::default()
+                };
                 let _ = self.registry.delete(e.rt, &e.namespace, &e.name, &opts);
                 return;
             }
@@ -194,9 +234,20 @@ impl Collector {
                 let refs: Vec<Value> = obj
                     .pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter(|r| r.get("uid").and_then(Value::as_str).is_some_and(|u| self.index.objects.contains_key(u))).cloned().collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter(|r| {
+                                r.get("uid")
+                                    .and_then(Value::as_str)
+                                    .is_some_and(|u| self.index.objects.contains_key(u))
+                            })
+                            .cloned()
+                            .collect()
+                    })
                     .unwrap_or_default();
-                let _ = self.registry.set_owner_references(e.rt, &e.namespace, obj, refs);
+                let _ = self
+                    .registry
+                    .set_owner_references(e.rt, &e.namespace, obj, refs);
             }
         }
         if deleting(obj) && has_finalizer(obj, ORPHAN) {
@@ -205,19 +256,37 @@ impl Collector {
                     .object
                     .pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter(|r| r.get("uid").and_then(Value::as_str) != Some(my_uid.as_str())).cloned().collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter(|r| {
+                                r.get("uid").and_then(Value::as_str) != Some(my_uid.as_str())
+                            })
+                            .cloned()
+                            .collect()
+                    })
                     .unwrap_or_default();
-                let _ = self.registry.set_owner_references(dep.rt, &dep.namespace, &dep.object, refs);
+                let _ =
+                    self.registry
+                        .set_owner_references(dep.rt, &dep.namespace, &dep.object, refs);
             }
-            let _ = self.registry.remove_finalizer(e.rt, &e.namespace, &e.name, ORPHAN);
+            let _ = self
+                .registry
+                .remove_finalizer(e.rt, &e.namespace, &e.name, ORPHAN);
         } else if deleting(obj) && has_finalizer(obj, FOREGROUND) {
             let deps = self.index.dependents_of(&my_uid);
             if deps.is_empty() {
-                let _ = self.registry.remove_finalizer(e.rt, &e.namespace, &e.name, FOREGROUND);
+                let _ = self
+                    .registry
+                    .remove_finalizer(e.rt, &e.namespace, &e.name, FOREGROUND);
             } else {
-                let opts = DeleteOptions { propagation: Some(Propagation::Foreground), ..DeleteOptions::default() };
+                let opts = DeleteOptions {
+                    propagation: Some(Propagation::Foreground),
+                    ..DeleteOptions::default()
+                };
                 for dep in deps.iter().filter(|d| !deleting(&d.object)) {
-                    let _ = self.registry.delete(dep.rt, &dep.namespace, &dep.name, &opts);
+                    let _ = self
+                        .registry
+                        .delete(dep.rt, &dep.namespace, &dep.name, &opts);
                 }
             }
         }
@@ -228,9 +297,17 @@ impl Collector {
 
     /// Deletes everything in a terminating namespace, then the namespace itself.
     fn drain_namespace(&mut self, ns: &str) {
-        let contents: Vec<Entry> = self.index.objects.values().filter(|o| o.namespace == ns).cloned().collect();
+        let contents: Vec<Entry> = self
+            .index
+            .objects
+            .values()
+            .filter(|o| o.namespace == ns)
+            .cloned()
+            .collect();
         for c in contents.iter().filter(|c| !deleting(&c.object)) {
-            let _ = self.registry.delete(c.rt, &c.namespace, &c.name, &DeleteOptions::default());
+            let _ = self
+                .registry
+                .delete(c.rt, &c.namespace, &c.name, &DeleteOptions::default());
         }
         self.check_namespace(ns);
     }
@@ -245,7 +322,9 @@ impl Collector {
             .cloned();
         let Some(namespace) = terminating else { return };
         if !self.index.objects.values().any(|o| o.namespace == ns) {
-            let _ = self.registry.finish_namespace(namespace.rt, &namespace.name);
+            let _ = self
+                .registry
+                .finish_namespace(namespace.rt, &namespace.name);
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The in-lab controllers. Each acts only through the registry, like a real controller
 //! acting through the API server, so each change it makes is a watch event.
 
+pub mod events;
 pub mod gc;
 pub mod nodes;
+pub mod runtime;
 
 use tokio_util::sync::CancellationToken;
 

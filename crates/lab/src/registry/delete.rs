@@ -62,7 +62,12 @@ pub enum DeleteOutcome {
 fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -70,14 +75,24 @@ fn finalizers(obj: &Value) -> Vec<String> {
 pub fn finalized(obj: &Value) -> bool {
     obj.pointer("/metadata/deletionTimestamp").is_some()
         && finalizers(obj).is_empty()
-        && obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) == 0
+        && obj
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            == 0
 }
 
 /// A pod bound to a node and still running is deleted gracefully: its kubelet stops it.
 fn graceful_pod(rt: &ResourceType, obj: &Value) -> bool {
     rt.plural == "pods"
-        && obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty())
-        && !matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded") | Some("Failed"))
+        && obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+        && !matches!(
+            obj.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded") | Some("Failed")
+        )
 }
 
 fn timestamp_in(seconds: i64) -> String {
@@ -89,10 +104,19 @@ fn timestamp_in(seconds: i64) -> String {
 
 impl Registry {
     /// Deletes one object.
-    pub fn delete(&self, rt: &'static ResourceType, ns: &str, name: &str, opts: &DeleteOptions) -> Result<DeleteOutcome, ApiError> {
+    pub fn delete(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<DeleteOutcome, ApiError> {
         let current = self.get(rt, ns, name)?;
         if let Some(uid) = &opts.precondition_uid {
-            let actual = current.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+            let actual = current
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if uid != actual {
                 return Err(ApiError::conflict_message(format!(
                     "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}",
@@ -101,7 +125,10 @@ impl Registry {
             }
         }
         if let Some(rv) = &opts.precondition_rv {
-            let actual = current.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+            let actual = current
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if rv != actual {
                 return Err(ApiError::conflict_message(format!(
                     "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}",
@@ -111,7 +138,9 @@ impl Registry {
         }
         if let Some(g) = opts.grace_period_seconds {
             if g < 0 {
-                return Err(ApiError::bad_request("gracePeriodSeconds: Invalid value: must be greater than or equal to 0"));
+                return Err(ApiError::bad_request(
+                    "gracePeriodSeconds: Invalid value: must be greater than or equal to 0",
+                ));
             }
         }
         if rt.plural == "namespaces" {
@@ -124,17 +153,27 @@ impl Registry {
         let mut marked = (*current).clone();
         let mut fins = finalizers(&current);
         match opts.propagation {
-            Some(Propagation::Foreground) if !fins.iter().any(|f| f == FOREGROUND_FINALIZER) => fins.push(FOREGROUND_FINALIZER.into()),
-            Some(Propagation::Orphan) if !fins.iter().any(|f| f == ORPHAN_FINALIZER) => fins.push(ORPHAN_FINALIZER.into()),
+            Some(Propagation::Foreground) if !fins.iter().any(|f| f == FOREGROUND_FINALIZER) => {
+                fins.push(FOREGROUND_FINALIZER.into())
+            }
+            Some(Propagation::Orphan) if !fins.iter().any(|f| f == ORPHAN_FINALIZER) => {
+                fins.push(ORPHAN_FINALIZER.into())
+            }
             _ => {}
         }
         let already = current.pointer("/metadata/deletionTimestamp").is_some();
         let mut grace = 0;
         if graceful_pod(rt, &current) {
-            let spec_grace = current.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+            let spec_grace = current
+                .pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(30);
             grace = opts.grace_period_seconds.unwrap_or(spec_grace);
             if already {
-                let existing = current.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+                let existing = current
+                    .pointer("/metadata/deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
                 // A second delete may only shorten the grace period.
                 grace = grace.min(existing);
                 if grace == existing && fins == finalizers(&current) {
@@ -148,7 +187,10 @@ impl Registry {
             if opts.dry_run {
                 return Ok(DeleteOutcome::Gone(current));
             }
-            return self.store().remove(rt, ns, name, expected).map(DeleteOutcome::Gone);
+            return self
+                .store()
+                .remove(rt, ns, name, expected)
+                .map(DeleteOutcome::Gone);
         }
         if !already || grace > 0 {
             marked["metadata"]["deletionTimestamp"] = json!(timestamp_in(grace));
@@ -164,9 +206,16 @@ impl Registry {
 
     /// Deleting a namespace marks it Terminating; the namespace finalizer (in the garbage
     /// collector) empties it and then removes it. The built-in namespaces stay.
-    fn delete_namespace(&self, rt: &'static ResourceType, name: &str, current: &Value) -> Result<DeleteOutcome, ApiError> {
+    fn delete_namespace(
+        &self,
+        rt: &'static ResourceType,
+        name: &str,
+        current: &Value,
+    ) -> Result<DeleteOutcome, ApiError> {
         if matches!(name, "default" | "kube-system" | "kube-public") {
-            return Err(ApiError::forbidden(format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")));
+            return Err(ApiError::forbidden(format!(
+                "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+            )));
         }
         if current.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(DeleteOutcome::Pending(Arc::new(current.clone())));
@@ -175,22 +224,34 @@ impl Registry {
         marked["metadata"]["deletionTimestamp"] = json!(timestamp_in(0));
         marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         marked["status"]["phase"] = json!("Terminating");
-        let (stored, _) = self.store().update(rt, "", marked, resource_version(current))?;
+        let (stored, _) = self
+            .store()
+            .update(rt, "", marked, resource_version(current))?;
         Ok(DeleteOutcome::Pending(stored))
     }
 
     /// Removes a terminating namespace once it is empty.
     pub fn finish_namespace(&self, rt: &'static ResourceType, name: &str) -> Result<(), ApiError> {
         let current = self.get(rt, "", name)?;
-        self.store().remove(rt, "", name, resource_version(&current))?;
+        self.store()
+            .remove(rt, "", name, resource_version(&current))?;
         Ok(())
     }
 
     /// Removes one finalizer (the garbage collector's own), completing the delete if it
     /// was the last.
-    pub fn remove_finalizer(&self, rt: &'static ResourceType, ns: &str, name: &str, finalizer: &str) -> Result<(), ApiError> {
+    pub fn remove_finalizer(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        finalizer: &str,
+    ) -> Result<(), ApiError> {
         let current = self.get(rt, ns, name)?;
-        let fins: Vec<String> = finalizers(&current).into_iter().filter(|f| f != finalizer).collect();
+        let fins: Vec<String> = finalizers(&current)
+            .into_iter()
+            .filter(|f| f != finalizer)
+            .collect();
         let mut new = (*current).clone();
         new["metadata"]["finalizers"] = json!(fins);
         if fins.is_empty() {
@@ -209,7 +270,13 @@ impl Registry {
 
     /// Replaces an object's ownerReferences (the garbage collector orphaning or pruning
     /// dangling owners), retried by the caller on conflict.
-    pub fn set_owner_references(&self, rt: &'static ResourceType, ns: &str, current: &Value, refs: Vec<Value>) -> Result<(), ApiError> {
+    pub fn set_owner_references(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        current: &Value,
+        refs: Vec<Value>,
+    ) -> Result<(), ApiError> {
         let mut new = current.clone();
         if refs.is_empty() {
             if let Some(m) = new["metadata"].as_object_mut() {
@@ -218,7 +285,8 @@ impl Registry {
         } else {
             new["metadata"]["ownerReferences"] = json!(refs);
         }
-        self.store().update(rt, ns, new, resource_version(current))?;
+        self.store()
+            .update(rt, ns, new, resource_version(current))?;
         Ok(())
     }
 
@@ -234,15 +302,24 @@ mod tests {
 
     #[test]
     fn an_object_is_finalized_when_marked_and_nothing_holds_it() {
-        assert!(finalized(&json!({"metadata": {"deletionTimestamp": "t", "deletionGracePeriodSeconds": 0}})));
-        assert!(!finalized(&json!({"metadata": {"deletionTimestamp": "t", "finalizers": ["x"]}})));
-        assert!(!finalized(&json!({"metadata": {"deletionTimestamp": "t", "deletionGracePeriodSeconds": 30}})));
+        assert!(finalized(
+            &json!({"metadata": {"deletionTimestamp": "t", "deletionGracePeriodSeconds": 0}})
+        ));
+        assert!(!finalized(
+            &json!({"metadata": {"deletionTimestamp": "t", "finalizers": ["x"]}})
+        ));
+        assert!(!finalized(
+            &json!({"metadata": {"deletionTimestamp": "t", "deletionGracePeriodSeconds": 30}})
+        ));
         assert!(!finalized(&json!({"metadata": {}})));
     }
 
     #[test]
     fn unknown_propagation_policies_are_rejected() {
         assert!(Propagation::parse("Sideways").is_err());
-        assert_eq!(Propagation::parse("Foreground").ok(), Some(Propagation::Foreground));
+        assert_eq!(
+            Propagation::parse("Foreground").ok(),
+            Some(Propagation::Foreground)
+        );
     }
 }

@@ -12,11 +12,16 @@ use crate::store::Store;
 
 /// Now, in the second-precision RFC 3339 form the apiserver writes.
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 pub fn name_of(obj: &Value) -> String {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string()
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Fills `apiVersion` and `kind` from the URL (clients may leave them out), and rejects a
@@ -70,11 +75,17 @@ pub fn set_namespace(rt: &ResourceType, ns: &str, obj: &mut Value) -> Result<(),
 
 /// `generateName` plus five random characters, as upstream's name generator.
 pub fn generate_name(obj: &mut Value) {
-    let has_name = obj.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let has_name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
     if has_name {
         return;
     }
-    if let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str) {
+    if let Some(prefix) = obj
+        .pointer("/metadata/generateName")
+        .and_then(Value::as_str)
+    {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         let suffix: String = (0..5)
             .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
@@ -117,7 +128,11 @@ pub fn reset_status_on_create(rt: &ResourceType, obj: &mut Value) {
 /// The pod QoS class from requests and limits (upstream `GetPodQOS`, simplified to the
 /// three classes by whether every container sets equal requests and limits).
 fn pod_qos_class(pod: &Value) -> &'static str {
-    let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let containers = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut any_set = false;
     let mut all_guaranteed = !containers.is_empty();
     for c in &containers {
@@ -145,8 +160,19 @@ fn pod_qos_class(pod: &Value) -> &'static str {
 /// The update strategy: server-owned metadata is kept from the stored object; a write to
 /// the main resource keeps the stored status and a write to `/status` keeps the stored spec
 /// and metadata (upstream `ResetObjectMetaForStatus`).
-pub fn prepare_update(rt: &ResourceType, current: &Value, new: &mut Value, sub: crate::registry::Subresource) {
-    for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+pub fn prepare_update(
+    rt: &ResourceType,
+    current: &Value,
+    new: &mut Value,
+    sub: crate::registry::Subresource,
+) {
+    for key in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
         match current.get("metadata").and_then(|m| m.get(key)) {
             Some(v) => new["metadata"][key] = v.clone(),
             None => {
@@ -170,7 +196,10 @@ pub fn prepare_update(rt: &ResourceType, current: &Value, new: &mut Value, sub: 
             crate::registry::Subresource::Status => {
                 let managed = new.pointer("/metadata/managedFields").cloned();
                 let rv = new.pointer("/metadata/resourceVersion").cloned();
-                new["metadata"] = current.get("metadata").cloned().unwrap_or_else(|| json!({}));
+                new["metadata"] = current
+                    .get("metadata")
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
                 if let Some(mf) = managed {
                     new["metadata"]["managedFields"] = mf;
                 }
@@ -198,11 +227,18 @@ pub fn bump_generation(rt: &ResourceType, current: &Value, new: &mut Value) {
     if !rt.generation {
         return;
     }
-    let generation = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+    let generation = current
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let spec_changed = current.get("spec") != new.get("spec");
     let annotations_changed = rt.plural == "deployments"
         && current.pointer("/metadata/annotations") != new.pointer("/metadata/annotations");
-    new["metadata"]["generation"] = json!(if spec_changed || annotations_changed { generation + 1 } else { generation });
+    new["metadata"]["generation"] = json!(if spec_changed || annotations_changed {
+        generation + 1
+    } else {
+        generation
+    });
 }
 
 /// managedFields timestamps only move when a manager's field set moves, so an unchanged
@@ -227,14 +263,26 @@ pub fn keep_managed_fields_time_if_unchanged(current: &Value, new: &mut Value) {
 
 /// The first free address of the lab's Service range 127.43.0.0/16 (loopback, so the
 /// lab's proxy can listen on it), or the requested one if it is free.
-pub fn allocate_cluster_ip(store: &Store, rt: &'static ResourceType, svc: &mut Value) -> Result<(), ApiError> {
+pub fn allocate_cluster_ip(
+    store: &Store,
+    rt: &'static ResourceType,
+    svc: &mut Value,
+) -> Result<(), ApiError> {
     let used: std::collections::HashSet<String> = store
         .list(rt, None)
         .0
         .iter()
-        .filter_map(|s| s.pointer("/spec/clusterIP").and_then(Value::as_str).map(String::from))
+        .filter_map(|s| {
+            s.pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .collect();
-    let requested = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+    let requested = svc
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if requested == "None" {
         svc["spec"]["clusterIPs"] = json!(["None"]);
         return Ok(());
@@ -243,13 +291,17 @@ pub fn allocate_cluster_ip(store: &Store, rt: &'static ResourceType, svc: &mut V
         if used.contains(&requested) {
             let name = name_of(svc);
             return Err(ApiError::invalid(
-                format!("Service \"{name}\" is invalid: spec.clusterIPs: Invalid value: []string{{\"{requested}\"}}: failed to allocate IP {requested}: provided IP is already allocated"),
+                format!(
+                    "Service \"{name}\" is invalid: spec.clusterIPs: Invalid value: []string{{\"{requested}\"}}: failed to allocate IP {requested}: provided IP is already allocated"
+                ),
                 &name,
                 "",
                 "services",
                 vec![crate::error::Cause {
                     reason: "FieldValueInvalid".into(),
-                    message: format!("Invalid value: []string{{\"{requested}\"}}: failed to allocate IP {requested}: provided IP is already allocated"),
+                    message: format!(
+                        "Invalid value: []string{{\"{requested}\"}}: failed to allocate IP {requested}: provided IP is already allocated"
+                    ),
                     field: "spec.clusterIPs".into(),
                 }],
             ));
@@ -266,7 +318,9 @@ pub fn allocate_cluster_ip(store: &Store, rt: &'static ResourceType, svc: &mut V
         svc["spec"]["clusterIPs"] = json!([ip]);
         return Ok(());
     }
-    Err(ApiError::internal("the Service IP range 127.43.0.0/16 is exhausted"))
+    Err(ApiError::internal(
+        "the Service IP range 127.43.0.0/16 is exhausted",
+    ))
 }
 
 /// spec.clusterIP is immutable once set; an update that leaves it out keeps it.
@@ -290,7 +344,9 @@ pub fn keep_cluster_ip(current: &Value, new: &mut Value) -> Result<(), ApiError>
         (Some(_), Some(v)) => {
             let name = name_of(new);
             Err(ApiError::invalid(
-                format!("Service \"{name}\" is invalid: spec.clusterIPs[0]: Invalid value: {v}: may not change once set"),
+                format!(
+                    "Service \"{name}\" is invalid: spec.clusterIPs[0]: Invalid value: {v}: may not change once set"
+                ),
                 &name,
                 "",
                 "services",
@@ -332,7 +388,8 @@ mod tests {
     #[test]
     fn a_main_write_keeps_status_and_a_status_write_keeps_spec() {
         let current = json!({"metadata": {"name": "x", "labels": {"a": "1"}}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
-        let mut main = json!({"metadata": {"name": "x"}, "spec": {"replicas": 2}, "status": {"replicas": 9}});
+        let mut main =
+            json!({"metadata": {"name": "x"}, "spec": {"replicas": 2}, "status": {"replicas": 9}});
         prepare_update(deploy(), &current, &mut main, Subresource::Main);
         assert_eq!(main["status"]["replicas"], 1);
         assert_eq!(main["spec"]["replicas"], 2);

@@ -73,7 +73,12 @@ impl Registry {
     }
 
     /// Reads one object or answers 404 as upstream.
-    pub fn get(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Arc<Value>, ApiError> {
+    pub fn get(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<Arc<Value>, ApiError> {
         self.store
             .get(rt, ns, name)
             .ok_or_else(|| ApiError::not_found(&rt.qualified(), rt.group, rt.plural, name))
@@ -83,14 +88,17 @@ impl Registry {
         if !rt.namespaced {
             return Ok(());
         }
-        let ns_type = crate::kinds::find("", "v1", "namespaces").ok_or_else(|| ApiError::internal("namespaces not served"))?;
+        let ns_type = crate::kinds::find("", "v1", "namespaces")
+            .ok_or_else(|| ApiError::internal("namespaces not served"))?;
         match self.store.get(ns_type, "", ns) {
             None => Err(ApiError::not_found("namespaces", "", "namespaces", ns)),
-            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
-                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                rt.qualified(),
-                meta::name_of(&n)
-            ))),
+            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => {
+                Err(ApiError::forbidden(format!(
+                    "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    rt.qualified(),
+                    meta::name_of(&n)
+                )))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -109,8 +117,14 @@ impl Registry {
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
             if !unknown.is_empty() {
                 if opts.field_validation == FieldValidation::Strict {
-                    let list = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect::<Vec<_>>().join(", ");
-                    return Err(ApiError::bad_request(format!("strict decoding error: {list}")));
+                    let list = unknown
+                        .iter()
+                        .map(|f| format!("unknown field \"{f}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(ApiError::bad_request(format!(
+                        "strict decoding error: {list}"
+                    )));
                 }
                 warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
             }
@@ -119,21 +133,36 @@ impl Registry {
         let causes = resources::validation::validate(rt.plural, obj, old);
         if !causes.is_empty() {
             let name = meta::name_of(obj);
-            let message = resources::validation::invalid_message(&rt.qualified_kind(), &name, &causes);
+            let message =
+                resources::validation::invalid_message(&rt.qualified_kind(), &name, &causes);
             let causes = causes
                 .into_iter()
-                .map(|c| crate::error::Cause { reason: c.reason.to_string(), message: format!("{}: {}", c.field, c.message), field: c.field })
+                .map(|c| crate::error::Cause {
+                    reason: c.reason.to_string(),
+                    message: format!("{}: {}", c.field, c.message),
+                    field: c.field,
+                })
                 .collect();
-            return Err(ApiError::invalid(message, &name, rt.group, rt.plural, causes));
+            return Err(ApiError::invalid(
+                message, &name, rt.group, rt.plural, causes,
+            ));
         }
         Ok(warnings)
     }
 
     /// Creates an object (POST), as upstream: the body's namespace must agree with the URL,
     /// `generateName` is honoured, status starts empty where it is a subresource.
-    pub fn create(&self, rt: &'static ResourceType, ns: &str, mut obj: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+    pub fn create(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         meta::set_type_meta(rt, &mut obj)?;
         meta::set_namespace(rt, ns, &mut obj)?;
@@ -147,15 +176,34 @@ impl Registry {
         if rt.plural == "services" {
             meta::allocate_cluster_ip(&self.store, rt, &mut obj)?;
         }
-        let obj = strategic_patch::record_update(None, &obj, &opts.field_manager, &schema_for(rt), &meta::now());
+        let obj = strategic_patch::record_update(
+            None,
+            &obj,
+            &opts.field_manager,
+            &schema_for(rt),
+            &meta::now(),
+        );
         if opts.dry_run {
             if self.store.get(rt, ns, &meta::name_of(&obj)).is_some() {
-                return Err(ApiError::already_exists(&rt.qualified(), rt.group, rt.plural, &meta::name_of(&obj)));
+                return Err(ApiError::already_exists(
+                    &rt.qualified(),
+                    rt.group,
+                    rt.plural,
+                    &meta::name_of(&obj),
+                ));
             }
-            return Ok(Written { object: Arc::new(obj), created: true, warnings });
+            return Ok(Written {
+                object: Arc::new(obj),
+                created: true,
+                warnings,
+            });
         }
         let stored = self.store.create(rt, ns, obj)?;
-        Ok(Written { object: stored, created: true, warnings })
+        Ok(Written {
+            object: stored,
+            created: true,
+            warnings,
+        })
     }
 
     /// Replaces an object (PUT) or its status. A body resourceVersion is a precondition.
@@ -169,7 +217,9 @@ impl Registry {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         meta::set_type_meta(rt, &mut obj)?;
         meta::set_namespace(rt, ns, &mut obj)?;
@@ -182,13 +232,25 @@ impl Registry {
             )));
         }
         let precondition = resource_version(&obj);
-        if obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) && precondition.is_none() {
-            return Err(ApiError::bad_request("metadata.resourceVersion: Invalid value: must be a number"));
+        if obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+            && precondition.is_none()
+        {
+            return Err(ApiError::bad_request(
+                "metadata.resourceVersion: Invalid value: must be a number",
+            ));
         }
         let current = self.get(rt, ns, name)?;
         if let Some(expected) = precondition {
             if resource_version(&current) != Some(expected) {
-                return Err(ApiError::conflict(&rt.qualified(), rt.group, rt.plural, name));
+                return Err(ApiError::conflict(
+                    &rt.qualified(),
+                    rt.group,
+                    rt.plural,
+                    name,
+                ));
             }
         }
         self.write_over(rt, ns, &current, obj, sub, opts, false)
@@ -220,40 +282,71 @@ impl Registry {
         let mut new = if managed_fields_done {
             new
         } else {
-            strategic_patch::record_update(Some(current), &new, &opts.field_manager, &schema_for(rt), &meta::now())
+            strategic_patch::record_update(
+                Some(current),
+                &new,
+                &opts.field_manager,
+                &schema_for(rt),
+                &meta::now(),
+            )
         };
         meta::keep_managed_fields_time_if_unchanged(current, &mut new);
         let expected = resource_version(current);
         if opts.dry_run {
-            return Ok(Written { object: Arc::new(new), created: false, warnings });
+            return Ok(Written {
+                object: Arc::new(new),
+                created: false,
+                warnings,
+            });
         }
         // Finalizers emptied on an object being deleted: the delete completes now.
         if delete::finalized(&new) {
             let name = meta::name_of(&new);
             let gone = self.store.remove(rt, ns, &name, expected)?;
-            return Ok(Written { object: gone, created: false, warnings });
+            return Ok(Written {
+                object: gone,
+                created: false,
+                warnings,
+            });
         }
         let (stored, _) = self.store.update(rt, ns, new, expected)?;
-        Ok(Written { object: stored, created: false, warnings })
+        Ok(Written {
+            object: stored,
+            created: false,
+            warnings,
+        })
     }
 }
 
 impl Registry {
     /// Binds a pod to a node (the `binding` subresource): `spec.nodeName` plus the
     /// PodScheduled condition, guarded by the pod's resourceVersion.
-    pub fn bind(&self, rt: &'static ResourceType, ns: &str, current: &Value, mut bound: Value, opts: &WriteOptions) -> Result<(), ApiError> {
+    pub fn bind(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        current: &Value,
+        mut bound: Value,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
         let now = meta::now();
         let mut conditions: Vec<Value> = bound
             .pointer("/status/conditions")
             .and_then(Value::as_array)
-            .map(|c| c.iter().filter(|c| c["type"] != "PodScheduled").cloned().collect())
+            .map(|c| {
+                c.iter()
+                    .filter(|c| c["type"] != "PodScheduled")
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
         bound["status"]["conditions"] = json!(conditions);
         if opts.dry_run {
             return Ok(());
         }
-        self.store.update(rt, ns, bound, resource_version(current))?;
+        self.store
+            .update(rt, ns, bound, resource_version(current))?;
         Ok(())
     }
 }

@@ -39,18 +39,27 @@ impl PatchType {
 const PATCH_RETRIES: usize = 5;
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
 }
 
 /// Applies a non-apply patch document to an object.
-fn apply_patch(rt: &ResourceType, current: &Value, pt: PatchType, patch: &Value) -> Result<Value, ApiError> {
+fn apply_patch(
+    rt: &ResourceType,
+    current: &Value,
+    pt: PatchType,
+    patch: &Value,
+) -> Result<Value, ApiError> {
     let mut doc = current.clone();
     match pt {
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("error decoding json patch: {e}")))?;
-            json_patch::patch(&mut doc, &ops)
-                .map_err(|e| unprocessable(format!("the server rejected our request due to an error in our request: {e}")))?;
+            json_patch::patch(&mut doc, &ops).map_err(|e| {
+                unprocessable(format!(
+                    "the server rejected our request due to an error in our request: {e}"
+                ))
+            })?;
         }
         PatchType::Merge => {
             if !patch.is_object() {
@@ -92,7 +101,9 @@ impl Registry {
             return self.apply(rt, ns, name, body, sub, opts, force);
         }
         if force {
-            return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
+            return Err(ApiError::bad_request(
+                "force: Forbidden: may not be specified for non-apply patch",
+            ));
         }
         let patch = parse_body(body)?;
         let patch_rv = patch.pointer("/metadata/resourceVersion").is_some();
@@ -101,16 +112,30 @@ impl Registry {
             let current = self.get(rt, ns, name)?;
             let mut new = apply_patch(rt, &current, pt, &patch)?;
             if !new.is_object() {
-                return Err(ApiError::bad_request("the patch produced something that is not an object"));
+                return Err(ApiError::bad_request(
+                    "the patch produced something that is not an object",
+                ));
             }
             if resource_version(&new) != resource_version(&current) {
-                return Err(ApiError::conflict(&rt.qualified(), rt.group, rt.plural, name));
+                return Err(ApiError::conflict(
+                    &rt.qualified(),
+                    rt.group,
+                    rt.plural,
+                    name,
+                ));
             }
             if meta::name_of(&new) != name {
                 new["metadata"]["name"] = json!(name);
             }
             match self.write_over(rt, ns, &current, new, sub, opts, false) {
-                Err(e) if e.code == 409 && e.reason == "Conflict" && !patch_rv && attempt < PATCH_RETRIES => attempt += 1,
+                Err(e)
+                    if e.code == 409
+                        && e.reason == "Conflict"
+                        && !patch_rv
+                        && attempt < PATCH_RETRIES =>
+                {
+                    attempt += 1
+                }
                 other => return other,
             }
         }
@@ -135,10 +160,15 @@ impl Registry {
                 "",
                 "meta.k8s.io",
                 "PatchOptions",
-                vec![Cause { reason: "FieldValueRequired".into(), message: "Required value: is required for apply patch".into(), field: "fieldManager".into() }],
+                vec![Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value: is required for apply patch".into(),
+                    field: "fieldManager".into(),
+                }],
             ));
         }
-        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("apply patch is not UTF-8"))?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::bad_request("apply patch is not UTF-8"))?;
         let mut applied: Value = serde_saphyr::from_str(text)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
         meta::set_type_meta(rt, &mut applied)?;
@@ -154,10 +184,22 @@ impl Registry {
         loop {
             let Some(current) = self.store().get(rt, ns, name) else {
                 if sub == Subresource::Status {
-                    return Err(ApiError::not_found(&rt.qualified(), rt.group, rt.plural, name));
+                    return Err(ApiError::not_found(
+                        &rt.qualified(),
+                        rt.group,
+                        rt.plural,
+                        name,
+                    ));
                 }
-                let obj = strategic_patch::apply(None, &applied, &opts.field_manager, force, &schema, &meta::now())
-                    .map_err(|e| apply_error(rt, name, e))?;
+                let obj = strategic_patch::apply(
+                    None,
+                    &applied,
+                    &opts.field_manager,
+                    force,
+                    &schema,
+                    &meta::now(),
+                )
+                .map_err(apply_error)?;
                 let created = self.create(rt, ns, obj, opts);
                 match created {
                     Err(e) if e.reason == "AlreadyExists" && attempt < PATCH_RETRIES => {
@@ -167,17 +209,31 @@ impl Registry {
                     other => return other,
                 }
             };
-            let new = strategic_patch::apply(Some(&current), &applied, &opts.field_manager, force, &schema, &meta::now())
-                .map_err(|e| apply_error(rt, name, e))?;
+            let new = strategic_patch::apply(
+                Some(&current),
+                &applied,
+                &opts.field_manager,
+                force,
+                &schema,
+                &meta::now(),
+            )
+            .map_err(apply_error)?;
             match self.write_over(rt, ns, &current, new, sub, opts, true) {
-                Err(e) if e.code == 409 && e.reason == "Conflict" && attempt < PATCH_RETRIES => attempt += 1,
+                Err(e) if e.code == 409 && e.reason == "Conflict" && attempt < PATCH_RETRIES => {
+                    attempt += 1
+                }
                 other => return other,
             }
         }
     }
 
     /// `GET .../scale`.
-    pub fn get_scale(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Value, ApiError> {
+    pub fn get_scale(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         Ok(scale_of(&*self.get(rt, ns, name)?))
     }
 
@@ -203,19 +259,45 @@ impl Registry {
             (None, Some(obj)) => obj,
             (None, None) => return Err(ApiError::bad_request("no scale given")),
         };
-        if let Some(rv) = new_scale.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-            if !rv.is_empty() && Some(rv) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-                return Err(ApiError::conflict(&rt.qualified(), rt.group, rt.plural, name));
+        if let Some(rv) = new_scale
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            if !rv.is_empty()
+                && Some(rv)
+                    != current
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+            {
+                return Err(ApiError::conflict(
+                    &rt.qualified(),
+                    rt.group,
+                    rt.plural,
+                    name,
+                ));
             }
         }
-        let replicas = new_scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        let replicas = new_scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if replicas < 0 {
-            let message = format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0");
-            return Err(ApiError::invalid(message, name, "autoscaling", "Scale", vec![Cause {
-                reason: "FieldValueInvalid".into(),
-                message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-                field: "spec.replicas".into(),
-            }]));
+            let message = format!(
+                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+            );
+            return Err(ApiError::invalid(
+                message,
+                name,
+                "autoscaling",
+                "Scale",
+                vec![Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!(
+                        "Invalid value: {replicas}: must be greater than or equal to 0"
+                    ),
+                    field: "spec.replicas".into(),
+                }],
+            ));
         }
         let mut obj = (*current).clone();
         obj["spec"]["replicas"] = json!(replicas);
@@ -229,7 +311,12 @@ pub fn scale_of(obj: &Value) -> Value {
     let selector = obj
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     let m = &obj["metadata"];
     json!({
@@ -244,16 +331,16 @@ pub fn scale_of(obj: &Value) -> Value {
     })
 }
 
-fn apply_error(rt: &ResourceType, name: &str, e: strategic_patch::ApplyError) -> ApiError {
+fn apply_error(e: strategic_patch::ApplyError) -> ApiError {
     match e {
         strategic_patch::ApplyError::Conflict { conflicts } => {
-            let message = strategic_patch::conflict_message(&conflicts, &rt.api_version(), name);
+            let message = strategic_patch::conflict_message(&conflicts);
             let mut err = ApiError::conflict_message(message);
             err.causes = conflicts
                 .iter()
                 .map(|c| Cause {
                     reason: "FieldManagerConflict".into(),
-                    message: format!("conflict with \"{}\" using {}", c.manager, rt.api_version()),
+                    message: strategic_patch::conflict_message(std::slice::from_ref(c)),
                     field: c.field.clone(),
                 })
                 .collect();

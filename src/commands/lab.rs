@@ -1,0 +1,177 @@
+//! `rollout lab up` and `rollout lab load`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rollout_lab::{Faults, Lab, LabConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::fail;
+use crate::cli::{LabLoadArgs, LabUpArgs};
+use crate::exit::Exit;
+
+/// `~/.kube/rollout-lab.yaml`, or `./rollout-lab.yaml` without a home directory.
+pub fn default_kubeconfig() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(home) => Path::new(&home).join(".kube").join("rollout-lab.yaml"),
+        None => PathBuf::from("rollout-lab.yaml"),
+    }
+}
+
+/// Asks the API for `/healthz` over a plain connection, so the kubeconfig is only written
+/// once a client could use it.
+async fn answers(addr: std::net::SocketAddr) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    buf.starts_with(b"HTTP/1.1 200")
+}
+
+pub async fn up(args: LabUpArgs) -> Exit {
+    let started = Instant::now();
+    let faults = match args.faults.as_deref().map(Faults::parse).transpose() {
+        Ok(f) => f.unwrap_or_default(),
+        Err(e) => return fail(Exit::Usage, format!("invalid --faults: {e}"), None),
+    };
+    let config = LabConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
+        nodes: usize::from(args.nodes),
+        faults,
+        ..LabConfig::default()
+    };
+    let (mut sigint, mut sigterm) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(i), Ok(t)) => (i, t),
+        _ => return fail(Exit::Error, "cannot install signal handlers", None),
+    };
+    let lab = match Lab::start(config).await {
+        Ok(lab) => lab,
+        Err(e) => {
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            return fail(
+                Exit::Error,
+                format!("{e}{cause}"),
+                Some("pick another --port, or leave it out to use a free one"),
+            );
+        }
+    };
+    if !answers(lab.addr()).await {
+        return fail(
+            Exit::Error,
+            format!("the lab API at {} does not answer", lab.url()),
+            None,
+        );
+    }
+    let path = args.kubeconfig.unwrap_or_else(default_kubeconfig);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return fail(
+                Exit::Error,
+                format!("cannot create {}: {e}", dir.display()),
+                Some("pass --kubeconfig PATH in a writable directory"),
+            );
+        }
+    }
+    if let Err(e) = std::fs::write(&path, lab.kubeconfig()) {
+        return fail(
+            Exit::Error,
+            format!("cannot write the kubeconfig {}: {e}", path.display()),
+            Some("pass --kubeconfig PATH in a writable directory"),
+        );
+    }
+    eprintln!(
+        "lab API serving at {} ({} ms)",
+        lab.url(),
+        started.elapsed().as_millis()
+    );
+    eprintln!(
+        "kubeconfig written to {} (context rollout-lab)",
+        path.display()
+    );
+    eprintln!();
+    eprintln!("  export KUBECONFIG={}", path.display());
+    eprintln!("  kubectl get nodes");
+    eprintln!();
+    eprintln!("Ctrl-C stops the lab.");
+    let which = tokio::select! {
+        _ = sigint.recv() => "interrupt",
+        _ = sigterm.recv() => "SIGTERM",
+    };
+    eprintln!("{which} received: ending watch streams and stopping the lab");
+    lab.shutdown().await;
+    let _ = std::fs::remove_file(&path);
+    eprintln!("lab stopped; removed {}", path.display());
+    Exit::Success
+}
+
+pub async fn load(args: LabLoadArgs) -> Exit {
+    use model_server::load::{LoadSpec, Target, run};
+    let target = match Target::parse(&args.url) {
+        Ok(t) => t,
+        Err(e) => {
+            return fail(
+                Exit::Usage,
+                e,
+                Some("the load generator only targets this machine (127.0.0.0/8 or localhost)"),
+            );
+        }
+    };
+    let mut spec = LoadSpec::new(target);
+    spec.rps = args.rps;
+    spec.duration = args.duration;
+    spec.timeout = args.timeout;
+    spec.method = match args.method.parse() {
+        Ok(m) => m,
+        Err(e) => return fail(Exit::Usage, e, None),
+    };
+    spec.body = match args.body {
+        None => None,
+        Some(b) => match b.strip_prefix('@') {
+            Some(file) => match std::fs::read(file) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    return fail(
+                        Exit::Usage,
+                        format!("cannot read --body file {file}: {e}"),
+                        None,
+                    );
+                }
+            },
+            None => Some(b.into_bytes()),
+        },
+    };
+    let cancel = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match run(spec, cancel).await {
+        Ok(report) => {
+            if args.output == "json" {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        return fail(Exit::Error, format!("cannot render the report: {e}"), None);
+                    }
+                }
+            } else {
+                print!("{}", report.render_human());
+            }
+            if report.failed > 0 {
+                Exit::Failed
+            } else {
+                Exit::Success
+            }
+        }
+        Err(e) => fail(Exit::Usage, e, None),
+    }
+}
