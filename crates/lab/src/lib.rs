@@ -1,1 +1,2 @@
 //! The lab cluster.
+pub mod resources;
