@@ -149,6 +149,12 @@ fn service(obj: &mut Value) {
     };
     default_str(spec, "sessionAffinity", "None");
     default_str(spec, "type", "ClusterIP");
+    // clusterIPs mirrors a lone clusterIP; printers read clusterIPs[0].
+    let cluster_ip = spec.get("clusterIP").and_then(Value::as_str).unwrap_or("");
+    if !cluster_ip.is_empty() {
+        let ip = json!([cluster_ip]);
+        default_key(spec, "clusterIPs", ip);
+    }
     for port in items_mut(spec, "ports") {
         let Some(p) = port.as_object_mut() else {
             continue;

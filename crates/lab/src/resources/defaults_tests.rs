@@ -153,6 +153,15 @@ fn a_service_gets_type_affinity_protocol_target_port_and_family_defaults() {
 }
 
 #[test]
+fn a_lone_cluster_ip_is_mirrored_into_cluster_ips() {
+    let svc = defaulted(
+        "services",
+        json!({"spec": {"clusterIP": "None", "ports": []}}),
+    );
+    assert_eq!(svc["spec"]["clusterIPs"], json!(["None"]));
+}
+
+#[test]
 fn a_node_port_service_gets_an_external_traffic_policy() {
     let svc = defaulted(
         "services",

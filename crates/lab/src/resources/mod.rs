@@ -7,9 +7,11 @@
 
 pub mod defaults;
 mod json;
+pub mod table;
 pub mod validation;
 
 pub use defaults::apply_defaults;
+pub use table::{cells, columns, table};
 pub use validation::{
     Cause, DecodeError, invalid_message, qualified_kind, unknown_fields, validate,
 };
