@@ -5,6 +5,7 @@
 //! printer get the API server's default `Name, Created At`.
 
 mod cluster;
+mod hpa;
 mod network;
 mod workloads;
 
