@@ -25,7 +25,7 @@ pub struct DecodeError {
 
 type RoundTrip = fn(&Value) -> Result<Value, serde_json::Error>;
 
-/// The JSON paths in `obj` that `resource`'s type does not know, in document order
+/// The JSON paths in `obj` that `resource`'s type does not know, keys sorted at each level
 /// (e.g. `spec.template.spec.containers[0].imagee`). Unknown resources have none. An empty
 /// `status` is never reported, since clients send `status: {}` for kinds without one.
 pub fn unknown_fields(resource: &str, obj: &Value) -> Result<Vec<String>, DecodeError> {
