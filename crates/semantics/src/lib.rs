@@ -1,1 +1,11 @@
 //! Pure Kubernetes rollout semantics: no I/O, shared by the `rollout` CLI and the lab cluster.
+//!
+//! Every function here is a pure function over k8s-openapi types (or plain values) that follows
+//! one piece of upstream Kubernetes behaviour, named in its doc comment. Time is always passed in
+//! as a `k8s_openapi::jiff::Timestamp`; nothing reads a clock, a file or the network.
+
+pub mod access;
+pub mod intstr;
+
+#[cfg(test)]
+mod testutil;
