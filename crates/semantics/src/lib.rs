@@ -6,6 +6,8 @@
 
 pub mod access;
 pub mod intstr;
+pub mod selector;
+mod selector_parse;
 
 #[cfg(test)]
 mod testutil;
