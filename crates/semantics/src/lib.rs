@@ -8,6 +8,7 @@ pub mod access;
 pub mod intstr;
 pub mod selector;
 mod selector_parse;
+pub mod template;
 
 #[cfg(test)]
 mod testutil;
