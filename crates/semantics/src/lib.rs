@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod intstr;
+pub mod revision;
 pub mod selector;
 mod selector_parse;
 pub mod template;
