@@ -7,6 +7,9 @@
 pub mod access;
 pub mod intstr;
 pub mod revision;
+pub mod rolling;
+#[cfg(test)]
+mod rolling_tests;
 pub mod selector;
 mod selector_parse;
 pub mod template;
