@@ -12,6 +12,9 @@ pub mod rolling;
 mod rolling_tests;
 pub mod selector;
 mod selector_parse;
+pub mod status;
+#[cfg(test)]
+mod status_tests;
 pub mod template;
 
 #[cfg(test)]
