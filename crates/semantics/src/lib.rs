@@ -6,6 +6,9 @@
 
 pub mod access;
 pub mod intstr;
+pub mod pod;
+#[cfg(test)]
+mod pod_tests;
 pub mod revision;
 pub mod rolling;
 #[cfg(test)]
