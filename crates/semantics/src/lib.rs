@@ -5,6 +5,7 @@
 //! as a `k8s_openapi::jiff::Timestamp`; nothing reads a clock, a file or the network.
 
 pub mod access;
+pub mod duration;
 pub mod intstr;
 pub mod pod;
 #[cfg(test)]
