@@ -7,6 +7,9 @@
 pub mod access;
 pub mod duration;
 pub mod intstr;
+pub mod kubectl;
+#[cfg(test)]
+mod kubectl_tests;
 pub mod pod;
 #[cfg(test)]
 mod pod_tests;

@@ -1,5 +1,4 @@
 //! Builders for test objects (test-only).
-#![allow(dead_code)] // not every builder is used by every module yet
 
 use std::collections::BTreeMap;
 
