@@ -48,6 +48,9 @@ pub enum SelectorError {
         found: String,
         expected: &'static str,
     },
+    /// `parseValues` without `(`; upstream's message has no colon here.
+    #[error("found '{0}' expected: '('")]
+    ExpectedOpenParen(String),
     /// The key, values or operator of one requirement are invalid.
     #[error("unable to parse requirement: {0}")]
     Requirement(String),
@@ -236,7 +239,7 @@ fn validate_key(key: &str) -> Result<(), SelectorError> {
         Ok(())
     } else {
         Err(SelectorError::Requirement(format!(
-            "invalid label key {key:?}: must be a qualified name ([prefix/]name, name at most 63 alphanumeric, '-', '_' or '.' characters, starting and ending alphanumeric)"
+            "invalid label key {key:?}: must be a qualified name (at most 63 characters, matching regex ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]), with an optional DNS subdomain prefix and slash (/)"
         )))
     }
 }
@@ -247,7 +250,7 @@ fn validate_value(v: &str) -> Result<(), SelectorError> {
         Ok(())
     } else {
         Err(SelectorError::Requirement(format!(
-            "invalid label value {v:?}: must be 63 characters or less, alphanumeric, '-', '_' or '.', starting and ending alphanumeric"
+            "invalid label value {v:?}: must have at most 63 characters, matching regex (([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
         )))
     }
 }
@@ -291,10 +294,16 @@ mod tests {
             ("app=web,", "found '', expected: identifier after ','"),
             (
                 "app web",
-                "found 'web', expected: '=', '!=', '==', 'in', notin'",
+                "unable to parse requirement: found 'web', expected: '=', '!=', '==', 'in', notin'",
             ),
-            ("app in web", "found 'web', expected: '('"),
-            ("app in (web", "found '', expected: ',' or ')'"),
+            (
+                "app in web",
+                "unable to parse requirement: found 'web' expected: '('",
+            ),
+            (
+                "app in (web",
+                "unable to parse requirement: found '', expected: ',' or ')'",
+            ),
             (
                 "=web",
                 "found '=', expected: !, identifier, or 'end of string'",
@@ -304,8 +313,10 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(parse(s).unwrap_err().to_string(), want, "{s}");
         }
-        let err = parse("app in ()").unwrap_err().to_string();
-        assert!(err.starts_with("unable to parse requirement: "), "{err}");
+        // `()` is the set {""}: valid, and matches only an empty value.
+        let empty = parse("app in ()").unwrap_or(Selector::Nothing);
+        assert!(empty.matches(&labels(&[("app", "")])));
+        assert!(!empty.matches(&labels(&[("app", "web")])));
         let err = parse("-bad-=x").unwrap_err().to_string();
         assert!(err.starts_with("unable to parse requirement: "), "{err}");
     }

@@ -166,12 +166,13 @@ impl Parser {
     fn set_values(&mut self) -> Result<Vec<String>, SelectorError> {
         let open = self.next();
         if open != Token::Open {
-            return Err(unexpected(&open, "'('"));
+            return Err(SelectorError::ExpectedOpenParen(open.literal()));
         }
         match self.peek_value() {
             Token::Close => {
+                // Upstream reads `()` as the set {""}, so `a in ()` matches `a=""`.
                 self.next();
-                return Ok(Vec::new());
+                return Ok(vec![String::new()]);
             }
             Token::Ident(_) | Token::Comma => {}
             other => return Err(unexpected(&other, "',', ')' or identifier")),
@@ -226,7 +227,12 @@ pub fn parse(input: &str) -> Result<Selector, SelectorError> {
         match p.peek_value() {
             Token::End => return Ok(Selector::Requirements(reqs)),
             Token::Ident(_) | Token::Bang => {
-                reqs.push(p.requirement()?);
+                // Upstream wraps every requirement-level error in "unable to parse requirement".
+                let req = p.requirement().map_err(|e| match e {
+                    SelectorError::Requirement(_) => e,
+                    other => SelectorError::Requirement(other.to_string()),
+                })?;
+                reqs.push(req);
                 match p.next() {
                     Token::End => return Ok(Selector::Requirements(reqs)),
                     Token::Comma => {
