@@ -13,6 +13,7 @@ mod kubectl_tests;
 pub mod pod;
 #[cfg(test)]
 mod pod_tests;
+pub mod replicaset;
 pub mod revision;
 pub mod rolling;
 #[cfg(test)]
