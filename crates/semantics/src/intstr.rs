@@ -128,7 +128,7 @@ pub fn min_available(d: &Deployment) -> i32 {
     if !is_rolling_update(d) {
         return 0;
     }
-    deployment_replicas(d) - max_unavailable(d)
+    deployment_replicas(d).saturating_sub(max_unavailable(d))
 }
 
 #[cfg(test)]

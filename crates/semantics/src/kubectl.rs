@@ -68,7 +68,7 @@ pub fn rollout_status(
         return Ok((msg, false));
     }
     if replicas > updated {
-        let old = replicas - updated;
+        let old = i64::from(replicas) - i64::from(updated);
         return Ok((
             format!("{waiting}{old} old replicas are pending termination...\n"),
             false,

@@ -85,7 +85,7 @@ pub fn last_revision(rss: &[&ReplicaSet]) -> i64 {
 
 /// The revision the new RS must carry: max over the **old** RSes plus one.
 pub fn next_revision(old_rss: &[&ReplicaSet]) -> i64 {
-    max_revision(old_rss) + 1
+    max_revision(old_rss).saturating_add(1)
 }
 
 /// `ReplicaSetsByCreationTimestamp`: older first, name breaks ties; unset sorts as oldest.
@@ -180,7 +180,7 @@ pub fn new_rs_annotations(
     }
     if !exists {
         let replicas = deployment_replicas(d);
-        let max = replicas + crate::intstr::max_surge(d);
+        let max = replicas.saturating_add(crate::intstr::max_surge(d));
         ann.insert(DESIRED_REPLICAS.to_string(), replicas.to_string());
         ann.insert(MAX_REPLICAS.to_string(), max.to_string());
         changed = true;

@@ -39,11 +39,13 @@ pub enum RollingError {
 }
 
 fn total_spec(rss: &[&ReplicaSet]) -> i32 {
-    rss.iter().map(|rs| rs_replicas(rs)).sum()
+    rss.iter()
+        .fold(0i32, |acc, rs| acc.saturating_add(rs_replicas(rs)))
 }
 
 fn total_available(rss: &[&ReplicaSet]) -> i32 {
-    rss.iter().map(|rs| rs_available(rs)).sum()
+    rss.iter()
+        .fold(0i32, |acc, rs| acc.saturating_add(rs_available(rs)))
 }
 
 /// `NewRSNewReplicas`: the size the new RS may have now.
@@ -61,12 +63,13 @@ pub fn new_rs_new_replicas(
             let (surge, _) = rolling_params(d);
             let surge = scaled_value(&surge, replicas, true).map_err(RollingError::MaxSurge)?;
             let current = total_spec(all_rss);
-            let max_total = replicas + surge;
+            let max_total = replicas.saturating_add(surge);
             let new_spec = rs_replicas(new_rs);
             if current >= max_total {
                 return Ok(new_spec);
             }
-            Ok(new_spec + (max_total - current).min(replicas - new_spec))
+            let room = max_total.saturating_sub(current);
+            Ok(new_spec.saturating_add(room.min(replicas.saturating_sub(new_spec))))
         }
         RECREATE => Ok(replicas),
         other => Err(RollingError::UnsupportedStrategy(other.to_string())),
@@ -116,9 +119,11 @@ pub fn reconcile_old_rss(
     if total_spec(&active_old) == 0 {
         return Ok(Vec::new());
     }
-    let min_available = deployment_replicas(d) - max_unavailable(d);
-    let new_unavailable = new_rs.map_or(0, |rs| rs_replicas(rs) - rs_available(rs));
-    let max_scaled_down = total_spec(all_rss) - min_available - new_unavailable;
+    let min_available = deployment_replicas(d).saturating_sub(max_unavailable(d));
+    let new_unavailable = new_rs.map_or(0, |rs| rs_replicas(rs).saturating_sub(rs_available(rs)));
+    let max_scaled_down = total_spec(all_rss)
+        .saturating_sub(min_available)
+        .saturating_sub(new_unavailable);
     if max_scaled_down <= 0 {
         return Ok(Vec::new());
     }
@@ -141,8 +146,10 @@ pub fn reconcile_old_rss(
         if w.spec == 0 || w.spec == available {
             continue;
         }
-        let down = (max_scaled_down - cleaned).min(w.spec - available);
-        let to = w.spec - down;
+        let down = max_scaled_down
+            .saturating_sub(cleaned)
+            .min(w.spec.saturating_sub(available));
+        let to = w.spec.saturating_sub(down);
         if to > w.spec {
             return Err(RollingError::InvalidScaleDown {
                 name: name(&w.rs.metadata).to_string(),
@@ -151,14 +158,14 @@ pub fn reconcile_old_rss(
             });
         }
         w.spec = to;
-        cleaned += down;
+        cleaned = cleaned.saturating_add(down);
     }
 
     let mut counted = active_old.clone();
     counted.extend(new_rs);
     let available = total_available(&counted);
     if available > min_available {
-        let budget = available - min_available;
+        let budget = available.saturating_sub(min_available);
         let mut taken = 0;
         for w in work.iter_mut() {
             if taken >= budget {
@@ -167,9 +174,9 @@ pub fn reconcile_old_rss(
             if w.spec == 0 {
                 continue;
             }
-            let down = w.spec.min(budget - taken);
-            w.spec -= down;
-            taken += down;
+            let down = w.spec.min(budget.saturating_sub(taken));
+            w.spec = w.spec.saturating_sub(down);
+            taken = taken.saturating_add(down);
         }
     }
     Ok(work
@@ -227,7 +234,7 @@ pub fn rs_fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
     if replicas == 0 {
         return -spec;
     }
-    let max_now = replicas + max_surge(d);
+    let max_now = replicas.saturating_add(max_surge(d));
     let annotated = annotation(&rs.metadata, MAX_REPLICAS)
         .and_then(|v| v.parse::<i32>().ok())
         .filter(|v| *v != 0);
@@ -239,7 +246,7 @@ pub fn rs_fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
         return 0;
     }
     let size = f64::from(spec) * f64::from(max_now) / f64::from(before);
-    round_to_i32(size) - spec
+    round_to_i32(size).saturating_sub(spec)
 }
 
 /// `GetProportion`: the fraction clamped to what is still to be distributed.
@@ -248,7 +255,7 @@ pub fn proportion(rs: &ReplicaSet, d: &Deployment, to_add: i32, added: i32) -> i
         return 0;
     }
     let fraction = rs_fraction(rs, d);
-    let allowed = to_add - added;
+    let allowed = to_add.saturating_sub(added);
     if to_add > 0 {
         fraction.min(allowed)
     } else {
@@ -302,11 +309,11 @@ pub fn scale(
     all.extend(new_rs);
     let mut active = filter_active(&all);
     let allowed = if replicas > 0 {
-        replicas + max_surge(d)
+        replicas.saturating_add(max_surge(d))
     } else {
         0
     };
-    let to_add = allowed - total_spec(&active);
+    let to_add = allowed.saturating_sub(total_spec(&active));
     if to_add > 0 {
         sort_by_size(&mut active, true);
     } else if to_add < 0 {
@@ -320,13 +327,13 @@ pub fn scale(
         } else {
             0
         };
-        sizes.push(rs_replicas(rs) + p);
-        added += p;
+        sizes.push(rs_replicas(rs).saturating_add(p));
+        added = added.saturating_add(p);
     }
     if let Some(first) = sizes.first_mut()
         && to_add != 0
     {
-        *first = (*first + to_add - added).max(0);
+        *first = first.saturating_add(to_add.saturating_sub(added)).max(0);
     }
     active
         .iter()
@@ -346,7 +353,7 @@ pub fn recreate_scale_down(old_rss: &[&ReplicaSet]) -> Vec<ScaleDecision> {
 /// Recreate step 3 (`oldPodsRunning`): old RSes still report pods, or a pod they own is not in a
 /// terminal phase. Terminating pods count, since they are still Running or Pending.
 pub fn old_pods_running(old_rss: &[&ReplicaSet], old_pods: &[&Pod]) -> bool {
-    if old_rss.iter().map(|rs| rs_status_replicas(rs)).sum::<i32>() > 0 {
+    if old_rss.iter().any(|rs| rs_status_replicas(rs) > 0) {
         return true;
     }
     old_pods.iter().any(|p| {

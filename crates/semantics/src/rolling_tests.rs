@@ -276,3 +276,26 @@ fn an_unknown_strategy_is_an_error_with_upstream_wording() {
     let err = new_rs_new_replicas(&d, &[&n], &n).unwrap_err();
     assert_eq!(err.to_string(), "deployment type BlueGreen isn't supported");
 }
+
+#[test]
+fn extreme_replica_counts_do_not_overflow() {
+    let d = deployment(
+        "web",
+        i32::MAX,
+        IntOrString::Int(i32::MAX),
+        IntOrString::Int(0),
+    );
+    let old = rs("old", 1, 0, i32::MAX, i32::MAX);
+    let new = rs("new", 2, 1, i32::MAX, 0);
+    let _ = new_rs_new_replicas(&d, &[&old, &new], &new);
+    let _ = reconcile_old_rss(&d, &[&old, &new], &[&old], Some(&new));
+    let _ = scale(&d, Some(&new), &[&old]);
+    let neg = rs("neg", 3, 2, -5, i32::MAX);
+    let _ = reconcile_old_rss(&d, &[&neg, &new], &[&neg], Some(&new));
+    let _ = crate::status::calculate_status(
+        &d,
+        &[&old, &new, &neg],
+        Some(&new),
+        crate::testutil::ts(0),
+    );
+}

@@ -90,7 +90,7 @@ fn non_zero(n: i32) -> Option<i32> {
 }
 
 fn sum(rss: &[&ReplicaSet], f: fn(&ReplicaSet) -> i32) -> i32 {
-    rss.iter().map(|rs| f(rs)).sum()
+    rss.iter().fold(0i32, |acc, rs| acc.saturating_add(f(rs)))
 }
 
 /// `calculateStatus`: counts from the RSes plus the Available condition.
@@ -104,7 +104,7 @@ pub fn calculate_status(
     now: Timestamp,
 ) -> DeploymentStatus {
     let available = sum(all_rss, rs_available);
-    let unavailable = (sum(all_rss, rs_replicas) - available).max(0);
+    let unavailable = sum(all_rss, rs_replicas).saturating_sub(available).max(0);
     let prev = d.status.clone().unwrap_or_default();
     let mut status = DeploymentStatus {
         observed_generation: d.metadata.generation.filter(|g| *g != 0),
@@ -117,7 +117,7 @@ pub fn calculate_status(
         conditions: prev.conditions.filter(|c| !c.is_empty()),
         terminating_replicas: None,
     };
-    let cond = if available >= deployment_replicas(d) - max_unavailable(d) {
+    let cond = if available >= deployment_replicas(d).saturating_sub(max_unavailable(d)) {
         new_condition(
             AVAILABLE,
             "True",
@@ -158,7 +158,7 @@ pub fn deployment_complete(d: &Deployment, status: &DeploymentStatus) -> bool {
 /// `DeploymentProgressing`: the new status shows any progress over the Deployment's current one.
 pub fn deployment_progressing(d: &Deployment, new: &DeploymentStatus) -> bool {
     let old = d.status.clone().unwrap_or_default();
-    let n = |v: Option<i32>| v.unwrap_or(0);
+    let n = |v: Option<i32>| i64::from(v.unwrap_or(0));
     let old_old = n(old.replicas) - n(old.updated_replicas);
     let new_old = n(new.replicas) - n(new.updated_replicas);
     n(new.updated_replicas) > n(old.updated_replicas)
