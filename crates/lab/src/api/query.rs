@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use rollout_semantics::selector::{FieldSelector, LabelSelector};
+use rollout_semantics::selector::{self, FieldRequirement, Selector};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -173,8 +173,8 @@ fn selectable_fields(rt: &ResourceType) -> &'static [&'static str] {
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub namespace: Option<String>,
-    labels: Option<LabelSelector>,
-    fields: Option<FieldSelector>,
+    labels: Option<Selector>,
+    fields: Option<Vec<FieldRequirement>>,
 }
 
 fn field_value(obj: &Value, field: &str) -> Option<String> {
@@ -197,16 +197,16 @@ impl Filter {
     pub fn new(rt: &ResourceType, namespace: Option<&str>, q: &Query) -> Result<Self, ApiError> {
         let labels = q
             .get("labelSelector")
-            .map(LabelSelector::parse)
+            .map(selector::parse)
             .transpose()
             .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
         let fields = match q.get("fieldSelector") {
             None => None,
             Some(s) => {
                 let sel =
-                    FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                    selector::parse_fields(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
                 let allowed = selectable_fields(rt);
-                for field in sel.fields() {
+                for field in sel.iter().map(|r| r.field.as_str()) {
                     if field != "metadata.name"
                         && field != "metadata.namespace"
                         && !allowed.contains(&field)
@@ -252,7 +252,8 @@ impl Filter {
             }
         }
         if let Some(sel) = &self.fields {
-            if !sel.matches(|f| field_value(obj, f)) {
+            let get = |f: &str| field_value(obj, f);
+            if !sel.iter().all(|r| r.matches(&get)) {
                 return false;
             }
         }
@@ -303,6 +304,20 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn set_based_label_selectors_filter() {
+        let pods = kinds::find("", "v1", "pods").expect("served");
+        let f = Filter::new(
+            pods,
+            None,
+            &Query::parse(Some("labelSelector=app%20in%20(web,api),!canary")),
+        )
+        .expect("filter");
+        assert!(f.matches(&json!({"metadata": {"labels": {"app": "api"}}})));
+        assert!(!f.matches(&json!({"metadata": {"labels": {"app": "api", "canary": "1"}}})));
+        assert!(!f.matches(&json!({"metadata": {"labels": {"app": "db"}}})));
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl Registry {
                 .into_iter()
                 .map(|c| crate::error::Cause {
                     reason: c.reason.to_string(),
-                    message: format!("{}: {}", c.field, c.message),
+                    message: c.message,
                     field: c.field,
                 })
                 .collect();
