@@ -195,6 +195,11 @@ pub fn prepare_update(
             },
             crate::registry::Subresource::Status => {
                 let managed = new.pointer("/metadata/managedFields").cloned();
+                // The Deployment status strategy resets only spec and labels: the controller
+                // writes the revision annotation through /status (upstream strategy.go).
+                let annotations = (rt.plural == "deployments")
+                    .then(|| new.pointer("/metadata/annotations").cloned())
+                    .flatten();
                 let rv = new.pointer("/metadata/resourceVersion").cloned();
                 new["metadata"] = current
                     .get("metadata")
@@ -205,6 +210,9 @@ pub fn prepare_update(
                 }
                 if let Some(rv) = rv {
                     new["metadata"]["resourceVersion"] = rv;
+                }
+                if let Some(a) = annotations {
+                    new["metadata"]["annotations"] = a;
                 }
                 for key in ["spec", "data", "stringData"] {
                     match current.get(key) {
@@ -296,7 +304,7 @@ pub fn allocate_cluster_ip(
                 ),
                 &name,
                 "",
-                "services",
+                "Service",
                 vec![crate::error::Cause {
                     reason: "FieldValueInvalid".into(),
                     message: format!(
@@ -349,7 +357,7 @@ pub fn keep_cluster_ip(current: &Value, new: &mut Value) -> Result<(), ApiError>
                 ),
                 &name,
                 "",
-                "services",
+                "Service",
                 vec![crate::error::Cause {
                     reason: "FieldValueInvalid".into(),
                     message: format!("Invalid value: {v}: may not change once set"),

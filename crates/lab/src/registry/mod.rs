@@ -129,6 +129,7 @@ impl Registry {
                 warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
             }
         }
+        *obj = resources::validation::decode(rt.plural, obj).map_err(|e| ApiError::bad_request(e.to_string()))?;
         resources::defaults::apply_defaults(rt.plural, obj);
         let causes = resources::validation::validate(rt.plural, obj, old);
         if !causes.is_empty() {

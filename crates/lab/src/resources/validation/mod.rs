@@ -13,7 +13,7 @@ mod workloads;
 use serde_json::Value;
 
 use super::json::{obj_at, str_at};
-pub use strict::{DecodeError, unknown_fields};
+pub use strict::{DecodeError, decode, unknown_fields};
 
 /// One field error, shaped like `metav1.StatusCause`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -49,6 +49,16 @@ pub fn unknown_fields(resource: &str, obj: &Value) -> Result<Vec<String>, Decode
     Ok(unknown)
 }
 
+/// The object as the server keeps it: decoded into its type and encoded again, so unknown
+/// fields are dropped as upstream's decoder drops them (after `fieldValidation` has had its
+/// say). Unknown resources come back unchanged.
+pub fn decode(resource: &str, obj: &Value) -> Result<Value, DecodeError> {
+    let Some((round_trip, kind)) = round_trip_for(resource, obj) else {
+        return Ok(obj.clone());
+    };
+    round_trip(obj).map_err(|err| decode_error(obj, round_trip, kind, &err.to_string()))
+}
+
 fn round_trip_for(resource: &str, obj: &Value) -> Option<(RoundTrip, &'static str)> {
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     Some(match resource {
