@@ -3,6 +3,7 @@
 /// Every way `rollout` can end. The numbers are part of the interface: CI scripts branch
 /// on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
 pub enum Exit {
     /// The command did what was asked.
     Success = 0,

@@ -74,14 +74,14 @@ pub async fn up(args: LabUpArgs) -> Exit {
         );
     }
     let path = args.kubeconfig.unwrap_or_else(default_kubeconfig);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            return fail(
-                Exit::Error,
-                format!("cannot create {}: {e}", dir.display()),
-                Some("pass --kubeconfig PATH in a writable directory"),
-            );
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return fail(
+            Exit::Error,
+            format!("cannot create {}: {e}", dir.display()),
+            Some("pass --kubeconfig PATH in a writable directory"),
+        );
     }
     if let Err(e) = std::fs::write(&path, lab.kubeconfig()) {
         return fail(

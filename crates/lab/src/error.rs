@@ -23,7 +23,7 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     /// `details.name`, `details.group`, `details.kind`.
-    pub details: Option<(String, String, String)>,
+    pub details: Option<Box<(String, String, String)>>,
     pub causes: Vec<Cause>,
     /// Seconds for a `Retry-After` header (429 and some 500s).
     pub retry_after: Option<u64>,
@@ -42,7 +42,11 @@ impl ApiError {
     }
 
     fn with_details(mut self, name: &str, group: &str, kind: &str) -> Self {
-        self.details = Some((name.to_string(), group.to_string(), kind.to_string()));
+        self.details = Some(Box::new((
+            name.to_string(),
+            group.to_string(),
+            kind.to_string(),
+        )));
         self
     }
 
@@ -164,7 +168,8 @@ impl ApiError {
         });
         if self.details.is_some() || !self.causes.is_empty() || self.retry_after.is_some() {
             let mut details = json!({});
-            if let Some((name, group, kind)) = &self.details {
+            if let Some(d) = &self.details {
+                let (name, group, kind) = &**d;
                 details["name"] = json!(name);
                 if !group.is_empty() {
                     details["group"] = json!(group);

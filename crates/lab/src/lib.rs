@@ -40,6 +40,8 @@ pub struct LabConfig {
     /// Events retained for watch resumption before older resourceVersions expire.
     pub history: usize,
     pub faults: Faults,
+    /// What each node offers (cpu, memory, GPUs).
+    pub node_capacity: controllers::nodes::NodeCapacity,
 }
 
 impl Default for LabConfig {
@@ -49,6 +51,7 @@ impl Default for LabConfig {
             nodes: 1,
             history: 100_000,
             faults: Faults::default(),
+            node_capacity: controllers::nodes::NodeCapacity::default(),
         }
     }
 }
@@ -90,7 +93,7 @@ impl Lab {
         })?;
         let store = Store::new(config.history);
         let registry = Registry::new(store);
-        seed(&registry, config.nodes).map_err(LabError::Seed)?;
+        seed(&registry, config.nodes, &config.node_capacity).map_err(LabError::Seed)?;
         let shutdown = CancellationToken::new();
         let faults = Arc::new(Mutex::new(config.faults.clone()));
         let state = api::ApiState {
@@ -159,7 +162,11 @@ impl Drop for Lab {
 }
 
 /// The namespaces and nodes every cluster starts with.
-fn seed(registry: &Registry, nodes: usize) -> Result<(), ApiError> {
+fn seed(
+    registry: &Registry,
+    nodes: usize,
+    capacity: &controllers::nodes::NodeCapacity,
+) -> Result<(), ApiError> {
     let opts = WriteOptions {
         field_manager: "lab".into(),
         ..WriteOptions::default()
@@ -184,7 +191,7 @@ fn seed(registry: &Registry, nodes: usize) -> Result<(), ApiError> {
         });
         let created = registry.create(node_type, "", node, &opts)?;
         let mut with_status = (*created.object).clone();
-        with_status["status"] = controllers::nodes::initial_status(i);
+        with_status["status"] = controllers::nodes::initial_status(i, capacity);
         registry.update(
             node_type,
             "",

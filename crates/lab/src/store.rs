@@ -56,6 +56,13 @@ pub struct TooOld {
 
 type Bucket = BTreeMap<(String, String), Arc<Value>>;
 
+/// Live events from the store.
+pub type Receiver = broadcast::Receiver<Arc<StoredEvent>>;
+
+/// Every object, keyed by its type's store key, plus the resourceVersion and a receiver for
+/// what comes after.
+pub type Snapshot = (Vec<(String, Arc<Value>)>, u64, Receiver);
+
 struct Inner {
     rv: u64,
     objects: HashMap<String, Bucket>,
@@ -239,15 +246,15 @@ impl Store {
             .and_then(|b| b.get(&key))
             .cloned()
             .ok_or_else(|| ApiError::not_found(&rt.qualified(), rt.group, rt.plural, &name))?;
-        if let Some(expected) = expected_rv {
-            if resource_version(&current) != Some(expected) {
-                return Err(ApiError::conflict(
-                    &rt.qualified(),
-                    rt.group,
-                    rt.plural,
-                    &name,
-                ));
-            }
+        if let Some(expected) = expected_rv
+            && resource_version(&current) != Some(expected)
+        {
+            return Err(ApiError::conflict(
+                &rt.qualified(),
+                rt.group,
+                rt.plural,
+                &name,
+            ));
         }
         if same_content(&current, &obj) {
             return Ok((current, false));
@@ -291,15 +298,15 @@ impl Store {
             .get(&key)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&rt.qualified(), rt.group, rt.plural, name))?;
-        if let Some(expected) = expected_rv {
-            if resource_version(&current) != Some(expected) {
-                return Err(ApiError::conflict(
-                    &rt.qualified(),
-                    rt.group,
-                    rt.plural,
-                    name,
-                ));
-            }
+        if let Some(expected) = expected_rv
+            && resource_version(&current) != Some(expected)
+        {
+            return Err(ApiError::conflict(
+                &rt.qualified(),
+                rt.group,
+                rt.plural,
+                name,
+            ));
         }
         bucket.remove(&key);
         inner.rv += 1;
@@ -326,7 +333,7 @@ impl Store {
     pub fn subscribe_from(
         &self,
         from_rv: u64,
-    ) -> Result<(Vec<Arc<StoredEvent>>, broadcast::Receiver<Arc<StoredEvent>>), TooOld> {
+    ) -> Result<(Vec<Arc<StoredEvent>>, Receiver), TooOld> {
         let inner = self.lock();
         if from_rv < inner.compacted {
             return Err(TooOld {
@@ -363,13 +370,7 @@ impl Store {
 
     /// Every object of every type plus a receiver for everything after them, under one
     /// lock (how in-lab controllers start).
-    pub fn snapshot_all_and_subscribe(
-        &self,
-    ) -> (
-        Vec<(String, Arc<Value>)>,
-        u64,
-        broadcast::Receiver<Arc<StoredEvent>>,
-    ) {
+    pub fn snapshot_all_and_subscribe(&self) -> Snapshot {
         let inner = self.lock();
         let all = inner
             .objects

@@ -317,7 +317,7 @@ fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
 fn decode_continue(token: &str) -> Result<(u64, String, String), ApiError> {
     let bad = || ApiError::bad_request("continue: Invalid value: the continue token is not valid");
     let unhex = |s: &str| -> Result<String, ApiError> {
-        if s.len() % 2 != 0 {
+        if !s.len().is_multiple_of(2) {
             return Err(bad());
         }
         let bytes = (0..s.len())

@@ -227,15 +227,14 @@ impl Filter {
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
-        if let Some(ns) = &self.namespace {
-            if obj
+        if let Some(ns) = &self.namespace
+            && obj
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 != ns
-            {
-                return false;
-            }
+        {
+            return false;
         }
         if let Some(sel) = &self.labels {
             let labels: BTreeMap<String, String> = obj

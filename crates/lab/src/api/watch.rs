@@ -150,10 +150,10 @@ async fn run(store: &Store, req: &WatchRequest, sender: &mut Sender) {
                         continue;
                     }
                     last = ev.rv;
-                    if let Some((kind, obj)) = filtered(&req.filter, &ev) {
-                        if !sender.send(kind, &obj).await {
-                            return;
-                        }
+                    if let Some((kind, obj)) = filtered(&req.filter, &ev)
+                        && !sender.send(kind, &obj).await
+                    {
+                        return;
                     }
                 }
                 (live, last.max(rv))
@@ -198,11 +198,10 @@ async fn run(store: &Store, req: &WatchRequest, sender: &mut Sender) {
                     if ev.resource.store_key() != type_key {
                         continue;
                     }
-                    if let Some((kind, obj)) = filtered(&req.filter, &ev) {
-                        if !sender.send(kind, &obj).await {
+                    if let Some((kind, obj)) = filtered(&req.filter, &ev)
+                        && !sender.send(kind, &obj).await {
                             return;
                         }
-                    }
                 }
                 // A watcher that fell behind is closed; it resumes from its last
                 // resourceVersion and history fills the gap.

@@ -1,10 +1,13 @@
 //! The in-lab controllers. Each acts only through the registry, like a real controller
 //! acting through the API server, so each change it makes is a watch event.
 
+pub mod deployment;
 pub mod events;
 pub mod gc;
 pub mod nodes;
+pub mod replicaset;
 pub mod runtime;
+pub mod scheduler;
 
 use tokio_util::sync::CancellationToken;
 
@@ -13,4 +16,19 @@ use crate::registry::Registry;
 /// Starts every controller; they stop when `cancel` fires.
 pub fn spawn_all(registry: &Registry, cancel: &CancellationToken) {
     tokio::spawn(gc::run(registry.clone(), cancel.clone()));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        deployment::DeploymentController,
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        replicaset::ReplicaSetController,
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        scheduler::Scheduler,
+    ));
 }

@@ -2,13 +2,38 @@
 
 use serde_json::{Value, json};
 
+/// What each lab node offers to pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeCapacity {
+    pub cpu: String,
+    pub memory: String,
+    /// `nvidia.com/gpu` per node; 0 leaves the resource out, as on a node without GPUs.
+    pub gpus: u32,
+    pub pods: u32,
+}
+
+impl Default for NodeCapacity {
+    fn default() -> Self {
+        Self {
+            cpu: "8".into(),
+            memory: "32Gi".into(),
+            gpus: 0,
+            pods: 110,
+        }
+    }
+}
+
 /// The status a lab node registers with: Ready, with a loopback address and the capacity
 /// pods are scheduled against.
-pub fn initial_status(index: usize) -> Value {
+pub fn initial_status(index: usize, cap: &NodeCapacity) -> Value {
     let now = crate::registry::meta_now();
+    let mut resources = json!({"cpu": cap.cpu, "memory": cap.memory, "pods": cap.pods.to_string(), "ephemeral-storage": "100Gi"});
+    if cap.gpus > 0 {
+        resources["nvidia.com/gpu"] = json!(cap.gpus.to_string());
+    }
     json!({
-        "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
-        "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
+        "capacity": resources,
+        "allocatable": resources,
         "conditions": [
             {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available", "lastHeartbeatTime": now, "lastTransitionTime": now},
             {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure", "lastHeartbeatTime": now, "lastTransitionTime": now},

@@ -136,12 +136,12 @@ impl Registry {
                 )));
             }
         }
-        if let Some(g) = opts.grace_period_seconds {
-            if g < 0 {
-                return Err(ApiError::bad_request(
-                    "gracePeriodSeconds: Invalid value: must be greater than or equal to 0",
-                ));
-            }
+        if let Some(g) = opts.grace_period_seconds
+            && g < 0
+        {
+            return Err(ApiError::bad_request(
+                "gracePeriodSeconds: Invalid value: must be greater than or equal to 0",
+            ));
         }
         if rt.plural == "namespaces" {
             if opts.dry_run {
@@ -254,10 +254,10 @@ impl Registry {
             .collect();
         let mut new = (*current).clone();
         new["metadata"]["finalizers"] = json!(fins);
-        if fins.is_empty() {
-            if let Some(m) = new["metadata"].as_object_mut() {
-                m.remove("finalizers");
-            }
+        if fins.is_empty()
+            && let Some(m) = new["metadata"].as_object_mut()
+        {
+            m.remove("finalizers");
         }
         let expected = resource_version(&current);
         if finalized(&new) {

@@ -129,7 +129,8 @@ impl Registry {
                 warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
             }
         }
-        *obj = resources::validation::decode(rt.plural, obj).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        *obj = resources::validation::decode(rt.plural, obj)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         resources::defaults::apply_defaults(rt.plural, obj);
         let causes = resources::validation::validate(rt.plural, obj, old);
         if !causes.is_empty() {
@@ -244,15 +245,15 @@ impl Registry {
             ));
         }
         let current = self.get(rt, ns, name)?;
-        if let Some(expected) = precondition {
-            if resource_version(&current) != Some(expected) {
-                return Err(ApiError::conflict(
-                    &rt.qualified(),
-                    rt.group,
-                    rt.plural,
-                    name,
-                ));
-            }
+        if let Some(expected) = precondition
+            && resource_version(&current) != Some(expected)
+        {
+            return Err(ApiError::conflict(
+                &rt.qualified(),
+                rt.group,
+                rt.plural,
+                name,
+            ));
         }
         self.write_over(rt, ns, &current, obj, sub, opts, false)
     }

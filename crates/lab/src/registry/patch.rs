@@ -262,20 +262,18 @@ impl Registry {
         if let Some(rv) = new_scale
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
+            && !rv.is_empty()
+            && Some(rv)
+                != current
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
         {
-            if !rv.is_empty()
-                && Some(rv)
-                    != current
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-            {
-                return Err(ApiError::conflict(
-                    &rt.qualified(),
-                    rt.group,
-                    rt.plural,
-                    name,
-                ));
-            }
+            return Err(ApiError::conflict(
+                &rt.qualified(),
+                rt.group,
+                rt.plural,
+                name,
+            ));
         }
         let replicas = new_scale
             .pointer("/spec/replicas")

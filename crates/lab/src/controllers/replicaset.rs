@@ -1,0 +1,336 @@
+//! The ReplicaSet controller, following upstream `replica_set.go`: keep `spec.replicas`
+//! active pods, adopting matching orphans, creating in slow-start batches and deleting in
+//! upstream's victim order, then write status (replicas, fullyLabeled, ready, available
+//! under minReadySeconds, observedGeneration) only when it changed.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use rollout_semantics::pod as podsem;
+use serde_json::{Value, json};
+
+use super::events::{EventType, record};
+use super::runtime::{Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key};
+use crate::kinds::{self, ResourceType};
+use crate::registry::{DeleteOptions, Registry, Subresource, WriteOptions};
+use crate::store::StoredEvent;
+
+const COMPONENT: &str = "replicaset-controller";
+
+fn rs_type() -> &'static ResourceType {
+    kinds::find("apps", "v1", "replicasets").unwrap_or(&kinds::RESOURCES[0])
+}
+
+fn pod_type() -> &'static ResourceType {
+    kinds::find("", "v1", "pods").unwrap_or(&kinds::RESOURCES[0])
+}
+
+fn opts() -> WriteOptions {
+    WriteOptions {
+        field_manager: COMPONENT.into(),
+        ..WriteOptions::default()
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+fn now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::now()
+}
+
+/// The ReplicaSet controller.
+pub struct ReplicaSetController;
+
+impl Reconciler for ReplicaSetController {
+    fn name(&self) -> &'static str {
+        COMPONENT
+    }
+
+    fn keys_for(&self, ev: &StoredEvent, cache: &Informer) -> Vec<Key> {
+        match (ev.resource.group, ev.resource.plural) {
+            ("apps", "replicasets") => vec![event_key(ev)],
+            ("", "pods") => {
+                let mut keys: Vec<Key> = controller_owner(&ev.object, "ReplicaSet")
+                    .into_iter()
+                    .collect();
+                if keys.is_empty() && ev.object.pointer("/metadata/deletionTimestamp").is_none() {
+                    keys.extend(selecting(cache, &ev.object));
+                }
+                keys
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn all_keys(&self, cache: &Informer) -> Vec<Key> {
+        cache
+            .list(rs_type(), None)
+            .iter()
+            .map(|rs| event_key_of(rs))
+            .collect()
+    }
+
+    fn reconcile(&mut self, key: &Key, cache: &Informer, registry: &Registry) -> Requeue {
+        let Some(raw) = cache.get(rs_type(), &key.0, &key.1) else {
+            return Requeue::OnChange;
+        };
+        let Some(rs) = typed::<ReplicaSet>(&raw) else {
+            return Requeue::OnChange;
+        };
+        sync(&rs, &raw, cache, registry).unwrap_or(Requeue::After(RETRY))
+    }
+}
+
+fn event_key_of(obj: &Value) -> Key {
+    (
+        obj.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        obj.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+fn labels(obj: &Value) -> std::collections::BTreeMap<String, String> {
+    obj.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn selecting(cache: &Informer, pod: &Value) -> Vec<Key> {
+    let ns = pod
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let l = labels(pod);
+    cache
+        .list(rs_type(), Some(ns))
+        .iter()
+        .filter_map(|r| typed::<ReplicaSet>(r))
+        .filter(|rs| {
+            rollout_semantics::selector::label_selector_matches(
+                rs.spec.as_ref().map(|s| &s.selector),
+                &l,
+            )
+        })
+        .map(|rs| (ns.to_string(), rs.metadata.name.unwrap_or_default()))
+        .collect()
+}
+
+fn controller_ref(rs: &ReplicaSet) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "name": rs.metadata.name, "uid": rs.metadata.uid,
+        "controller": true, "blockOwnerDeletion": true,
+    })
+}
+
+/// The pod a ReplicaSet creates from its template (upstream `GetPodFromTemplate`).
+fn pod_from_template(rs: &ReplicaSet) -> Value {
+    let template = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.clone())
+        .unwrap_or_default();
+    let meta = template.metadata.unwrap_or_default();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": format!("{}-", rs.metadata.name.clone().unwrap_or_default()),
+            "namespace": rs.metadata.namespace,
+            "labels": meta.labels,
+            "annotations": meta.annotations,
+            "ownerReferences": [controller_ref(rs)],
+        },
+        "spec": template.spec,
+    })
+}
+
+fn sync(
+    rs: &ReplicaSet,
+    raw: &Value,
+    cache: &Informer,
+    registry: &Registry,
+) -> Result<Requeue, ()> {
+    let ns = rs.metadata.namespace.clone().unwrap_or_default();
+    let uid = rs.metadata.uid.clone().unwrap_or_default();
+    let selector = rs.spec.as_ref().map(|s| &s.selector);
+    let mut owned: Vec<Pod> = Vec::new();
+    for p in cache.list(pod_type(), Some(&ns)) {
+        let Some(pod) = typed::<Pod>(&p) else {
+            continue;
+        };
+        let controller = pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true));
+        match controller {
+            Some(o) if o.uid == uid => owned.push(pod),
+            Some(_) => {}
+            None => {
+                let l = pod.metadata.labels.clone().unwrap_or_default();
+                let adoptable = rs.metadata.deletion_timestamp.is_none()
+                    && pod.metadata.deletion_timestamp.is_none()
+                    && rollout_semantics::selector::label_selector_matches(selector, &l);
+                if adoptable {
+                    let mut adopted = (*p).clone();
+                    adopted["metadata"]["ownerReferences"] = json!([controller_ref(rs)]);
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    registry
+                        .update(pod_type(), &ns, &name, adopted, Subresource::Main, &opts())
+                        .map_err(|_| ())?;
+                    owned.push(pod);
+                }
+            }
+        }
+    }
+    if rs.metadata.deletion_timestamp.is_some() {
+        return Ok(Requeue::OnChange);
+    }
+    let active: Vec<&Pod> = owned.iter().filter(|p| podsem::is_pod_active(p)).collect();
+    let want = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1)
+        .max(0) as usize;
+    let mut failure: Option<(String, String)> = None;
+    if active.len() < want {
+        let diff = (want - active.len()).min(500) as i32;
+        // Slow start: batches of 1, 2, 4... stop at the first failure.
+        'batches: for batch in podsem::slow_start_batches(diff) {
+            for _ in 0..batch {
+                if let Err(e) = registry.create(pod_type(), &ns, pod_from_template(rs), &opts()) {
+                    let msg = e.message.clone();
+                    record(
+                        registry,
+                        raw,
+                        EventType::Warning,
+                        "FailedCreate",
+                        &format!("Error creating: {msg}"),
+                        COMPONENT,
+                        None,
+                    );
+                    failure = Some(("FailedCreate".into(), msg));
+                    break 'batches;
+                }
+            }
+        }
+        if failure.is_none() {
+            let name = rs.metadata.name.clone().unwrap_or_default();
+            record(
+                registry,
+                raw,
+                EventType::Normal,
+                "SuccessfulCreate",
+                &format!("Created {diff} pods for replica set {name}"),
+                COMPONENT,
+                None,
+            );
+        }
+    } else if active.len() > want {
+        let diff = active.len() - want;
+        let related: Vec<&Pod> = active.clone();
+        let victims = podsem::pods_to_delete(&active, &related, diff, now());
+        for v in victims {
+            let name = v.metadata.name.clone().unwrap_or_default();
+            match registry.delete(pod_type(), &ns, &name, &DeleteOptions::default()) {
+                Ok(_) => record(
+                    registry,
+                    raw,
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {name}"),
+                    COMPONENT,
+                    None,
+                ),
+                Err(e) if e.code == 404 => {}
+                Err(e) => failure = Some(("FailedDelete".into(), e.message)),
+            }
+        }
+    }
+    write_status(rs, raw, registry, failure)
+}
+
+/// Recomputes status from the registry's current pods and writes it when it changed.
+fn write_status(
+    rs: &ReplicaSet,
+    raw: &Value,
+    registry: &Registry,
+    failure: Option<(String, String)>,
+) -> Result<Requeue, ()> {
+    let ns = rs.metadata.namespace.clone().unwrap_or_default();
+    let uid = rs.metadata.uid.clone().unwrap_or_default();
+    let pods: Vec<Pod> = registry
+        .store()
+        .list(pod_type(), Some(&ns))
+        .0
+        .iter()
+        .filter_map(|p| typed::<Pod>(p))
+        .filter(|p| {
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid && o.controller == Some(true))
+        })
+        .collect();
+    let refs: Vec<&Pod> = pods.iter().collect();
+    let counts = podsem::rs_status(rs, &refs, now());
+    let mut status = raw.get("status").cloned().unwrap_or(json!({}));
+    let non_zero = |n: i32| if n == 0 { Value::Null } else { json!(n) };
+    status["replicas"] = json!(counts.replicas);
+    status["fullyLabeledReplicas"] = non_zero(counts.fully_labeled_replicas);
+    status["readyReplicas"] = non_zero(counts.ready_replicas);
+    status["availableReplicas"] = non_zero(counts.available_replicas);
+    status["observedGeneration"] = json!(rs.metadata.generation.unwrap_or(1));
+    let mut conditions: Vec<Value> = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    conditions.retain(|c| c["type"] != "ReplicaFailure");
+    if let Some((reason, message)) = failure {
+        conditions.push(json!({"type": "ReplicaFailure", "status": "True", "reason": reason, "message": message, "lastTransitionTime": crate::registry::meta_now()}));
+    }
+    status["conditions"] = if conditions.is_empty() {
+        Value::Null
+    } else {
+        json!(conditions)
+    };
+    if let Some(m) = status.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+    }
+    if raw.get("status") != Some(&status) {
+        let mut obj = raw.clone();
+        obj["status"] = status;
+        let name = rs.metadata.name.clone().unwrap_or_default();
+        registry
+            .update(rs_type(), &ns, &name, obj, Subresource::Status, &opts())
+            .map_err(|_| ())?;
+    }
+    // Pods that are ready but not yet available under minReadySeconds need another look.
+    let min_ready = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0);
+    if min_ready > 0 && counts.ready_replicas > counts.available_replicas {
+        return Ok(Requeue::After(Duration::from_millis(500)));
+    }
+    Ok(Requeue::OnChange)
+}
