@@ -13,16 +13,188 @@ use crate::exit::EXIT_CODES_HELP;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Disable colour (also NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Output format of the final result on stdout: json or yaml (progress goes to stderr).
+    #[arg(short = 'o', long = "output", global = true, value_parser = ["json", "yaml"])]
+    pub output: Option<String>,
+}
+
+/// How to reach the cluster, as kubectl does.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClusterArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace (default: the context's namespace, then "default").
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+/// Which Deployments a command acts on.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
+    #[arg(
+        value_name = "DEPLOYMENT",
+        required_unless_present = "selector",
+        conflicts_with = "selector"
+    )]
+    pub target: Option<String>,
+    /// Act on every Deployment matching this label selector (one line each; worst exit code wins).
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+}
+
+/// How a command follows the rollout it started (update, undo, resume, restart).
+#[derive(Debug, Clone, Args)]
+pub struct FollowArgs {
+    /// Return once the change is accepted, without following the rollout.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up following after this long (0 = no limit), e.g. 5m.
+    #[arg(long, default_value = "10m", value_parser = crate::duration::parse)]
+    pub timeout: std::time::Duration,
+    /// What to do when the rollout fails: rollback, pause or none.
+    #[arg(long, default_value = "rollback", value_parser = ["rollback", "pause", "none"])]
+    pub on_failure: String,
+    /// What to do on Ctrl-C or SIGTERM besides stopping to follow: none, rollback or pause.
+    #[arg(long, default_value = "none", value_parser = ["none", "rollback", "pause"])]
+    pub on_interrupt: String,
+    /// Readiness-probe failures of one new pod that count as a failed rollout.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub probe_failures: u32,
+    /// Container restarts of one new pod that count as a failed rollout.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub restarts: u32,
+    /// How long a new pod may stay unschedulable before the rollout counts as failed.
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
+    pub unschedulable_grace: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Change a Deployment (image, env, any template field) and follow the rolling update.
+    Update(UpdateArgs),
+    /// Wait for a Deployment's rollout to finish, with kubectl's messages.
+    Status(StatusArgs),
+    /// Show revisions, or one revision's template, or the diff between two.
+    History(HistoryArgs),
+    /// Return to the previous revision, or to --to-revision N, and follow it.
+    Undo(UndoArgs),
+    /// Pause a Deployment's rollout (idempotent).
+    Pause(TargetArgs),
+    /// Resume a paused Deployment and follow the rollout.
+    Resume(ResumeArgs),
+    /// Restart every pod of a Deployment by a rolling update, and follow it.
+    Restart(ResumeArgs),
     /// The local lab cluster: a Kubernetes API with controllers and a kubelet on this machine.
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// New image, as [CONTAINER=]IMAGE (repeatable; CONTAINER may be left out with one container).
+    #[arg(long = "image", value_name = "[CONTAINER=]IMAGE")]
+    pub images: Vec<String>,
+    /// Set an env var, [CONTAINER:]KEY=VALUE, or remove one with KEY- (repeatable; without CONTAINER: every container).
+    #[arg(long = "env", value_name = "[CONTAINER:]KEY=VALUE")]
+    pub env: Vec<String>,
+    /// A strategic merge patch of the Deployment (JSON or YAML), inline or @FILE.
+    #[arg(long, value_name = "PATCH")]
+    pub patch: Option<String>,
+    /// Roll out the current content of the ConfigMaps and Secrets the pod template references.
+    #[arg(long)]
+    pub config: bool,
+    /// Override maxSurge (int or percent), written into the Deployment.
+    #[arg(long, value_name = "N|P%")]
+    pub max_surge: Option<String>,
+    /// Override maxUnavailable (int or percent), written into the Deployment.
+    #[arg(long, value_name = "N|P%")]
+    pub max_unavailable: Option<String>,
+    /// The change cause recorded in history (default: a description of the change).
+    #[arg(long, value_name = "TEXT")]
+    pub cause: Option<String>,
+    /// Print the diff of the pod template and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Keep watching until the rollout ends (false: print the current status once).
+    #[arg(short = 'w', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub watch: bool,
+    /// Give up after this long (0 = no limit).
+    #[arg(long, default_value = "0", value_parser = crate::duration::parse)]
+    pub timeout: std::time::Duration,
+    /// Pin to a specific revision; fail if the Deployment moves to another.
+    #[arg(long, value_name = "N")]
+    pub revision: Option<i64>,
+    /// Stop at completion (default) or as soon as the Deployment is paused.
+    #[arg(long, default_value = "complete", value_parser = ["complete", "paused"])]
+    pub until: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub diff: Option<HistoryCommand>,
+    /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub target: Option<String>,
+    /// Print this revision's pod template.
+    #[arg(long, value_name = "N")]
+    pub revision: Option<i64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// The pod-template diff between two revisions (exit 0 same, 1 different).
+    Diff {
+        /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
+        #[arg(value_name = "DEPLOYMENT")]
+        target: String,
+        /// The older revision.
+        a: i64,
+        /// The newer revision.
+        b: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The revision to return to (default: the previous one).
+    #[arg(long, value_name = "N")]
+    pub to_revision: Option<i64>,
+    /// Print the diff of the pod template and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub follow: FollowArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,7 +243,4 @@ pub struct LabLoadArgs {
     /// Per-request timeout.
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub timeout: std::time::Duration,
-    /// Output format: human or json.
-    #[arg(short = 'o', long = "output", default_value = "human", value_parser = ["human", "json"])]
-    pub output: String,
 }

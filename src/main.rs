@@ -3,7 +3,13 @@
 mod cli;
 mod commands;
 mod duration;
+mod engine;
+mod error;
 mod exit;
+mod outcome;
+mod output;
+mod settings;
+mod target;
 
 use clap::Parser;
 

@@ -115,7 +115,7 @@ pub async fn up(args: LabUpArgs) -> Exit {
     Exit::Success
 }
 
-pub async fn load(args: LabLoadArgs) -> Exit {
+pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
     use model_server::load::{LoadSpec, Target, run};
     let target = match Target::parse(&args.url) {
         Ok(t) => t,
@@ -156,7 +156,7 @@ pub async fn load(args: LabLoadArgs) -> Exit {
     };
     match run(spec, cancel).await {
         Ok(report) => {
-            if args.output == "json" {
+            if output == Some("json") {
                 match serde_json::to_string_pretty(&report) {
                     Ok(s) => println!("{s}"),
                     Err(e) => {

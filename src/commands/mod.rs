@@ -1,20 +1,53 @@
-//! One module per command; `run` dispatches and maps errors to exit codes.
+//! One module per command; `run` connects, dispatches, and turns the result into the
+//! documented exit code.
 
+mod history;
 mod lab;
+mod pause;
 
 use crate::cli::{Cli, Command, LabCommand};
+use crate::error::CliError;
 use crate::exit::Exit;
+use crate::output::Printer;
+use crate::settings::{self, Cluster};
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Exit {
-    match cli.command {
-        Command::Lab(LabCommand::Up(args)) => lab::up(args).await,
-        Command::Lab(LabCommand::Load(args)) => lab::load(args).await,
+    let printer = Printer::new(cli.no_color, cli.output.as_deref());
+    let result = match cli.command {
+        Command::Lab(LabCommand::Up(args)) => return lab::up(args).await,
+        Command::Lab(LabCommand::Load(args)) => {
+            return lab::load(args, cli.output.as_deref()).await;
+        }
         Command::Lab(LabCommand::ModelServer) => {
             let code = model_server::server::run_from_env().await;
             std::process::exit(code);
         }
+        Command::History(args) => match connect(&cli.cluster).await {
+            Ok(c) => history::run(&c, &printer, args).await,
+            Err(e) => Err(e),
+        },
+        Command::Pause(args) => match connect(&cli.cluster).await {
+            Ok(c) => pause::run(&c, &printer, args).await,
+            Err(e) => Err(e),
+        },
+        Command::Update(_)
+        | Command::Status(_)
+        | Command::Undo(_)
+        | Command::Resume(_)
+        | Command::Restart(_) => Err(CliError::Internal("this command is not built yet".into())),
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(e) => {
+            e.report();
+            e.exit()
+        }
     }
+}
+
+async fn connect(args: &crate::cli::ClusterArgs) -> Result<Cluster, CliError> {
+    settings::connect(args).await
 }
 
 /// Prints an error in the `error:` / `hint:` form and returns its exit code.

@@ -1,0 +1,107 @@
+//! A rollout as seen at one moment: the Deployment, the ReplicaSets it controls, their pods,
+//! and the Events about any of them. Everything the engine decides is a pure function of a
+//! snapshot, so the decisions are tested without a cluster.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use rollout_semantics::{revision, template};
+
+/// One observation of a rollout.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub deployment: Deployment,
+    /// ReplicaSets controlled by the Deployment (ownerReference with its uid).
+    pub replica_sets: Vec<ReplicaSet>,
+    /// Pods controlled by those ReplicaSets.
+    pub pods: Vec<Pod>,
+    /// Events whose involvedObject is the Deployment, one of its ReplicaSets or pods.
+    pub events: Vec<Event>,
+}
+
+fn uid_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+    meta.uid.as_deref().unwrap_or("")
+}
+
+impl Snapshot {
+    /// The ReplicaSet whose template equals the Deployment's (upstream `FindNewReplicaSet`).
+    pub fn new_rs(&self) -> Option<&ReplicaSet> {
+        let refs: Vec<&ReplicaSet> = self.replica_sets.iter().collect();
+        revision::find_new_rs(&self.deployment, &refs)
+    }
+
+    /// Every other ReplicaSet.
+    pub fn old_rss(&self) -> Vec<&ReplicaSet> {
+        let refs: Vec<&ReplicaSet> = self.replica_sets.iter().collect();
+        revision::find_old_rss(&self.deployment, &refs)
+    }
+
+    /// The pods a ReplicaSet controls.
+    pub fn pods_of(&self, rs: &ReplicaSet) -> Vec<&Pod> {
+        let uid = uid_of(&rs.metadata);
+        self.pods
+            .iter()
+            .filter(|p| {
+                p.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid && o.controller == Some(true))
+            })
+            .collect()
+    }
+
+    /// The new ReplicaSet's pods (none before it exists).
+    pub fn new_pods(&self) -> Vec<&Pod> {
+        self.new_rs().map(|rs| self.pods_of(rs)).unwrap_or_default()
+    }
+
+    /// Events about one object, oldest first.
+    pub fn events_for(&self, uid: &str) -> Vec<&Event> {
+        let mut evs: Vec<&Event> = self
+            .events
+            .iter()
+            .filter(|e| e.involved_object.uid.as_deref() == Some(uid))
+            .collect();
+        evs.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
+        evs
+    }
+
+    /// The Deployment's revision annotation.
+    pub fn revision(&self) -> Option<i64> {
+        self.deployment
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(revision::REVISION)?
+            .parse()
+            .ok()
+    }
+
+    /// The images of a pod template, `container=image`, in order.
+    pub fn images_of(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> Vec<String> {
+        t.and_then(|t| t.spec.as_ref())
+            .map(|s| {
+                s.containers
+                    .iter()
+                    .map(|c| format!("{}={}", c.name, c.image.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// True when `rs` runs the Deployment's current template.
+    pub fn is_current(&self, rs: &ReplicaSet) -> bool {
+        let want = self
+            .deployment
+            .spec
+            .as_ref()
+            .map(|s| s.template.clone())
+            .unwrap_or_default();
+        let have = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.clone())
+            .unwrap_or_default();
+        template::equal_ignore_hash(&want, &have)
+    }
+}

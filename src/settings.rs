@@ -1,0 +1,82 @@
+//! Turning the cluster flags into a connected client, as kubectl resolves them:
+//! `--kubeconfig`, then `KUBECONFIG`, then `~/.kube/config`; `--context` or the current
+//! context; `-n`, then the context's namespace, then `default`.
+
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::cli::ClusterArgs;
+use crate::error::CliError;
+
+/// A client and the namespace commands act in.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    pub namespace: String,
+    /// The API server address, for error messages.
+    pub server: String,
+}
+
+/// Connects as kubectl would. Nothing is sent to the cluster yet.
+pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
+    let kubeconfig = match &args.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path).map_err(|e| CliError::Config {
+            message: format!("cannot read kubeconfig {}: {e}", path.display()),
+            hint: Some("pass an existing file with --kubeconfig".into()),
+        })?,
+        None => Kubeconfig::read().map_err(|e| CliError::Config {
+            message: format!("no usable kubeconfig: {e}"),
+            hint: Some("set KUBECONFIG or pass --kubeconfig; `rollout lab up` writes one for the local lab".into()),
+        })?,
+    };
+    if let Some(ctx) = &args.context {
+        if !kubeconfig.contexts.iter().any(|c| &c.name == ctx) {
+            let known: Vec<&str> = kubeconfig
+                .contexts
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            return Err(CliError::Config {
+                message: format!("context \"{ctx}\" is not in the kubeconfig"),
+                hint: Some(format!("known contexts: {}", known.join(", "))),
+            });
+        }
+    }
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| CliError::Config {
+            message: format!("cannot use the kubeconfig: {e}"),
+            hint: None,
+        })?;
+    let server = config.cluster_url.to_string();
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = Client::try_from(config).map_err(|e| CliError::Config {
+        message: format!("cannot build a client: {e}"),
+        hint: None,
+    })?;
+    Ok(Cluster {
+        client,
+        namespace,
+        server,
+    })
+}
+
+impl Cluster {
+    /// Annotates an API error with the server address when the cluster did not answer.
+    pub fn explain(&self, e: CliError) -> CliError {
+        match e {
+            CliError::Unreachable { reason, .. } => CliError::Unreachable {
+                server: self.server.clone(),
+                reason,
+            },
+            other => other,
+        }
+    }
+}
