@@ -1,10 +1,14 @@
 //! The in-lab controllers. Each acts only through the registry, like a real controller
 //! acting through the API server, so each change it makes is a watch event.
 
+pub mod endpoint_selection;
+pub mod endpoints;
+pub mod endpointslices;
 pub mod events;
 pub mod gc;
 pub mod nodes;
 pub mod runtime;
+pub mod trigger_time;
 
 use tokio_util::sync::CancellationToken;
 
@@ -13,4 +17,14 @@ use crate::registry::Registry;
 /// Starts every controller; they stop when `cancel` fires.
 pub fn spawn_all(registry: &Registry, cancel: &CancellationToken) {
     tokio::spawn(gc::run(registry.clone(), cancel.clone()));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        endpoints::EndpointsController::default(),
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        endpointslices::EndpointSliceController::default(),
+    ));
 }
