@@ -12,6 +12,7 @@ pub mod error;
 pub mod kinds;
 pub mod kubeconfig;
 pub mod logs;
+pub mod proxy;
 pub mod registry;
 pub mod resources;
 pub mod store;
@@ -40,6 +41,9 @@ pub struct LabConfig {
     /// Events retained for watch resumption before older resourceVersions expire.
     pub history: usize,
     pub faults: Faults,
+    /// How long the Service proxy lags behind Endpoints changes (kube-proxy's
+    /// propagation delay; a terminating pod keeps getting new connections this long).
+    pub proxy_delay: Duration,
 }
 
 impl Default for LabConfig {
@@ -49,6 +53,7 @@ impl Default for LabConfig {
             nodes: 1,
             history: 100_000,
             faults: Faults::default(),
+            proxy_delay: Duration::ZERO,
         }
     }
 }
@@ -101,6 +106,11 @@ impl Lab {
             logs: Arc::new(Mutex::new(None)),
         };
         controllers::spawn_all(&registry, &shutdown);
+        tokio::spawn(proxy::run(
+            registry.clone(),
+            shutdown.clone(),
+            config.proxy_delay,
+        ));
         let app = api::router(state);
         let token = shutdown.clone();
         let server = tokio::spawn(async move {
