@@ -78,3 +78,41 @@ impl TriggerTimeTracker {
 pub fn format(t: Timestamp) -> String {
     t.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, ready_since: &str) -> Pod {
+        serde_json::from_value(
+            json!({"metadata": {"name": name}, "status": {"conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": ready_since}]}}),
+        )
+        .expect("pod")
+    }
+
+    #[test]
+    fn the_trigger_time_is_the_earliest_change_since_the_previous_sync() {
+        let svc: Service = serde_json::from_value(
+            json!({"metadata": {"name": "web", "creationTimestamp": "2025-01-01T00:00:00Z"}}),
+        )
+        .expect("service");
+        let key = ("default".to_string(), "web".to_string());
+        let mut t = TriggerTimeTracker::default();
+        let (a, b) = (
+            pod("a", "2025-01-01T00:00:05Z"),
+            pod("b", "2025-01-01T00:00:07Z"),
+        );
+        let first = t.compute(&key, &svc, &[&a, &b]).map(format);
+        assert_eq!(
+            first.as_deref(),
+            Some("2025-01-01T00:00:00Z"),
+            "a new Service counts"
+        );
+        assert_eq!(t.compute(&key, &svc, &[&a, &b]), None, "nothing changed");
+        let b2 = pod("b", "2025-01-01T00:00:09Z");
+        let changed = t.compute(&key, &svc, &[&a, &b2]).map(format);
+        assert_eq!(changed.as_deref(), Some("2025-01-01T00:00:09Z"));
+    }
+}
