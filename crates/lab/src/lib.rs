@@ -12,6 +12,7 @@ pub mod error;
 pub mod kinds;
 pub mod kubeconfig;
 pub mod logs;
+pub mod proxy;
 pub mod registry;
 pub mod resources;
 pub mod store;
@@ -42,6 +43,9 @@ pub struct LabConfig {
     pub faults: Faults,
     /// What each node offers (cpu, memory, GPUs).
     pub node_capacity: controllers::nodes::NodeCapacity,
+    /// How long the Service proxy lags behind Endpoints changes (kube-proxy's
+    /// propagation delay; a terminating pod keeps getting new connections this long).
+    pub proxy_delay: Duration,
 }
 
 impl Default for LabConfig {
@@ -52,6 +56,7 @@ impl Default for LabConfig {
             history: 100_000,
             faults: Faults::default(),
             node_capacity: controllers::nodes::NodeCapacity::default(),
+            proxy_delay: Duration::ZERO,
         }
     }
 }
@@ -104,6 +109,11 @@ impl Lab {
             logs: Arc::new(Mutex::new(None)),
         };
         controllers::spawn_all(&registry, &shutdown);
+        tokio::spawn(proxy::run(
+            registry.clone(),
+            shutdown.clone(),
+            config.proxy_delay,
+        ));
         let app = api::router(state);
         let token = shutdown.clone();
         let server = tokio::spawn(async move {

@@ -2,12 +2,16 @@
 //! acting through the API server, so each change it makes is a watch event.
 
 pub mod deployment;
+pub mod endpoint_selection;
+pub mod endpoints;
+pub mod endpointslices;
 pub mod events;
 pub mod gc;
 pub mod nodes;
 pub mod replicaset;
 pub mod runtime;
 pub mod scheduler;
+pub mod trigger_time;
 
 use tokio_util::sync::CancellationToken;
 
@@ -30,5 +34,15 @@ pub fn spawn_all(registry: &Registry, cancel: &CancellationToken) {
         registry.clone(),
         cancel.clone(),
         scheduler::Scheduler,
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        endpoints::EndpointsController::default(),
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        endpointslices::EndpointSliceController::default(),
     ));
 }

@@ -275,6 +275,7 @@ pub fn allocate_cluster_ip(
     store: &Store,
     rt: &'static ResourceType,
     svc: &mut Value,
+    seed: u32,
 ) -> Result<(), ApiError> {
     let used: std::collections::HashSet<String> = store
         .list(rt, None)
@@ -317,9 +318,10 @@ pub fn allocate_cluster_ip(
         svc["spec"]["clusterIPs"] = json!([requested]);
         return Ok(());
     }
-    for i in 1u32..65534 {
+    for k in 0u32..65534 {
+        let i = 1 + (seed + k) % 65534;
         let ip = format!("127.43.{}.{}", i / 256, i % 256);
-        if i % 256 == 0 || used.contains(&ip) {
+        if i.is_multiple_of(256) || used.contains(&ip) {
             continue;
         }
         svc["spec"]["clusterIP"] = json!(ip);

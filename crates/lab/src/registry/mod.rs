@@ -61,11 +61,17 @@ pub struct Written {
 #[derive(Clone)]
 pub struct Registry {
     store: Store,
+    /// Where this lab's ClusterIP allocation starts in 127.43.0.0/16, random per lab so
+    /// that several labs in one process (tests) do not hand out the same addresses.
+    ip_seed: u32,
 }
 
 impl Registry {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            ip_seed: rand::random_range(0..65_000),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -176,7 +182,7 @@ impl Registry {
         }
         let warnings = self.admit(rt, &mut obj, None, opts)?;
         if rt.plural == "services" {
-            meta::allocate_cluster_ip(&self.store, rt, &mut obj)?;
+            meta::allocate_cluster_ip(&self.store, rt, &mut obj, self.ip_seed)?;
         }
         let obj = strategic_patch::record_update(
             None,
