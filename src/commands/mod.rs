@@ -1,9 +1,12 @@
 //! One module per command; `run` connects, dispatches, and turns the result into the
 //! documented exit code.
 
+mod drive;
 mod history;
 mod lab;
 mod pause;
+mod targets;
+mod update;
 
 use crate::cli::{Cli, Command, LabCommand};
 use crate::error::CliError;

@@ -3,5 +3,8 @@
 //! (`follow`), plus the changes it makes (`change`, `rollback`).
 
 pub mod assess;
+pub mod change;
 pub mod diagnose;
+pub mod follow;
+pub mod rollback;
 pub mod snapshot;

@@ -1,0 +1,73 @@
+//! Resolving `DEPLOYMENT` or `-l SELECTOR` to names, and reporting several outcomes at once:
+//! one line per Deployment, the worst (highest) exit code wins.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::ListParams;
+
+use crate::cli::TargetArgs;
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::outcome::Outcome;
+use crate::output::Printer;
+use crate::settings::Cluster;
+use crate::target::deployment_name;
+
+/// The Deployment names a command acts on.
+pub async fn resolve(cluster: &Cluster, t: &TargetArgs) -> Result<Vec<String>, CliError> {
+    if let Some(name) = &t.target {
+        return Ok(vec![deployment_name(name)?]);
+    }
+    let selector = t.selector.clone().unwrap_or_default();
+    rollout_semantics::selector::parse(&selector)
+        .map_err(|e| CliError::usage(format!("invalid selector \"{selector}\": {e}"), None))?;
+    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| cluster.explain(CliError::api("listing deployments", e)))?;
+    let names: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|d| d.metadata.name)
+        .collect();
+    if names.is_empty() {
+        return Err(CliError::usage(
+            format!(
+                "no deployment in namespace \"{}\" matches \"{selector}\"",
+                cluster.namespace
+            ),
+            Some(format!(
+                "check with `kubectl get deployments -n {} -l '{selector}'`",
+                cluster.namespace
+            )),
+        ));
+    }
+    Ok(names)
+}
+
+/// Prints every outcome (errors as `error:` lines) and returns the worst exit code.
+pub fn report(
+    printer: &Printer,
+    outcomes: Vec<Result<Outcome, CliError>>,
+) -> Result<Exit, CliError> {
+    let mut worst = Exit::Success;
+    let single = outcomes.len() == 1;
+    for o in outcomes {
+        let exit = match o {
+            Ok(outcome) => {
+                printer.result(&outcome);
+                outcome.exit()
+            }
+            Err(e) if single => return Err(e),
+            Err(e) => {
+                e.report();
+                e.exit()
+            }
+        };
+        if exit.code() > worst.code() {
+            worst = exit;
+        }
+    }
+    Ok(worst)
+}

@@ -1,0 +1,355 @@
+//! `rollout update`: change a Deployment and follow the rolling update to its end.
+//!
+//! Flags are parsed and checked against the Deployment before anything is sent; the change
+//! is one JSON patch guarded by a resourceVersion `test` (so a concurrent edit is a clear
+//! conflict, never a silent overwrite), carrying the change-cause; `--dry-run` sends it as a
+//! server dry run and prints the pod-template diff.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
+use kube::Api;
+use kube::api::Patch;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::drive::{self, Started};
+use super::targets;
+use crate::cli::{ClusterArgs, UpdateArgs};
+use crate::engine::change::{self, Built, ChangeRequest};
+use crate::engine::follow::get_deployment;
+use crate::engine::rollback;
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::outcome::{Outcome, Result as R};
+use crate::output::Printer;
+use crate::settings::{self, Cluster};
+
+/// The template annotation `--config` stamps with the content hash of referenced config.
+pub const CONFIG_HASH: &str = "rollout.dev/config-hash";
+
+const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+
+fn parse(args: &UpdateArgs) -> Result<ChangeRequest, CliError> {
+    let mut req = ChangeRequest::default();
+    for i in &args.images {
+        req.images.push(change::parse_image(i).map_err(|m| {
+            CliError::usage(
+                m,
+                Some("use --image [CONTAINER=]IMAGE, e.g. --image server=model:v2".to_string()),
+            )
+        })?);
+    }
+    for e in &args.env {
+        req.env
+            .push(change::parse_env(e).map_err(|m| CliError::usage(m, None))?);
+    }
+    if let Some(p) = &args.patch {
+        let text = match p.strip_prefix('@') {
+            Some(file) => std::fs::read_to_string(file).map_err(|e| {
+                CliError::usage(format!("cannot read --patch file {file}: {e}"), None)
+            })?,
+            None => p.clone(),
+        };
+        let value: Value = serde_json::from_str(&text)
+            .or_else(|_| serde_saphyr::from_str::<Value>(&text))
+            .map_err(|e| CliError::usage(format!("--patch is neither JSON nor YAML: {e}"), None))?;
+        if !value.is_object() {
+            return Err(CliError::usage(
+                "--patch must be an object, e.g. {\"spec\":{\"template\":...}}",
+                None,
+            ));
+        }
+        req.patch = Some(value);
+    }
+    if let Some(s) = &args.max_surge {
+        req.max_surge = Some(
+            change::parse_int_or_percent("--max-surge", s, false)
+                .map_err(|m| CliError::usage(m, None))?,
+        );
+    }
+    if let Some(u) = &args.max_unavailable {
+        req.max_unavailable = Some(
+            change::parse_int_or_percent("--max-unavailable", u, true)
+                .map_err(|m| CliError::usage(m, None))?,
+        );
+    }
+    let nothing = req.images.is_empty()
+        && req.env.is_empty()
+        && req.patch.is_none()
+        && req.max_surge.is_none()
+        && req.max_unavailable.is_none()
+        && !args.config;
+    if nothing {
+        return Err(CliError::usage(
+            "nothing to update",
+            Some(
+                "give --image, --env, --patch, --config, --max-surge or --max-unavailable"
+                    .to_string(),
+            ),
+        ));
+    }
+    Ok(req)
+}
+
+pub async fn run(
+    cluster_args: &ClusterArgs,
+    printer: &Printer,
+    args: UpdateArgs,
+) -> Result<Exit, CliError> {
+    let req = parse(&args)?;
+    let cluster = settings::connect(cluster_args).await?;
+    let names = targets::resolve(&cluster, &args.target).await?;
+    let outcomes = futures::future::join_all(
+        names
+            .iter()
+            .map(|n| update_one(&cluster, printer, &args, &req, n)),
+    )
+    .await;
+    targets::report(printer, outcomes)
+}
+
+/// The content hash of every ConfigMap and Secret a pod spec references.
+async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<String>), CliError> {
+    let mut cms: Vec<String> = Vec::new();
+    let mut secrets: Vec<String> = Vec::new();
+    for c in pod
+        .containers
+        .iter()
+        .chain(pod.init_containers.iter().flatten())
+    {
+        for e in c.env.iter().flatten() {
+            if let Some(r) = e
+                .value_from
+                .as_ref()
+                .and_then(|v| v.config_map_key_ref.as_ref())
+            {
+                cms.push(r.name.clone());
+            }
+            if let Some(r) = e
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref())
+            {
+                secrets.push(r.name.clone());
+            }
+        }
+        for e in c.env_from.iter().flatten() {
+            if let Some(r) = &e.config_map_ref {
+                cms.push(r.name.clone());
+            }
+            if let Some(r) = &e.secret_ref {
+                secrets.push(r.name.clone());
+            }
+        }
+    }
+    for v in pod.volumes.iter().flatten() {
+        if let Some(c) = &v.config_map {
+            cms.push(c.name.clone());
+        }
+        if let Some(s) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            secrets.push(s);
+        }
+        for src in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(c) = &src.config_map {
+                cms.push(c.name.clone());
+            }
+            if let Some(s) = &src.secret {
+                secrets.push(s.name.clone());
+            }
+        }
+    }
+    cms.sort();
+    cms.dedup();
+    secrets.sort();
+    secrets.dedup();
+    if cms.is_empty() && secrets.is_empty() {
+        return Err(CliError::usage(
+            "--config: the pod template references no ConfigMap or Secret",
+            None,
+        ));
+    }
+    let mut hasher = Sha256::new();
+    let cm_api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let secret_api: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut named = Vec::new();
+    for n in &cms {
+        let cm = cm_api
+            .get_opt(n)
+            .await
+            .map_err(|e| CliError::api(format!("reading configmap \"{n}\""), e))?;
+        let cm = cm.ok_or_else(|| {
+            CliError::usage(
+                format!("configmap \"{n}\" referenced by the pod template does not exist"),
+                None,
+            )
+        })?;
+        let data: BTreeMap<String, String> = cm.data.unwrap_or_default();
+        hasher.update(format!(
+            "configmap/{n}\n{}\n",
+            serde_json::to_string(&data).unwrap_or_default()
+        ));
+        named.push(format!("configmap/{n}"));
+    }
+    for n in &secrets {
+        let s = secret_api
+            .get_opt(n)
+            .await
+            .map_err(|e| CliError::api(format!("reading secret \"{n}\""), e))?;
+        let s = s.ok_or_else(|| {
+            CliError::usage(
+                format!("secret \"{n}\" referenced by the pod template does not exist"),
+                None,
+            )
+        })?;
+        let data: BTreeMap<String, Vec<u8>> = s
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        hasher.update(format!(
+            "secret/{n}\n{}\n",
+            serde_json::to_string(&data).unwrap_or_default()
+        ));
+        named.push(format!("secret/{n}"));
+    }
+    let digest = hasher.finalize();
+    Ok((
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect(),
+        named,
+    ))
+}
+
+/// The pod-template diff between two Deployments, as unified YAML.
+pub fn template_diff(before: &Deployment, after: &Deployment) -> String {
+    let yaml = |d: &Deployment| {
+        serde_saphyr::to_string(&d.spec.as_ref().map(|s| &s.template)).unwrap_or_default()
+    };
+    let (a, b) = (yaml(before), yaml(after));
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .header("current template", "new template")
+        .to_string()
+}
+
+async fn update_one(
+    cluster: &Cluster,
+    printer: &Printer,
+    args: &UpdateArgs,
+    req: &ChangeRequest,
+    name: &str,
+) -> Result<Outcome, CliError> {
+    let started = Instant::now();
+    let target = format!("{}/{name}", cluster.namespace);
+    let d = get_deployment(cluster, name).await?;
+    let mut req = req.clone();
+    if args.config {
+        let pod = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.clone())
+            .unwrap_or_default();
+        let (hash, named) = config_hash(cluster, &pod).await?;
+        req.template_annotations
+            .push((CONFIG_HASH.into(), hash.clone()));
+        printer.info(&format!(
+            "{target}: config {} hashes to {hash}",
+            named.join(", ")
+        ));
+    }
+    let Built {
+        spec,
+        description,
+        strategy_change,
+    } = change::build(&d, &req).map_err(|m| CliError::usage(m, None))?;
+    let description = if args.config {
+        let hash = req
+            .template_annotations
+            .last()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_default();
+        if description.is_empty() {
+            format!("config {hash}")
+        } else {
+            format!("{description}, config {hash}")
+        }
+    } else {
+        description
+    };
+    if Some(&spec) == d.spec.as_ref() {
+        let mut o = Outcome::new(
+            target,
+            "update",
+            R::Unchanged,
+            format!("no change: deployment \"{name}\" already has {description}"),
+        );
+        o.revision.from = revision_of(&d);
+        o.revision.to = o.revision.from;
+        return Ok(o);
+    }
+    if let Some(change) = &strategy_change {
+        printer.info(&format!("{target}: {change}"));
+    }
+    let cause = args.cause.clone().unwrap_or(description);
+    let mut annotations = d.metadata.annotations.clone().unwrap_or_default();
+    annotations.insert(CHANGE_CAUSE.into(), cause);
+    let patch = json!([
+        {"op": "test", "path": "/metadata/resourceVersion", "value": d.metadata.resource_version},
+        {"op": "replace", "path": "/spec", "value": spec},
+        {"op": if d.metadata.annotations.is_some() { "replace" } else { "add" }, "path": "/metadata/annotations", "value": annotations},
+    ]);
+    let patch: json_patch::Patch = serde_json::from_value(patch)
+        .map_err(|e| CliError::Internal(format!("update patch: {e}")))?;
+    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let sent = api
+        .patch(
+            name,
+            &rollback::params(args.dry_run),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+        .map_err(|e| {
+            let err = CliError::api(format!("updating deployment \"{name}\""), e);
+            match err {
+                CliError::Api {
+                    code: 422, message, ..
+                } if message.contains("test") => CliError::Api {
+                    action: format!("updating deployment \"{name}\""),
+                    message: "the deployment changed while the update was prepared".into(),
+                    code: 409,
+                },
+                other => cluster.explain(other),
+            }
+        })?;
+    if args.dry_run {
+        printer.data(&template_diff(&d, &sent));
+        let mut o = Outcome::new(
+            target,
+            "update",
+            R::Accepted,
+            "dry run: nothing was changed",
+        );
+        o.revision.from = revision_of(&d);
+        return Ok(o);
+    }
+    let s = Started {
+        action: "update",
+        name: name.to_string(),
+        from_revision: revision_of(&d),
+        generation: sent.metadata.generation.unwrap_or(0),
+        started,
+    };
+    drive::finish(cluster, printer, &args.follow, s).await
+}
+
+fn revision_of(d: &Deployment) -> Option<i64> {
+    d.metadata
+        .annotations
+        .as_ref()?
+        .get(rollout_semantics::revision::REVISION)?
+        .parse()
+        .ok()
+}

@@ -1,0 +1,513 @@
+//! The change an `update` makes, built without touching the cluster: parsing the flags,
+//! validating them against the Deployment (a container that does not exist, an invalid
+//! image reference, a bad percentage), and producing the new spec plus a description for
+//! the change-cause. Pure, so every rejection is tested without a cluster.
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::EnvVar;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::Value;
+
+/// One `--env` flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvChange {
+    Set {
+        container: Option<String>,
+        key: String,
+        value: String,
+    },
+    Remove {
+        container: Option<String>,
+        key: String,
+    },
+}
+
+/// Everything an update asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeRequest {
+    pub images: Vec<(Option<String>, String)>,
+    pub env: Vec<EnvChange>,
+    /// A strategic merge patch of the whole Deployment.
+    pub patch: Option<Value>,
+    pub max_surge: Option<IntOrString>,
+    pub max_unavailable: Option<IntOrString>,
+    /// Template annotations to set (the config hash of `--config`).
+    pub template_annotations: Vec<(String, String)>,
+}
+
+/// The result of applying a request to a Deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    pub spec: DeploymentSpec,
+    /// `image server=model:v2, env server:MODE=fast`.
+    pub description: String,
+    /// `maxSurge 25% -> 1, maxUnavailable 25% -> 0`, when the strategy changed.
+    pub strategy_change: Option<String>,
+}
+
+/// Validates an image reference as the container runtime would parse it.
+pub fn validate_image(image: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("invalid image reference \"{image}\": {why}"));
+    if image.is_empty() {
+        return bad("it is empty");
+    }
+    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("it contains whitespace");
+    }
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let ok = d.strip_prefix("sha256:").is_some_and(|h| {
+            h.len() == 64
+                && h.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        });
+        if !ok {
+            return bad("the digest must be sha256: followed by 64 lower-case hex digits");
+        }
+    }
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !ok {
+            return bad("the tag may only contain letters, digits, '_', '.' and '-' (at most 128)");
+        }
+    }
+    if name.is_empty() {
+        return bad("the repository name is empty");
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    // A first component with a '.' or ':' (or `localhost`) is a registry host.
+    if parts.len() > 1
+        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
+    {
+        parts.remove(0);
+    }
+    for p in parts {
+        let ok = !p.is_empty()
+            && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && p.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && p.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            });
+        if !ok {
+            return bad("repository names are lower-case letters, digits and separators");
+        }
+    }
+    Ok(())
+}
+
+/// Parses `[CONTAINER=]IMAGE`.
+pub fn parse_image(arg: &str) -> Result<(Option<String>, String), String> {
+    let (container, image) = match arg.split_once('=') {
+        Some((c, i)) => (Some(c.to_string()), i.to_string()),
+        None => (None, arg.to_string()),
+    };
+    validate_image(&image)?;
+    Ok((container, image))
+}
+
+/// Parses `[CONTAINER:]KEY=VALUE` or `[CONTAINER:]KEY-`.
+pub fn parse_env(arg: &str) -> Result<EnvChange, String> {
+    let (head, value) = match arg.split_once('=') {
+        Some((h, v)) => (h, Some(v.to_string())),
+        None => (arg, None),
+    };
+    let (container, key) = match head.split_once(':') {
+        Some((c, k)) => (Some(c.to_string()), k.to_string()),
+        None => (None, head.to_string()),
+    };
+    let valid_key = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            && !k.starts_with(|c: char| c.is_ascii_digit())
+    };
+    match value {
+        Some(value) if valid_key(&key) => Ok(EnvChange::Set {
+            container,
+            key,
+            value,
+        }),
+        None => match key.strip_suffix('-') {
+            Some(k) if valid_key(k) => Ok(EnvChange::Remove {
+                container,
+                key: k.to_string(),
+            }),
+            _ => Err(format!(
+                "invalid --env \"{arg}\": use KEY=VALUE, CONTAINER:KEY=VALUE or KEY- to remove"
+            )),
+        },
+        Some(_) => Err(format!(
+            "invalid --env \"{arg}\": \"{key}\" is not a valid variable name"
+        )),
+    }
+}
+
+/// Parses an int-or-percent flag (`1`, `25%`), refusing what upstream validation refuses.
+pub fn parse_int_or_percent(flag: &str, arg: &str, max_100: bool) -> Result<IntOrString, String> {
+    if let Some(p) = arg.strip_suffix('%') {
+        return match p.parse::<u32>() {
+            Ok(n) if max_100 && n > 100 => {
+                Err(format!("invalid {flag} \"{arg}\": must not exceed 100%"))
+            }
+            Ok(_) => Ok(IntOrString::String(arg.to_string())),
+            Err(_) => Err(format!(
+                "invalid {flag} \"{arg}\": use a non-negative integer or a percentage such as 25%"
+            )),
+        };
+    }
+    match arg.parse::<i32>() {
+        Ok(n) if n >= 0 => Ok(IntOrString::Int(n)),
+        _ => Err(format!(
+            "invalid {flag} \"{arg}\": use a non-negative integer or a percentage such as 25%"
+        )),
+    }
+}
+
+fn render(v: &IntOrString) -> String {
+    match v {
+        IntOrString::Int(n) => n.to_string(),
+        IntOrString::String(s) => s.clone(),
+    }
+}
+
+fn is_zero(v: &IntOrString) -> bool {
+    match v {
+        IntOrString::Int(n) => *n == 0,
+        IntOrString::String(s) => s.trim_end_matches('%').parse::<u32>() == Ok(0),
+    }
+}
+
+fn upsert_env(env: &mut Vec<EnvVar>, key: &str, value: &str) {
+    match env.iter_mut().find(|e| e.name == key) {
+        Some(e) => {
+            e.value = Some(value.to_string());
+            e.value_from = None;
+        }
+        None => env.push(EnvVar {
+            name: key.to_string(),
+            value: Some(value.to_string()),
+            value_from: None,
+        }),
+    }
+}
+
+/// Applies a request to a Deployment's spec.
+pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, String> {
+    let dname = d.metadata.name.clone().unwrap_or_default();
+    let mut spec = d.spec.clone().unwrap_or_default();
+    let mut desc: Vec<String> = Vec::new();
+    if let Some(p) = &req.patch {
+        let current =
+            serde_json::to_value(d).map_err(|e| format!("cannot encode deployment: {e}"))?;
+        let schema = strategic_patch::Schema::for_resource("deployments");
+        let patched = strategic_patch::strategic_merge(&current, p, &schema)
+            .map_err(|e| format!("invalid --patch: {e}"))?;
+        let patched: Deployment = serde_json::from_value(patched)
+            .map_err(|e| format!("invalid --patch: the result is not a Deployment: {e}"))?;
+        spec = patched.spec.unwrap_or_default();
+        desc.push("patch".to_string());
+    }
+    let names: Vec<String> = spec
+        .template
+        .spec
+        .as_ref()
+        .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default();
+    let unknown = |c: &str| {
+        format!(
+            "container \"{c}\" not found in deployment \"{dname}\" (containers: {})",
+            names.join(", ")
+        )
+    };
+    let pod = spec.template.spec.get_or_insert_with(Default::default);
+    for (container, image) in &req.images {
+        let name = match container {
+            Some(c) => c.clone(),
+            None if pod.containers.len() == 1 => pod.containers[0].name.clone(),
+            None => {
+                return Err(format!(
+                    "deployment \"{dname}\" has {} containers: name one, as --image CONTAINER=IMAGE",
+                    pod.containers.len()
+                ));
+            }
+        };
+        let c = pod
+            .containers
+            .iter_mut()
+            .find(|c| c.name == name)
+            .ok_or_else(|| unknown(&name))?;
+        c.image = Some(image.clone());
+        desc.push(format!("image {name}={image}"));
+    }
+    for change in &req.env {
+        let (container, key) = match change {
+            EnvChange::Set { container, key, .. } | EnvChange::Remove { container, key } => {
+                (container, key)
+            }
+        };
+        if let Some(c) = container {
+            if !pod.containers.iter().any(|x| &x.name == c) {
+                return Err(unknown(c));
+            }
+        }
+        for c in pod
+            .containers
+            .iter_mut()
+            .filter(|c| container.as_ref().is_none_or(|n| &c.name == n))
+        {
+            let env = c.env.get_or_insert_with(Vec::new);
+            match change {
+                EnvChange::Set { value, .. } => upsert_env(env, key, value),
+                EnvChange::Remove { .. } => env.retain(|e| &e.name != key),
+            }
+            if env.is_empty() {
+                c.env = None;
+            }
+        }
+        let prefix = container
+            .as_ref()
+            .map(|c| format!("{c}:"))
+            .unwrap_or_default();
+        desc.push(match change {
+            EnvChange::Set { value, .. } => format!("env {prefix}{key}={value}"),
+            EnvChange::Remove { .. } => format!("env {prefix}{key}-"),
+        });
+    }
+    for (k, v) in &req.template_annotations {
+        spec.template
+            .metadata
+            .get_or_insert_with(Default::default)
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(k.clone(), v.clone());
+    }
+    let mut strategy_change = None;
+    if req.max_surge.is_some() || req.max_unavailable.is_some() {
+        let strategy = spec.strategy.get_or_insert_with(Default::default);
+        if strategy
+            .type_
+            .as_deref()
+            .is_some_and(|t| t != "RollingUpdate")
+        {
+            return Err(format!(
+                "deployment \"{dname}\" uses the {} strategy: --max-surge and --max-unavailable apply to RollingUpdate only",
+                strategy.type_.clone().unwrap_or_default()
+            ));
+        }
+        let ru = strategy.rolling_update.get_or_insert_with(Default::default);
+        let default = || IntOrString::String("25%".into());
+        let before = (
+            ru.max_surge.clone().unwrap_or_else(default),
+            ru.max_unavailable.clone().unwrap_or_else(default),
+        );
+        if let Some(s) = &req.max_surge {
+            ru.max_surge = Some(s.clone());
+        }
+        if let Some(u) = &req.max_unavailable {
+            ru.max_unavailable = Some(u.clone());
+        }
+        let after = (
+            ru.max_surge.clone().unwrap_or_else(default),
+            ru.max_unavailable.clone().unwrap_or_else(default),
+        );
+        if is_zero(&after.0) && is_zero(&after.1) {
+            return Err("maxSurge and maxUnavailable may not both be 0: the rollout could never make progress".to_string());
+        }
+        strategy_change = Some(format!(
+            "maxSurge {} -> {}, maxUnavailable {} -> {}",
+            render(&before.0),
+            render(&after.0),
+            render(&before.1),
+            render(&after.1)
+        ));
+        desc.push(format!(
+            "maxSurge={} maxUnavailable={}",
+            render(&after.0),
+            render(&after.1)
+        ));
+    }
+    Ok(Built {
+        spec,
+        description: desc.join(", "),
+        strategy_change,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(containers: &[(&str, &str)]) -> Deployment {
+        let cs: Vec<Value> = containers
+            .iter()
+            .map(|(n, i)| json!({"name": n, "image": i, "env": [{"name": "MODE", "value": "a"}]}))
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": cs}}},
+        }))
+        .expect("a deployment")
+    }
+
+    fn image_of(b: &Built, container: &str) -> Option<String> {
+        b.spec
+            .template
+            .spec
+            .as_ref()?
+            .containers
+            .iter()
+            .find(|c| c.name == container)?
+            .image
+            .clone()
+    }
+
+    #[test]
+    fn valid_image_references_pass_and_typos_with_bad_characters_fail() {
+        for ok in [
+            "model:v2",
+            "ghcr.io/acme/model:1.0.4",
+            "localhost:5000/m:latest",
+            "busybox",
+            "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(validate_image(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Model:v2",
+            "model:v2 ",
+            "model:",
+            "model::v2",
+            "model:v2@sha256:xyz",
+            "/model",
+        ] {
+            assert!(validate_image(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_image_without_container_needs_a_single_container() {
+        let one = deployment(&[("server", "model:v1")]);
+        let req = ChangeRequest {
+            images: vec![(None, "model:v2".into())],
+            ..Default::default()
+        };
+        let b = build(&one, &req).expect("built");
+        assert_eq!(image_of(&b, "server").as_deref(), Some("model:v2"));
+        assert_eq!(b.description, "image server=model:v2");
+        let two = deployment(&[("server", "model:v1"), ("sidecar", "proxy:1")]);
+        assert!(build(&two, &req).is_err_and(|e| e.contains("has 2 containers")));
+    }
+
+    #[test]
+    fn an_unknown_container_is_named_with_the_ones_that_exist() {
+        let d = deployment(&[("server", "model:v1")]);
+        let req = ChangeRequest {
+            images: vec![(Some("nope".into()), "model:v2".into())],
+            ..Default::default()
+        };
+        let err = build(&d, &req).expect_err("unknown container");
+        assert_eq!(
+            err,
+            "container \"nope\" not found in deployment \"web\" (containers: server)"
+        );
+    }
+
+    #[test]
+    fn env_flags_set_replace_and_remove_variables() {
+        let d = deployment(&[("server", "model:v1")]);
+        let req = ChangeRequest {
+            env: vec![
+                parse_env("VERSION=v2").expect("set"),
+                parse_env("server:MODE=b").expect("set"),
+                parse_env("MODE-").expect("remove"),
+            ],
+            ..Default::default()
+        };
+        let b = build(&d, &req).expect("built");
+        let env = b
+            .spec
+            .template
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers[0].env.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            env.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            vec!["VERSION"]
+        );
+        assert_eq!(
+            b.description,
+            "env VERSION=v2, env server:MODE=b, env MODE-"
+        );
+    }
+
+    #[test]
+    fn bad_env_flags_are_rejected() {
+        assert!(parse_env("=x").is_err());
+        assert!(parse_env("NOVALUE").is_err());
+        assert!(parse_env("1BAD=x").is_err());
+        assert_eq!(
+            parse_env("c:K-"),
+            Ok(EnvChange::Remove {
+                container: Some("c".into()),
+                key: "K".into()
+            })
+        );
+    }
+
+    #[test]
+    fn surge_and_unavailable_overrides_are_validated_and_described() {
+        assert!(parse_int_or_percent("--max-unavailable", "101%", true).is_err());
+        assert!(parse_int_or_percent("--max-surge", "-1", false).is_err());
+        assert!(parse_int_or_percent("--max-surge", "abc", false).is_err());
+        let d = deployment(&[("server", "model:v1")]);
+        let req = ChangeRequest {
+            max_surge: Some(IntOrString::Int(0)),
+            max_unavailable: Some(IntOrString::Int(1)),
+            ..Default::default()
+        };
+        let b = build(&d, &req).expect("built");
+        assert_eq!(
+            b.strategy_change.as_deref(),
+            Some("maxSurge 25% -> 0, maxUnavailable 25% -> 1")
+        );
+        let both_zero = ChangeRequest {
+            max_surge: Some(IntOrString::Int(0)),
+            max_unavailable: Some(IntOrString::String("0%".into())),
+            ..Default::default()
+        };
+        assert!(build(&d, &both_zero).is_err());
+    }
+
+    #[test]
+    fn a_strategic_patch_changes_any_template_field() {
+        let d = deployment(&[("server", "model:v1")]);
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "args": ["--port=8501"]}]}}}});
+        let b = build(
+            &d,
+            &ChangeRequest {
+                patch: Some(patch),
+                ..Default::default()
+            },
+        )
+        .expect("built");
+        let c = &b.spec.template.spec.as_ref().expect("pod spec").containers[0];
+        assert_eq!(c.args.as_deref(), Some(&["--port=8501".to_string()][..]));
+        assert_eq!(c.image.as_deref(), Some("model:v1"));
+    }
+}

@@ -1,0 +1,264 @@
+//! Following a rollout: watch-driven, bounded by the caller's deadline, cancellable.
+//!
+//! Four kube-runtime watchers (the Deployment by name, its ReplicaSets and pods by the
+//! Deployment's selector, and the namespace's Events) feed reflector caches; every change
+//! rebuilds a `Snapshot` and asks the pure `assess` for a verdict. A one-second tick is the
+//! clock for time-based rules (how long a pod has been unschedulable), not a poll: nothing is
+//! fetched on it. Watch errors are retried with kube-runtime's backoff and shown as notes.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt, stream};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use rollout_semantics::selector::format_label_selector;
+
+use super::assess::{Expect, Verdict, assess};
+use super::diagnose::Thresholds;
+use super::snapshot::Snapshot;
+use crate::error::CliError;
+use crate::output::Progress;
+use crate::settings::Cluster;
+
+/// What to follow and for how long.
+#[derive(Debug, Clone)]
+pub struct FollowSpec {
+    pub name: String,
+    pub expect: Expect,
+    pub thresholds: Thresholds,
+    /// `None`: no limit.
+    pub timeout: Option<Duration>,
+    /// Stop as soon as the Deployment is paused (status --until paused), instead of
+    /// reporting Paused only when nothing is rolling.
+    pub stop_when_paused: bool,
+}
+
+/// How following ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// A terminal verdict, with the snapshot it came from and when its signal was first seen.
+    Verdict {
+        verdict: Verdict,
+        snapshot: Box<Snapshot>,
+        decided_at: Instant,
+    },
+    /// The deadline passed while the rollout was still going.
+    TimedOut {
+        snapshot: Box<Snapshot>,
+        last: Verdict,
+    },
+    /// Interrupted (Ctrl-C, SIGTERM) while the rollout was still going.
+    Interrupted {
+        snapshot: Box<Snapshot>,
+        last: Verdict,
+    },
+}
+
+fn uid(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    meta.uid.clone().unwrap_or_default()
+}
+
+fn controlled_by(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    owner: &str,
+) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.uid == owner && o.controller == Some(true))
+}
+
+/// Builds a snapshot from the caches; `None` while the Deployment is not (yet) cached.
+fn snapshot(
+    name: &str,
+    d: &Store<Deployment>,
+    rs: &Store<ReplicaSet>,
+    pods: &Store<Pod>,
+    events: &Store<Event>,
+) -> Option<Snapshot> {
+    let deployment = d
+        .state()
+        .into_iter()
+        .find(|d| d.metadata.name.as_deref() == Some(name))?;
+    let duid = uid(&deployment.metadata);
+    let replica_sets: Vec<ReplicaSet> = rs
+        .state()
+        .iter()
+        .filter(|r| controlled_by(&r.metadata, &duid))
+        .map(|r| (**r).clone())
+        .collect();
+    let rs_uids: Vec<String> = replica_sets.iter().map(|r| uid(&r.metadata)).collect();
+    let pods: Vec<Pod> = pods
+        .state()
+        .iter()
+        .filter(|p| rs_uids.iter().any(|u| controlled_by(&p.metadata, u)))
+        .map(|p| (**p).clone())
+        .collect();
+    let mut uids: Vec<&str> = vec![duid.as_str()];
+    uids.extend(rs_uids.iter().map(String::as_str));
+    let pod_uids: Vec<String> = pods.iter().map(|p| uid(&p.metadata)).collect();
+    uids.extend(pod_uids.iter().map(String::as_str));
+    let events: Vec<Event> = events
+        .state()
+        .iter()
+        .filter(|e| {
+            e.involved_object
+                .uid
+                .as_deref()
+                .is_some_and(|u| uids.contains(&u))
+        })
+        .map(|e| (**e).clone())
+        .collect();
+    Some(Snapshot {
+        deployment: (*deployment).clone(),
+        replica_sets,
+        pods,
+        events,
+    })
+}
+
+/// True once a cache holds its first full list.
+fn ready<K: kube::Resource + Clone + 'static>(s: &Store<K>) -> bool
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    s.wait_until_ready().now_or_never().is_some()
+}
+
+/// Reads the Deployment once (its selector scopes the other watches).
+pub async fn get_deployment(cluster: &Cluster, name: &str) -> Result<Deployment, CliError> {
+    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    match api.get_opt(name).await {
+        Ok(Some(d)) => Ok(d),
+        Ok(None) => Err(CliError::NotFound {
+            kind: "deployment",
+            name: name.to_string(),
+            namespace: cluster.namespace.clone(),
+        }),
+        Err(e) => Err(cluster.explain(CliError::api(format!("reading deployment \"{name}\""), e))),
+    }
+}
+
+/// Follows one rollout until a terminal verdict, the deadline, or `interrupt`.
+pub async fn follow(
+    cluster: &Cluster,
+    spec: &FollowSpec,
+    progress: &mut dyn Progress,
+    interrupt: impl Future<Output = ()>,
+) -> Result<Ending, CliError> {
+    let d = get_deployment(cluster, &spec.name).await?;
+    let selector = format_label_selector(d.spec.as_ref().map(|s| &s.selector));
+    let ns = cluster.namespace.as_str();
+    let client = cluster.client.clone();
+    let cfg = || watcher::Config::default();
+    let (d_store, d_writer) = reflector::store::<Deployment>();
+    let (rs_store, rs_writer) = reflector::store::<ReplicaSet>();
+    let (pod_store, pod_writer) = reflector::store::<Pod>();
+    let (ev_store, ev_writer) = reflector::store::<Event>();
+    let d_stream = reflector::reflector(
+        d_writer,
+        watcher(
+            Api::<Deployment>::namespaced(client.clone(), ns),
+            cfg().fields(&format!("metadata.name={}", spec.name)),
+        )
+        .default_backoff(),
+    )
+    .map(|r| r.err().map(|e| e.to_string()));
+    let rs_stream = reflector::reflector(
+        rs_writer,
+        watcher(
+            Api::<ReplicaSet>::namespaced(client.clone(), ns),
+            cfg().labels(&selector),
+        )
+        .default_backoff(),
+    )
+    .map(|r| r.err().map(|e| e.to_string()));
+    let pod_stream = reflector::reflector(
+        pod_writer,
+        watcher(
+            Api::<Pod>::namespaced(client.clone(), ns),
+            cfg().labels(&selector),
+        )
+        .default_backoff(),
+    )
+    .map(|r| r.err().map(|e| e.to_string()));
+    let ev_stream = reflector::reflector(
+        ev_writer,
+        watcher(Api::<Event>::namespaced(client.clone(), ns), cfg()).default_backoff(),
+    )
+    .map(|r| r.err().map(|e| e.to_string()));
+    let tick = stream::unfold((), |_| async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Some((None, ()))
+    });
+    let mut changes = stream::select_all(vec![
+        d_stream.boxed(),
+        rs_stream.boxed(),
+        pod_stream.boxed(),
+        ev_stream.boxed(),
+        tick.boxed(),
+    ]);
+    let deadline = spec
+        .timeout
+        .filter(|t| !t.is_zero())
+        .map(|t| tokio::time::Instant::now() + t);
+    let sleep_deadline = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep_deadline);
+    tokio::pin!(interrupt);
+    let mut last_error: Option<String> = None;
+    let mut last = Verdict::Progressing("Waiting for the rollout to be observed...".into());
+    let mut last_snapshot = Snapshot {
+        deployment: d,
+        ..Snapshot::default()
+    };
+    loop {
+        tokio::select! {
+            item = changes.next() => {
+                match item {
+                    Some(Some(err)) => {
+                        if last_error.as_deref() != Some(err.as_str()) {
+                            progress.note(&format!("watch error (retrying): {err}"));
+                            last_error = Some(err);
+                        }
+                        continue;
+                    }
+                    Some(None) => {}
+                    None => return Err(CliError::Internal("every watch stream ended".into())),
+                }
+                // Wait for every cache's first list before judging anything.
+                if !(ready(&d_store) && ready(&rs_store) && ready(&pod_store) && ready(&ev_store)) {
+                    continue;
+                }
+                last_error = None;
+                let Some(snap) = snapshot(&spec.name, &d_store, &rs_store, &pod_store, &ev_store) else {
+                    return Err(CliError::NotFound { kind: "deployment", name: spec.name.clone(), namespace: cluster.namespace.clone() });
+                };
+                let mut verdict = assess(&snap, &spec.expect, &spec.thresholds, k8s_openapi::jiff::Timestamp::now());
+                if spec.stop_when_paused && snap.deployment.spec.as_ref().and_then(|s| s.paused).unwrap_or(false) && !matches!(verdict, Verdict::Complete(_)) {
+                    verdict = Verdict::Paused(format!("deployment \"{}\" is paused", spec.name));
+                }
+                progress.update(&snap, &verdict);
+                if verdict.is_terminal() {
+                    return Ok(Ending::Verdict { verdict, snapshot: Box::new(snap), decided_at: Instant::now() });
+                }
+                last = verdict;
+                last_snapshot = snap;
+            }
+            _ = &mut sleep_deadline => {
+                return Ok(Ending::TimedOut { snapshot: Box::new(last_snapshot), last });
+            }
+            _ = &mut interrupt => {
+                return Ok(Ending::Interrupted { snapshot: Box::new(last_snapshot), last });
+            }
+        }
+    }
+}
