@@ -10,4 +10,5 @@ mod kube_client;
 mod kube_delete;
 mod kube_patch;
 mod kubectl;
+mod kubectl_patch;
 mod support;
