@@ -9,6 +9,7 @@
 mod kube_client;
 mod kube_delete;
 mod kube_patch;
+mod kube_watch;
 mod kubectl;
 mod kubectl_patch;
 mod support;
