@@ -6,6 +6,7 @@
 //! written (upstream defaulting, validation, Table columns, set-based selectors) are marked
 //! `#[ignore = "needs <module>: ..."]` and pass once it lands.
 
+mod errors;
 mod kube_client;
 mod kube_delete;
 mod kube_patch;
