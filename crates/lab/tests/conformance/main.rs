@@ -7,6 +7,7 @@
 //! `#[ignore = "needs <module>: ..."]` and pass once it lands.
 
 mod errors;
+mod faults;
 mod kube_client;
 mod kube_delete;
 mod kube_patch;
