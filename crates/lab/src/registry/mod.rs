@@ -165,6 +165,14 @@ impl Registry {
             ));
         }
         meta::set_type_meta(rt, &mut obj)?;
+        // Upstream's storage refuses a create that names a version (a number other than 0;
+        // anything unparseable is ignored), answering a plain 500 with no reason.
+        if resource_version(&obj).is_some_and(|rv| rv != 0) {
+            let mut e = ApiError::internal("");
+            e.reason = "";
+            e.message = "resourceVersion should not be set on objects to be created".into();
+            return Err(e);
+        }
         meta::set_namespace(rt, ns, &mut obj)?;
         meta::generate_name(&mut obj);
         self.check_namespace(rt, ns)?;
