@@ -156,8 +156,21 @@ impl Registry {
         &self,
         rt: &'static ResourceType,
         ns: &str,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        self.create_with(rt, ns, obj, opts, false)
+    }
+
+    /// Create, where `managed_fields_done` says the caller (server-side apply) has already
+    /// recorded the write in managedFields, so it is not recorded again as an Update.
+    fn create_with(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
         mut obj: Value,
         opts: &WriteOptions,
+        managed_fields_done: bool,
     ) -> Result<Written, ApiError> {
         if !obj.is_object() {
             return Err(ApiError::bad_request(
@@ -184,13 +197,15 @@ impl Registry {
         if rt.plural == "services" {
             meta::allocate_cluster_ip(&self.store, rt, &mut obj)?;
         }
-        let obj = strategic_patch::record_update(
-            None,
-            &obj,
-            &opts.field_manager,
-            &schema_for(rt),
-            &meta::now(),
-        );
+        if !managed_fields_done {
+            obj = strategic_patch::record_update(
+                None,
+                &obj,
+                &opts.field_manager,
+                &schema_for(rt),
+                &meta::now(),
+            );
+        }
         if opts.dry_run {
             if self.store.get(rt, ns, &meta::name_of(&obj)).is_some() {
                 return Err(ApiError::already_exists(

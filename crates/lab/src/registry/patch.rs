@@ -200,7 +200,7 @@ impl Registry {
                     &meta::now(),
                 )
                 .map_err(apply_error)?;
-                let created = self.create(rt, ns, obj, opts);
+                let created = self.create_with(rt, ns, obj, opts, true);
                 match created {
                     Err(e) if e.reason == "AlreadyExists" && attempt < PATCH_RETRIES => {
                         attempt += 1;
