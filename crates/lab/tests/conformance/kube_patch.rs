@@ -137,12 +137,18 @@ async fn server_side_apply_creates_then_conflicts_between_managers_unless_forced
         .await
         .expect("the first apply creates");
     assert_eq!(first.data.as_ref().map(|d| d["k"].as_str()), Some("1"));
-    let managers: Vec<String> = first
+    let managers: Vec<(String, String)> = first
         .managed_fields()
         .iter()
-        .filter_map(|m| m.manager.clone())
+        .map(|m| {
+            (
+                m.manager.clone().unwrap_or_default(),
+                m.operation.clone().unwrap_or_default(),
+            )
+        })
         .collect();
-    assert_eq!(managers, ["alpha"]);
+    let expected = [("alpha".to_string(), "Apply".to_string())];
+    assert_eq!(managers, expected, "the creating apply owns its fields");
     let status = api_status(
         api.patch(
             "cm",

@@ -10,6 +10,7 @@ mod errors;
 mod faults;
 mod kube_client;
 mod kube_delete;
+mod kube_edges;
 mod kube_patch;
 mod kube_watch;
 mod kubectl;
