@@ -357,3 +357,57 @@ async fn kubectl_get_prints_the_upstream_columns() {
     let ns = k.run(&["get", "ns"]).await.ok();
     assert_eq!(header(&ns), "NAME STATUS AGE");
 }
+
+#[tokio::test]
+async fn kubectl_server_side_apply_takes_over_a_client_side_applied_object() {
+    let lab = TestLab::start().await;
+    let Some(k) = lab.kubectl() else { return };
+    let file = k.file("web.yaml", &deployment_yaml("web", "nginx:1", 2));
+    k.run(&["apply", "-f", &file]).await.ok();
+    let file = k.file("web.yaml", &deployment_yaml("web", "nginx:2", 2));
+    let out = k.run(&["apply", "--server-side", "-f", &file]).await.ok();
+    assert_eq!(out.trim(), "deployment.apps/web serverside-applied");
+    let api: Api<Deployment> = lab.api();
+    let d = api.get("web").await.expect("get");
+    assert_eq!(replicas_and_image(&d).1.as_deref(), Some("nginx:2"));
+    let managers: Vec<String> = d
+        .managed_fields()
+        .iter()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert!(managers.contains(&"kubectl".to_string()), "{managers:?}");
+}
+
+#[tokio::test]
+async fn kubectl_get_watch_of_one_deployment_prints_it_once_then_its_changes() {
+    let lab = TestLab::start().await;
+    let Some(k) = lab.kubectl() else { return };
+    let api: Api<Deployment> = lab.api();
+    api.create(&PostParams::default(), &deployment("web", "nginx:1"))
+        .await
+        .expect("create");
+    api.create(&PostParams::default(), &deployment("other", "nginx:1"))
+        .await
+        .expect("create");
+    let mut child = k
+        .command(&["get", "deploy", "web", "-w", "--no-headers"])
+        .spawn()
+        .expect("kubectl starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let mut seen = Vec::new();
+    print_of(&mut lines, &mut seen, "web").await;
+    let p = json!({"metadata": {"labels": {"x": "1"}}});
+    api.patch("other", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .expect("patch other");
+    api.patch("web", &PatchParams::default(), &Patch::Merge(&p))
+        .await
+        .expect("patch web");
+    print_of(&mut lines, &mut seen, "web").await;
+    child.kill().await.expect("kubectl is stopped");
+    assert_eq!(
+        seen.iter().map(|l| first_column(l)).collect::<Vec<_>>(),
+        ["web", "web"],
+        "{seen:?}"
+    );
+}
