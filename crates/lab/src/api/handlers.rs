@@ -341,8 +341,19 @@ fn list(
     repr: Representation,
 ) -> Result<Response<Body>, ApiError> {
     let filter = Filter::new(rt, ns, q)?;
-    let (items, rv) = state.registry.store().list(rt, ns);
     let start = q.get("continue").map(decode_continue).transpose()?;
+    // A continued list reads the collection as of the first page, as upstream does.
+    let (items, rv) = match &start {
+        None => state.registry.store().list(rt, ns),
+        Some((at, _, _)) => match state.registry.store().list_at(rt, ns, *at) {
+            Ok(items) => (items, *at),
+            Err(_) => {
+                return Err(ApiError::expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                ));
+            }
+        },
+    };
     let key = |o: &Value| {
         (
             o.pointer("/metadata/namespace")

@@ -164,8 +164,21 @@ impl Registry {
         &self,
         rt: &'static ResourceType,
         ns: &str,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        self.create_with(rt, ns, obj, opts, false)
+    }
+
+    /// Create, where `managed_fields_done` says the caller (server-side apply) has already
+    /// recorded the write in managedFields, so it is not recorded again as an Update.
+    fn create_with(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
         mut obj: Value,
         opts: &WriteOptions,
+        managed_fields_done: bool,
     ) -> Result<Written, ApiError> {
         if !obj.is_object() {
             return Err(ApiError::bad_request(
@@ -173,6 +186,14 @@ impl Registry {
             ));
         }
         meta::set_type_meta(rt, &mut obj)?;
+        // Upstream's storage refuses a create that names a version (a number other than 0;
+        // anything unparseable is ignored), answering a plain 500 with no reason.
+        if resource_version(&obj).is_some_and(|rv| rv != 0) {
+            let mut e = ApiError::internal("");
+            e.reason = "";
+            e.message = "resourceVersion should not be set on objects to be created".into();
+            return Err(e);
+        }
         meta::set_namespace(rt, ns, &mut obj)?;
         meta::generate_name(&mut obj);
         self.check_namespace(rt, ns)?;
@@ -184,13 +205,15 @@ impl Registry {
         if rt.plural == "services" {
             meta::allocate_cluster_ip(&self.store, rt, &mut obj, self.ip_seed)?;
         }
-        let obj = strategic_patch::record_update(
-            None,
-            &obj,
-            &opts.field_manager,
-            &schema_for(rt),
-            &meta::now(),
-        );
+        if !managed_fields_done {
+            obj = strategic_patch::record_update(
+                None,
+                &obj,
+                &opts.field_manager,
+                &schema_for(rt),
+                &meta::now(),
+            );
+        }
         if opts.dry_run {
             if self.store.get(rt, ns, &meta::name_of(&obj)).is_some() {
                 return Err(ApiError::already_exists(

@@ -200,7 +200,7 @@ impl Registry {
                     &meta::now(),
                 )
                 .map_err(apply_error)?;
-                let created = self.create(rt, ns, obj, opts);
+                let created = self.create_with(rt, ns, obj, opts, true);
                 match created {
                     Err(e) if e.reason == "AlreadyExists" && attempt < PATCH_RETRIES => {
                         attempt += 1;
@@ -209,14 +209,25 @@ impl Registry {
                     other => return other,
                 }
             };
-            let new = strategic_patch::apply(
-                Some(&current),
-                &applied,
-                &opts.field_manager,
-                force,
-                &schema,
-                &meta::now(),
-            )
+            let apply_with = |force: bool| {
+                strategic_patch::apply(
+                    Some(&current),
+                    &applied,
+                    &opts.field_manager,
+                    force,
+                    &schema,
+                    &meta::now(),
+                )
+            };
+            let new = match apply_with(force) {
+                Err(strategic_patch::ApplyError::Conflict { conflicts })
+                    if opts.field_manager == "kubectl"
+                        && last_applied_allows(&current, &conflicts, &schema) =>
+                {
+                    apply_with(true)
+                }
+                other => other,
+            }
             .map_err(apply_error)?;
             match self.write_over(rt, ns, &current, new, sub, opts, true) {
                 Err(e) if e.code == 409 && e.reason == "Conflict" && attempt < PATCH_RETRIES => {
@@ -327,6 +338,30 @@ pub fn scale_of(obj: &Value) -> Value {
         "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
         "status": {"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
     })
+}
+
+/// Upstream's last-applied manager: `kubectl apply --server-side` (manager `kubectl`) takes
+/// over, without conflicts, the fields that the object's client-side
+/// `last-applied-configuration` lists, so moving from client-side to server-side apply
+/// just works (apiserver `fieldmanager/internal/lastappliedmanager.go`).
+fn last_applied_allows(
+    current: &Value,
+    conflicts: &[strategic_patch::Conflict],
+    schema: &strategic_patch::Schema,
+) -> bool {
+    let Some(last) = current
+        .pointer("/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration")
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+    else {
+        return false;
+    };
+    let allowed: std::collections::HashSet<String> =
+        strategic_patch::FieldSet::from_value(&last, schema)
+            .iter()
+            .map(|path| strategic_patch::render_path(path))
+            .collect();
+    conflicts.iter().all(|c| allowed.contains(&c.field))
 }
 
 fn apply_error(e: strategic_patch::ApplyError) -> ApiError {

@@ -1,0 +1,18 @@
+//! Conformance of the lab with the Kubernetes API, checked with the clients that matter:
+//! the real kube-rs client (kube 5, k8s-openapi `v1_33`) and the real `/usr/bin/kubectl`.
+//!
+//! Every test starts its own lab on port 0 and asserts outcomes (cluster state and what the
+//! client shows), never the order of API calls. Tests that need a module still being
+//! written (upstream defaulting, validation, Table columns, set-based selectors) are marked
+//! `#[ignore = "needs <module>: ..."]` and pass once it lands.
+
+mod errors;
+mod faults;
+mod kube_client;
+mod kube_delete;
+mod kube_edges;
+mod kube_patch;
+mod kube_watch;
+mod kubectl;
+mod kubectl_patch;
+mod support;
