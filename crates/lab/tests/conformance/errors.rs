@@ -140,7 +140,6 @@ async fn scaling_below_zero_is_invalid() {
 }
 
 #[tokio::test]
-#[ignore = "needs resources::validation: lands with the resources merge"]
 async fn a_deployment_with_negative_replicas_is_invalid() {
     let lab = TestLab::start().await;
     let api: Api<Deployment> = lab.api();
@@ -167,7 +166,6 @@ async fn a_deployment_with_negative_replicas_is_invalid() {
 }
 
 #[tokio::test]
-#[ignore = "needs resources::validation (unknown fields): lands with the resources merge"]
 async fn strict_field_validation_rejects_an_unknown_field() {
     let lab = TestLab::start().await;
     let api: Api<Deployment> = lab.api();
@@ -225,7 +223,6 @@ async fn kubectl_prints_not_found_errors_from_the_server() {
 }
 
 #[tokio::test]
-#[ignore = "needs resources::validation: lands with the resources merge"]
 async fn kubectl_prints_invalid_errors_with_the_field() {
     let lab = TestLab::start().await;
     let Some(k) = lab.kubectl() else { return };
@@ -245,7 +242,6 @@ async fn kubectl_prints_invalid_errors_with_the_field() {
 }
 
 #[tokio::test]
-#[ignore = "needs resources::validation (unknown fields): lands with the resources merge"]
 async fn kubectl_apply_with_an_unknown_field_fails_strict_validation() {
     let lab = TestLab::start().await;
     let Some(k) = lab.kubectl() else { return };

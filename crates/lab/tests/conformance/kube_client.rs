@@ -263,7 +263,6 @@ async fn namespaces_are_listed_created_and_deleted() {
 }
 
 #[tokio::test]
-#[ignore = "needs rollout_semantics set-based label selectors: lands with the semantics merge"]
 async fn lists_filter_by_set_based_and_inequality_selectors() {
     let lab = TestLab::start().await;
     let api: Api<ConfigMap> = lab.api();
@@ -299,7 +298,6 @@ async fn lists_filter_by_set_based_and_inequality_selectors() {
 }
 
 #[tokio::test]
-#[ignore = "needs resources::defaults: lands with the resources merge"]
 async fn created_objects_get_the_upstream_defaults() {
     let lab = TestLab::start().await;
     let api: Api<Deployment> = lab.api();

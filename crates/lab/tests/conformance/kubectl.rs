@@ -313,7 +313,6 @@ async fn kubectl_get_namespace_json_is_cluster_scoped() {
 }
 
 #[tokio::test]
-#[ignore = "needs resources::table and resources::defaults: land with the resources merge"]
 async fn kubectl_get_prints_the_upstream_columns() {
     let lab = TestLab::start().await;
     let Some(k) = lab.kubectl() else { return };

@@ -4,7 +4,6 @@
 //! Every test starts its own lab on port 0 and asserts outcomes (cluster state and what the
 //! client shows), never the order of API calls. Tests that need a module still being
 //! written (upstream defaulting, validation, Table columns, set-based selectors) are marked
-//! `#[ignore = "needs <module>: ..."]` and pass once it lands.
 
 mod errors;
 mod faults;
