@@ -293,6 +293,18 @@ async fn pausing_twice_pauses_once_and_the_second_says_already_paused() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "deployment.apps/web paused\n");
     assert!(env.is_paused("web").await);
+    let managers: Vec<String> = env
+        .deployments()
+        .get("web")
+        .await
+        .expect("deployment")
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(managers.iter().any(|m| m == "rollout"), "{managers:?}");
     let before = env
         .deployments()
         .get("web")

@@ -109,6 +109,7 @@ fn worse(a: Exit, b: Exit) -> Exit {
 
 /// Pauses `d` unless it already is.
 async fn pause(cluster: &Cluster, d: &Deployment, name: &str) -> Result<Outcome, CliError> {
+    let started = std::time::Instant::now();
     let target = format!("{}/{name}", cluster.namespace);
     let revision = annotation(&d.metadata, REVISION).and_then(|r| r.parse().ok());
     let revisions = Revisions {
@@ -123,6 +124,7 @@ async fn pause(cluster: &Cluster, d: &Deployment, name: &str) -> Result<Outcome,
             format!("deployment \"{name}\" is already paused"),
         );
         o.revision = revisions;
+        o.duration_seconds = started.elapsed().as_secs_f64();
         return Ok(o);
     }
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
@@ -151,6 +153,7 @@ async fn pause(cluster: &Cluster, d: &Deployment, name: &str) -> Result<Outcome,
         format!("deployment.apps/{name} paused"),
     );
     o.revision = revisions;
+    o.duration_seconds = started.elapsed().as_secs_f64();
     Ok(o)
 }
 
