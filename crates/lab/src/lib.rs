@@ -46,6 +46,10 @@ pub struct LabConfig {
     /// How long the Service proxy lags behind Endpoints changes (kube-proxy's
     /// propagation delay; a terminating pod keeps getting new connections this long).
     pub proxy_delay: Duration,
+    /// Run the workload controllers, scheduler, kubelets and proxy. Off, the lab is an API
+    /// server with only the garbage collector (deletion semantics need it), which API
+    /// conformance tests use so that nothing else writes objects under them.
+    pub controllers: bool,
 }
 
 impl Default for LabConfig {
@@ -57,6 +61,7 @@ impl Default for LabConfig {
             faults: Faults::default(),
             node_capacity: controllers::nodes::NodeCapacity::default(),
             proxy_delay: Duration::ZERO,
+            controllers: true,
         }
     }
 }
@@ -108,12 +113,14 @@ impl Lab {
             server_address: addr.to_string(),
             logs: Arc::new(Mutex::new(None)),
         };
-        controllers::spawn_all(&registry, &shutdown);
-        tokio::spawn(proxy::run(
-            registry.clone(),
-            shutdown.clone(),
-            config.proxy_delay,
-        ));
+        controllers::spawn_all(&registry, &shutdown, config.controllers);
+        if config.controllers {
+            tokio::spawn(proxy::run(
+                registry.clone(),
+                shutdown.clone(),
+                config.proxy_delay,
+            ));
+        }
         let app = api::router(state);
         let token = shutdown.clone();
         let server = tokio::spawn(async move {

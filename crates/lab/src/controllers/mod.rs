@@ -17,9 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::registry::Registry;
 
-/// Starts every controller; they stop when `cancel` fires.
-pub fn spawn_all(registry: &Registry, cancel: &CancellationToken) {
+/// Starts the garbage collector and, with `workloads`, every other controller; they stop
+/// when `cancel` fires.
+pub fn spawn_all(registry: &Registry, cancel: &CancellationToken, workloads: bool) {
     tokio::spawn(gc::run(registry.clone(), cancel.clone()));
+    if !workloads {
+        return;
+    }
     tokio::spawn(runtime::run(
         registry.clone(),
         cancel.clone(),

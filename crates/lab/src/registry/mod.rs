@@ -152,7 +152,7 @@ impl Registry {
                 })
                 .collect();
             return Err(ApiError::invalid(
-                message, &name, rt.group, rt.plural, causes,
+                message, &name, rt.group, rt.kind, causes,
             ));
         }
         Ok(warnings)
@@ -309,7 +309,9 @@ impl Registry {
         if rt.plural == "services" && sub == Subresource::Main {
             meta::keep_cluster_ip(current, &mut new)?;
         }
-        meta::bump_generation(rt, current, &mut new);
+        if sub == Subresource::Main {
+            meta::bump_generation(rt, current, &mut new);
+        }
         let mut new = if managed_fields_done {
             new
         } else {

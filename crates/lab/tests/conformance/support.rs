@@ -26,8 +26,14 @@ pub struct TestLab {
 }
 
 impl TestLab {
+    /// A lab serving the API with only the garbage collector: nothing else writes objects
+    /// under the test.
     pub async fn start() -> Self {
-        Self::with_config(LabConfig::default()).await
+        Self::with_config(LabConfig {
+            controllers: false,
+            ..LabConfig::default()
+        })
+        .await
     }
 
     pub async fn with_config(config: LabConfig) -> Self {
