@@ -434,3 +434,53 @@ async fn shutting_the_lab_down_leaves_no_container_process() {
     lab.shutdown().await;
     assert!(gone(pid).await, "process {pid} outlived the lab");
 }
+
+/// Runs kubectl against the lab; `None` when kubectl is not installed.
+async fn kubectl(lab: &Lab, args: &[&str]) -> Option<(bool, String, String)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("kubeconfig");
+    std::fs::write(&config, lab.kubeconfig()).expect("kubeconfig");
+    let mut cmd = tokio::process::Command::new("kubectl");
+    cmd.arg("--kubeconfig").arg(&config).args(args);
+    let out = cmd.output().await.ok()?;
+    Some((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn kubectl_logs_shows_current_previous_and_followed_output() {
+    let lab = lab().await;
+    let crash =
+        json!({"name": "app", "image": "busybox", "command": ["sh", "-c", "echo attempt; exit 3"]});
+    create(&lab, pod("crashy", crash), "pods");
+    let talk = json!({"name": "talk", "image": "busybox", "command": ["sh", "-c", "echo hi; sleep 1; echo bye"]});
+    let mut p = pod("chatty", talk);
+    p["spec"]["restartPolicy"] = json!("Never");
+    create(&lab, p, "pods");
+    wait_pod(&lab, "crashy", 10, "a restart", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1
+    })
+    .await;
+    wait_pod(&lab, "chatty", 10, "Running", |p| {
+        p["status"]["phase"] != "Pending"
+    })
+    .await;
+    let Some((ok, out, err)) = kubectl(&lab, &["logs", "chatty", "-f"]).await else {
+        eprintln!("kubectl not installed; skipping");
+        return;
+    };
+    assert!(ok, "{err}");
+    assert_eq!(out, "hi\nbye\n");
+    let (ok, out, err) = kubectl(&lab, &["logs", "crashy", "-c", "app", "--previous"])
+        .await
+        .expect("kubectl");
+    assert!(ok, "{err}");
+    assert_eq!(out, "attempt\n");
+    lab.shutdown().await;
+}

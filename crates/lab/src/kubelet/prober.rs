@@ -258,3 +258,77 @@ pub async fn worker(probe: Probe, cx: WorkerContext) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::probe;
+    use super::*;
+    use serde_json::json;
+    use tokio::net::TcpListener;
+
+    /// A one-shot HTTP server answering `status`, returning its port and the request seen.
+    async fn serve(status: u16) -> (u16, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+            let _ = s.write_all(reply.as_bytes()).await;
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        (port, task)
+    }
+
+    fn target(container: Value) -> Target {
+        Target {
+            spec: ProcessSpec {
+                argv: vec![],
+                env: vec![],
+                working_dir: std::env::temp_dir(),
+                root: std::env::temp_dir(),
+            },
+            container,
+            pod_ip: "127.0.0.1".into(),
+            groups: Groups::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn http_probes_succeed_below_400_and_name_ports_and_headers() {
+        let (port, seen) = serve(204).await;
+        let action = probe::action_of(&json!({"httpGet": {"path": "/ready", "port": "http",
+            "httpHeaders": [{"name": "X-Probe", "value": "yes"}]}}))
+        .expect("action");
+        let t = target(json!({"ports": [{"name": "http", "containerPort": port}]}));
+        let (result, _) = run(&action, &t, Duration::from_secs(1)).await;
+        assert_eq!(result, ProbeResult::Success);
+        let request = seen.await.expect("request");
+        assert!(request.starts_with("GET /ready HTTP/1.1\r\n"), "{request}");
+        assert!(request.contains("X-Probe: yes\r\n"));
+        assert!(request.contains("User-Agent: kube-probe/1.33\r\n"));
+    }
+
+    #[tokio::test]
+    async fn http_and_tcp_failures_read_like_upstream() {
+        let (port, _seen) = serve(503).await;
+        let t = target(json!({}));
+        let action =
+            probe::action_of(&json!({"httpGet": {"path": "/", "port": port}})).expect("action");
+        let (result, message) = run(&action, &t, Duration::from_secs(1)).await;
+        assert_eq!(result, ProbeResult::Failure);
+        assert_eq!(message, "HTTP probe failed with statuscode: 503");
+        // A port nobody listens on (bound then released).
+        let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let action = probe::action_of(&json!({"tcpSocket": {"port": port}})).expect("action");
+        let (result, message) = run(&action, &t, Duration::from_secs(1)).await;
+        assert_eq!(result, ProbeResult::Failure);
+        assert_eq!(
+            message,
+            format!("dial tcp 127.0.0.1:{port}: connect: connection refused")
+        );
+    }
+}
