@@ -11,6 +11,7 @@ pub mod controllers;
 pub mod error;
 pub mod kinds;
 pub mod kubeconfig;
+pub mod kubelet;
 pub mod logs;
 pub mod proxy;
 pub mod registry;
@@ -18,6 +19,7 @@ pub mod resources;
 pub mod store;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,6 +52,12 @@ pub struct LabConfig {
     /// server with only the garbage collector (deletion semantics need it), which API
     /// conformance tests use so that nothing else writes objects under them.
     pub controllers: bool,
+    /// Extra rows for the kubelet's image table (YAML or JSON); when `None`, the file named
+    /// by `ROLLOUT_LAB_IMAGES`, if set. See `kubelet::images`.
+    pub image_table: Option<PathBuf>,
+    /// What the stand-in model-server image runs (the CLI sets `[current_exe, "lab",
+    /// "model-server"]`); empty makes that image fail to pull with a message saying why.
+    pub model_server_command: Vec<String>,
 }
 
 impl Default for LabConfig {
@@ -62,6 +70,8 @@ impl Default for LabConfig {
             node_capacity: controllers::nodes::NodeCapacity::default(),
             proxy_delay: Duration::ZERO,
             controllers: true,
+            image_table: None,
+            model_server_command: Vec::new(),
         }
     }
 }
@@ -77,6 +87,10 @@ pub enum LabError {
     },
     #[error("cannot register the lab's built-in objects: {0}")]
     Seed(ApiError),
+    #[error("cannot load the lab's image table")]
+    Images(#[source] kubelet::images::ImageTableError),
+    #[error("cannot create the lab's state directory")]
+    StateDir(#[source] std::io::Error),
 }
 
 /// A running lab. Dropping it stops it.
@@ -86,6 +100,7 @@ pub struct Lab {
     shutdown: CancellationToken,
     faults: Arc<Mutex<Faults>>,
     server: Option<JoinHandle<()>>,
+    kubelets: kubelet::Kubelets,
 }
 
 impl Lab {
@@ -106,12 +121,37 @@ impl Lab {
         seed(&registry, config.nodes, &config.node_capacity).map_err(LabError::Seed)?;
         let shutdown = CancellationToken::new();
         let faults = Arc::new(Mutex::new(config.faults.clone()));
+        let table = config
+            .image_table
+            .clone()
+            .or_else(|| std::env::var_os("ROLLOUT_LAB_IMAGES").map(PathBuf::from));
+        let images = match table {
+            Some(path) => kubelet::ImageTable::load(&path).map_err(LabError::Images)?,
+            None => kubelet::ImageTable::default(),
+        };
+        // Without controllers no kubelet runs either: pods stay as clients wrote them.
+        let node_names: Vec<String> = if config.controllers {
+            (1..=config.nodes).map(|i| format!("lab-node-{i}")).collect()
+        } else {
+            Vec::new()
+        };
+        let kubelets = kubelet::Kubelets::start(
+            &registry,
+            &shutdown,
+            kubelet::KubeletConfig {
+                images,
+                model_server_command: config.model_server_command.clone(),
+                state_dir: None,
+            },
+            &node_names,
+        )
+        .map_err(LabError::StateDir)?;
         let state = api::ApiState {
             registry: registry.clone(),
             shutdown: shutdown.clone(),
             faults: faults.clone(),
             server_address: addr.to_string(),
-            logs: Arc::new(Mutex::new(None)),
+            logs: Arc::new(Mutex::new(Some(kubelets.log_source()))),
         };
         controllers::spawn_all(&registry, &shutdown, config.controllers);
         if config.controllers {
@@ -134,6 +174,7 @@ impl Lab {
             shutdown,
             faults,
             server: Some(server),
+            kubelets,
         })
     }
 
@@ -151,6 +192,11 @@ impl Lab {
         &self.registry
     }
 
+    /// The kubelets' container logs (what `pods/{name}/log` serves).
+    pub fn log_source(&self) -> Arc<dyn logs::LogSource> {
+        self.kubelets.log_source()
+    }
+
     /// Changes the fault-injection settings while running.
     pub fn set_faults(&self, faults: Faults) {
         if let Ok(mut f) = self.faults.lock() {
@@ -166,6 +212,7 @@ impl Lab {
     /// Ends every watch stream, stops the controllers and waits for the server to close.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
+        self.kubelets.kill_all();
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
@@ -175,6 +222,8 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        // Synchronously: the runtime may be gone before the kubelet tasks run again.
+        self.kubelets.kill_all();
     }
 }
 

@@ -180,7 +180,17 @@ impl Registry {
                     return Ok(DeleteOutcome::Pending(current));
                 }
             }
-        } else if already && fins == finalizers(&current) {
+        } else if already
+            && fins == finalizers(&current)
+            // A pod that finished while its graceful deletion was pending (the kubelet
+            // wrote the terminal phase) is removed by a grace-0 delete, as upstream
+            // `BeforeDelete` only shortens a pending grace period.
+            && current
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                == 0
+        {
             return Ok(DeleteOutcome::Pending(current));
         }
         if fins.is_empty() && grace == 0 {

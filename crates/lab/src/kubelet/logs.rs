@@ -1,0 +1,236 @@
+//! Container logs: one CRI-format file per container attempt
+//! (`<pod dir>/logs/<container>/<restartCount>.log`, lines `<RFC3339Nano> <stream> F
+//! <text>` as containerd writes them), and the `LogSource` the API's `pods/{name}/log`
+//! route reads: `container`, `previous`, `tailLines`, `follow` (new lines stream until the
+//! container ends or the client goes away).
+
+// `ApiError` is the API's error type, sized by its own layer.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::error::ApiError;
+use crate::logs::{LogRequest, LogSource, LogStream};
+
+/// One attempt's log file; readers are told when it grows and when it is complete.
+pub struct LogFile {
+    path: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+    /// (bytes written, finished)
+    progress: watch::Sender<(u64, bool)>,
+}
+
+impl LogFile {
+    /// Creates (truncates) the file.
+    pub fn create(path: PathBuf) -> std::io::Result<Arc<Self>> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::File::create(&path)?;
+        Ok(Arc::new(Self {
+            path,
+            file: Mutex::new(Some(file)),
+            progress: watch::channel((0, false)).0,
+        }))
+    }
+
+    /// Appends one line of a stream.
+    pub fn append(&self, stream: &str, line: &[u8]) {
+        let ts = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%fZ");
+        let mut rec = format!("{ts} {stream} F ").into_bytes();
+        rec.extend_from_slice(line);
+        rec.push(b'\n');
+        if let Ok(mut f) = self.file.lock()
+            && let Some(f) = f.as_mut()
+            && f.write_all(&rec).is_ok()
+        {
+            self.progress.send_modify(|p| p.0 += rec.len() as u64);
+        }
+    }
+
+    /// No more lines will come.
+    pub fn finish(&self) {
+        if let Ok(mut f) = self.file.lock() {
+            *f = None;
+        }
+        self.progress.send_modify(|p| p.1 = true);
+    }
+}
+
+/// The text of CRI log lines.
+fn strip(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        let mut parts = line.splitn(4, |b| *b == b' ');
+        let (_, _, _, text) = (parts.next(), parts.next(), parts.next(), parts.next());
+        out.extend_from_slice(text.unwrap_or(line));
+    }
+    out
+}
+
+/// Reads the complete lines from `offset`; returns them and the new offset.
+fn read_from(path: &PathBuf, offset: u64) -> (Vec<u8>, u64) {
+    let mut buf = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path)
+        && f.seek(SeekFrom::Start(offset)).is_ok()
+    {
+        let _ = f.read_to_end(&mut buf);
+    }
+    let complete = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    buf.truncate(complete);
+    let next = offset + complete as u64;
+    (buf, next)
+}
+
+/// A pod's containers (in spec order) and each one's attempts.
+#[derive(Default)]
+pub struct PodLogs {
+    pub uid: String,
+    pub containers: Vec<String>,
+    pub attempts: HashMap<String, Vec<Arc<LogFile>>>,
+    /// Why a container without an attempt is waiting (for the error message).
+    pub waiting: HashMap<String, String>,
+}
+
+/// Every pod's logs on every node of the lab, by (namespace, pod name).
+#[derive(Default, Clone)]
+pub struct LogIndex(pub Arc<Mutex<HashMap<(String, String), PodLogs>>>);
+
+impl LogIndex {
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<(String, String), PodLogs>) -> T,
+    ) -> Option<T> {
+        self.0.lock().ok().map(|mut m| f(&mut m))
+    }
+}
+
+fn pick(req: &LogRequest, pod: &PodLogs) -> Result<Arc<LogFile>, ApiError> {
+    let name = match (&req.container, pod.containers.as_slice()) {
+        (Some(c), _) => c.clone(),
+        (None, [only]) => only.clone(),
+        (None, all) => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {}, choose one of: [{}]",
+                req.pod,
+                all.join(" ")
+            )));
+        }
+    };
+    if !pod.containers.contains(&name) {
+        return Err(ApiError::bad_request(format!(
+            "container {name} is not valid for pod {}",
+            req.pod
+        )));
+    }
+    let attempts = pod.attempts.get(&name).map(Vec::as_slice).unwrap_or(&[]);
+    let chosen = if req.previous {
+        attempts.len().checked_sub(2).and_then(|i| attempts.get(i))
+    } else {
+        attempts.last()
+    };
+    match chosen {
+        Some(f) => Ok(f.clone()),
+        None if req.previous => Err(ApiError::bad_request(format!(
+            "previous terminated container \"{name}\" in pod \"{}\" not found",
+            req.pod
+        ))),
+        None => {
+            let why = pod
+                .waiting
+                .get(&name)
+                .map_or("ContainerCreating", String::as_str);
+            Err(ApiError::bad_request(format!(
+                "container \"{name}\" in pod \"{}\" is waiting to start: {why}",
+                req.pod
+            )))
+        }
+    }
+}
+
+fn tail(text: Vec<u8>, n: Option<usize>) -> Vec<u8> {
+    let Some(n) = n else { return text };
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            text.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .filter(|i| *i < text.len())
+        .collect();
+    let from = starts.len().saturating_sub(n);
+    match starts.get(from) {
+        Some(i) if n > 0 => text[*i..].to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+impl LogSource for LogIndex {
+    fn logs(&self, req: &LogRequest) -> Result<LogStream, ApiError> {
+        let file = self
+            .with(|m| {
+                m.get(&(req.namespace.clone(), req.pod.clone()))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "container is not running for pod \"{}\"",
+                            req.pod
+                        ))
+                    })
+                    .and_then(|p| pick(req, p))
+            })
+            .ok_or_else(|| ApiError::internal("the log index is poisoned"))??;
+        let (raw, offset) = read_from(&file.path, 0);
+        let first = Bytes::from(tail(strip(&raw), req.tail_lines));
+        let head = futures::stream::once(async move { Ok(first) });
+        if !req.follow {
+            return Ok(head.boxed());
+        }
+        let rx = file.progress.subscribe();
+        let rest =
+            futures::stream::unfold((file, rx, offset), |(file, mut rx, offset)| async move {
+                loop {
+                    // Marked seen before reading, so a write in between wakes the wait below.
+                    let finished = rx.borrow_and_update().1;
+                    let (raw, next) = read_from(&file.path, offset);
+                    if !raw.is_empty() {
+                        return Some((Ok(Bytes::from(strip(&raw))), (file, rx, next)));
+                    }
+                    if finished {
+                        return None;
+                    }
+                    if rx.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            });
+        Ok(head.chain(rest).boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cri_lines_lose_their_timestamp_stream_and_tag() {
+        let raw =
+            b"2024-01-01T00:00:00.1Z stdout F hello world\n2024-01-01T00:00:00.2Z stderr F oops\n";
+        assert_eq!(strip(raw), b"hello world\noops\n");
+    }
+
+    #[test]
+    fn tail_lines_keeps_the_last_lines() {
+        assert_eq!(tail(b"a\nb\nc\n".to_vec(), Some(2)), b"b\nc\n");
+        assert_eq!(tail(b"a\nb\nc\n".to_vec(), Some(9)), b"a\nb\nc\n");
+        assert_eq!(tail(b"a\nb\n".to_vec(), Some(0)), b"");
+        assert_eq!(tail(b"a\n".to_vec(), None), b"a\n");
+    }
+}

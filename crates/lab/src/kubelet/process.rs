@@ -1,0 +1,178 @@
+//! The process runner: starts a `ProcessSpec` as a local process in its own process group,
+//! captures stdout and stderr into a CRI-format log file, reports the exit, and kills
+//! groups. Every group it starts is tracked, so the lab can kill them all when it stops;
+//! each child also gets `PR_SET_PDEATHSIG(SIGKILL)`, so an abruptly killed lab leaves no
+//! container behind.
+//!
+//! Like a container's PID 1, a container's main process takes its whole group with it:
+//! when it exits, what is left of its group is killed.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::watch;
+
+use super::logs::LogFile;
+use super::spec::ProcessSpec;
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit status, or 128 + the signal as a shell reports it.
+    pub code: i32,
+    pub finished_at: String,
+}
+
+/// The process groups of every running container and probe, so none outlives the lab.
+#[derive(Debug, Default, Clone)]
+pub struct Groups(Arc<Mutex<HashSet<i32>>>);
+
+impl Groups {
+    fn add(&self, pgid: i32) {
+        if let Ok(mut g) = self.0.lock() {
+            g.insert(pgid);
+        }
+    }
+
+    /// Kills what is left of a group and forgets it.
+    pub fn reap(&self, pgid: i32) {
+        signal(pgid, Signal::SIGKILL);
+        if let Ok(mut g) = self.0.lock() {
+            g.remove(&pgid);
+        }
+    }
+
+    /// SIGKILLs every tracked group (lab shutdown and drop).
+    pub fn kill_all(&self) {
+        let all: Vec<i32> = match self.0.lock() {
+            Ok(mut g) => g.drain().collect(),
+            Err(_) => return,
+        };
+        for pgid in all {
+            signal(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Sends a signal to a process group; a group already gone is not an error.
+pub fn signal(pgid: i32, sig: Signal) {
+    if pgid > 1 {
+        let _ = killpg(Pid::from_raw(pgid), sig);
+    }
+}
+
+/// A command set up as the lab runs every process: own group, killed with the lab.
+pub fn command(argv: &[String], spec: &ProcessSpec) -> Option<tokio::process::Command> {
+    let (program, args) = argv.split_first()?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.working_dir)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    let parent = std::process::id() as i32;
+    // SAFETY: prctl and getppid are async-signal-safe; nothing here allocates.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            // The lab died between fork and prctl: do not run orphaned.
+            if nix::unistd::getppid().as_raw() != parent {
+                return Err(std::io::Error::other("the lab exited"));
+            }
+            Ok(())
+        });
+    }
+    Some(cmd)
+}
+
+/// A started container process.
+pub struct Started {
+    pub pid: i32,
+    /// Resolves once the process has exited and its output is in the log.
+    pub exit: watch::Receiver<Option<Exit>>,
+}
+
+async fn copy_lines<R: AsyncRead + Unpin>(reader: R, stream: &'static str, log: Arc<LogFile>) {
+    let mut lines = BufReader::new(reader).split(b'\n');
+    while let Ok(Some(line)) = lines.next_segment().await {
+        log.append(stream, &line);
+    }
+}
+
+/// Exit code as a shell reports it: the status, or 128 + signal.
+fn code_of(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(128)
+}
+
+/// Starts a container's process, logging to `log`.
+pub fn start(spec: &ProcessSpec, log: Arc<LogFile>, groups: &Groups) -> std::io::Result<Started> {
+    let mut cmd =
+        command(&spec.argv, spec).ok_or_else(|| std::io::Error::other("no command specified"))?;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    groups.add(pid);
+    let out = child
+        .stdout
+        .take()
+        .map(|o| tokio::spawn(copy_lines(o, "stdout", log.clone())));
+    let err = child
+        .stderr
+        .take()
+        .map(|e| tokio::spawn(copy_lines(e, "stderr", log.clone())));
+    let (tx, rx) = watch::channel(None);
+    let groups = groups.clone();
+    tokio::spawn(async move {
+        let code = match child.wait().await {
+            Ok(status) => code_of(status),
+            Err(_) => 128,
+        };
+        // The container's other processes go with its main one.
+        groups.reap(pid);
+        for task in [out, err].into_iter().flatten() {
+            let _ = task.await;
+        }
+        log.finish();
+        let _ = tx.send(Some(Exit {
+            code,
+            finished_at: crate::registry::meta_now(),
+        }));
+    });
+    Ok(Started { pid, exit: rx })
+}
+
+/// Runs a short command (exec probe or hook) to completion within `timeout`, returning its
+/// exit code (None on timeout) and combined output.
+pub async fn run_to_end(
+    argv: &[String],
+    spec: &ProcessSpec,
+    timeout: std::time::Duration,
+    groups: &Groups,
+) -> std::io::Result<(Option<i32>, String)> {
+    let mut cmd = command(argv, spec).ok_or_else(|| std::io::Error::other("no command"))?;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn()?;
+    let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    groups.add(pid);
+    let result = tokio::time::timeout(timeout, child.wait_with_output()).await;
+    groups.reap(pid);
+    match result {
+        Err(_) => Ok((None, String::new())),
+        Ok(out) => {
+            let out = out?;
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            Ok((Some(code_of(out.status)), text))
+        }
+    }
+}
