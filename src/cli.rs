@@ -219,6 +219,18 @@ pub struct LabUpArgs {
     /// Number of nodes.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub nodes: u16,
+    /// GPUs (`nvidia.com/gpu`) each node offers.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub gpus_per_node: u32,
+    /// CPU each node offers (a quantity such as 8 or 4000m).
+    #[arg(long, default_value = "8", value_name = "QTY")]
+    pub cpu_per_node: String,
+    /// Memory each node offers (a quantity such as 32Gi).
+    #[arg(long, default_value = "32Gi", value_name = "QTY")]
+    pub memory_per_node: String,
+    /// How long the Service proxy lags behind endpoint changes (kube-proxy's propagation delay).
+    #[arg(long, default_value = "100ms", value_parser = crate::duration::parse)]
+    pub proxy_delay: std::time::Duration,
     /// Fault injection, e.g. `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2` (rates are fractions of requests; watch-cut is seconds).
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
