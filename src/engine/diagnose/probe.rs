@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Event, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::rules::who;
+use super::rules::{times, who};
 use super::text::{
     EVIDENCE_EVENTS, event_count, event_evidence, event_first, event_last, one_line, pod_events,
     pod_name,
@@ -181,8 +181,9 @@ pub(super) fn readiness_failing(ctx: &Ctx<'_>) -> Option<Diagnosis> {
                 FailureClass::ReadinessProbeFailing,
                 "Unhealthy",
                 format!(
-                    "readiness probe of {} failed {total} times: {output}",
-                    who(pod, &c.name)
+                    "readiness probe of {} failed {}: {output}",
+                    who(pod, &c.name),
+                    times(i64::try_from(total).unwrap_or(i64::MAX))
                 ),
             );
             d.pod = Some(pod_name(pod).to_string());

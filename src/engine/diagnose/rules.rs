@@ -32,6 +32,14 @@ fn waiting(cs: &ContainerStatus) -> Option<(&str, &str)> {
     ))
 }
 
+/// `state: waiting (Reason): message`, without the colon when there is no message.
+fn waiting_line(reason: &str, message: &str) -> String {
+    match one_line(message) {
+        m if m.is_empty() => format!("state: waiting ({reason})"),
+        m => format!("state: waiting ({reason}): {m}"),
+    }
+}
+
 /// `container "c" in pod "p"`.
 pub(super) fn who(pod: &Pod, container: &str) -> String {
     format!("container \"{container}\" in pod \"{}\"", pod_name(pod))
@@ -97,15 +105,14 @@ pub(super) fn image_pull(ctx: &Ctx<'_>) -> Option<Diagnosis> {
                 pod_name(pod),
                 ctx.ns_flag()
             ));
+            // The first failed attempt, not the `Pulling` notice before it.
             let own_error = format!("Error: {reason}");
             d.first_seen = first_event(&events, |e| {
                 let m = e.message.as_deref().unwrap_or("");
-                m.contains(&quoted) || m.starts_with(&own_error)
+                e.type_.as_deref() == Some("Warning")
+                    && (m.contains(&quoted) || m.starts_with(&own_error))
             });
-            let evidence = vec![
-                format!("image: {image}"),
-                format!("state: waiting ({reason}): {}", one_line(message)),
-            ];
+            let evidence = vec![format!("image: {image}"), waiting_line(reason, message)];
             Some(at(ctx, pod, cs, d, evidence))
         })
     })
@@ -138,7 +145,7 @@ pub(super) fn config_error(ctx: &Ctx<'_>) -> Option<Diagnosis> {
             let events = pod_events(ctx.snap, pod);
             let own = format!("Error: {message}");
             d.first_seen = first_event(&events, |e| e.message.as_deref() == Some(own.as_str()));
-            let evidence = vec![format!("state: waiting ({REASON}): {message}")];
+            let evidence = vec![waiting_line(REASON, &message)];
             Some(at(ctx, pod, cs, d, evidence))
         })
     })
@@ -167,7 +174,8 @@ fn describe_termination(t: &ContainerStateTerminated) -> String {
     s
 }
 
-fn times(n: i64) -> String {
+/// `1 time`, `2 times`.
+pub(super) fn times(n: i64) -> String {
     if n == 1 {
         "1 time".to_string()
     } else {
@@ -323,7 +331,7 @@ pub(super) fn crash_loop(ctx: &Ctx<'_>) -> Option<Diagnosis> {
                 evidence.push(format!("last {kind} probe failure: {msg}"));
             }
             if let Some((r, m)) = waiting(cs) {
-                evidence.push(format!("state: waiting ({r}): {}", one_line(m)));
+                evidence.push(waiting_line(r, m));
             }
             Some(at(ctx, pod, cs, d, evidence))
         })

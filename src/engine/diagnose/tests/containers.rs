@@ -51,7 +51,7 @@ fn an_image_that_cannot_be_pulled_fails_at_once_quoting_the_registry() {
     );
     assert_eq!(d.pod.as_deref(), Some(POD));
     assert_eq!(d.container.as_deref(), Some("server"));
-    assert_eq!(d.first_seen, Some(t(12)));
+    assert_eq!(d.first_seen, Some(t(13)));
     assert!(d.evidence.contains(&"image: inference:v3-typo".to_string()));
     assert!(d.evidence.contains(&format!("event: Failed: {pulled}")));
     assert!(

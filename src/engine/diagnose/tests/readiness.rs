@@ -73,6 +73,8 @@ fn readiness_failures_below_the_threshold_or_inside_the_probe_budget_are_not_dec
         (97, 3, 3, 100, true),  // exactly at the budget
     ];
     for (started, count, threshold, at, fires) in cases {
+        // One failure reads "failed 1 time".
+        let plural = if count == 1 { "time" } else { "times" };
         let th = Thresholds {
             probe_failures: threshold,
             ..Thresholds::default()
@@ -83,6 +85,14 @@ fn readiness_failures_below_the_threshold_or_inside_the_probe_budget_are_not_dec
             fires,
             "started {started}, {count} failures, threshold {threshold}: {got:?}"
         );
+        if let Some(d) = got {
+            assert!(
+                d.summary
+                    .contains(&format!("failed {count} {plural}: cat: ")),
+                "{}",
+                d.summary
+            );
+        }
     }
 }
 
