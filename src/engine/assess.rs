@@ -74,25 +74,19 @@ pub fn assess(snap: &Snapshot, expect: &Expect, th: &Thresholds, now: Timestamp)
             Verdict::Progressing(msg.trim_end().to_string())
         }
         Err(StatusError::DeadlineExceeded(_)) => {
-            let diag = diagnose(snap, th, now).unwrap_or_else(|| Diagnosis {
-                class: FailureClass::ProgressDeadlineExceeded,
-                summary: format!("deployment \"{name}\" exceeded its progress deadline"),
-                pod: None,
-                container: None,
-                evidence: Vec::new(),
-                hint: None,
-                wants_logs: false,
+            let diag = diagnose(snap, th, now).unwrap_or_else(|| {
+                Diagnosis::new(
+                    FailureClass::ProgressDeadlineExceeded,
+                    "ProgressDeadlineExceeded",
+                    format!("deployment \"{name}\" exceeded its progress deadline"),
+                )
             });
             Verdict::Failed(Box::new(diag))
         }
-        Err(e) => Verdict::Failed(Box::new(Diagnosis {
-            class: FailureClass::RevisionChanged,
-            summary: e.to_string(),
-            pod: None,
-            container: None,
-            evidence: Vec::new(),
-            hint: None,
-            wants_logs: false,
-        })),
+        Err(e) => Verdict::Failed(Box::new(Diagnosis::new(
+            FailureClass::RevisionChanged,
+            "RevisionChanged",
+            e.to_string(),
+        ))),
     }
 }
