@@ -247,3 +247,59 @@ pub fn image_changes(snap: &Snapshot) -> Vec<String> {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixture::*;
+
+    #[test]
+    fn a_pod_with_no_spec_or_status_reads_as_pending_with_nothing_ready() {
+        let view = PodView::of(&Pod::default());
+        assert_eq!(view.status, "Pending");
+        assert_eq!(
+            (view.ready_containers, view.containers, view.restarts),
+            (0, 0, 0)
+        );
+        assert!(!view.failing());
+        assert_eq!(view.reason(), None);
+    }
+
+    #[test]
+    fn image_pull_back_off_and_unschedulable_pods_are_failing_container_creating_is_not() {
+        assert!(PodView::of(&waiting("rs", "a", "ImagePullBackOff")).failing());
+        assert!(PodView::of(&unschedulable("rs", "a", "no nodes")).failing());
+        assert!(!PodView::of(&waiting("rs", "a", "ContainerCreating")).failing());
+        assert!(!PodView::of(&terminating("rs", "a")).failing());
+    }
+
+    #[test]
+    fn images_show_old_to_new_per_container_with_added_and_removed_ones() {
+        let mut snap = mid_rollout();
+        assert_eq!(image_changes(&snap), vec!["server: model:v1 -> model:v2"]);
+        let old = snap.replica_sets[0]
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.as_mut());
+        if let Some(pod) = old.and_then(|t| t.spec.as_mut()) {
+            pod.containers[0].name = "engine".into();
+        }
+        assert_eq!(
+            image_changes(&snap),
+            vec!["server: model:v2 (added)", "engine: model:v1 (removed)"]
+        );
+    }
+
+    #[test]
+    fn the_previous_revision_is_the_newest_old_replica_set_still_scaled_up() {
+        let mut snap = mid_rollout();
+        snap.replica_sets
+            .push(replica_set("web-old2", 2, "model:v0", 0, 0));
+        assert_eq!(previous_rs(&snap).and_then(revision_of), Some(3));
+        let shown: Vec<String> = replica_sets(&snap)
+            .into_iter()
+            .map(|(v, _)| v.name)
+            .collect();
+        assert_eq!(shown, vec!["web-7c7f8d7866", "web-5d4b9c8f7"]);
+    }
+}

@@ -81,7 +81,12 @@ impl Line {
                 break;
             }
             let room = limit - used;
-            let piece: String = text.chars().take(room).collect();
+            // A stray newline would break the redraw's line count.
+            let piece: String = text
+                .chars()
+                .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+                .take(room)
+                .collect();
             used += piece.chars().count();
             out.push_str(&paint(&piece, *tone, color));
         }
@@ -116,5 +121,6 @@ mod tests {
         assert_eq!(line.render(12, true), "pod \x1b[31mWaiting\x1b[0m…");
         assert_eq!(line.render(100, false), "pod Waiting: ImagePullBackOff");
         assert_eq!(line.render(0, false), "");
+        assert_eq!(Line::plain("a\nb").render(10, false), "a b");
     }
 }
