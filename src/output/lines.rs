@@ -1,43 +1,385 @@
-//! Progress without a terminal: one line per state change, prefixed with the time and
-//! namespace/name, so CI logs read as a timeline.
+//! Progress without a terminal: one line per state change, prefixed with the local time and
+//! `namespace/name`, so CI logs read as a timeline and interleave safely with other jobs
+//! (kubernetes/kubernetes#64331). What changed is a pure function of the previous view state
+//! and the new snapshot ([`lines_for`]); nothing unchanged is ever printed twice.
+//!
+//! Reported: the kubectl-style message when it changes; a ReplicaSet's ready/desired when it
+//! changes; for the new ReplicaSet's pods, becoming ready or losing readiness, a restart,
+//! waiting for a reason other than the routine `ContainerCreating`, and being unschedulable.
 
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use super::model::{PodView, ROUTINE_WAITING, RsView};
 use crate::engine::assess::Verdict;
 use crate::engine::snapshot::Snapshot;
 
+/// What the line log has already said.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ViewState {
+    message: String,
+    /// Every ReplicaSet of the Deployment, by name.
+    rss: BTreeMap<String, RsView>,
+    /// The new ReplicaSet's pods, by name.
+    pods: BTreeMap<String, PodView>,
+}
+
+impl ViewState {
+    pub fn of(snap: &Snapshot, verdict: &Verdict) -> Self {
+        let new_name = snap.new_rs().and_then(|rs| rs.metadata.name.clone());
+        let rss = snap
+            .replica_sets
+            .iter()
+            .map(|rs| {
+                let view = RsView::of(rs, rs.metadata.name == new_name);
+                (view.name.clone(), view)
+            })
+            .collect();
+        let pods = snap
+            .new_pods()
+            .into_iter()
+            .map(|p| {
+                let view = PodView::of(p);
+                (view.name.clone(), view)
+            })
+            .collect();
+        ViewState {
+            message: message(verdict),
+            rss,
+            pods,
+        }
+    }
+}
+
+fn message(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Failed(d) => format!("failed: {}", d.summary),
+        v => v.message(),
+    }
+}
+
+/// The lines that tell what changed since `prev` (everything worth saying when `prev` is
+/// `None`), without the time and target prefix. Pods first, then ReplicaSets, then the
+/// Deployment's message: cause before effect.
+pub fn lines_for(prev: Option<&ViewState>, snap: &Snapshot, verdict: &Verdict) -> Vec<String> {
+    changes(prev, &ViewState::of(snap, verdict))
+}
+
+fn changes(prev: Option<&ViewState>, next: &ViewState) -> Vec<String> {
+    let mut out = Vec::new();
+    for pod in next.pods.values() {
+        out.extend(pod_changes(prev, pod));
+    }
+    for rs in next.rss.values() {
+        let before = prev.and_then(|p| p.rss.get(&rs.name));
+        let changed = match before {
+            Some(b) => (b.ready, b.desired, b.is_new) != (rs.ready, rs.desired, rs.is_new),
+            // A ReplicaSet seen for the first time: worth a line if it runs anything.
+            None => rs.is_new || rs.desired > 0,
+        };
+        if changed {
+            out.push(format!(
+                "rs {} {}/{} ready ({})",
+                rs.name,
+                rs.ready,
+                rs.desired,
+                rs.age_word()
+            ));
+        }
+    }
+    if prev.is_none_or(|p| p.message != next.message) && !next.message.is_empty() {
+        out.push(next.message.clone());
+    }
+    out
+}
+
+fn pod_changes(prev: Option<&ViewState>, pod: &PodView) -> Vec<String> {
+    let name = &pod.name;
+    let mut out = Vec::new();
+    let before = prev.and_then(|p| p.pods.get(name));
+    // On the first observation only trouble is news; a pod that appears later and is
+    // already ready is.
+    let was_ready = before.map_or(prev.is_none() && pod.ready, |b| b.ready);
+    if pod.ready && !was_ready {
+        out.push(format!("pod {name} ready"));
+    }
+    if !pod.ready && was_ready && !pod.terminating() {
+        out.push(format!("pod {name} not ready"));
+    }
+    if let Some(b) = before
+        && pod.restarts > b.restarts
+    {
+        let last = pod
+            .last_exit
+            .as_ref()
+            .map(|l| format!(", last exit: {l}"))
+            .unwrap_or_default();
+        out.push(format!(
+            "pod {name} restarted (restarts {}{last})",
+            pod.restarts
+        ));
+    }
+    if let Some(w) = &pod.waiting
+        && !ROUTINE_WAITING.contains(&w.as_str())
+        && before.is_none_or(|b| b.waiting.as_ref() != Some(w))
+    {
+        out.push(format!("pod {name} waiting: {w}"));
+    }
+    if let Some(msg) = &pod.unschedulable
+        && before.is_none_or(|b| b.unschedulable.as_ref() != Some(msg))
+    {
+        out.push(format!("pod {name} unschedulable: {msg}"));
+    }
+    out
+}
+
+/// `HH:MM:SS namespace/name line`.
+pub fn prefix(time: &str, target: &str, line: &str) -> String {
+    format!("{time} {target} {line}")
+}
+
+fn local_time() -> String {
+    jiff::Zoned::now().strftime("%H:%M:%S").to_string()
+}
+
+/// The line log of one rollout.
 pub struct Lines {
     target: String,
-    last: Option<String>,
+    state: Option<ViewState>,
+    clock: fn() -> String,
+    out: Box<dyn Write + Send>,
 }
 
 impl Lines {
     pub fn new(target: &str) -> Self {
+        Self::with(target, local_time, Box::new(std::io::stderr()))
+    }
+
+    /// A line log with its own clock and output (tests).
+    pub fn with(target: &str, clock: fn() -> String, out: Box<dyn Write + Send>) -> Self {
         Lines {
             target: target.to_string(),
-            last: None,
+            state: None,
+            clock,
+            out,
         }
+    }
+
+    fn emit(&mut self, line: &str) {
+        let text = prefix(&(self.clock)(), &self.target, line);
+        // A closed stderr must not end the rollout: the lines are informational.
+        let _ = writeln!(self.out, "{text}");
     }
 }
 
 impl super::Progress for Lines {
-    fn update(&mut self, _snap: &Snapshot, verdict: &Verdict) {
-        let msg = verdict.message();
-        if self.last.as_deref() != Some(msg.as_str()) {
-            eprintln!(
-                "{} {} {msg}",
-                jiff::Timestamp::now().strftime("%H:%M:%S"),
-                self.target
-            );
-            self.last = Some(msg);
+    fn update(&mut self, snap: &Snapshot, verdict: &Verdict) {
+        let next = ViewState::of(snap, verdict);
+        for line in changes(self.state.as_ref(), &next) {
+            self.emit(&line);
         }
+        self.state = Some(next);
     }
 
     fn note(&mut self, line: &str) {
-        eprintln!(
-            "{} {} {line}",
-            jiff::Timestamp::now().strftime("%H:%M:%S"),
-            self.target
+        self.emit(line);
+    }
+
+    fn finish(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::output::Progress;
+    use crate::output::fixture::*;
+
+    const NEW: &str = "web-7c7f8d7866";
+    const OLD: &str = "web-5d4b9c8f7";
+
+    fn waiting_msg(n: i32) -> Verdict {
+        Verdict::Progressing(format!(
+            "Waiting for deployment \"web\" rollout to finish: {n} of 2 updated replicas are available..."
+        ))
+    }
+
+    fn snap(
+        new_ready: i32,
+        old_desired: i32,
+        pods: Vec<k8s_openapi::api::core::v1::Pod>,
+    ) -> Snapshot {
+        Snapshot {
+            deployment: deployment(4, "model:v2", (2, 2, 2, 2)),
+            replica_sets: vec![
+                replica_set(OLD, 3, "model:v1", old_desired, old_desired),
+                replica_set(NEW, 4, "model:v2", 2, new_ready),
+            ],
+            pods,
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_first_observation_states_the_replica_sets_and_the_message() {
+        let s = snap(0, 2, vec![waiting(NEW, "a", "ContainerCreating")]);
+        assert_eq!(
+            lines_for(None, &s, &waiting_msg(0)),
+            vec![
+                "rs web-5d4b9c8f7 2/2 ready (old)",
+                "rs web-7c7f8d7866 0/2 ready (new)",
+                "Waiting for deployment \"web\" rollout to finish: 0 of 2 updated replicas are available...",
+            ]
         );
     }
 
-    fn finish(&mut self) {}
+    #[test]
+    fn an_unchanged_snapshot_prints_nothing() {
+        let s = snap(1, 1, vec![running(NEW, "a", true, 0)]);
+        let prev = ViewState::of(&s, &waiting_msg(1));
+        assert!(lines_for(Some(&prev), &s, &waiting_msg(1)).is_empty());
+    }
+
+    #[test]
+    fn a_pod_becoming_ready_is_told_before_its_replica_set_and_the_message() {
+        let before = snap(0, 2, vec![running(NEW, "a", false, 0)]);
+        let prev = ViewState::of(&before, &waiting_msg(0));
+        let after = snap(1, 1, vec![running(NEW, "a", true, 0)]);
+        assert_eq!(
+            lines_for(Some(&prev), &after, &waiting_msg(1)),
+            vec![
+                "pod web-7c7f8d7866-a ready",
+                "rs web-5d4b9c8f7 1/1 ready (old)",
+                "rs web-7c7f8d7866 1/2 ready (new)",
+                "Waiting for deployment \"web\" rollout to finish: 1 of 2 updated replicas are available...",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_restart_and_a_bad_waiting_reason_are_told_once() {
+        let before = snap(
+            0,
+            2,
+            vec![
+                running(NEW, "a", false, 0),
+                waiting(NEW, "b", "ContainerCreating"),
+            ],
+        );
+        let prev = ViewState::of(&before, &waiting_msg(0));
+        let after = snap(
+            0,
+            2,
+            vec![
+                running(NEW, "a", false, 1),
+                waiting(NEW, "b", "ImagePullBackOff"),
+            ],
+        );
+        let lines = lines_for(Some(&prev), &after, &waiting_msg(0));
+        assert_eq!(
+            lines,
+            vec![
+                "pod web-7c7f8d7866-a restarted (restarts 1, last exit: Error (exit 1))",
+                "pod web-7c7f8d7866-b waiting: ImagePullBackOff",
+            ]
+        );
+        let prev = ViewState::of(&after, &waiting_msg(0));
+        assert!(lines_for(Some(&prev), &after, &waiting_msg(0)).is_empty());
+    }
+
+    #[test]
+    fn a_pod_losing_readiness_and_an_unschedulable_pod_are_told() {
+        let before = snap(1, 1, vec![running(NEW, "a", true, 0)]);
+        let prev = ViewState::of(&before, &waiting_msg(1));
+        let after = snap(
+            1,
+            1,
+            vec![
+                running(NEW, "a", false, 0),
+                unschedulable(
+                    NEW,
+                    "b",
+                    "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+                ),
+            ],
+        );
+        assert_eq!(
+            lines_for(Some(&prev), &after, &waiting_msg(1)),
+            vec![
+                "pod web-7c7f8d7866-a not ready",
+                "pod web-7c7f8d7866-b unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+            ]
+        );
+    }
+
+    #[test]
+    fn trouble_already_present_at_the_first_observation_is_told() {
+        let s = snap(
+            0,
+            2,
+            vec![
+                waiting(NEW, "a", "CrashLoopBackOff"),
+                running(NEW, "b", true, 0),
+            ],
+        );
+        let lines = lines_for(None, &s, &waiting_msg(0));
+        assert_eq!(lines[0], "pod web-7c7f8d7866-a waiting: CrashLoopBackOff");
+        assert!(!lines.iter().any(|l| l.contains("-b ready")), "{lines:#?}");
+    }
+
+    #[test]
+    fn an_empty_snapshot_says_only_the_message() {
+        assert_eq!(
+            lines_for(None, &Snapshot::default(), &waiting_msg(0)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_printer_without_a_terminal_gives_the_line_log() {
+        let printer = crate::output::Printer {
+            color: false,
+            live: false,
+            format: None,
+        };
+        let mut progress = printer.progress("default/web");
+        progress.finish();
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_log_prefixes_every_line_with_time_and_target_and_never_repeats() {
+        let buf = Buf::default();
+        let mut log = Lines::with("default/web", || "12:00:00".into(), Box::new(buf.clone()));
+        let s = snap(
+            2,
+            0,
+            vec![running(NEW, "a", true, 0), running(NEW, "b", true, 0)],
+        );
+        let done = Verdict::Complete("deployment \"web\" successfully rolled out".into());
+        log.update(&s, &done);
+        log.update(&s, &done);
+        log.note("recorded Warning event RolloutRolledBack");
+        log.finish();
+        let text = String::from_utf8(buf.0.lock().expect("buffer").clone()).expect("utf-8");
+        insta::assert_snapshot!(text);
+    }
 }

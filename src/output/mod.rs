@@ -3,9 +3,13 @@
 //! `--no-color` turn colour off; progress is a live view redrawn in place on a terminal and
 //! one line per state change otherwise.
 
+#[cfg(test)]
+mod fixture;
 pub mod lines;
 pub mod live;
+pub mod model;
 pub mod report;
+pub mod style;
 
 use std::io::IsTerminal;
 

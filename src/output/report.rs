@@ -1,22 +1,411 @@
-//! The human form of a result: on failure, the report (cause, evidence, what was done, the
-//! next command); always a last line for stdout.
+//! The human form of a result: on failure, the report (the cause as uv's `error:` line, its
+//! evidence indented under it, what was done, `hint:` and the exact `next:` command) for
+//! stderr; always one last line for stdout that says how it ended, so `rollout ... | tail -1`
+//! and CI summaries read the same. Also the borderless table other commands print.
+//!
+//! Evidence items are lines; an item with several lines (a log tail) prints its first line
+//! as the label and the others indented under it.
 
-use crate::outcome::Outcome;
+use super::style::{Tone, label};
+use crate::outcome::{Outcome, Result};
 
 /// (text for stderr, last line for stdout).
-pub fn human(outcome: &Outcome, _color: bool) -> (String, String) {
+pub fn human(outcome: &Outcome, color: bool) -> (String, String) {
     let mut report = String::new();
+    if let Some((lead, tone, text)) = headline(outcome) {
+        report.push_str(&format!("{} {text}\n", label(lead, tone, color)));
+    }
     if let Some(d) = &outcome.diagnosis {
-        report.push_str(&format!("cause: {}\n", d.summary));
-        for e in &d.evidence {
-            report.push_str(&format!("  {e}\n"));
-        }
-        for a in &outcome.actions {
-            report.push_str(&format!("done: {a}\n"));
-        }
-        if let Some(n) = &outcome.next {
-            report.push_str(&format!("next: {n}\n"));
+        for item in &d.evidence {
+            let mut lines = item.lines();
+            if let Some(first) = lines.next() {
+                report.push_str(&format!("  {}\n", first.trim_end()));
+            }
+            for more in lines {
+                report.push_str(&format!("    {}\n", more.trim_end()).replace("    \n", "\n"));
+            }
         }
     }
-    (report, format!("{}: {}", outcome.target, outcome.reason))
+    for action in &outcome.actions {
+        report.push_str(&format!("{} {action}\n", label("done:", Tone::Good, color)));
+    }
+    if let Some(hint) = outcome.diagnosis.as_ref().and_then(|d| d.hint.as_ref()) {
+        report.push_str(&format!("{} {hint}\n", label("hint:", Tone::Hint, color)));
+    }
+    if let Some(next) = &outcome.next {
+        report.push_str(&format!("{} {next}\n", label("next:", Tone::Strong, color)));
+    }
+    (report, last_line(outcome))
+}
+
+/// The cause of a failure: the diagnosis when there is one, else the reason.
+fn cause(outcome: &Outcome) -> &str {
+    outcome
+        .diagnosis
+        .as_ref()
+        .map(|d| d.summary.as_str())
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&outcome.reason)
+}
+
+fn with_reason(text: String, reason: &str) -> String {
+    if reason.is_empty() {
+        text
+    } else {
+        format!("{text}: {reason}")
+    }
+}
+
+fn headline(o: &Outcome) -> Option<(&'static str, Tone, String)> {
+    let target = &o.target;
+    let took = duration(o.duration_seconds);
+    match o.result {
+        Result::RolledBack | Result::Failed => Some((
+            "error:",
+            Tone::Bad,
+            with_reason(format!("rollout of deployment {target} failed"), cause(o)),
+        )),
+        Result::Paused if o.diagnosis.is_some() => Some((
+            "error:",
+            Tone::Bad,
+            with_reason(format!("rollout of deployment {target} failed"), cause(o)),
+        )),
+        Result::TimedOut => Some((
+            "error:",
+            Tone::Bad,
+            with_reason(
+                format!(
+                    "timed out after {took} waiting for deployment {target}, still progressing"
+                ),
+                &o.reason,
+            ),
+        )),
+        Result::Interrupted => Some((
+            "warning:",
+            Tone::Busy,
+            if o.reason.is_empty() {
+                format!(
+                    "stopped following deployment {target} after {took}; the rollout goes on in the cluster"
+                )
+            } else {
+                format!(
+                    "stopped following deployment {target} after {took} ({}); the rollout goes on in the cluster",
+                    o.reason
+                )
+            },
+        )),
+        Result::Refused => Some((
+            "error:",
+            Tone::Bad,
+            with_reason(
+                format!("refused to {} deployment {target}", o.action),
+                cause(o),
+            ),
+        )),
+        Result::RolledOut | Result::Unchanged | Result::Accepted | Result::Paused => None,
+    }
+}
+
+fn last_line(o: &Outcome) -> String {
+    let name = o.target.rsplit('/').next().unwrap_or(&o.target);
+    let subject = format!("deployment \"{name}\"");
+    let took = duration(o.duration_seconds);
+    let rev = o.revision.to.or(o.revision.from);
+    let facts = match rev {
+        Some(r) => format!(" (revision {r}, {took})"),
+        None => format!(" ({took})"),
+    };
+    let rev_only = rev.map(|r| format!(" (revision {r})")).unwrap_or_default();
+    match o.result {
+        Result::RolledOut => format!("{subject} successfully rolled out{facts}"),
+        Result::Unchanged => with_reason(format!("{subject} unchanged{rev_only}"), &o.reason),
+        Result::Accepted => with_reason(
+            format!("{subject} {} accepted{rev_only}", o.action),
+            &o.reason,
+        ),
+        Result::RolledBack => format!("{subject} rolled back after a failed rollout{facts}"),
+        Result::Failed => format!("{subject} rollout failed and was left in place{facts}"),
+        Result::Paused if o.diagnosis.is_some() => {
+            format!("{subject} rollout failed and was paused{facts}")
+        }
+        Result::Paused => with_reason(format!("{subject} is paused{rev_only}"), &o.reason),
+        Result::TimedOut => {
+            format!("{subject} still progressing, timed out after {took}{rev_only}")
+        }
+        Result::Interrupted => {
+            format!("{subject} still progressing, stopped following after {took}{rev_only}")
+        }
+        Result::Refused => with_reason(format!("{subject} {} refused", o.action), cause(o)),
+    }
+}
+
+/// Seconds in Go's spelling, as the flags take them: `0.4s`, `38s`, `1m12s`, `1h0m5s`.
+pub fn duration(secs: f64) -> String {
+    if !secs.is_finite() || secs <= 0.0 {
+        return "0s".into();
+    }
+    if secs < 10.0 {
+        let tenths = (secs * 10.0).round() / 10.0;
+        return if tenths.fract() == 0.0 {
+            format!("{tenths:.0}s")
+        } else {
+            format!("{tenths:.1}s")
+        };
+    }
+    let total = secs.round() as u64;
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// A kubectl-style table: upper-case headers, columns padded to their widest cell, three
+/// spaces between columns, no borders, no trailing spaces. Short rows get empty cells.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).fold(headers.len(), usize::max);
+    if cols == 0 {
+        return String::new();
+    }
+    let clean = |s: &str| s.replace(['\n', '\r', '\t'], " ");
+    let mut grid: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 1);
+    grid.push(headers.iter().map(|h| clean(&h.to_uppercase())).collect());
+    grid.extend(rows.iter().map(|r| r.iter().map(|c| clean(c)).collect()));
+    let mut widths = vec![0usize; cols];
+    for row in &grid {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &grid {
+        let mut line = String::new();
+        for (i, w) in widths.iter().enumerate() {
+            let cell = row.get(i).map(String::as_str).unwrap_or("");
+            if i > 0 {
+                line.push_str("   ");
+            }
+            line.push_str(cell);
+            line.push_str(&" ".repeat(w.saturating_sub(cell.chars().count())));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::diagnose::{Diagnosis, FailureClass};
+    use crate::outcome::Revisions;
+
+    fn probe_failure() -> Diagnosis {
+        Diagnosis {
+            class: FailureClass::ReadinessProbeFailing,
+            summary: "readiness probe of container \"server\" in pod \"web-7c7f8d7866-x2x9k\" failed 3 times: cat: /tmp/ready: No such file or directory".into(),
+            pod: Some("web-7c7f8d7866-x2x9k".into()),
+            container: Some("server".into()),
+            evidence: vec![
+                "probe: exec [cat /tmp/ready] delay=0s timeout=1s period=1s #success=1 #failure=3".into(),
+                "event: Unhealthy: Readiness probe failed: cat: /tmp/ready: No such file or directory (x3)".into(),
+                "logs (server, last 3 lines):\nloading model weights\n\nlistening on :8080".into(),
+            ],
+            hint: Some("fix the readiness probe or the image, then: rollout update web --image server=...".into()),
+            wants_logs: true,
+        }
+    }
+
+    fn outcome(result: Result, reason: &str, diagnosis: Option<Diagnosis>) -> Outcome {
+        let mut o = Outcome::new("default/web".into(), "update", result, reason);
+        o.revision = Revisions {
+            from: Some(3),
+            to: Some(4),
+        };
+        o.duration_seconds = 38.2;
+        o.diagnosis = diagnosis;
+        o
+    }
+
+    fn show(o: &Outcome) -> String {
+        let (stderr, stdout) = human(o, false);
+        format!("--- stderr\n{stderr}--- stdout\n{stdout}\n")
+    }
+
+    #[test]
+    fn a_successful_rollout_prints_only_the_last_line() {
+        let o = outcome(Result::RolledOut, "rolled out", None);
+        let (stderr, stdout) = human(&o, false);
+        assert_eq!(stderr, "");
+        assert_eq!(
+            stdout,
+            "deployment \"web\" successfully rolled out (revision 4, 38s)"
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_rollout_reports_cause_evidence_actions_hint_and_next_command() {
+        let mut o = outcome(
+            Result::RolledBack,
+            "readiness probe failing",
+            Some(probe_failure()),
+        );
+        o.revision.to = Some(5);
+        o.actions = vec!["rolled back to revision 2 (rollout.dev/rollback-reason annotated, Warning event RolloutRolledBack recorded)".into()];
+        o.next = Some("kubectl describe pod web-7c7f8d7866-x2x9k".into());
+        insta::assert_snapshot!(show(&o));
+    }
+
+    #[test]
+    fn a_failed_rollout_left_in_place_says_so() {
+        let mut o = outcome(
+            Result::Failed,
+            "image pull failing",
+            Some(Diagnosis {
+                class: FailureClass::ImagePull,
+                summary:
+                    "image \"model:v3\" of container \"server\" cannot be pulled: ErrImagePull"
+                        .into(),
+                pod: Some("web-7c7f8d7866-x2x9k".into()),
+                container: Some("server".into()),
+                evidence: vec![
+                    "event: Failed: Failed to pull image \"model:v3\": not found (x4)".into(),
+                ],
+                hint: None,
+                wants_logs: false,
+            }),
+        );
+        o.next = Some("rollout undo web".into());
+        insta::assert_snapshot!(show(&o));
+    }
+
+    #[test]
+    fn a_failed_rollout_that_was_paused_names_the_resume_command() {
+        let mut o = outcome(
+            Result::Paused,
+            "readiness probe failing",
+            Some(probe_failure()),
+        );
+        o.actions = vec!["paused the rollout".into()];
+        o.next = Some("rollout resume web".into());
+        insta::assert_snapshot!(show(&o));
+    }
+
+    #[test]
+    fn a_paused_deployment_without_a_failure_is_not_an_error() {
+        let mut o = outcome(Result::Paused, "paused by alice", None);
+        o.next = Some("rollout resume web".into());
+        insta::assert_snapshot!(show(&o));
+    }
+
+    #[test]
+    fn a_timeout_while_progressing_is_an_error_with_kubectls_message() {
+        let mut o = outcome(
+            Result::TimedOut,
+            "Waiting for deployment \"web\" rollout to finish: 1 of 4 updated replicas are available...",
+            None,
+        );
+        o.duration_seconds = 300.0;
+        o.next = Some("rollout status web".into());
+        insta::assert_snapshot!(show(&o));
+    }
+
+    #[test]
+    fn an_interrupted_follow_warns_that_the_rollout_goes_on() {
+        let mut o = outcome(Result::Interrupted, "interrupted", None);
+        o.duration_seconds = 12.4;
+        o.next = Some("rollout status web".into());
+        insta::assert_snapshot!(show(&o));
+    }
+
+    #[test]
+    fn a_refused_change_says_why() {
+        let mut o = outcome(
+            Result::Refused,
+            "surge needs 2 nvidia.com/gpu, 0 free; use --max-surge 0 --max-unavailable 1",
+            None,
+        );
+        o.duration_seconds = 0.3;
+        insta::assert_snapshot!(show(&o));
+    }
+
+    #[test]
+    fn unchanged_and_accepted_results_are_one_line() {
+        let o = outcome(Result::Unchanged, "template already matches", None);
+        assert_eq!(
+            human(&o, false),
+            (
+                String::new(),
+                "deployment \"web\" unchanged (revision 4): template already matches".into()
+            )
+        );
+        let o = outcome(Result::Accepted, "not followed (--no-wait)", None);
+        assert_eq!(
+            human(&o, false).1,
+            "deployment \"web\" update accepted (revision 4): not followed (--no-wait)"
+        );
+    }
+
+    #[test]
+    fn labels_are_coloured_only_when_asked() {
+        let mut o = outcome(Result::Failed, "x", Some(probe_failure()));
+        o.next = Some("rollout undo web".into());
+        let (plain, _) = human(&o, false);
+        assert!(!plain.contains('\x1b'));
+        let (painted, last) = human(&o, true);
+        assert!(
+            painted.starts_with("\x1b[1;31merror:\x1b[0m rollout of deployment"),
+            "{painted}"
+        );
+        assert!(painted.contains("\x1b[1;36mhint:\x1b[0m "), "{painted}");
+        assert!(!last.contains('\x1b'));
+    }
+
+    #[test]
+    fn an_outcome_with_empty_fields_still_reads() {
+        let mut o = Outcome::new(String::new(), "", Result::Failed, "");
+        o.duration_seconds = f64::NAN;
+        let (stderr, stdout) = human(&o, false);
+        assert_eq!(stderr, "error: rollout of deployment  failed\n");
+        assert_eq!(
+            stdout,
+            "deployment \"\" rollout failed and was left in place (0s)"
+        );
+    }
+
+    #[test]
+    fn durations_are_spelled_as_go_does() {
+        assert_eq!(duration(0.0), "0s");
+        assert_eq!(duration(0.42), "0.4s");
+        assert_eq!(duration(3.0), "3s");
+        assert_eq!(duration(38.4), "38s");
+        assert_eq!(duration(72.0), "1m12s");
+        assert_eq!(duration(300.0), "5m0s");
+        assert_eq!(duration(3605.0), "1h0m5s");
+    }
+
+    #[test]
+    fn a_table_pads_columns_with_three_spaces_and_upper_case_headers() {
+        let rows = vec![
+            vec!["2".into(), "server=model:v1".into(), "rolled-out".into()],
+            vec!["14".into(), "server=model:v2".into(), "rolled-back".into()],
+        ];
+        assert_eq!(
+            table(&["rev", "images", "result"], &rows),
+            "REV   IMAGES            RESULT\n\
+             2     server=model:v1   rolled-out\n\
+             14    server=model:v2   rolled-back\n"
+        );
+    }
+
+    #[test]
+    fn a_table_tolerates_ragged_rows_and_trims_trailing_space() {
+        let rows = vec![vec!["1".into()], vec!["2".into(), "x\ny".into(), "".into()]];
+        assert_eq!(
+            table(&["rev", "cause"], &rows),
+            "REV   CAUSE\n1\n2     x y\n"
+        );
+        assert_eq!(table(&[], &[]), "");
+    }
 }
