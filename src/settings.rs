@@ -29,18 +29,18 @@ pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
             hint: Some("set KUBECONFIG or pass --kubeconfig; `rollout lab up` writes one for the local lab".into()),
         })?,
     };
-    if let Some(ctx) = &args.context {
-        if !kubeconfig.contexts.iter().any(|c| &c.name == ctx) {
-            let known: Vec<&str> = kubeconfig
-                .contexts
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect();
-            return Err(CliError::Config {
-                message: format!("context \"{ctx}\" is not in the kubeconfig"),
-                hint: Some(format!("known contexts: {}", known.join(", "))),
-            });
-        }
+    if let Some(ctx) = &args.context
+        && !kubeconfig.contexts.iter().any(|c| &c.name == ctx)
+    {
+        let known: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(CliError::Config {
+            message: format!("context \"{ctx}\" is not in the kubeconfig"),
+            hint: Some(format!("known contexts: {}", known.join(", "))),
+        });
     }
     let options = KubeConfigOptions {
         context: args.context.clone(),

@@ -9,16 +9,16 @@ pub fn deployment_name(arg: &str) -> Result<String, CliError> {
         Some((k, n)) => (Some(k), n),
         None => (None, arg),
     };
-    if let Some(kind) = kind {
-        if !matches!(
+    if let Some(kind) = kind
+        && !matches!(
             kind,
             "deploy" | "deployment" | "deployments" | "deployment.apps" | "deployments.apps"
-        ) {
-            return Err(CliError::usage(
-                format!("\"{kind}\" is not a Deployment: rollout acts on Deployments"),
-                Some("name one as NAME, deploy/NAME or deployment.apps/NAME".to_string()),
-            ));
-        }
+        )
+    {
+        return Err(CliError::usage(
+            format!("\"{kind}\" is not a Deployment: rollout acts on Deployments"),
+            Some("name one as NAME, deploy/NAME or deployment.apps/NAME".to_string()),
+        ));
     }
     let valid = !name.is_empty()
         && name.len() <= 253

@@ -79,20 +79,20 @@ async fn attach_logs(cluster: &Cluster, diag: &mut Diagnosis) {
             tail_lines: Some(10),
             ..LogParams::default()
         };
-        if let Ok(text) = api.logs(&pod, &params).await {
-            if !text.trim().is_empty() {
-                let which = if previous {
-                    "previous run"
-                } else {
-                    "current run"
-                };
-                diag.evidence.push(format!(
-                    "logs ({}, {which}, last lines):",
-                    diag.container.clone().unwrap_or_default()
-                ));
-                diag.evidence.extend(text.lines().map(|l| format!("  {l}")));
-                return;
-            }
+        if let Ok(text) = api.logs(&pod, &params).await
+            && !text.trim().is_empty()
+        {
+            let which = if previous {
+                "previous run"
+            } else {
+                "current run"
+            };
+            diag.evidence.push(format!(
+                "logs ({}, {which}, last lines):",
+                diag.container.clone().unwrap_or_default()
+            ));
+            diag.evidence.extend(text.lines().map(|l| format!("  {l}")));
+            return;
         }
     }
 }
@@ -146,7 +146,15 @@ pub async fn finish(
                     outcome.next = Some(format!("rollout resume {}", s.name));
                     None
                 }
-                Verdict::Failed(diag) => Some(diag),
+                Verdict::Failed(mut diag) => {
+                    // Evidence always carries the events that tell the story.
+                    if !diag.evidence.iter().any(|e| e.starts_with("event:")) {
+                        let events = crate::engine::diagnose::top_events(&snapshot, 3);
+                        diag.evidence
+                            .extend(events.into_iter().map(|e| format!("event: {e}")));
+                    }
+                    Some(diag)
+                }
                 Verdict::Progressing(msg) => {
                     outcome.set(R::TimedOut, msg);
                     None

@@ -20,7 +20,7 @@
 mod diff;
 mod table;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Api;
 use kube::api::ListParams;
@@ -28,6 +28,7 @@ use rollout_semantics::selector::from_label_selector;
 use serde::Serialize;
 
 use crate::cli::{HistoryArgs, HistoryCommand};
+use crate::engine::follow::get_deployment;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::output::{Format, Printer};
@@ -147,20 +148,6 @@ struct DiffObject<'a> {
     same: bool,
     #[serde(flatten)]
     diff: &'a diff::TemplateDiff,
-}
-
-/// The Deployment `name`, or `NotFound` (exit 2).
-pub(super) async fn get_deployment(cluster: &Cluster, name: &str) -> Result<Deployment, CliError> {
-    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    match api.get(name).await {
-        Ok(d) => Ok(d),
-        Err(kube::Error::Api(s)) if s.code == 404 => Err(CliError::NotFound {
-            kind: "deployment",
-            name: name.to_string(),
-            namespace: cluster.namespace.clone(),
-        }),
-        Err(e) => Err(cluster.explain(CliError::api(format!("getting deployment \"{name}\""), e))),
-    }
 }
 
 /// The revisions of Deployment `name`, ascending.

@@ -41,12 +41,30 @@ pub async fn up(args: LabUpArgs) -> Exit {
         Err(e) => return fail(Exit::Usage, format!("invalid --faults: {e}"), None),
     };
     let model_server_command = match std::env::current_exe() {
-        Ok(exe) => vec![exe.to_string_lossy().into_owned(), "lab".into(), "model-server".into()],
-        Err(e) => return fail(Exit::Error, format!("cannot locate this executable for the model-server image: {e}"), None),
+        Ok(exe) => vec![
+            exe.to_string_lossy().into_owned(),
+            "lab".into(),
+            "model-server".into(),
+        ],
+        Err(e) => {
+            return fail(
+                Exit::Error,
+                format!("cannot locate this executable for the model-server image: {e}"),
+                None,
+            );
+        }
     };
-    let quantity_ok = |q: &str| q.trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse::<f64>().is_ok_and(|n| n > 0.0);
+    let quantity_ok = |q: &str| {
+        q.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .parse::<f64>()
+            .is_ok_and(|n| n > 0.0)
+    };
     if !quantity_ok(&args.cpu_per_node) || !quantity_ok(&args.memory_per_node) {
-        return fail(Exit::Usage, "invalid --cpu-per-node or --memory-per-node quantity", Some("use quantities such as 8, 4000m, 32Gi"));
+        return fail(
+            Exit::Usage,
+            "invalid --cpu-per-node or --memory-per-node quantity",
+            Some("use quantities such as 8, 4000m, 32Gi"),
+        );
     }
     let config = LabConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),

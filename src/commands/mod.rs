@@ -5,7 +5,10 @@ mod drive;
 mod history;
 mod lab;
 mod pause;
+mod resume;
+mod status;
 mod targets;
+mod undo;
 mod update;
 
 use crate::cli::{Cli, Command, LabCommand};
@@ -34,11 +37,15 @@ pub async fn run(cli: Cli) -> Exit {
             Ok(c) => pause::run(&c, &printer, args).await,
             Err(e) => Err(e),
         },
-        Command::Update(_)
-        | Command::Status(_)
-        | Command::Undo(_)
-        | Command::Resume(_)
-        | Command::Restart(_) => Err(CliError::Internal("this command is not built yet".into())),
+        Command::Update(args) => update::run(&cli.cluster, &printer, args).await,
+        Command::Status(args) => status::run(&cli.cluster, &printer, args).await,
+        Command::Undo(args) => undo::run(&cli.cluster, &printer, args).await,
+        Command::Resume(args) => {
+            resume::run(&cli.cluster, &printer, args, resume::Kind::Resume).await
+        }
+        Command::Restart(args) => {
+            resume::run(&cli.cluster, &printer, args, resume::Kind::Restart).await
+        }
     };
     match result {
         Ok(exit) => exit,

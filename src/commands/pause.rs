@@ -36,7 +36,7 @@ pub async fn run(cluster: &Cluster, printer: &Printer, args: TargetArgs) -> Resu
         ));
     };
     let name = deployment_name(&target)?;
-    let d = super::history::get_deployment(cluster, &name).await?;
+    let d = crate::engine::follow::get_deployment(cluster, &name).await?;
     let outcome = pause(cluster, &d, &name).await?;
     report(printer, &outcome);
     if printer.format.is_some() {

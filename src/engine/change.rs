@@ -258,10 +258,10 @@ pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, String> {
                 (container, key)
             }
         };
-        if let Some(c) = container {
-            if !pod.containers.iter().any(|x| &x.name == c) {
-                return Err(unknown(c));
-            }
+        if let Some(c) = container
+            && !pod.containers.iter().any(|x| &x.name == c)
+        {
+            return Err(unknown(c));
         }
         for c in pod
             .containers

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
-use rollout_semantics::{revision, template};
+use rollout_semantics::revision;
 
 /// One observation of a rollout.
 #[derive(Debug, Clone, Default)]
@@ -75,33 +75,5 @@ impl Snapshot {
             .get(revision::REVISION)?
             .parse()
             .ok()
-    }
-
-    /// The images of a pod template, `container=image`, in order.
-    pub fn images_of(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> Vec<String> {
-        t.and_then(|t| t.spec.as_ref())
-            .map(|s| {
-                s.containers
-                    .iter()
-                    .map(|c| format!("{}={}", c.name, c.image.clone().unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// True when `rs` runs the Deployment's current template.
-    pub fn is_current(&self, rs: &ReplicaSet) -> bool {
-        let want = self
-            .deployment
-            .spec
-            .as_ref()
-            .map(|s| s.template.clone())
-            .unwrap_or_default();
-        let have = rs
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.clone())
-            .unwrap_or_default();
-        template::equal_ignore_hash(&want, &have)
     }
 }

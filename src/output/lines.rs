@@ -61,6 +61,7 @@ fn message(verdict: &Verdict) -> String {
 /// The lines that tell what changed since `prev` (everything worth saying when `prev` is
 /// `None`), without the time and target prefix. Pods first, then ReplicaSets, then the
 /// Deployment's message: cause before effect.
+#[cfg(test)]
 pub fn lines_for(prev: Option<&ViewState>, snap: &Snapshot, verdict: &Verdict) -> Vec<String> {
     changes(prev, &ViewState::of(snap, verdict))
 }

@@ -24,6 +24,7 @@ const BAR: usize = 20;
 const UNCUT: usize = 4096;
 
 /// The block as plain text, each line cut to `width` characters.
+#[cfg(test)]
 pub fn render(snap: &Snapshot, verdict: &Verdict, width: usize) -> Vec<String> {
     render_styled(snap, verdict, width, false)
 }
@@ -385,6 +386,8 @@ mod tests {
             evidence: Vec::new(),
             hint: None,
             wants_logs: false,
+            reason: String::new(),
+            first_seen: None,
         }));
         insta::assert_snapshot!(render(&snap, &failed, 120).join("\n"));
     }

@@ -161,40 +161,6 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
-/// A kubectl-style table: upper-case headers, columns padded to their widest cell, three
-/// spaces between columns, no borders, no trailing spaces. Short rows get empty cells.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).fold(headers.len(), usize::max);
-    if cols == 0 {
-        return String::new();
-    }
-    let clean = |s: &str| s.replace(['\n', '\r', '\t'], " ");
-    let mut grid: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 1);
-    grid.push(headers.iter().map(|h| clean(&h.to_uppercase())).collect());
-    grid.extend(rows.iter().map(|r| r.iter().map(|c| clean(c)).collect()));
-    let mut widths = vec![0usize; cols];
-    for row in &grid {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &grid {
-        let mut line = String::new();
-        for (i, w) in widths.iter().enumerate() {
-            let cell = row.get(i).map(String::as_str).unwrap_or("");
-            if i > 0 {
-                line.push_str("   ");
-            }
-            line.push_str(cell);
-            line.push_str(&" ".repeat(w.saturating_sub(cell.chars().count())));
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +180,8 @@ mod tests {
             ],
             hint: Some("fix the readiness probe or the image, then: rollout update web --image server=...".into()),
             wants_logs: true,
+            reason: String::new(),
+            first_seen: None,
         }
     }
 
@@ -274,6 +242,8 @@ mod tests {
                 ],
                 hint: None,
                 wants_logs: false,
+                reason: String::new(),
+                first_seen: None,
             }),
         );
         o.next = Some("rollout undo web".into());
@@ -383,29 +353,5 @@ mod tests {
         assert_eq!(duration(72.0), "1m12s");
         assert_eq!(duration(300.0), "5m0s");
         assert_eq!(duration(3605.0), "1h0m5s");
-    }
-
-    #[test]
-    fn a_table_pads_columns_with_three_spaces_and_upper_case_headers() {
-        let rows = vec![
-            vec!["2".into(), "server=model:v1".into(), "rolled-out".into()],
-            vec!["14".into(), "server=model:v2".into(), "rolled-back".into()],
-        ];
-        assert_eq!(
-            table(&["rev", "images", "result"], &rows),
-            "REV   IMAGES            RESULT\n\
-             2     server=model:v1   rolled-out\n\
-             14    server=model:v2   rolled-back\n"
-        );
-    }
-
-    #[test]
-    fn a_table_tolerates_ragged_rows_and_trims_trailing_space() {
-        let rows = vec![vec!["1".into()], vec!["2".into(), "x\ny".into(), "".into()]];
-        assert_eq!(
-            table(&["rev", "cause"], &rows),
-            "REV   CAUSE\n1\n2     x y\n"
-        );
-        assert_eq!(table(&[], &[]), "");
     }
 }

@@ -131,7 +131,9 @@ impl Lab {
         };
         // Without controllers no kubelet runs either: pods stay as clients wrote them.
         let node_names: Vec<String> = if config.controllers {
-            (1..=config.nodes).map(|i| format!("lab-node-{i}")).collect()
+            (1..=config.nodes)
+                .map(|i| format!("lab-node-{i}"))
+                .collect()
         } else {
             Vec::new()
         };

@@ -277,8 +277,9 @@ impl Sync<'_> {
     }
 
     /// Writes the Deployment's status (and its annotations, as upstream's UpdateStatus).
-    fn write_status(&mut self, mut status: DeploymentStatus) -> Step<()> {
-        status.observed_generation = self.d.metadata.generation;
+    fn write_status(&mut self, status: DeploymentStatus) -> Step<()> {
+        // observedGeneration is only what a computed status carries (calculate_status):
+        // a condition-only write must not declare the new generation observed.
         let mut obj = self.raw.clone();
         obj["status"] = serde_json::to_value(&status).map_err(|_| ())?;
         obj["metadata"]["annotations"] =

@@ -151,9 +151,7 @@ impl Registry {
                     field: c.field,
                 })
                 .collect();
-            return Err(ApiError::invalid(
-                message, &name, rt.group, rt.kind, causes,
-            ));
+            return Err(ApiError::invalid(message, &name, rt.group, rt.kind, causes));
         }
         Ok(warnings)
     }

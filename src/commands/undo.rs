@@ -1,0 +1,105 @@
+//! `rollout undo`: kubectl's undo (previous or `--to-revision` target, "skipped rollback",
+//! a clear error for a revision not in history), `--dry-run` printing the template diff,
+//! working on a paused Deployment too (restore, then resume), then followed like an update.
+
+use std::time::Instant;
+
+use super::drive::{self, Started};
+use super::targets;
+use super::update::template_diff;
+use crate::cli::{ClusterArgs, UndoArgs};
+use crate::engine::follow::get_deployment;
+use crate::engine::rollback::{self, Undone};
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::outcome::{Outcome, Result as R};
+use crate::output::Printer;
+use crate::settings::{self, Cluster};
+
+pub async fn run(
+    cluster_args: &ClusterArgs,
+    printer: &Printer,
+    args: UndoArgs,
+) -> Result<Exit, CliError> {
+    if args.to_revision.is_some_and(|r| r < 0) {
+        return Err(CliError::usage(
+            "--to-revision must be a positive revision number",
+            None,
+        ));
+    }
+    let cluster = settings::connect(cluster_args).await?;
+    let names = targets::resolve(&cluster, &args.target).await?;
+    let outcomes =
+        futures::future::join_all(names.iter().map(|n| undo_one(&cluster, printer, &args, n)))
+            .await;
+    targets::report(printer, outcomes)
+}
+
+fn revision(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<i64> {
+    d.metadata
+        .annotations
+        .as_ref()?
+        .get(rollout_semantics::revision::REVISION)?
+        .parse()
+        .ok()
+}
+
+async fn undo_one(
+    cluster: &Cluster,
+    printer: &Printer,
+    args: &UndoArgs,
+    name: &str,
+) -> Result<Outcome, CliError> {
+    let started = Instant::now();
+    let target = format!("{}/{name}", cluster.namespace);
+    let d = get_deployment(cluster, name).await?;
+    let to = args.to_revision.unwrap_or(0);
+    match rollback::undo(cluster, &d, to, args.dry_run).await? {
+        Undone::Skipped { revision } => {
+            let mut o = Outcome::new(
+                target,
+                "undo",
+                R::Unchanged,
+                rollout_semantics::kubectl::skipped_message(revision),
+            );
+            o.revision.from = revision_of_opt(&d);
+            o.revision.to = o.revision.from;
+            Ok(o)
+        }
+        Undone::DryRun { revision, would_be } => {
+            printer.data(&template_diff(&d, &would_be));
+            let mut o = Outcome::new(
+                target,
+                "undo",
+                R::Accepted,
+                format!("dry run: would restore revision {revision}; nothing was changed"),
+            );
+            o.revision.from = revision_of_opt(&d);
+            Ok(o)
+        }
+        Undone::Restored {
+            revision,
+            generation,
+            resumed,
+        } => {
+            printer.info(&format!(
+                "deployment.apps/{name} rolled back to revision {revision}"
+            ));
+            if resumed {
+                printer.info(&format!("deployment.apps/{name} resumed (it was paused)"));
+            }
+            let s = Started {
+                action: "undo",
+                name: name.to_string(),
+                from_revision: revision_of_opt(&d),
+                generation,
+                started,
+            };
+            drive::finish(cluster, printer, &args.follow, s).await
+        }
+    }
+}
+
+fn revision_of_opt(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<i64> {
+    revision(d)
+}
