@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `rollout` binary against a real (lab) cluster, one lab per
+//! test on port 0. `support` starts labs and runs the binary and kubectl.
+
+mod history_pause;
+mod support;

@@ -1,0 +1,181 @@
+//! The test bed: a lab per test (port 0, stopped when dropped), a kubeconfig file for it,
+//! a kube client, and runners for the real `rollout` binary and the real `kubectl`.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use rollout_lab::{Lab, LabConfig};
+
+/// How long any wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The output of a finished command.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A running lab with everything a test needs to talk to it.
+pub struct Env {
+    pub lab: Lab,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub client: Client,
+}
+
+/// A lab config whose model-server image runs this build's `rollout lab model-server`.
+pub fn lab_config() -> LabConfig {
+    LabConfig {
+        model_server_command: vec![
+            env!("CARGO_BIN_EXE_rollout").to_string(),
+            "lab".into(),
+            "model-server".into(),
+        ],
+        ..LabConfig::default()
+    }
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Env::with_config(lab_config()).await
+    }
+
+    pub async fn with_config(config: LabConfig) -> Env {
+        let lab = Lab::start(config).await.expect("the lab starts on port 0");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let kubeconfig = dir.path().join("kubeconfig.yaml");
+        std::fs::write(&kubeconfig, lab.kubeconfig()).expect("the kubeconfig is written");
+        let kc = Kubeconfig::from_yaml(&lab.kubeconfig()).expect("the kubeconfig parses");
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("a kube config");
+        let client = Client::try_from(config).expect("a client");
+        Env {
+            lab,
+            dir,
+            kubeconfig,
+            client,
+        }
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), "default")
+    }
+
+    pub fn deployments(&self) -> Api<Deployment> {
+        self.api()
+    }
+
+    /// Runs the real binary with this lab's kubeconfig (stdin closed, no terminal).
+    pub async fn rollout(&self, args: &[&str]) -> Run {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(180), out)
+            .await
+            .expect("rollout finishes")
+            .expect("rollout runs");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs `/usr/bin/kubectl` against the lab, or `None` (the caller says it skipped)
+    /// where kubectl is absent.
+    pub async fn kubectl(&self, args: &[&str]) -> Option<Run> {
+        let kubectl = std::path::Path::new("/usr/bin/kubectl");
+        if !kubectl.exists() {
+            eprintln!("skipped: kubectl not found at /usr/bin/kubectl");
+            return None;
+        }
+        let out = tokio::process::Command::new(kubectl)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self.dir.path().join("kubectl-cache"))
+            .stdin(std::process::Stdio::null())
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(120), out)
+            .await
+            .expect("kubectl finishes")
+            .expect("kubectl runs");
+        Some(Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Applies a manifest from `manifests/` with kube-rs server-side apply.
+    pub async fn apply_manifest(&self, file: &str) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("manifests")
+            .join(file);
+        let text = std::fs::read_to_string(&path).expect("the manifest exists");
+        self.apply_yaml(&text).await;
+    }
+
+    /// Applies every document of a YAML text with server-side apply.
+    pub async fn apply_yaml(&self, text: &str) {
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(text).expect("the YAML parses");
+        for doc in docs.into_iter().filter(|d| d.is_object()) {
+            let api_version = doc["apiVersion"].as_str().unwrap_or("v1").to_string();
+            let kind = doc["kind"].as_str().unwrap_or("").to_string();
+            let name = doc["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let (group, version) = match api_version.split_once('/') {
+                Some((g, v)) => (g.to_string(), v.to_string()),
+                None => (String::new(), api_version.clone()),
+            };
+            let gvk = kube::api::GroupVersionKind::gvk(&group, &version, &kind);
+            let plural = format!("{}s", kind.to_lowercase());
+            let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, &plural);
+            let api: Api<kube::api::DynamicObject> =
+                Api::namespaced_with(self.client.clone(), "default", &ar);
+            let obj: kube::api::DynamicObject =
+                serde_json::from_value(doc).expect("a Kubernetes object");
+            api.patch(
+                &name,
+                &kube::api::PatchParams::apply("e2e").force(),
+                &kube::api::Patch::Apply(&obj),
+            )
+            .await
+            .expect("apply succeeds");
+        }
+    }
+
+    /// Waits until the Deployment's rollout is complete (kubectl's definition).
+    pub async fn wait_rolled_out(&self, name: &str) {
+        let api = self.deployments();
+        let cond = |d: Option<&Deployment>| {
+            d.is_some_and(|d| {
+                rollout_semantics::kubectl::rollout_status(d, None).is_ok_and(|(_, done)| done)
+            })
+        };
+        tokio::time::timeout(
+            DEADLINE,
+            kube::runtime::wait::await_condition(api, name, cond),
+        )
+        .await
+        .expect("the rollout completes in time")
+        .expect("the watch works");
+    }
+}
