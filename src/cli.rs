@@ -201,6 +201,8 @@ pub struct ResumeArgs {
 pub enum LabCommand {
     /// Start the lab in the foreground and write a kubeconfig for it (Ctrl-C stops it).
     Up(LabUpArgs),
+    /// Run the main job on a throw-away lab: deploy, roll v1 -> v2, ship a bad v3 and watch it roll back.
+    Demo,
     /// Send steady HTTP load to a URL on this machine and report what answered.
     Load(LabLoadArgs),
     /// Run the stand-in model server (what the lab's kubelet runs for the model-server image).

@@ -1,6 +1,7 @@
 //! One module per command; `run` connects, dispatches, and turns the result into the
 //! documented exit code.
 
+mod demo;
 mod drive;
 mod history;
 mod lab;
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> Exit {
     let printer = Printer::new(cli.no_color, cli.output.as_deref());
     let result = match cli.command {
         Command::Lab(LabCommand::Up(args)) => return lab::up(args).await,
+        Command::Lab(LabCommand::Demo) => return demo::run().await,
         Command::Lab(LabCommand::Load(args)) => {
             return lab::load(args, cli.output.as_deref()).await;
         }
