@@ -22,8 +22,8 @@ pub async fn resolve(cluster: &Cluster, t: &TargetArgs) -> Result<Vec<String>, C
     rollout_semantics::selector::parse(&selector)
         .map_err(|e| CliError::usage(format!("invalid selector \"{selector}\": {e}"), None))?;
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let list = api
-        .list(&ListParams::default().labels(&selector))
+    let params = ListParams::default().labels(&selector);
+    let list = crate::retry::transient_errors(|| api.list(&params))
         .await
         .map_err(|e| cluster.explain(CliError::api("listing deployments", e)))?;
     let names: Vec<String> = list
