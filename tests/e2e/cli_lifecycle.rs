@@ -33,7 +33,8 @@ fn stalled() -> String {
 async fn status_waits_for_a_rollout_and_ends_with_kubectls_message() {
     let env = Env::start().await;
     env.create(inference("web", 2, json!(null))).await;
-    env.rollout(&["update", "web", "--patch", &slow(2), "--no-wait"])
+    // Loading takes a second, well within the probe's budget of three failures.
+    env.rollout(&["update", "web", "--patch", &slow(1), "--no-wait"])
         .await
         .expect_code(0);
 
