@@ -8,14 +8,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use crate::support::{Env, annotation, inference, ready_after, revision, server};
-
-/// A patch giving container `server` pods that take `load` seconds to become ready.
-fn slow(load: u32) -> String {
-    json!({"spec": {"template": {"spec": {"containers": [{
-        "name": "server", "command": ["sh", "-c", ready_after(load)]}]}}}})
-    .to_string()
-}
+use crate::support::{Env, annotation, inference, revision, server};
 
 /// A patch whose new pods never become ready, with a probe that starts late enough (30 s)
 /// that no diagnosis fires while the test looks: a rollout that is simply stalled.
@@ -34,7 +27,7 @@ async fn status_waits_for_a_rollout_and_ends_with_kubectls_message() {
     let env = Env::start().await;
     env.create(inference("web", 2, json!(null))).await;
     // Loading takes a second, well within the probe's budget of three failures.
-    env.rollout(&["update", "web", "--patch", &slow(1), "--no-wait"])
+    env.rollout(&["update", "web", "--env", "VERSION=v2", "--no-wait"])
         .await
         .expect_code(0);
 
