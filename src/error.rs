@@ -39,6 +39,7 @@ pub enum CliError {
         code: u16,
     },
     /// A preflight check refused the change (nothing was changed).
+    #[allow(dead_code)] // no preflight check returns an error yet; refusals are outcomes
     #[error("{message}")]
     Refused {
         message: String,

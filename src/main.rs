@@ -8,6 +8,7 @@ mod error;
 mod exit;
 mod outcome;
 mod output;
+mod retry;
 mod settings;
 mod target;
 
@@ -27,7 +28,12 @@ fn main() {
         }
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("ROLLOUT_LOG"))
+        // Silent unless ROLLOUT_LOG asks: every failure the user must see is reported once,
+        // as `error:`; the client library's own error logs would repeat it with a timestamp.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROLLOUT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -20,9 +20,12 @@ pub struct Cluster {
 /// Connects as kubectl would. Nothing is sent to the cluster yet.
 pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
     let kubeconfig = match &args.kubeconfig {
-        Some(path) => Kubeconfig::read_from(path).map_err(|e| CliError::Config {
-            message: format!("cannot read kubeconfig {}: {e}", path.display()),
-            hint: Some("pass an existing file with --kubeconfig".into()),
+        // A --kubeconfig naming no readable file is bad input (exit 2), like any bad flag.
+        Some(path) => Kubeconfig::read_from(path).map_err(|e| {
+            CliError::usage(
+                format!("cannot read kubeconfig {}: {e}", path.display()),
+                Some("pass an existing file with --kubeconfig".to_string()),
+            )
         })?,
         None => Kubeconfig::read().map_err(|e| CliError::Config {
             message: format!("no usable kubeconfig: {e}"),

@@ -254,13 +254,11 @@ pub async fn finish(
 
 async fn pause(cluster: &Cluster, name: &str) -> Result<(), CliError> {
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    api.patch(
-        name,
-        &rollback::params(false),
-        &Patch::Strategic(json!({"spec": {"paused": true}})),
-    )
-    .await
-    .map_err(|e| cluster.explain(CliError::api(format!("pausing deployment \"{name}\""), e)))?;
+    let patch = Patch::Strategic(json!({"spec": {"paused": true}}));
+    let params = rollback::params(false);
+    crate::retry::transient_errors(|| api.patch(name, &params, &patch))
+        .await
+        .map_err(|e| cluster.explain(CliError::api(format!("pausing deployment \"{name}\""), e)))?;
     Ok(())
 }
 

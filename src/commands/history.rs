@@ -158,8 +158,8 @@ async fn revisions(cluster: &Cluster, name: &str) -> Result<Vec<Entry>, CliError
         .map(|s| s.to_string())
         .unwrap_or_default();
     let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let rss = api
-        .list(&ListParams::default().labels(&selector))
+    let params = ListParams::default().labels(&selector);
+    let rss = crate::retry::transient_errors(|| api.list(&params))
         .await
         .map_err(|e| {
             cluster.explain(CliError::api(

@@ -52,8 +52,8 @@ async fn run_selector(
     selector: &str,
 ) -> Result<Exit, CliError> {
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let list = api
-        .list(&ListParams::default().labels(selector))
+    let params = ListParams::default().labels(selector);
+    let list = crate::retry::transient_errors(|| api.list(&params))
         .await
         .map_err(|e| {
             cluster.explain(CliError::api(
@@ -133,7 +133,7 @@ async fn pause(cluster: &Cluster, d: &Deployment, name: &str) -> Result<Outcome,
         ..PatchParams::default()
     };
     let patch = Patch::Strategic(json!({"spec": {"paused": true}}));
-    match api.patch(name, &params, &patch).await {
+    match crate::retry::transient_errors(|| api.patch(name, &params, &patch)).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => {
             return Err(CliError::NotFound {

@@ -93,8 +93,9 @@ async fn one(
         }
     };
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let updated = api
-        .patch(name, &rollback::params(false), &Patch::Strategic(patch))
+    let patch = Patch::Strategic(patch);
+    let params = rollback::params(false);
+    let updated = crate::retry::transient_errors(|| api.patch(name, &params, &patch))
         .await
         .map_err(|e| {
             cluster.explain(CliError::api(

@@ -55,10 +55,15 @@ async fn status_one(
     outcome.revision.from = revision(&d);
     outcome.revision.to = revision(&d);
     if !args.watch {
-        let (msg, done) = rollout_status(&d, args.revision).map_err(|e| CliError::Refused {
-            message: e.to_string(),
-            hint: None,
-        })?;
+        // The same condition ends the same way watching or not: a revision mismatch or a
+        // passed deadline is a failed rollout (exit 4), as the follow's verdict says.
+        let (msg, done) = match rollout_status(&d, args.revision) {
+            Ok(status) => status,
+            Err(e) => {
+                outcome.set(R::Failed, e.to_string());
+                return Ok(outcome);
+            }
+        };
         let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
         match (done, paused) {
             (true, _) => outcome.set(R::RolledOut, msg.trim_end()),

@@ -9,7 +9,7 @@ use crate::cli::TargetArgs;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::outcome::Outcome;
-use crate::output::Printer;
+use crate::output::{Format, Printer};
 use crate::settings::Cluster;
 use crate::target::deployment_name;
 
@@ -22,8 +22,8 @@ pub async fn resolve(cluster: &Cluster, t: &TargetArgs) -> Result<Vec<String>, C
     rollout_semantics::selector::parse(&selector)
         .map_err(|e| CliError::usage(format!("invalid selector \"{selector}\": {e}"), None))?;
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let list = api
-        .list(&ListParams::default().labels(&selector))
+    let params = ListParams::default().labels(&selector);
+    let list = crate::retry::transient_errors(|| api.list(&params))
         .await
         .map_err(|e| cluster.explain(CliError::api("listing deployments", e)))?;
     let names: Vec<String> = list
@@ -53,8 +53,16 @@ pub fn report(
 ) -> Result<Exit, CliError> {
     let mut worst = Exit::Success;
     let single = outcomes.len() == 1;
+    // With -o and several Deployments, stdout is one list of outcomes (as `pause -l`), not
+    // several documents one after the other.
+    let mut listed = Vec::new();
     for o in outcomes {
         let exit = match o {
+            Ok(outcome) if printer.format.is_some() && !single => {
+                let exit = outcome.exit();
+                listed.push(outcome);
+                exit
+            }
             Ok(outcome) => {
                 printer.result(&outcome);
                 outcome.exit()
@@ -68,6 +76,16 @@ pub fn report(
         if exit.code() > worst.code() {
             worst = exit;
         }
+    }
+    if let Some(format) = printer.format.filter(|_| !single) {
+        let text = match format {
+            Format::Json => serde_json::to_string_pretty(&listed)
+                .map(|s| s + "\n")
+                .map_err(|e| e.to_string()),
+            Format::Yaml => serde_saphyr::to_string(&listed).map_err(|e| e.to_string()),
+        };
+        printer
+            .data(&text.map_err(|e| CliError::Internal(format!("cannot render the output: {e}")))?);
     }
     Ok(worst)
 }

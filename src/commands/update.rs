@@ -176,8 +176,7 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
     let secret_api: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let mut named = Vec::new();
     for n in &cms {
-        let cm = cm_api
-            .get_opt(n)
+        let cm = crate::retry::transient_errors(|| cm_api.get_opt(n))
             .await
             .map_err(|e| CliError::api(format!("reading configmap \"{n}\""), e))?;
         let cm = cm.ok_or_else(|| {
@@ -194,8 +193,7 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
         named.push(format!("configmap/{n}"));
     }
     for n in &secrets {
-        let s = secret_api
-            .get_opt(n)
+        let s = crate::retry::transient_errors(|| secret_api.get_opt(n))
             .await
             .map_err(|e| CliError::api(format!("reading secret \"{n}\""), e))?;
         let s = s.ok_or_else(|| {
@@ -304,12 +302,9 @@ async fn update_one(
     let patch: json_patch::Patch = serde_json::from_value(patch)
         .map_err(|e| CliError::Internal(format!("update patch: {e}")))?;
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let sent = api
-        .patch(
-            name,
-            &rollback::params(args.dry_run),
-            &Patch::<()>::Json(patch),
-        )
+    let patch = Patch::<()>::Json(patch);
+    let params = rollback::params(args.dry_run);
+    let sent = crate::retry::transient_errors(|| api.patch(name, &params, &patch))
         .await
         .map_err(|e| {
             let err = CliError::api(format!("updating deployment \"{name}\""), e);

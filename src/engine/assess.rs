@@ -62,6 +62,21 @@ pub fn assess(snap: &Snapshot, expect: &Expect, th: &Thresholds, now: Timestamp)
     }
     match rollout_status(d, expect.revision) {
         Ok((_, true)) => {
+            // Returning to an old ReplicaSet, the controller renumbers it and syncs its status
+            // before it copies the new revision to the Deployment (upstream `getNewReplicaSet`
+            // returns early after updating the RS): until then the Deployment's revision is
+            // the failed one, and a result read from it would name the wrong revision.
+            let rs_revision = snap
+                .new_rs()
+                .and_then(|rs| rollout_semantics::revision::revision_of(rs).ok())
+                .filter(|r| *r > 0);
+            if let (Some(rs), Some(dep)) = (rs_revision, snap.revision())
+                && rs != dep
+            {
+                return Verdict::Progressing(format!(
+                    "Waiting for deployment \"{name}\" to record revision {rs}..."
+                ));
+            }
             Verdict::Complete(format!("deployment \"{name}\" successfully rolled out"))
         }
         Ok((msg, false)) => {

@@ -132,7 +132,7 @@ where
 /// Reads the Deployment once (its selector scopes the other watches).
 pub async fn get_deployment(cluster: &Cluster, name: &str) -> Result<Deployment, CliError> {
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    match api.get_opt(name).await {
+    match crate::retry::transient_errors(|| api.get_opt(name)).await {
         Ok(Some(d)) => Ok(d),
         Ok(None) => Err(CliError::NotFound {
             kind: "deployment",

@@ -43,8 +43,8 @@ pub enum Undone {
 pub async fn replica_sets(cluster: &Cluster, d: &Deployment) -> Result<Vec<ReplicaSet>, CliError> {
     let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let selector = format_label_selector(d.spec.as_ref().map(|s| &s.selector));
-    let list = api
-        .list(&ListParams::default().labels(&selector))
+    let params = ListParams::default().labels(&selector);
+    let list = crate::retry::transient_errors(|| api.list(&params))
         .await
         .map_err(|e| cluster.explain(CliError::api("listing replica sets", e)))?;
     let uid = d.metadata.uid.clone().unwrap_or_default();
@@ -114,8 +114,8 @@ pub async fn undo(
     let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops))
         .map_err(|e| CliError::Internal(format!("undo patch: {e}")))?;
     let params = params(dry_run);
-    let updated = api
-        .patch(&name, &params, &Patch::<()>::Json(patch))
+    let patch = Patch::<()>::Json(patch);
+    let updated = crate::retry::transient_errors(|| api.patch(&name, &params, &patch))
         .await
         .map_err(|e| {
             cluster.explain(CliError::api(
@@ -176,7 +176,9 @@ pub async fn record(cluster: &Cluster, d: &Deployment, reason: &str) -> Result<(
         .to_string();
     let note = format!("{stamp} {reason}");
     let patch = json!({"metadata": {"annotations": {ROLLBACK_REASON: note}}});
-    api.patch(&name, &params(false), &Patch::Merge(&patch))
+    let merge = Patch::Merge(&patch);
+    let merge_params = params(false);
+    crate::retry::transient_errors(|| api.patch(&name, &merge_params, &merge))
         .await
         .map_err(|e| {
             cluster.explain(CliError::api(
@@ -228,7 +230,8 @@ pub async fn event(
         ..Event::default()
     };
     let api: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    api.create(&PostParams::default(), &ev)
+    let post = PostParams::default();
+    crate::retry::transient_errors(|| api.create(&post, &ev))
         .await
         .map_err(|e| cluster.explain(CliError::api("recording an event", e)))?;
     Ok(())

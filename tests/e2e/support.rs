@@ -2,6 +2,9 @@
 //! a kube client, and runners for the real `rollout` binary and the real `kubectl`.
 #![allow(dead_code)]
 
+mod cli;
+pub use cli::*;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

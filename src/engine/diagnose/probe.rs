@@ -126,6 +126,16 @@ fn crossing(events: &[&Event], threshold: u64, period: i64) -> Option<Timestamp>
 /// Rule 6: a running container's readiness probe keeps failing past the probe's own budget.
 pub(super) fn readiness_failing(ctx: &Ctx<'_>) -> Option<Diagnosis> {
     let threshold = u64::from(ctx.th.probe_failures.max(1));
+    // The pods and the ReplicaSets come from separate watches, so the pod cache can lag: when
+    // the new ReplicaSet already counts every one of its pods ready, a pod the snapshot still
+    // shows not ready has passed its probe since, and is no failure (rolling back a healthy
+    // release on a stale read is the worst mistake this rule could make).
+    if let Some(st) = ctx.new_rs.and_then(|rs| rs.status.as_ref()) {
+        let ready = st.ready_replicas.unwrap_or(0);
+        if ready > 0 && ready >= st.replicas {
+            return None;
+        }
+    }
     ctx.pods.iter().find_map(|pod| {
         let spec = pod.spec.as_ref()?;
         let status = pod.status.as_ref()?;

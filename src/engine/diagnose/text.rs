@@ -116,7 +116,23 @@ pub(super) fn format_event(e: &Event) -> String {
 /// The `n` most telling of `events`: Warning first, newest first.
 pub(super) fn top_events<'a>(events: impl Iterator<Item = &'a Event>, n: usize) -> Vec<String> {
     let mut evs: Vec<&Event> = events.collect();
-    evs.sort_by_key(|e| (!is_warning(e), Reverse(event_last(e))));
+    // Timestamps have whole seconds: a pod's Scheduled, Pulled, Created and Started share
+    // one. The resourceVersion (then the name) breaks the tie, so the same events always
+    // print in the same order, newest first, whatever order the watch cache lists them in.
+    let rv = |e: &Event| {
+        e.metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    evs.sort_by_key(|e| {
+        (
+            !is_warning(e),
+            Reverse(event_last(e)),
+            Reverse(rv(e)),
+            e.metadata.name.clone(),
+        )
+    });
     evs.into_iter().take(n).map(format_event).collect()
 }
 

@@ -1,0 +1,38 @@
+//! Reliability end to end: with the lab injecting API failures (10% of requests answered
+//! 500) and cutting every watch stream within two seconds, an update still follows its
+//! rollout to the end and reports success: reads and writes are retried, watches resume.
+
+use rollout_lab::Faults;
+use serde_json::json;
+
+use crate::support::{Env, inference, revision, server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_completes_while_the_api_fails_and_watches_are_cut() {
+    let env = Env::start().await;
+    env.create(inference("web", 3, json!(null))).await;
+    env.lab.set_faults(Faults {
+        error_rate: 0.1,
+        watch_cut_max_seconds: Some(2.0),
+        ..Faults::default()
+    });
+
+    let run = env
+        .rollout(&["update", "web", "--image", "busybox:1.37"])
+        .await;
+    env.lab.set_faults(Faults::default());
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .starts_with("deployment \"web\" successfully rolled out (revision 2, "),
+        "{}",
+        run.both()
+    );
+    let d = env.get("web").await;
+    assert_eq!(revision(&d), Some(2));
+    assert_eq!(server(&d).0, "busybox:1.37");
+    let status = d.status.expect("a status");
+    assert_eq!(status.updated_replicas, Some(3));
+    assert_eq!(status.available_replicas, Some(3));
+    assert_eq!(status.replicas, Some(3), "no old pod is left");
+}
