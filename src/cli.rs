@@ -67,7 +67,7 @@ pub struct FollowArgs {
     /// What to do on Ctrl-C or SIGTERM besides stopping to follow: none, rollback or pause.
     #[arg(long, default_value = "none", value_parser = ["none", "rollback", "pause"])]
     pub on_interrupt: String,
-    /// Readiness-probe failures of one new pod that count as a failed rollout.
+    /// Readiness-probe failures of one new pod, beyond the probe's own failureThreshold, that count as a failed rollout.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub probe_failures: u32,
     /// Container restarts of one new pod that count as a failed rollout.

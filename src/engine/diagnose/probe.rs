@@ -7,14 +7,16 @@
 //! event recorder into one event with a growing `count`. The rule fires when, for one running,
 //! not-ready container with a readiness probe:
 //!
-//! - those events add up to at least `th.probe_failures` (0 read as 1), and
+//! - those events add up to at least `failureThreshold + th.probe_failures` (the probe's own
+//!   threshold plus the extra failures `--probe-failures` asks for; 0 read as 1), and
 //! - the container has been running for at least `initialDelaySeconds + periodSeconds ×
-//!   failureThreshold` (API defaults 0, 10, 3): the kubelet itself would have marked it
-//!   unready by then, so a model that is still inside the budget its author gave the probe
-//!   is left alone.
+//!   (failureThreshold + th.probe_failures)` (API defaults 0, 10, 3): past the budget its
+//!   author gave the probe, by `--probe-failures` more periods, so a container that becomes
+//!   ready right at the edge of its budget (the seed's v1 loads in 3 s against 1 s + 3 × 1 s)
+//!   is never mistaken for a failure.
 //!
-//! The seed's bad v3 (`exec [cat /tmp/ready]`, the file never written) fails every period from
-//! the first, so it is caught about one period after its third failure. A model that loads for
+//! The seed's bad v3 (`exec [cat /tmp/ready]`, the file never written, period 1 s) fails every
+//! period from the first, so it is caught about seven seconds after it starts. A model that loads for
 //! longer than the probe's budget without a startupProbe looks the same; the hint says so.
 
 use k8s_openapi::api::core::v1::{Event, Probe};
@@ -125,7 +127,7 @@ fn crossing(events: &[&Event], threshold: u64, period: i64) -> Option<Timestamp>
 
 /// Rule 6: a running container's readiness probe keeps failing past the probe's own budget.
 pub(super) fn readiness_failing(ctx: &Ctx<'_>) -> Option<Diagnosis> {
-    let threshold = u64::from(ctx.th.probe_failures.max(1));
+    let extra = ctx.th.probe_failures.max(1);
     // The pods and the ReplicaSets come from separate watches, so the pod cache can lag: when
     // the new ReplicaSet already counts every one of its pods ready, a pod the snapshot still
     // shows not ready has passed its probe since, and is no failure (rolling back a healthy
@@ -154,7 +156,9 @@ pub(super) fn readiness_failing(ctx: &Ctx<'_>) -> Option<Diagnosis> {
                 .or(status.start_time.as_ref())
                 .map(|t| t.0);
             let [delay, _, period, _, failure] = timing(probe);
-            let budget = i64::from(delay) + i64::from(period) * i64::from(failure);
+            let threshold = u64::try_from(failure.max(1)).unwrap_or(3) + u64::from(extra);
+            let budget =
+                i64::from(delay) + i64::from(period) * i64::try_from(threshold).unwrap_or(i64::MAX);
             let budget_end =
                 started.and_then(|s| s.checked_add(SignedDuration::from_secs(budget)).ok());
             if budget_end.is_some_and(|end| ctx.now < end) {

@@ -29,6 +29,17 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
     let query = Query::parse(parts.uri.query());
     let method = parts.method.clone();
     let headers = parts.headers;
+    // The lab speaks JSON only. kubectl's typed generators (`create namespace`, `create
+    // configmap`, ...) send protobuf bodies; they get a 415 that says what to do instead.
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        let mut e = ApiError::unsupported_media_type(content_type);
+        e.message = "the lab accepts JSON and YAML bodies only, not protobuf; create the object from a manifest instead (kubectl apply -f / create -f)".into();
+        return Err(e);
+    }
     match target {
         Target::Group(g) => {
             if method != Method::GET {

@@ -30,14 +30,15 @@ fn bad_v3(started: i64, count: i32) -> Snapshot {
 
 #[test]
 fn the_seeds_bad_v3_is_caught_within_a_few_probe_periods() {
-    // Started at 95, failures at 95, 96, 97; the probe's own budget (0 + 1 x 3) ends at 98.
-    let d = diagnose(&bad_v3(95, 3), &Thresholds::default(), t(98)).unwrap();
+    // Started at 95, failures at 95..100; the probe's own threshold (3) plus the default
+    // --probe-failures (3) is 6 failures, and that budget (0 + 1 x 6) ends at 101.
+    let d = diagnose(&bad_v3(95, 6), &Thresholds::default(), t(101)).unwrap();
     assert_eq!(d.class, FailureClass::ReadinessProbeFailing);
     assert_eq!(d.reason, "Unhealthy");
     assert_eq!(
         d.summary,
         format!(
-            "readiness probe of container \"server\" in pod \"{POD}\" failed 3 times: \
+            "readiness probe of container \"server\" in pod \"{POD}\" failed 6 times: \
              cat: /tmp/ready: No such file or directory"
         )
     );
@@ -52,25 +53,26 @@ fn the_seeds_bad_v3_is_caught_within_a_few_probe_periods() {
         "last failure: cat: /tmp/ready: No such file or directory"
     );
     assert!(d.evidence.contains(
-        &"event: Unhealthy: Readiness probe failed: cat: /tmp/ready: No such file or directory (x3)"
+        &"event: Unhealthy: Readiness probe failed: cat: /tmp/ready: No such file or directory (x6)"
             .to_string()
     ));
-    // Decisive at the later of the third failure (97) and the end of the probe budget (98).
-    assert_eq!(d.first_seen, Some(t(98)));
+    // Decisive at the later of the sixth failure (100) and the end of the budget (101).
+    assert_eq!(d.first_seen, Some(t(101)));
     assert!(!d.wants_logs);
 }
 
 #[test]
 fn readiness_failures_below_the_threshold_or_inside_the_probe_budget_are_not_decisive() {
-    // (started, failures, probe_failures threshold, now, fires)
+    // (started, failures, --probe-failures, now, fires); the probe's failureThreshold is 3,
+    // so a rollout fails after 3 + --probe-failures failures and as many periods.
     let cases = [
-        (90, 2, 3, 100, false),
-        (90, 3, 3, 100, true),
-        (90, 3, 5, 100, false),
-        (90, 1, 1, 100, true),
-        (90, 1, 0, 100, true),
-        (98, 3, 3, 100, false), // running 2s, the budget is 3s
-        (97, 3, 3, 100, true),  // exactly at the budget
+        (90, 5, 3, 100, false),
+        (90, 6, 3, 100, true),
+        (90, 6, 5, 100, false),
+        (90, 4, 1, 100, true),
+        (90, 4, 0, 100, true),
+        (95, 6, 3, 100, false), // running 5s, the budget is 6s
+        (94, 6, 3, 100, true),  // exactly at the budget
     ];
     for (started, count, threshold, at, fires) in cases {
         // One failure reads "failed 1 time".
@@ -122,15 +124,15 @@ fn failures_spread_over_several_deduplicated_events_add_up() {
         v3(),
         vec![p.build()],
         vec![
-            event(&uid, "Warning", "Unhealthy", refused, 2, 55, 60),
+            event(&uid, "Warning", "Unhealthy", refused, 3, 55, 65),
             event(
                 &uid,
                 "Warning",
                 "Unhealthy",
                 "Readiness probe failed: HTTP probe failed with statuscode: 503",
-                2,
-                65,
+                3,
                 70,
+                80,
             ),
         ],
     );
@@ -138,7 +140,7 @@ fn failures_spread_over_several_deduplicated_events_add_up() {
     assert_eq!(
         d.summary,
         format!(
-            "readiness probe of container \"server\" in pod \"{POD}\" failed 4 times: \
+            "readiness probe of container \"server\" in pod \"{POD}\" failed 6 times: \
              HTTP probe failed with statuscode: 503"
         )
     );
@@ -147,8 +149,9 @@ fn failures_spread_over_several_deduplicated_events_add_up() {
         "readiness probe: http-get http://:8501/v1/models/classifier delay=5s timeout=1s \
          period=5s #success=1 #failure=3"
     );
-    // The third failure is the first of the second event; the budget ended at 50 + 20.
-    assert_eq!(d.first_seen, Some(t(70)));
+    // The sixth failure is the last of the second event (80); the budget (5 + 5 x 6) ended
+    // at 85.
+    assert_eq!(d.first_seen, Some(t(85)));
 }
 
 #[test]
