@@ -2,4 +2,7 @@
 //! test on port 0. `support` starts labs and runs the binary and kubectl.
 
 mod history_pause;
+mod lab_kubectl_rollout;
+mod lab_manifests;
+mod lab_zero_drop;
 mod support;
