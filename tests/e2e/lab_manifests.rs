@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Event, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Patch, PatchParams};
 use model_server::load::{LoadSpec, Target};
@@ -238,5 +238,15 @@ spec:
                 .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
         })
         .await;
-    assert!(never.iter().all(|p| !pod_ready(p)));
+    let never_name = never[0].metadata.name.clone().expect("name");
+    // The probe has failed (an Unhealthy event) and the pod is still not Ready.
+    env.wait_list::<Event>("", |es| {
+        es.iter().any(|e| {
+            e.involved_object.name.as_deref() == Some(never_name.as_str())
+                && e.reason.as_deref() == Some("Unhealthy")
+        })
+    })
+    .await;
+    let pod = env.pods().get(&never_name).await.expect("the pod");
+    assert!(!pod_ready(&pod), "never-ready never becomes Ready");
 }
