@@ -182,3 +182,125 @@ impl Env {
         .expect("the watch works");
     }
 }
+
+/// The text of a manifest in `manifests/`.
+pub fn manifest_text(file: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("manifests")
+        .join(file);
+    std::fs::read_to_string(&path).expect("the manifest exists")
+}
+
+/// A lab config like [`lab_config`] whose Service proxy lags `delay` behind Endpoints.
+pub fn lab_config_with_proxy_delay(delay: Duration) -> LabConfig {
+    LabConfig {
+        proxy_delay: delay,
+        ..lab_config()
+    }
+}
+
+/// Whether a pod's Ready condition is True.
+pub fn pod_ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The value of env var `name` in a pod's first container.
+pub fn pod_env(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Option<String> {
+    pod.spec
+        .as_ref()?
+        .containers
+        .first()?
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == name)?
+        .value
+        .clone()
+}
+
+impl Env {
+    pub fn replica_sets(&self) -> Api<k8s_openapi::api::apps::v1::ReplicaSet> {
+        self.api()
+    }
+
+    pub fn pods(&self) -> Api<k8s_openapi::api::core::v1::Pod> {
+        self.api()
+    }
+
+    /// Writes `text` to a file in this test's temporary directory and returns its path.
+    pub fn write_file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("the file is written");
+        path
+    }
+
+    /// Runs kubectl, asserting it exits 0, and returns its stdout (`None`: no kubectl).
+    pub async fn kubectl_ok(&self, args: &[&str]) -> Option<String> {
+        let run = self.kubectl(args).await?;
+        assert_eq!(
+            run.code,
+            Some(0),
+            "kubectl {} failed:\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            run.stdout,
+            run.stderr
+        );
+        Some(run.stdout)
+    }
+
+    /// Waits (by watching, up to [`DEADLINE`]) until the objects matching `labels` (all
+    /// when empty) satisfy `cond`, and returns them.
+    pub async fn wait_list<K>(&self, labels: &str, cond: impl Fn(&[K]) -> bool) -> Vec<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
+        use futures::StreamExt;
+        use kube::runtime::{WatchStreamExt, reflector, watcher};
+        let (reader, writer) = reflector::store::<K>();
+        let config = if labels.is_empty() {
+            watcher::Config::default()
+        } else {
+            watcher::Config::default().labels(labels)
+        };
+        let stream = reflector(writer, watcher(self.api::<K>(), config)).default_backoff();
+        let mut stream = std::pin::pin!(stream);
+        let wait = async {
+            let mut synced = false;
+            while let Some(event) = stream.next().await {
+                if let Ok(watcher::Event::InitDone) = event {
+                    synced = true;
+                }
+                if synced {
+                    let items: Vec<K> = reader.state().iter().map(|k| (**k).clone()).collect();
+                    if cond(&items) {
+                        return items;
+                    }
+                }
+            }
+            panic!("the watch on {labels} ended");
+        };
+        tokio::time::timeout(DEADLINE, wait)
+            .await
+            .unwrap_or_else(|_| panic!("objects matching {labels} reach the condition in time"))
+    }
+
+    /// The ClusterIP of Service `name`, once assigned.
+    pub async fn cluster_ip(&self, name: &str) -> String {
+        let api: Api<k8s_openapi::api::core::v1::Service> = self.api();
+        let svc = api.get(name).await.expect("the Service exists");
+        svc.spec
+            .and_then(|s| s.cluster_ip)
+            .filter(|ip| !ip.is_empty() && ip != "None")
+            .expect("the Service has a ClusterIP")
+    }
+}

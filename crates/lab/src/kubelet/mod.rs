@@ -57,6 +57,17 @@ pub struct Ipam {
 const IP_BASE: u32 = u32::from_be_bytes([127, 42, 0, 0]);
 
 impl Ipam {
+    /// An allocator whose round robin starts at a random address. Every lab on this machine
+    /// shares the loopback network, so labs starting at the same address would hand out the
+    /// same pod IPs at once (a pod's bind fails, or one lab's proxy reaches another lab's
+    /// pod); a cluster network has each pod IP once.
+    pub fn random_start() -> Ipam {
+        Ipam {
+            used: BTreeSet::new(),
+            next: rand::random::<u32>() & 0xffff,
+        }
+    }
+
     /// The next free address (round robin, so a released one is not reused at once).
     pub fn allocate(&mut self) -> Option<Ipv4Addr> {
         for _ in 0..0x1_0000 {
@@ -127,7 +138,7 @@ impl Kubelets {
             registry: registry.clone(),
             images: config.images,
             model_server_command: config.model_server_command,
-            ipam: Mutex::new(Ipam::default()),
+            ipam: Mutex::new(Ipam::random_start()),
             groups: Groups::default(),
             logs: LogIndex::default(),
             root: root.join("pods"),
@@ -307,5 +318,14 @@ mod tests {
         }
         ipam.release(first);
         assert!(!ipam.used.contains(&1));
+    }
+
+    #[test]
+    fn labs_start_their_pod_ips_at_different_addresses() {
+        let firsts: BTreeSet<Ipv4Addr> = (0..8)
+            .filter_map(|_| Ipam::random_start().allocate())
+            .collect();
+        assert!(firsts.len() > 1, "{firsts:?}");
+        assert!(firsts.iter().all(|ip| ip.octets()[..2] == [127, 42]));
     }
 }
