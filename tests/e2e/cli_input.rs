@@ -135,7 +135,7 @@ async fn each_bad_input_exits_2_with_one_error_line_and_changes_nothing() {
             "{args}: the cluster is unchanged"
         );
     }
-    assert_eq!(env.replica_sets("web").await.len(), 1);
+    assert_eq!(env.replica_sets_of("web").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

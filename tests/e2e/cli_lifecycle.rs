@@ -139,7 +139,11 @@ async fn pause_and_resume_are_idempotent_and_resume_follows_the_released_rollout
     env.rollout(&["update", "web", "--image", "busybox:1.37", "--no-wait"])
         .await
         .expect_code(0);
-    assert_eq!(env.replica_sets("web").await.len(), 1, "paused: no new RS");
+    assert_eq!(
+        env.replica_sets_of("web").await.len(),
+        1,
+        "paused: no new RS"
+    );
 
     let run = env.rollout(&["resume", "web"]).await;
     run.expect_code(0);

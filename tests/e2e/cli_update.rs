@@ -214,7 +214,7 @@ async fn update_dry_run_prints_the_template_diff_and_changes_nothing() {
         run.stdout
     );
     assert_eq!(env.resource_version("web").await, before);
-    assert_eq!(env.replica_sets("web").await.len(), 1);
+    assert_eq!(env.replica_sets_of("web").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -126,7 +126,7 @@ impl Env {
     }
 
     /// The Deployment's ReplicaSets.
-    pub async fn replica_sets(&self, name: &str) -> Vec<k8s_openapi::api::apps::v1::ReplicaSet> {
+    pub async fn replica_sets_of(&self, name: &str) -> Vec<k8s_openapi::api::apps::v1::ReplicaSet> {
         let api: Api<k8s_openapi::api::apps::v1::ReplicaSet> = self.api();
         api.list(&kube::api::ListParams::default().labels(&format!("app={name}")))
             .await
@@ -139,7 +139,7 @@ impl Env {
     pub async fn revision_template(&self, name: &str, revision: i64) -> serde_json::Value {
         let want = revision.to_string();
         let rs = self
-            .replica_sets(name)
+            .replica_sets_of(name)
             .await
             .into_iter()
             .find(|rs| annotation(&rs.metadata, REVISION) == Some(want.as_str()))
