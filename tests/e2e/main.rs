@@ -4,6 +4,7 @@
 mod cli_failures;
 mod cli_faults;
 mod cli_input;
+mod cli_interrupt;
 mod cli_lifecycle;
 mod cli_output;
 mod cli_undo;

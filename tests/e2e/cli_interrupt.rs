@@ -1,0 +1,103 @@
+//! Interrupts: SIGTERM (what Ctrl-C and CI cancellation send) stops following, says what it
+//! left, and leaves the cluster consistent: the rollout goes on server-side, or is paused
+//! with `--on-interrupt pause`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::support::{DEADLINE, Env};
+use crate::support::{inference, ready_after};
+
+/// Starts `rollout update` on a rollout whose new pods take 20 s to load, waits until it is
+/// following (its first progress line), sends SIGTERM, and returns (exit code, stderr).
+async fn interrupt_update(env: &Env, extra: &[&str]) -> (Option<i32>, String) {
+    let slow = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "command": ["sh", "-c", ready_after(20)]}]}}}});
+    let patch = serde_json::to_string(&slow).expect("json");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"));
+    cmd.args(["update", "web", "--env", "VERSION=v2", "--patch", &patch])
+        .args(extra)
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("rollout starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    // Following has begun once the first progress line about the rollout appears.
+    let following = tokio::time::timeout(DEADLINE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let started = line.contains("Waiting for deployment");
+            seen.push(line);
+            if started {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        following.ok(),
+        Some(true),
+        "rollout began following: {seen:?}"
+    );
+    let pid = child.id().expect("a pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM is sent");
+    let rest = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        rest
+    })
+    .await
+    .expect("rollout stops after SIGTERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("rollout exits")
+        .expect("wait works");
+    seen.extend(rest);
+    (status.code(), seen.join("\n"))
+}
+
+#[tokio::test]
+async fn sigterm_stops_following_and_the_rollout_goes_on_server_side() {
+    let env = Env::start().await;
+    env.create(inference("web", 2, serde_json::json!({}))).await;
+    env.wait_rolled_out("web").await;
+    let (code, stderr) = interrupt_update(&env, &[]).await;
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("continues server-side"), "{stderr}");
+    // Nothing was undone: the Deployment runs the new template and finishes on its own.
+    let d = env.get("web").await;
+    let env_vars = d
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|p| p.containers[0].env.clone().unwrap_or_default())
+        .unwrap_or_default();
+    assert!(
+        env_vars
+            .iter()
+            .any(|e| e.name == "VERSION" && e.value.as_deref() == Some("v2"))
+    );
+    env.wait_rolled_out("web").await;
+}
+
+#[tokio::test]
+async fn sigterm_with_on_interrupt_pause_leaves_the_deployment_paused() {
+    let env = Env::start().await;
+    env.create(inference("web", 2, serde_json::json!({}))).await;
+    env.wait_rolled_out("web").await;
+    let (code, stderr) = interrupt_update(&env, &["--on-interrupt", "pause"]).await;
+    assert_eq!(code, Some(6), "{stderr}");
+    let d = env.get("web").await;
+    assert_eq!(d.spec.and_then(|s| s.paused), Some(true), "{stderr}");
+}
