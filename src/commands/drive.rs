@@ -15,6 +15,7 @@ use crate::engine::assess::{Expect, Verdict};
 use crate::engine::diagnose::{Diagnosis, Thresholds};
 use crate::engine::follow::{Ending, FollowSpec, follow, get_deployment};
 use crate::engine::rollback::{self, Undone};
+use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::outcome::{Outcome, Result as R};
 use crate::output::Printer;
@@ -55,15 +56,6 @@ pub async fn interrupted() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
     }
-}
-
-fn revision_of(d: &Deployment) -> Option<i64> {
-    d.metadata
-        .annotations
-        .as_ref()?
-        .get(rollout_semantics::revision::REVISION)?
-        .parse()
-        .ok()
 }
 
 /// Attaches the last log lines of the container a diagnosis names.
@@ -135,7 +127,7 @@ pub async fn finish(
             decided_at: at,
         } => {
             decided_at = at;
-            outcome.revision.to = revision_of(&snapshot.deployment);
+            outcome.revision.to = deployment_revision(&snapshot.deployment);
             match verdict {
                 Verdict::Complete(msg) => {
                     outcome.set(R::RolledOut, msg);
@@ -162,7 +154,7 @@ pub async fn finish(
             }
         }
         Ending::TimedOut { last, snapshot } => {
-            outcome.revision.to = revision_of(&snapshot.deployment);
+            outcome.revision.to = deployment_revision(&snapshot.deployment);
             outcome.set(
                 R::TimedOut,
                 format!(
@@ -175,7 +167,7 @@ pub async fn finish(
             None
         }
         Ending::Interrupted { last, snapshot } => {
-            outcome.revision.to = revision_of(&snapshot.deployment);
+            outcome.revision.to = deployment_revision(&snapshot.deployment);
             outcome.set(
                 R::Interrupted,
                 format!(
@@ -281,7 +273,7 @@ async fn handle_failure(
         return Ok(outcome);
     };
     let d = get_deployment(cluster, &s.name).await?;
-    let failed_revision = revision_of(&d);
+    let failed_revision = deployment_revision(&d);
     let undone = rollback::undo(cluster, &d, to, false).await?;
     outcome.decision_seconds = Some(decided_at.elapsed().as_secs_f64());
     if let Undone::Skipped { .. } = undone {
@@ -327,7 +319,7 @@ async fn handle_failure(
             snapshot,
             ..
         } => {
-            outcome.revision.to = revision_of(&snapshot.deployment);
+            outcome.revision.to = deployment_revision(&snapshot.deployment);
             outcome.set(
                 R::RolledBack,
                 format!("rollout failed and was rolled back to revision {to}: {why}"),

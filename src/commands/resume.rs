@@ -14,6 +14,7 @@ use super::targets;
 use crate::cli::{ClusterArgs, ResumeArgs};
 use crate::engine::follow::get_deployment;
 use crate::engine::rollback;
+use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::outcome::{Outcome, Result as R};
@@ -41,15 +42,6 @@ pub async fn run(
     targets::report(printer, outcomes)
 }
 
-fn revision(d: &Deployment) -> Option<i64> {
-    d.metadata
-        .annotations
-        .as_ref()?
-        .get(rollout_semantics::revision::REVISION)?
-        .parse()
-        .ok()
-}
-
 async fn one(
     cluster: &Cluster,
     printer: &Printer,
@@ -69,7 +61,7 @@ async fn one(
                 R::Unchanged,
                 format!("deployment \"{name}\" is not paused"),
             );
-            o.revision.from = revision(&d);
+            o.revision.from = deployment_revision(&d);
             o.revision.to = o.revision.from;
             return Ok(o);
         }
@@ -114,7 +106,7 @@ async fn one(
     let s = Started {
         action,
         name: name.to_string(),
-        from_revision: revision(&d),
+        from_revision: deployment_revision(&d),
         generation: updated.metadata.generation.unwrap_or(0),
         started,
     };

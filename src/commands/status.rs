@@ -11,6 +11,7 @@ use super::targets;
 use crate::cli::{ClusterArgs, FollowArgs, StatusArgs};
 use crate::engine::assess::{Expect, Verdict};
 use crate::engine::follow::{Ending, FollowSpec, follow, get_deployment};
+use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::outcome::{Outcome, Result as R};
@@ -33,15 +34,6 @@ pub async fn run(
     targets::report(printer, outcomes)
 }
 
-fn revision(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<i64> {
-    d.metadata
-        .annotations
-        .as_ref()?
-        .get(rollout_semantics::revision::REVISION)?
-        .parse()
-        .ok()
-}
-
 async fn status_one(
     cluster: &Cluster,
     printer: &Printer,
@@ -52,8 +44,8 @@ async fn status_one(
     let target = format!("{}/{name}", cluster.namespace);
     let d = get_deployment(cluster, name).await?;
     let mut outcome = Outcome::new(target.clone(), "status", R::RolledOut, "");
-    outcome.revision.from = revision(&d);
-    outcome.revision.to = revision(&d);
+    outcome.revision.from = deployment_revision(&d);
+    outcome.revision.to = deployment_revision(&d);
     if !args.watch {
         // The same condition ends the same way watching or not: a revision mismatch or a
         // passed deadline is a failed rollout (exit 4), as the follow's verdict says.
@@ -98,7 +90,7 @@ async fn status_one(
         Ending::Verdict {
             verdict, snapshot, ..
         } => {
-            outcome.revision.to = revision(&snapshot.deployment);
+            outcome.revision.to = deployment_revision(&snapshot.deployment);
             match verdict {
                 Verdict::Complete(m) => outcome.set(R::RolledOut, m),
                 Verdict::Paused(m) if args.until == "paused" => outcome.set(R::Unchanged, m),

@@ -10,6 +10,7 @@ use super::update::template_diff;
 use crate::cli::{ClusterArgs, UndoArgs};
 use crate::engine::follow::get_deployment;
 use crate::engine::rollback::{self, Undone};
+use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::outcome::{Outcome, Result as R};
@@ -35,15 +36,6 @@ pub async fn run(
     targets::report(printer, outcomes)
 }
 
-fn revision(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<i64> {
-    d.metadata
-        .annotations
-        .as_ref()?
-        .get(rollout_semantics::revision::REVISION)?
-        .parse()
-        .ok()
-}
-
 async fn undo_one(
     cluster: &Cluster,
     printer: &Printer,
@@ -62,7 +54,7 @@ async fn undo_one(
                 R::Unchanged,
                 rollout_semantics::kubectl::skipped_message(revision),
             );
-            o.revision.from = revision_of_opt(&d);
+            o.revision.from = deployment_revision(&d);
             o.revision.to = o.revision.from;
             Ok(o)
         }
@@ -74,7 +66,7 @@ async fn undo_one(
                 R::Accepted,
                 format!("dry run: would restore revision {revision}; nothing was changed"),
             );
-            o.revision.from = revision_of_opt(&d);
+            o.revision.from = deployment_revision(&d);
             Ok(o)
         }
         Undone::Restored {
@@ -91,15 +83,11 @@ async fn undo_one(
             let s = Started {
                 action: "undo",
                 name: name.to_string(),
-                from_revision: revision_of_opt(&d),
+                from_revision: deployment_revision(&d),
                 generation,
                 started,
             };
             drive::finish(cluster, printer, &args.follow, s).await
         }
     }
-}
-
-fn revision_of_opt(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<i64> {
-    revision(d)
 }

@@ -21,6 +21,7 @@ use crate::cli::{ClusterArgs, UpdateArgs};
 use crate::engine::change::{self, Built, ChangeRequest};
 use crate::engine::follow::get_deployment;
 use crate::engine::rollback;
+use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::outcome::{Outcome, Result as R};
@@ -284,7 +285,7 @@ async fn update_one(
             R::Unchanged,
             format!("no change: deployment \"{name}\" already has {description}"),
         );
-        o.revision.from = revision_of(&d);
+        o.revision.from = deployment_revision(&d);
         o.revision.to = o.revision.from;
         return Ok(o);
     }
@@ -327,24 +328,15 @@ async fn update_one(
             R::Accepted,
             "dry run: nothing was changed",
         );
-        o.revision.from = revision_of(&d);
+        o.revision.from = deployment_revision(&d);
         return Ok(o);
     }
     let s = Started {
         action: "update",
         name: name.to_string(),
-        from_revision: revision_of(&d),
+        from_revision: deployment_revision(&d),
         generation: sent.metadata.generation.unwrap_or(0),
         started,
     };
     drive::finish(cluster, printer, &args.follow, s).await
-}
-
-fn revision_of(d: &Deployment) -> Option<i64> {
-    d.metadata
-        .annotations
-        .as_ref()?
-        .get(rollout_semantics::revision::REVISION)?
-        .parse()
-        .ok()
 }

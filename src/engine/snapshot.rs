@@ -77,3 +77,13 @@ impl Snapshot {
             .ok()
     }
 }
+
+/// A Deployment's `deployment.kubernetes.io/revision`, when set and numeric.
+pub fn deployment_revision(d: &Deployment) -> Option<i64> {
+    d.metadata
+        .annotations
+        .as_ref()?
+        .get(revision::REVISION)?
+        .parse()
+        .ok()
+}

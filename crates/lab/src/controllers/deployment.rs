@@ -15,7 +15,10 @@ use rollout_semantics::{intstr, replicaset, revision, rolling, status as dstatus
 use serde_json::{Value, json};
 
 use super::events::{EventType, record};
-use super::runtime::{Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key};
+use super::runtime::{
+    Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key, key_of, labels_of,
+    typed, writer,
+};
 use crate::kinds::{self, ResourceType};
 use crate::registry::{DeleteOptions, Registry, Subresource, WriteOptions};
 use crate::store::StoredEvent;
@@ -36,14 +39,7 @@ fn now() -> k8s_openapi::jiff::Timestamp {
 }
 
 fn opts() -> WriteOptions {
-    WriteOptions {
-        field_manager: COMPONENT.into(),
-        ..WriteOptions::default()
-    }
-}
-
-fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
-    serde_json::from_value(v.clone()).ok()
+    writer(COMPONENT)
 }
 
 /// The Deployment controller.
@@ -110,19 +106,6 @@ impl Reconciler for DeploymentController {
     }
 }
 
-fn key_of(obj: &Value) -> Key {
-    (
-        obj.pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        obj.pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-    )
-}
-
 fn selecting_deployments(cache: &Informer, rs: &Value) -> Vec<Key> {
     let ns = rs
         .pointer("/metadata/namespace")
@@ -139,17 +122,6 @@ fn selecting_deployments(cache: &Informer, rs: &Value) -> Vec<Key> {
         })
         .map(|d| (ns.to_string(), d.metadata.name.unwrap_or_default()))
         .collect()
-}
-
-fn labels_of(obj: &Value) -> std::collections::BTreeMap<String, String> {
-    obj.pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// One sync of one Deployment. Errors mean "a write failed; retry soon" (the cache will

@@ -11,30 +11,26 @@ use rollout_semantics::pod as podsem;
 use serde_json::{Value, json};
 
 use super::events::{EventType, record};
-use super::runtime::{Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key};
-use crate::kinds::{self, ResourceType};
+use super::runtime::{
+    Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key, key_of, labels_of,
+    resource, typed, writer,
+};
+use crate::kinds::ResourceType;
 use crate::registry::{DeleteOptions, Registry, Subresource, WriteOptions};
 use crate::store::StoredEvent;
 
 const COMPONENT: &str = "replicaset-controller";
 
 fn rs_type() -> &'static ResourceType {
-    kinds::find("apps", "v1", "replicasets").unwrap_or(&kinds::RESOURCES[0])
+    resource("apps", "replicasets")
 }
 
 fn pod_type() -> &'static ResourceType {
-    kinds::find("", "v1", "pods").unwrap_or(&kinds::RESOURCES[0])
+    resource("", "pods")
 }
 
 fn opts() -> WriteOptions {
-    WriteOptions {
-        field_manager: COMPONENT.into(),
-        ..WriteOptions::default()
-    }
-}
-
-fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
-    serde_json::from_value(v.clone()).ok()
+    writer(COMPONENT)
 }
 
 fn now() -> k8s_openapi::jiff::Timestamp {
@@ -69,7 +65,7 @@ impl Reconciler for ReplicaSetController {
         cache
             .list(rs_type(), None)
             .iter()
-            .map(|rs| event_key_of(rs))
+            .map(|rs| key_of(rs))
             .collect()
     }
 
@@ -84,36 +80,12 @@ impl Reconciler for ReplicaSetController {
     }
 }
 
-fn event_key_of(obj: &Value) -> Key {
-    (
-        obj.pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        obj.pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-    )
-}
-
-fn labels(obj: &Value) -> std::collections::BTreeMap<String, String> {
-    obj.pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn selecting(cache: &Informer, pod: &Value) -> Vec<Key> {
     let ns = pod
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let l = labels(pod);
+    let l = labels_of(pod);
     cache
         .list(rs_type(), Some(ns))
         .iter()

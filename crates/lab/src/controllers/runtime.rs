@@ -29,7 +29,8 @@ pub struct Informer {
     by_type: HashMap<String, BTreeMap<Key, Arc<Value>>>,
 }
 
-fn key_of(obj: &Value) -> Key {
+/// The key of an object.
+pub fn key_of(obj: &Value) -> Key {
     (
         obj.pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -195,4 +196,37 @@ pub fn controller_owner(obj: &Value, kind: &str) -> Option<Key> {
 /// The key of the object an event is about.
 pub fn event_key(ev: &StoredEvent) -> Key {
     key_of(&ev.object)
+}
+
+/// An object's labels.
+pub fn labels_of(obj: &Value) -> std::collections::BTreeMap<String, String> {
+    obj.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The typed view of a stored object, or `None` if it does not decode.
+pub fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+/// A served type by group and plural; the lab serves every type its controllers use.
+pub fn resource(group: &str, plural: &str) -> &'static ResourceType {
+    crate::kinds::RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.plural == plural)
+        .unwrap_or(&crate::kinds::RESOURCES[0])
+}
+
+/// The write options of a controller, named as its field manager.
+pub fn writer(component: &str) -> crate::registry::WriteOptions {
+    crate::registry::WriteOptions {
+        field_manager: component.to_string(),
+        ..Default::default()
+    }
 }
