@@ -1,8 +1,11 @@
 //! The process runner: starts a `ProcessSpec` as a local process in its own process group,
 //! captures stdout and stderr into a CRI-format log file, reports the exit, and kills
-//! groups. Every group it starts is tracked, so the lab can kill them all when it stops;
-//! each child also gets `PR_SET_PDEATHSIG(SIGKILL)`, so an abruptly killed lab leaves no
-//! container behind.
+//! groups. Every group it starts is tracked, so the lab can kill them all when it stops.
+//! An abruptly killed lab (SIGKILL) cannot do that, and `PR_SET_PDEATHSIG` reaches only a
+//! direct child, not the processes a container's shell forks. So each process runs under a
+//! small guard shell that leads its group: the guard gets `SIGUSR2` when the lab dies and
+//! answers by killing its whole group, grandchildren included. To the container the guard
+//! is invisible: it passes signal-free exits through and keeps default dispositions.
 //!
 //! Like a container's PID 1, a container's main process takes its whole group with it:
 //! when it exits, what is left of its group is killed.
@@ -65,11 +68,26 @@ pub fn signal(pgid: i32, sig: Signal) {
     }
 }
 
-/// A command set up as the lab runs every process: own group, killed with the lab.
+/// The guard around every process: on SIGUSR2 (the lab died) it kills its process group;
+/// SIGTERM from the kubelet reaches the whole group, the guard outlives the process it runs
+/// and exits with that process's status.
+const GUARD: &str = r#"trap 'kill -KILL 0' USR2
+trap ':' TERM
+"$@" &
+pid=$!
+while :; do wait "$pid"; st=$?; kill -0 "$pid" 2>/dev/null || exit "$st"; done"#;
+
+/// A command set up as the lab runs every process: own group under a guard, killed with
+/// the lab however it exits.
 pub fn command(argv: &[String], spec: &ProcessSpec) -> Option<tokio::process::Command> {
-    let (program, args) = argv.split_first()?;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
+    if argv.is_empty() {
+        return None;
+    }
+    let mut cmd = tokio::process::Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(GUARD)
+        .arg("lab-guard")
+        .args(argv)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.working_dir)
@@ -80,7 +98,7 @@ pub fn command(argv: &[String], spec: &ProcessSpec) -> Option<tokio::process::Co
     // SAFETY: prctl and getppid are async-signal-safe; nothing here allocates.
     unsafe {
         cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGUSR2).map_err(std::io::Error::from)?;
             // The lab died between fork and prctl: do not run orphaned.
             if nix::unistd::getppid().as_raw() != parent {
                 return Err(std::io::Error::other("the lab exited"));
