@@ -9,9 +9,12 @@ use crate::support::{Env, inference, revision, server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_completes_while_the_api_fails_and_watches_are_cut() {
-    let env = Env::start().await;
+    let Some(env) = Env::lab_only().await else {
+        return;
+    };
+    let Some(lab) = env.lab.as_ref() else { return };
     env.create(inference("web", 3, json!(null))).await;
-    env.lab.set_faults(Faults {
+    lab.set_faults(Faults {
         error_rate: 0.1,
         watch_cut_max_seconds: Some(2.0),
         ..Faults::default()
@@ -20,7 +23,7 @@ async fn an_update_completes_while_the_api_fails_and_watches_are_cut() {
     let run = env
         .rollout(&["update", "web", "--image", "busybox:1.37"])
         .await;
-    env.lab.set_faults(Faults::default());
+    lab.set_faults(Faults::default());
     run.expect_code(0);
     assert!(
         run.stdout

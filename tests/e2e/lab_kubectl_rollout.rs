@@ -158,7 +158,9 @@ fn record_rs_sizes(env: &Env, stop: CancellationToken) -> tokio::task::JoinHandl
 /// replicas + maxSurge nor fall below replicas - maxUnavailable available pods.
 #[tokio::test]
 async fn kubectl_set_env_rolls_out_within_the_surge_and_unavailability_bounds() {
-    let env = Env::start().await;
+    let Some(env) = Env::lab_only().await else {
+        return;
+    };
     if start_inference(&env, None).await.is_none() {
         eprintln!("skipped: kubectl not found");
         return;
@@ -233,7 +235,9 @@ async fn kubectl_set_env_rolls_out_within_the_surge_and_unavailability_bounds() 
 /// new revision numbers, as upstream does.
 #[tokio::test]
 async fn kubectl_undo_reuses_old_replica_sets_and_renumbers_history() {
-    let env = Env::start().await;
+    let Some(env) = Env::lab_only().await else {
+        return;
+    };
     // One replica keeps each rollout short; a scale is not a revision.
     if start_inference(&env, Some("1")).await.is_none() {
         eprintln!("skipped: kubectl not found");
@@ -306,7 +310,9 @@ async fn kubectl_undo_reuses_old_replica_sets_and_renumbers_history() {
 /// template, which makes a new ReplicaSet.
 #[tokio::test]
 async fn kubectl_pause_holds_changes_resume_releases_them_and_restart_makes_a_new_rs() {
-    let env = Env::start().await;
+    let Some(env) = Env::lab_only().await else {
+        return;
+    };
     if start_inference(&env, Some("1")).await.is_none() {
         eprintln!("skipped: kubectl not found");
         return;
@@ -391,7 +397,9 @@ async fn kubectl_pause_holds_changes_resume_releases_them_and_restart_makes_a_ne
 /// output; the Service's Endpoints list only the ready v1 pods; `rollout undo` recovers.
 #[tokio::test]
 async fn kubectl_sees_the_bad_v3_stall_past_its_progress_deadline() {
-    let env = Env::start().await;
+    let Some(env) = Env::lab_only().await else {
+        return;
+    };
     if start_inference(&env, None).await.is_none() {
         eprintln!("skipped: kubectl not found");
         return;

@@ -22,7 +22,9 @@ fn replicas(d: &Deployment) -> i32 {
 /// starts revision 2 without taking a v1 pod away.
 #[tokio::test]
 async fn inference_manifests_apply_and_v1_rolls_out() {
-    let env = Env::start().await;
+    let Some(env) = Env::lab_only().await else {
+        return;
+    };
     env.apply_manifest("01-inference.yaml").await;
     env.wait_rolled_out("inference").await;
     let pods = env
@@ -42,7 +44,9 @@ async fn inference_manifests_apply_and_v1_rolls_out() {
 /// and editing its selector to green moves the traffic to v2-green.
 #[tokio::test]
 async fn bluegreen_rolls_out_and_the_selector_swap_cuts_over() {
-    let env = Env::start().await;
+    let Some(env) = Env::lab_only().await else {
+        return;
+    };
     env.apply_manifest("03-bluegreen.yaml").await;
     env.wait_rolled_out("inference-blue").await;
     env.wait_rolled_out("inference-green").await;
@@ -126,7 +130,9 @@ async fn bluegreen_rolls_out_and_the_selector_swap_cuts_over() {
 /// replicas roll out (minReadySeconds lowered from 20 to 2 to keep the test short).
 #[tokio::test]
 async fn model_serving_rolls_out_with_its_pdb_and_service() {
-    let env = Env::start().await;
+    let Some(env) = Env::lab_only().await else {
+        return;
+    };
     let text = manifest_text("04-model-serving.yaml");
     assert!(text.contains("minReadySeconds: 20"));
     env.apply_yaml(&text.replace("minReadySeconds: 20", "minReadySeconds: 2"))
@@ -169,7 +175,9 @@ async fn model_serving_rolls_out_with_its_pdb_and_service() {
 /// never Ready, crash-at-start a restarting container, flaky a Ready pod.
 #[tokio::test]
 async fn model_server_variants_apply_and_show_their_failure_shapes() {
-    let env = Env::start().await;
+    let Some(env) = Env::lab_only().await else {
+        return;
+    };
     env.apply_manifest("05-model-server-variants.yaml").await;
     let maps = env
         .wait_list::<ConfigMap>("app.kubernetes.io/part-of=model-server-variants", |cms| {

@@ -24,12 +24,43 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// A running lab with everything a test needs to talk to it.
+/// The variable that points the suite at a real cluster instead of a lab per test.
+pub const EXTERNAL: &str = "ROLLOUT_E2E_KUBECONFIG";
+
+/// A cluster a test runs against, with everything it needs to talk to it: a lab of its own
+/// (the default), or, with `ROLLOUT_E2E_KUBECONFIG=PATH`, the cluster that kubeconfig names,
+/// in a fresh namespace deleted when the test ends.
 pub struct Env {
-    pub lab: Lab,
+    /// The test's own lab; `None` against a real cluster.
+    pub lab: Option<Lab>,
     pub dir: tempfile::TempDir,
+    /// A kubeconfig whose current context points at the test's namespace.
     pub kubeconfig: PathBuf,
     pub client: Client,
+    pub namespace: String,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if self.lab.is_some() {
+            return;
+        }
+        // A test namespace on a real cluster goes with the test.
+        let (client, ns) = (self.client.clone(), self.namespace.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+                let _ = api.delete(&ns, &Default::default()).await;
+            });
+        })
+        .join();
+    }
 }
 
 /// A lab config whose model-server image runs this build's `rollout lab model-server`.
@@ -45,11 +76,70 @@ pub fn lab_config() -> LabConfig {
 }
 
 impl Env {
+    /// A lab of the test's own, or the real cluster `ROLLOUT_E2E_KUBECONFIG` names.
     pub async fn start() -> Env {
+        match std::env::var_os(EXTERNAL) {
+            Some(path) => Env::external(PathBuf::from(path)).await,
+            None => Env::lab(lab_config()).await,
+        }
+    }
+
+    /// A lab with this config; `None` (the test says it skipped) against a real cluster,
+    /// for tests that need the lab itself (its fault injection, capacity, proxy delay or
+    /// model-server image).
+    pub async fn with_config(config: LabConfig) -> Option<Env> {
+        if std::env::var_os(EXTERNAL).is_some() {
+            eprintln!("skipped: this test needs the lab (it sets the lab's own configuration)");
+            return None;
+        }
+        Some(Env::lab(config).await)
+    }
+
+    /// A plain lab; `None` against a real cluster (for tests that need the lab's images).
+    pub async fn lab_only() -> Option<Env> {
         Env::with_config(lab_config()).await
     }
 
-    pub async fn with_config(config: LabConfig) -> Env {
+    async fn external(path: PathBuf) -> Env {
+        let mut kc = Kubeconfig::read_from(&path).expect("the external kubeconfig reads");
+        let namespace = format!("rollout-e2e-{}", uuid_like());
+        let current = kc
+            .current_context
+            .clone()
+            .expect("the kubeconfig has a current context");
+        for ctx in kc.contexts.iter_mut().filter(|c| c.name == current) {
+            if let Some(c) = ctx.context.as_mut() {
+                c.namespace = Some(namespace.clone());
+            }
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let kubeconfig = dir.path().join("kubeconfig.yaml");
+        std::fs::write(
+            &kubeconfig,
+            serde_saphyr::to_string(&kc).expect("the kubeconfig renders"),
+        )
+        .expect("the kubeconfig is written");
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("a kube config");
+        let client = Client::try_from(config).expect("a client");
+        let ns: k8s_openapi::api::core::v1::Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}}))
+                .expect("a namespace");
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+            .create(&Default::default(), &ns)
+            .await
+            .expect("the test namespace is created");
+        Env {
+            lab: None,
+            dir,
+            kubeconfig,
+            client,
+            namespace,
+        }
+    }
+
+    async fn lab(config: LabConfig) -> Env {
         let lab = Lab::start(config).await.expect("the lab starts on port 0");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let kubeconfig = dir.path().join("kubeconfig.yaml");
@@ -60,10 +150,11 @@ impl Env {
             .expect("a kube config");
         let client = Client::try_from(config).expect("a client");
         Env {
-            lab,
+            lab: Some(lab),
             dir,
             kubeconfig,
             client,
+            namespace: "default".into(),
         }
     }
 
@@ -75,7 +166,7 @@ impl Env {
             + std::fmt::Debug,
         K::DynamicType: Default,
     {
-        Api::namespaced(self.client.clone(), "default")
+        Api::namespaced(self.client.clone(), &self.namespace)
     }
 
     pub fn deployments(&self) -> Api<Deployment> {
@@ -152,7 +243,7 @@ impl Env {
             let plural = format!("{}s", kind.to_lowercase());
             let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, &plural);
             let api: Api<kube::api::DynamicObject> =
-                Api::namespaced_with(self.client.clone(), "default", &ar);
+                Api::namespaced_with(self.client.clone(), &self.namespace, &ar);
             let obj: kube::api::DynamicObject =
                 serde_json::from_value(doc).expect("a Kubernetes object");
             api.patch(
@@ -303,4 +394,13 @@ impl Env {
             .filter(|ip| !ip.is_empty() && ip != "None")
             .expect("the Service has a ClusterIP")
     }
+}
+
+/// A short random suffix for names.
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", std::process::id(), nanos)
 }
