@@ -53,7 +53,7 @@ async fn json_output_is_one_object_on_stdout_with_progress_on_stderr() {
     run.expect_code(0);
     let v = run.json();
     assert!(v.is_object(), "{v}");
-    assert_eq!(v["target"], "default/web");
+    assert_eq!(v["target"], format!("{}/web", env.namespace));
     assert_eq!(v["action"], "update");
     assert_eq!(v["result"], "rolled-out");
     assert_eq!(v["reason"], "deployment \"web\" successfully rolled out");
@@ -132,7 +132,13 @@ async fn json_output_over_a_selector_is_one_list() {
         .map(|o| o["target"].as_str().unwrap_or_default())
         .collect();
     targets.sort();
-    assert_eq!(targets, ["default/chat", "default/web"]);
+    assert_eq!(
+        targets,
+        [
+            format!("{}/chat", env.namespace),
+            format!("{}/web", env.namespace)
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

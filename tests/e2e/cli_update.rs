@@ -158,9 +158,11 @@ async fn update_max_surge_and_max_unavailable_are_written_and_printed_before_and
         .await;
     run.expect_code(0);
     assert!(
-        run.stderr
-            .lines()
-            .any(|l| l == "default/web: maxSurge 25% -> 0, maxUnavailable 25% -> 1"),
+        run.stderr.lines().any(|l| l
+            == format!(
+                "{}/web: maxSurge 25% -> 0, maxUnavailable 25% -> 1",
+                env.namespace
+            )),
         "{}",
         run.both()
     );
@@ -276,7 +278,10 @@ async fn update_config_rolls_changed_config_and_reports_unchanged_config_as_no_c
 
     let first = env.rollout(&["update", "web", "--config"]).await;
     first.expect_code(0);
-    first.expect_output("default/web: config configmap/web-config hashes to ");
+    first.expect_output(&format!(
+        "{}/web: config configmap/web-config hashes to ",
+        env.namespace
+    ));
     let d = env.get("web").await;
     assert_eq!(revision(&d), Some(2));
     let hash = |d: &Deployment| {
