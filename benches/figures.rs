@@ -54,13 +54,37 @@ fn selected(ids: &[u32]) -> bool {
 async fn run(marker: &str) -> Vec<Row> {
     let groups: Vec<(&[u32], &str, Figure)> = vec![
         (&[1], "lab start-up", Box::pin(lab_api::startup())),
-        (&[2, 4], "pods stored and listed", Box::pin(lab_api::pods_memory_and_list())),
+        (
+            &[2, 4],
+            "pods stored and listed",
+            Box::pin(lab_api::pods_memory_and_list()),
+        ),
         (&[3], "watch fan-out", Box::pin(lab_api::watch_latency())),
-        (&[5, 7], "rollouts on the lab", Box::pin(lab_rollout::rollouts(marker))),
-        (&[6], "pod start to Ready", Box::pin(lab_rollout::ready_latency())),
-        (&[8], "CLI exit after completion", Box::pin(cli::exit_after_complete())),
-        (&[9], "rollback after the signal", Box::pin(cli::rollback_after_signal())),
-        (&[10], "API requests per rollout", Box::pin(cli_load::requests_per_rollout())),
+        (
+            &[5, 7],
+            "rollouts on the lab",
+            Box::pin(lab_rollout::rollouts(marker)),
+        ),
+        (
+            &[6],
+            "pod start to Ready",
+            Box::pin(lab_rollout::ready_latency()),
+        ),
+        (
+            &[8],
+            "CLI exit after completion",
+            Box::pin(cli::exit_after_complete()),
+        ),
+        (
+            &[9],
+            "rollback after the signal",
+            Box::pin(cli::rollback_after_signal()),
+        ),
+        (
+            &[10],
+            "API requests per rollout",
+            Box::pin(cli_load::requests_per_rollout()),
+        ),
         (&[11], "CLI peak memory", Box::pin(cli_load::cli_memory())),
     ];
     let mut rows = Vec::new();
@@ -74,7 +98,12 @@ async fn run(marker: &str) -> Vec<Row> {
             Ok(r) => rows.extend(r),
             Err(e) => {
                 println!("  FAILED: figure {ids:?} {name}: {e:#}");
-                rows.push(Row::new(&format!("{ids:?} {name}"), "FAILED".into(), "-".into(), "-".into()));
+                rows.push(Row::new(
+                    &format!("{ids:?} {name}"),
+                    "FAILED".into(),
+                    "-".into(),
+                    "-".into(),
+                ));
             }
         }
         println!("  ({:.1} s)", t0.elapsed().as_secs_f64());
@@ -84,10 +113,16 @@ async fn run(marker: &str) -> Vec<Row> {
 
 fn main() {
     if !std::path::Path::new(support::ROLLOUT).exists() {
-        eprintln!("{} is missing: run `cargo build --release` first", support::ROLLOUT);
+        eprintln!(
+            "{} is missing: run `cargo build --release` first",
+            support::ROLLOUT
+        );
         std::process::exit(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start a tokio runtime: {e}");
@@ -102,13 +137,31 @@ fn main() {
     let t0 = Instant::now();
     let rows = runtime.block_on(run(&marker));
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    let w = rows.iter().map(|r| r.figure.chars().count()).max().unwrap_or(10);
-    let m = rows.iter().map(|r| r.measured.chars().count()).max().unwrap_or(10);
-    let b = rows.iter().map(|r| r.baseline.chars().count()).max().unwrap_or(10);
-    println!("\n{:<w$}  {:<m$}  {:<b$}  ratio", "figure", "measured", "baseline");
+    let w = rows
+        .iter()
+        .map(|r| r.figure.chars().count())
+        .max()
+        .unwrap_or(10);
+    let m = rows
+        .iter()
+        .map(|r| r.measured.chars().count())
+        .max()
+        .unwrap_or(10);
+    let b = rows
+        .iter()
+        .map(|r| r.baseline.chars().count())
+        .max()
+        .unwrap_or(10);
+    println!(
+        "\n{:<w$}  {:<m$}  {:<b$}  ratio",
+        "figure", "measured", "baseline"
+    );
     println!("{}", "-".repeat(w + m + b + 14));
     for r in &rows {
-        println!("{:<w$}  {:<m$}  {:<b$}  {}", r.figure, r.measured, r.baseline, r.ratio);
+        println!(
+            "{:<w$}  {:<m$}  {:<b$}  {}",
+            r.figure, r.measured, r.baseline, r.ratio
+        );
     }
     println!("\ntotal {:.0} s", t0.elapsed().as_secs_f64());
 }

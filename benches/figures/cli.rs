@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::support::{self, Env, FirstSeen, Row, fmt_ms, median, signed_ms};
 
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 fn kubectl_present() -> bool {
     std::path::Path::new(support::KUBECTL).exists()
@@ -105,7 +105,7 @@ pub async fn exit_after_complete() -> Result<Vec<Row>> {
     let (o, t) = (median(&ours), median(&theirs));
     println!("    (runs: rollout {ours:.0?} ms, {base} {theirs:.0?} ms)");
     Ok(vec![Row::new(
-        "8 complete event to CLI exit (median of 3)",
+        "8 complete event to CLI exit (median of 5)",
         fmt_ms(o),
         format!("{} {base}", fmt_ms(t)),
         support::ratio(o, t),
@@ -126,36 +126,59 @@ async fn third_unhealthy(env: &Env) -> Result<(FirstSeen, tokio::task::JoinHandl
     let mark = seen.clone();
     let mut counts: HashMap<String, (String, i32)> = HashMap::new();
     let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
-    let task = support::observe(events, watcher::Config::default(), move |e: &Event, at, init| {
-        let pod = e.involved_object.name.clone().unwrap_or_default();
-        if init {
-            known.insert(pod);
-            return;
-        }
-        if e.reason.as_deref() != Some("Unhealthy") || known.contains(&pod) {
-            return;
-        }
-        let key = e.metadata.name.clone().unwrap_or_default();
-        counts.insert(key, (pod.clone(), e.count.unwrap_or(1)));
-        let total: i32 = counts.values().filter(|(p, _)| *p == pod).map(|c| c.1).sum();
-        if total >= 3 {
-            mark.mark(at);
-        }
-    })
+    let task = support::observe(
+        events,
+        watcher::Config::default(),
+        move |e: &Event, at, init| {
+            let pod = e.involved_object.name.clone().unwrap_or_default();
+            if init {
+                known.insert(pod);
+                return;
+            }
+            if e.reason.as_deref() != Some("Unhealthy") || known.contains(&pod) {
+                return;
+            }
+            let key = e.metadata.name.clone().unwrap_or_default();
+            counts.insert(key, (pod.clone(), e.count.unwrap_or(1)));
+            let total: i32 = counts
+                .values()
+                .filter(|(p, _)| *p == pod)
+                .map(|c| c.1)
+                .sum();
+            if total >= 3 {
+                mark.mark(at);
+            }
+        },
+    )
     .await?;
     Ok((seen, task))
 }
 
 /// The seed's bad v3 as a patch, with a 20 s progress deadline.
 fn bad_v3() -> Result<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests/02-inference-bad-v3.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/manifests/02-inference-bad-v3.yaml"
+    );
     let doc: Value = serde_saphyr::from_str(&std::fs::read_to_string(path)?)?;
     Ok(json!({"spec": {"progressDeadlineSeconds": 20, "template": doc["spec"]["template"]}}))
 }
 
 fn version(d: &Deployment) -> Option<String> {
-    let c = d.spec.as_ref()?.template.spec.as_ref()?.containers.first()?;
-    c.env.as_ref()?.iter().find(|e| e.name == "VERSION")?.value.clone()
+    let c = d
+        .spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .first()?;
+    c.env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == "VERSION")?
+        .value
+        .clone()
 }
 
 /// Figure 9: third `Unhealthy` event to the rollback patch, against kubectl's failure at the
@@ -172,14 +195,17 @@ pub async fn rollback_after_signal() -> Result<Vec<Row>> {
     let reverted = FirstSeen::default();
     let (mark, was_v3) = (reverted.clone(), Arc::new(AtomicBool::new(false)));
     let cfg = watcher::Config::default().fields("metadata.name=inference");
-    let deploys = support::observe(env.deployments(), cfg, move |d: &Deployment, at, _| {
-        match version(d).as_deref() {
-            Some("v3") => was_v3.store(true, Ordering::SeqCst),
-            Some("v1") if was_v3.load(Ordering::SeqCst) => mark.mark(at),
-            _ => {}
-        }
-    })
-    .await?;
+    let deploys =
+        support::observe(
+            env.deployments(),
+            cfg,
+            move |d: &Deployment, at, _| match version(d).as_deref() {
+                Some("v3") => was_v3.store(true, Ordering::SeqCst),
+                Some("v1") if was_v3.load(Ordering::SeqCst) => mark.mark(at),
+                _ => {}
+            },
+        )
+        .await?;
     let text = patch.to_string();
     let child = env.rollout(&["update", "inference", "--patch", &text, "--timeout", "2m"])?;
     let (exit, out) = support::finish(child, Duration::from_secs(150), "rollout").await?;
@@ -220,7 +246,10 @@ pub async fn rollback_after_signal() -> Result<Vec<Row>> {
         .get()
         .ok_or_else(|| anyhow!("no third Unhealthy event in the kubectl run"))?;
     let k = signed_ms(s, k_exit);
-    println!("    (rollout exited {to_exit:.0} ms after the signal, with {})", out.status);
+    println!(
+        "    (rollout exited {to_exit:.0} ms after the signal, with {})",
+        out.status
+    );
     Ok(vec![Row::new(
         "9 3rd Unhealthy to rollback patch seen",
         fmt_ms(to_patch),
