@@ -221,12 +221,26 @@ pub async fn rollback_after_signal() -> Result<Vec<Row>> {
     support::wait_complete(&env, "inference", Duration::from_secs(60)).await?;
 
     let (signal, events) = third_unhealthy(&env).await?;
+    let timed_out = FirstSeen::default();
+    let mark = timed_out.clone();
+    let cfg = watcher::Config::default().fields("metadata.name=inference");
+    let deadline = support::observe(env.deployments(), cfg, move |d: &Deployment, at, _| {
+        let conditions = d.status.as_ref().and_then(|s| s.conditions.as_ref());
+        if conditions.is_some_and(|c| {
+            c.iter()
+                .any(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+        }) {
+            mark.mark(at);
+        }
+    })
+    .await?;
     let pp = PatchParams::default();
     env.deployments()
         .patch("inference", &pp, &Patch::Strategic(&patch))
         .await?;
     let Some(child) = env.kubectl(&["rollout", "status", "deploy/inference"])? else {
         events.abort();
+        deadline.abort();
         env.lab.shutdown().await;
         return Ok(vec![Row::new(
             "9 3rd Unhealthy to rollback patch seen",
@@ -237,6 +251,7 @@ pub async fn rollback_after_signal() -> Result<Vec<Row>> {
     };
     let (k_exit, k_out) = support::finish(child, Duration::from_secs(120), "kubectl").await?;
     events.abort();
+    deadline.abort();
     env.lab.shutdown().await;
     let k_said = String::from_utf8_lossy(&k_out.stderr).trim().to_string();
     if k_out.status.success() || !k_said.contains("progress deadline") {
@@ -246,8 +261,13 @@ pub async fn rollback_after_signal() -> Result<Vec<Row>> {
         .get()
         .ok_or_else(|| anyhow!("no third Unhealthy event in the kubectl run"))?;
     let k = signed_ms(s, k_exit);
+    let lab_deadline = timed_out
+        .get()
+        .map_or("never".to_string(), |t| fmt_ms(signed_ms(s, t)));
     println!(
-        "    (rollout exited {to_exit:.0} ms after the signal, with {})",
+        "    (from the signal: rollout exited after {}, with {}; the lab set \
+         ProgressDeadlineExceeded after {lab_deadline})",
+        fmt_ms(to_exit),
         out.status
     );
     Ok(vec![Row::new(

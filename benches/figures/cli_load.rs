@@ -63,7 +63,11 @@ fn breakdown(requests: &[String]) -> String {
 /// Figure 10: API requests of a rollout with a 12 s model load against one with 3 s.
 pub async fn requests_per_rollout() -> Result<Vec<Row>> {
     let env = Env::start(support::lab_config(1)).await?;
-    support::create_deployment(&env, support::deployment("model", 3, loader("0"))).await?;
+    // maxSurge 100%: the three new pods load side by side, so the long rollout lasts ~3× the
+    // short one without taking minutes.
+    let mut d = support::deployment("model", 3, loader("0"));
+    d["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = serde_json::json!("100%");
+    support::create_deployment(&env, d).await?;
     support::wait_complete(&env, "model", Duration::from_secs(60)).await?;
     let relay = Relay::start(env.lab.addr()).await?;
     let (short, t_short) = counted(&env, &relay, 3).await?;
@@ -84,20 +88,39 @@ pub async fn requests_per_rollout() -> Result<Vec<Row>> {
     )])
 }
 
-/// Samples a process's VmHWM every 50 ms until it is gone; the last value is its peak.
-fn sample_peak(pid: Option<u32>) -> Arc<AtomicU64> {
-    let peak = Arc::new(AtomicU64::new(0));
+/// What sampling a process saw: peak VmHWM (KiB) and CPU time (ms).
+#[derive(Default)]
+struct Sampled {
+    peak_kib: AtomicU64,
+    cpu_ms: AtomicU64,
+}
+
+/// CPU time (utime + stime) of a process in ms (USER_HZ 100).
+fn cpu_ms(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10)
+}
+
+/// Samples a process's VmHWM and CPU time every 50 ms until it is gone (a zombie has no
+/// VmHWM); the last values are its peak and its total.
+fn sample(pid: Option<u32>) -> Arc<Sampled> {
+    let seen = Arc::new(Sampled::default());
     let Some(pid) = pid else {
-        return peak;
+        return seen;
     };
-    let out = peak.clone();
+    let out = seen.clone();
     tokio::spawn(async move {
         while let Some(kib) = support::status_kib(&pid.to_string(), "VmHWM:") {
-            out.fetch_max(kib, Ordering::SeqCst);
+            out.peak_kib.fetch_max(kib, Ordering::SeqCst);
+            if let Some(ms) = cpu_ms(pid) {
+                out.cpu_ms.fetch_max(ms, Ordering::SeqCst);
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
-    peak
+    seen
 }
 
 /// Figure 11: peak RSS of `rollout update` following a large rollout, against `kubectl
@@ -117,7 +140,7 @@ pub async fn cli_memory() -> Result<Vec<Row>> {
     let gen0 = env.deployments().get("big").await?.metadata.generation;
     let t0 = Instant::now();
     let ours = env.rollout(&["update", "big", "--env", "V=2", "--timeout", "5m"])?;
-    let our_peak = sample_peak(ours.id());
+    let our_peak = sample(ours.id());
     while env.deployments().get("big").await?.metadata.generation == gen0 {
         if t0.elapsed() > Duration::from_secs(30) {
             return Err(anyhow!(
@@ -127,7 +150,7 @@ pub async fn cli_memory() -> Result<Vec<Row>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let theirs = env.kubectl(&["rollout", "status", "deploy/big"])?;
-    let their_peak = sample_peak(theirs.as_ref().and_then(|c| c.id()));
+    let their_peak = sample(theirs.as_ref().and_then(|c| c.id()));
     let (_, out) = support::finish(ours, Duration::from_secs(330), "rollout").await?;
     support::check_success("rollout update", &out)?;
     let wall = t0.elapsed();
@@ -135,14 +158,19 @@ pub async fn cli_memory() -> Result<Vec<Row>> {
         Some(child) => {
             let (_, k) = support::finish(child, Duration::from_secs(60), "kubectl").await?;
             support::check_success("kubectl rollout status", &k)?;
-            Some(their_peak.load(Ordering::SeqCst))
+            Some(their_peak.peak_kib.load(Ordering::SeqCst))
         }
         None => None,
     };
     env.lab.shutdown().await;
-    let ours = our_peak.load(Ordering::SeqCst);
+    let ours = our_peak.peak_kib.load(Ordering::SeqCst);
     let figure = format!("11 CLI peak RSS following {pods} pods");
-    println!("    ({pods}-pod rollout v1 → v2 in {})", fmt_d(wall));
+    println!(
+        "    ({pods}-pod rollout v1 → v2 in {}; CPU time: rollout {} ms, kubectl {} ms)",
+        fmt_d(wall),
+        our_peak.cpu_ms.load(Ordering::SeqCst),
+        their_peak.cpu_ms.load(Ordering::SeqCst)
+    );
     Ok(vec![match their {
         Some(k) => Row::new(
             &figure,
