@@ -255,6 +255,8 @@ async fn fan_out(watchers: usize, events: usize) -> Result<Vec<Duration>> {
 /// Figure 3: watch delivery latency with 10 watchers, against 1 (the baseline's 10,000
 /// events are split before and after, so a noisy moment does not fall on one side only).
 pub async fn watch_latency() -> Result<Vec<Row>> {
+    // Let the previous figure's processes finish dying first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let mut one = fan_out(1, EVENTS / 2).await?;
     let ten = fan_out(10, EVENTS).await?;
     one.extend(fan_out(1, EVENTS / 2).await?);
