@@ -273,10 +273,34 @@ pub fn pods_to_delete<'a>(
     }
     let ranks = ranks_by_node(pods, related);
     let mut ranked: Vec<(&Pod, i32)> = pods.iter().copied().zip(ranks).collect();
-    ranked.sort_by(|a, b| {
-        // Ordering is a strict weak order; Go's sort is unstable, ours is stable.
-        let (x, y): ((&Pod, i32), (&Pod, i32)) = (*a, *b);
-        cmp_for_deletion(x, y, now)
-    });
+    // Go's sort is unstable, ours is stable.
+    merge_sort(&mut ranked, &|a, b| cmp_for_deletion(*a, *b, now));
     ranked.into_iter().take(diff).map(|(p, _)| p).collect()
+}
+
+/// A stable merge sort that accepts a comparison which is not a total order, as Go's
+/// `sort.Sort` does. Upstream's `ActivePodsWithRanks.Less` is not transitive (equal ready
+/// or creation times fall through to later rules, different ones in one log bucket compare
+/// by UID), and the standard library's sort may panic on such a comparison.
+fn merge_sort<T: Copy>(v: &mut [T], cmp: &impl Fn(&T, &T) -> Ordering) {
+    if v.len() <= 1 {
+        return;
+    }
+    let mid = v.len() / 2;
+    merge_sort(&mut v[..mid], cmp);
+    merge_sort(&mut v[mid..], cmp);
+    let mut merged = Vec::with_capacity(v.len());
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < v.len() {
+        if cmp(&v[j], &v[i]) == Ordering::Less {
+            merged.push(v[j]);
+            j += 1;
+        } else {
+            merged.push(v[i]);
+            i += 1;
+        }
+    }
+    merged.extend_from_slice(&v[i..mid]);
+    merged.extend_from_slice(&v[j..]);
+    v.copy_from_slice(&merged);
 }

@@ -172,3 +172,26 @@ fn rs_status_counts_active_fully_labeled_ready_and_available_pods() {
         }
     );
 }
+
+#[test]
+fn many_pods_ready_within_one_log_bucket_sort_without_panicking() {
+    // Upstream's Less is not transitive here: equal ready times fall through to the
+    // creation time, different ones in one log bucket compare by UID. Go's sort accepts
+    // that; the standard library's sort may panic on it (seen with a 100-pod scale-down).
+    let now = ts(1_000);
+    let pods: Vec<Pod> = (0..100)
+        .map(|i| {
+            let uid = format!("{:03}", (i * 37) % 100);
+            let mut p = pod(&uid, "n1", "Running", Some(900 + i % 4), 10 + (i * 7) % 5);
+            p.metadata.uid = Some(uid);
+            p
+        })
+        .collect();
+    let all: Vec<&Pod> = pods.iter().collect();
+    let order = pods_to_delete(&all, &all, 30, now);
+    assert_eq!(order.len(), 30);
+    let mut unique = names(&order);
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 30);
+}
