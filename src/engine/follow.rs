@@ -95,13 +95,19 @@ fn snapshot(
     let pods: Vec<Pod> = pods
         .state()
         .iter()
-        .filter(|p| rs_uids.iter().any(|u| controlled_by(&p.metadata, u)))
+        .filter(|p| {
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.controller == Some(true) && rs_uids.contains(&o.uid))
+        })
         .map(|p| (**p).clone())
         .collect();
-    let mut uids: Vec<&str> = vec![duid.as_str()];
-    uids.extend(rs_uids.iter().map(String::as_str));
-    let pod_uids: Vec<String> = pods.iter().map(|p| uid(&p.metadata)).collect();
-    uids.extend(pod_uids.iter().map(String::as_str));
+    let mut uids: std::collections::HashSet<String> =
+        pods.iter().map(|p| uid(&p.metadata)).collect();
+    uids.insert(duid.clone());
+    uids.extend(rs_uids.iter().cloned());
     let events: Vec<Event> = events
         .state()
         .iter()
@@ -109,7 +115,7 @@ fn snapshot(
             e.involved_object
                 .uid
                 .as_deref()
-                .is_some_and(|u| uids.contains(&u))
+                .is_some_and(|u| uids.contains(u))
         })
         .map(|e| (**e).clone())
         .collect();
@@ -233,6 +239,16 @@ pub async fn follow(
                     }
                     Some(None) => {}
                     None => return Err(CliError::Internal("every watch stream ended".into())),
+                }
+                // A rollout of many pods sends bursts of events: take every one already
+                // arrived before judging, so a burst costs one snapshot, not one each.
+                while let Some(Some(item)) = changes.next().now_or_never() {
+                    if let Some(err) = item {
+                        if last_error.as_deref() != Some(err.as_str()) {
+                            progress.note(&format!("watch error (retrying): {err}"));
+                            last_error = Some(err);
+                        }
+                    }
                 }
                 // Wait for every cache's first list before judging anything.
                 if !(ready(&d_store) && ready(&rs_store) && ready(&pod_store) && ready(&ev_store)) {
