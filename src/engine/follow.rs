@@ -243,11 +243,11 @@ pub async fn follow(
                 // A rollout of many pods sends bursts of events: take every one already
                 // arrived before judging, so a burst costs one snapshot, not one each.
                 while let Some(Some(item)) = changes.next().now_or_never() {
-                    if let Some(err) = item {
-                        if last_error.as_deref() != Some(err.as_str()) {
-                            progress.note(&format!("watch error (retrying): {err}"));
-                            last_error = Some(err);
-                        }
+                    if let Some(err) = item
+                        && last_error.as_deref() != Some(err.as_str())
+                    {
+                        progress.note(&format!("watch error (retrying): {err}"));
+                        last_error = Some(err);
                     }
                 }
                 // Wait for every cache's first list before judging anything.
