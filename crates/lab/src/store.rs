@@ -231,7 +231,7 @@ impl Store {
         &self,
         rt: &'static ResourceType,
         ns: &str,
-        mut obj: Value,
+        obj: Value,
     ) -> Result<Arc<Value>, ApiError> {
         let name = meta_str(&obj, "name").to_string();
         let mut inner = self.lock();
@@ -248,6 +248,20 @@ impl Store {
                 &name,
             ));
         }
+        Ok(self.commit(&mut inner, rt, ns, key, obj, None))
+    }
+
+    /// Stamps the next resourceVersion on `obj`, stores it and publishes ADDED (no
+    /// `previous`) or MODIFIED.
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        ns: &str,
+        key: (String, String),
+        mut obj: Value,
+        previous: Option<Arc<Value>>,
+    ) -> Arc<Value> {
         inner.rv += 1;
         let rv = inner.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
@@ -257,18 +271,21 @@ impl Store {
             .entry(rt.store_key())
             .or_default()
             .insert(key, obj.clone());
-        self.publish(
-            &mut inner,
-            StoredEvent {
-                rv,
-                kind: EventType::Added,
-                resource: rt,
-                namespace: ns.to_string(),
-                object: obj.clone(),
-                previous: None,
-            },
-        );
-        Ok(obj)
+        let kind = if previous.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        let event = StoredEvent {
+            rv,
+            kind,
+            resource: rt,
+            namespace: ns.to_string(),
+            object: obj.clone(),
+            previous,
+        };
+        self.publish(inner, event);
+        obj
     }
 
     /// Replaces an object. With `expected_rv`, fails with 409 Conflict unless the stored
@@ -278,7 +295,7 @@ impl Store {
         &self,
         rt: &'static ResourceType,
         ns: &str,
-        mut obj: Value,
+        obj: Value,
         expected_rv: Option<u64>,
     ) -> Result<(Arc<Value>, bool), ApiError> {
         let name = meta_str(&obj, "name").to_string();
@@ -303,27 +320,10 @@ impl Store {
         if same_content(&current, &obj) {
             return Ok((current, false));
         }
-        inner.rv += 1;
-        let rv = inner.rv;
-        obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let obj = Arc::new(obj);
-        inner
-            .objects
-            .entry(rt.store_key())
-            .or_default()
-            .insert(key, obj.clone());
-        self.publish(
-            &mut inner,
-            StoredEvent {
-                rv,
-                kind: EventType::Modified,
-                resource: rt,
-                namespace: ns.to_string(),
-                object: obj.clone(),
-                previous: Some(current),
-            },
-        );
-        Ok((obj, true))
+        Ok((
+            self.commit(&mut inner, rt, ns, key, obj, Some(current)),
+            true,
+        ))
     }
 
     /// Removes an object for good. With `expected_rv`, only if it is still at that version
