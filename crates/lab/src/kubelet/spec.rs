@@ -391,19 +391,23 @@ pub fn process_spec(
     let known: BTreeMap<String, String> = env.iter().cloned().collect();
     let command = strings(container.get("command"));
     let args = strings(container.get("args"));
-    let mut argv: Vec<String> = match (runner, command.is_empty()) {
-        (_, false) => command,
-        (Runner::ModelServer, true) => sandbox.model_server_command.to_vec(),
-        (Runner::Shell { default_command }, true) => default_command.clone(),
+    // The container's own words follow the /tmp rule; the lab's model-server entrypoint is a
+    // path on this machine (it may well live under /tmp) and is left as it is.
+    let container_words = |words: Vec<String>| -> Vec<String> {
+        words
+            .iter()
+            .map(|a| rewrite_tmp(&expand(a, &known), &tmp))
+            .collect()
     };
-    argv.extend(args);
+    let mut argv: Vec<String> = match (runner, command.is_empty()) {
+        (_, false) => container_words(command),
+        (Runner::ModelServer, true) => sandbox.model_server_command.to_vec(),
+        (Runner::Shell { default_command }, true) => container_words(default_command.clone()),
+    };
+    argv.extend(container_words(args));
     if argv.is_empty() {
         return Err(ConfigError::NoCommand);
     }
-    let argv = argv
-        .iter()
-        .map(|a| rewrite_tmp(&expand(a, &known), &tmp))
-        .collect();
     let wd = s(container, "/workingDir").trim_start_matches('/');
     Ok(ProcessSpec {
         argv,

@@ -198,3 +198,33 @@ fn images_without_a_command_run_their_default_and_working_dir_is_under_the_root(
         vec!["/bin/rollout", "lab", "model-server", "--x"]
     );
 }
+
+#[test]
+fn the_model_server_entrypoint_under_tmp_is_not_rewritten_but_its_args_are() {
+    // A clone under /tmp (as CI's may be) puts the lab's own binary there.
+    let ms = vec![
+        "/tmp/ci/target/debug/rollout".to_string(),
+        "lab".into(),
+        "model-server".into(),
+    ];
+    let mut sb = sandbox(Path::new("/r"));
+    sb.model_server_command = &ms;
+    let c = json!({"name": "m", "image": "rollout-lab/model-server:v1", "args": ["--ready-file=/tmp/ready"]});
+    let spec = process_spec(
+        &pod(c.clone()),
+        &c,
+        &Runner::ModelServer,
+        &sb,
+        &Cluster(vec![]),
+    )
+    .expect("spec");
+    assert_eq!(
+        spec.argv,
+        vec![
+            "/tmp/ci/target/debug/rollout",
+            "lab",
+            "model-server",
+            "--ready-file=/r/tmp/ready"
+        ]
+    );
+}

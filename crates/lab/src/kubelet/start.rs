@@ -82,8 +82,16 @@ impl Worker {
         let policy = self.restart_policy().to_string();
         let pod_ref = self.pod_ref();
         let c = &mut self.containers[i];
-        if let (Some(finished), State::Terminated(t)) = (c.exited_at, &c.state) {
-            if !restarts(&policy, t.exit_code) {
+        // The exit that decides a restart: the container's terminated state, or, once it
+        // waits in CrashLoopBackOff, the last one (kept in `last`). Looking only at the
+        // terminated state let any re-step during the back-off restart it at once.
+        let exit_code = match &c.state {
+            State::Terminated(t) => Some(t.exit_code),
+            s if is_waiting(s, "CrashLoopBackOff") => c.last.as_ref().map(|t| t.exit_code),
+            _ => None,
+        };
+        if let (Some(finished), Some(exit_code)) = (c.exited_at, exit_code) {
+            if !restarts(&policy, exit_code) {
                 return None;
             }
             // Upstream `doBackOff`.
