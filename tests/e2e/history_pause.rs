@@ -305,6 +305,22 @@ async fn pausing_twice_pauses_once_and_the_second_says_already_paused() {
         .filter_map(|m| m.manager)
         .collect();
     assert!(managers.iter().any(|m| m == "rollout"), "{managers:?}");
+    // The controller answers a pause with its own status write (Progressing:
+    // DeploymentPaused); wait for it, so only the second pause could move the version.
+    let settled = |d: Option<&Deployment>| {
+        d.and_then(|d| d.status.as_ref()).is_some_and(|s| {
+            s.conditions.iter().flatten().any(|c| {
+                c.type_ == "Progressing" && c.reason.as_deref() == Some("DeploymentPaused")
+            })
+        })
+    };
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        kube::runtime::wait::await_condition(env.deployments(), "web", settled),
+    )
+    .await
+    .expect("the controller records the pause in time")
+    .expect("the watch works");
     let before = env
         .deployments()
         .get("web")
