@@ -11,9 +11,7 @@ use serde_json::{Value, json};
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 
-use super::endpoint_selection::{
-    TRIGGER_TIME_ANNOTATION, endpoints_labels, endpoints_subsets, is_managed,
-};
+use super::endpoint_selection::{endpoints_labels, endpoints_subsets, is_managed};
 use super::runtime::{Informer, Key, RETRY, Reconciler, Requeue, event_key};
 use super::trigger_time::{self, TriggerTimeTracker};
 use crate::kinds::{self, ResourceType};
@@ -179,19 +177,7 @@ impl Reconciler for EndpointsController {
         } else {
             obj["subsets"] = subsets;
         }
-        let mut annotations = obj
-            .pointer("/metadata/annotations")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        match trigger {
-            Some(t) => annotations.insert(
-                TRIGGER_TIME_ANNOTATION.into(),
-                json!(trigger_time::format(t)),
-            ),
-            None => annotations.remove(TRIGGER_TIME_ANNOTATION),
-        };
-        obj["metadata"]["annotations"] = Value::Object(annotations);
+        trigger_time::stamp(&mut obj, trigger);
         let result = match &current {
             None => registry.create(eps_type, ns, obj, &write_options()),
             Some(cur) => {

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use k8s_openapi::api::core::v1::{Pod, Service};
 
 use super::endpoint_selection::{
-    MANAGED_BY_LABEL, SERVICE_NAME_LABEL, SLICE_CONTROLLER, SliceContent, TRIGGER_TIME_ANNOTATION,
-    is_managed, selects, slice_contents, slice_labels,
+    MANAGED_BY_LABEL, SERVICE_NAME_LABEL, SLICE_CONTROLLER, SliceContent, is_managed, selects,
+    slice_contents, slice_labels,
 };
 use super::endpoints::{pods_in, resource, services_for_pod, write_options};
 use super::runtime::{Informer, Key, RETRY, Reconciler, Requeue, event_key};
@@ -182,17 +182,5 @@ fn fill(
     obj["endpoints"] = json!(want.endpoints);
     obj["metadata"]["labels"] = labels.clone();
     obj["metadata"]["ownerReferences"] = owners.clone();
-    let mut annotations = obj
-        .pointer("/metadata/annotations")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    match trigger {
-        Some(t) => annotations.insert(
-            TRIGGER_TIME_ANNOTATION.into(),
-            json!(trigger_time::format(t)),
-        ),
-        None => annotations.remove(TRIGGER_TIME_ANNOTATION),
-    };
-    obj["metadata"]["annotations"] = Value::Object(annotations);
+    trigger_time::stamp(obj, trigger);
 }

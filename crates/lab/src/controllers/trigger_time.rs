@@ -79,6 +79,25 @@ pub fn format(t: Timestamp) -> String {
     t.to_string()
 }
 
+/// Sets (or, with no trigger, removes) the last-change-trigger-time annotation on an
+/// Endpoints or EndpointSlice object, as both controllers write it.
+pub fn stamp(obj: &mut serde_json::Value, trigger: Option<Timestamp>) {
+    use super::endpoint_selection::TRIGGER_TIME_ANNOTATION;
+    let mut annotations = obj
+        .pointer("/metadata/annotations")
+        .and_then(serde_json::Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    match trigger {
+        Some(t) => annotations.insert(
+            TRIGGER_TIME_ANNOTATION.into(),
+            serde_json::Value::String(format(t)),
+        ),
+        None => annotations.remove(TRIGGER_TIME_ANNOTATION),
+    };
+    obj["metadata"]["annotations"] = serde_json::Value::Object(annotations);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
