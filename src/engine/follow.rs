@@ -7,6 +7,7 @@
 //! fetched on it. Watch errors are retried with kube-runtime's backoff and shown as notes.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt, stream};
@@ -92,9 +93,9 @@ fn snapshot(
         .map(|r| (**r).clone())
         .collect();
     let rs_uids: Vec<String> = replica_sets.iter().map(|r| uid(&r.metadata)).collect();
-    let pods: Vec<Pod> = pods
+    let pods: Vec<Arc<Pod>> = pods
         .state()
-        .iter()
+        .into_iter()
         .filter(|p| {
             p.metadata
                 .owner_references
@@ -102,22 +103,20 @@ fn snapshot(
                 .flatten()
                 .any(|o| o.controller == Some(true) && rs_uids.contains(&o.uid))
         })
-        .map(|p| (**p).clone())
         .collect();
     let mut uids: std::collections::HashSet<String> =
         pods.iter().map(|p| uid(&p.metadata)).collect();
     uids.insert(duid.clone());
     uids.extend(rs_uids.iter().cloned());
-    let events: Vec<Event> = events
+    let events: Vec<Arc<Event>> = events
         .state()
-        .iter()
+        .into_iter()
         .filter(|e| {
             e.involved_object
                 .uid
                 .as_deref()
                 .is_some_and(|u| uids.contains(u))
         })
-        .map(|e| (**e).clone())
         .collect();
     Some(Snapshot {
         deployment: (*deployment).clone(),
@@ -125,6 +124,12 @@ fn snapshot(
         pods,
         events,
     })
+}
+
+/// Drops what following never reads and would otherwise be kept for every cached object:
+/// managedFields are often the larger half of a pod.
+fn strip<K: kube::Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
 }
 
 /// True once a cache holds its first full list.
@@ -171,7 +176,8 @@ pub async fn follow(
             Api::<Deployment>::namespaced(client.clone(), ns),
             cfg().fields(&format!("metadata.name={}", spec.name)),
         )
-        .default_backoff(),
+        .default_backoff()
+        .modify(strip),
     )
     .map(|r| r.err().map(|e| e.to_string()));
     let rs_stream = reflector::reflector(
@@ -180,7 +186,8 @@ pub async fn follow(
             Api::<ReplicaSet>::namespaced(client.clone(), ns),
             cfg().labels(&selector),
         )
-        .default_backoff(),
+        .default_backoff()
+        .modify(strip),
     )
     .map(|r| r.err().map(|e| e.to_string()));
     let pod_stream = reflector::reflector(
@@ -189,12 +196,14 @@ pub async fn follow(
             Api::<Pod>::namespaced(client.clone(), ns),
             cfg().labels(&selector),
         )
-        .default_backoff(),
+        .default_backoff()
+        .modify(strip),
     )
     .map(|r| r.err().map(|e| e.to_string()));
     let ev_stream = reflector::reflector(
         ev_writer,
-        watcher(Api::<Event>::namespaced(client.clone(), ns), cfg()).default_backoff(),
+        watcher(Api::<Event>::namespaced(client.clone(), ns), cfg()).default_backoff()
+        .modify(strip),
     )
     .map(|r| r.err().map(|e| e.to_string()));
     let tick = stream::unfold((), |_| async {

@@ -2,6 +2,8 @@
 //! and the Events about any of them. Everything the engine decides is a pure function of a
 //! snapshot, so the decisions are tested without a cluster.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use rollout_semantics::revision;
@@ -12,10 +14,11 @@ pub struct Snapshot {
     pub deployment: Deployment,
     /// ReplicaSets controlled by the Deployment (ownerReference with its uid).
     pub replica_sets: Vec<ReplicaSet>,
-    /// Pods controlled by those ReplicaSets.
-    pub pods: Vec<Pod>,
+    /// Pods controlled by those ReplicaSets, shared with the watch caches: a snapshot is
+    /// taken on every burst of changes, so it must not copy hundreds of pods each time.
+    pub pods: Vec<Arc<Pod>>,
     /// Events whose involvedObject is the Deployment, one of its ReplicaSets or pods.
-    pub events: Vec<Event>,
+    pub events: Vec<Arc<Event>>,
 }
 
 fn uid_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
@@ -47,6 +50,7 @@ impl Snapshot {
                     .flatten()
                     .any(|o| o.uid == uid && o.controller == Some(true))
             })
+            .map(|p| &**p)
             .collect()
     }
 
@@ -61,6 +65,7 @@ impl Snapshot {
             .events
             .iter()
             .filter(|e| e.involved_object.uid.as_deref() == Some(uid))
+            .map(|e| &**e)
             .collect();
         evs.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
         evs

@@ -146,7 +146,10 @@ pub fn mid_rollout() -> Snapshot {
             running(old, "k2m4p", true, 0),
             running(old, "q8r7s", true, 0),
             terminating(old, "zx9yw"),
-        ],
+        ]
+        .into_iter()
+        .map(Into::into)
+        .collect(),
         events: Vec::new(),
     }
 }

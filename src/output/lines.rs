@@ -219,7 +219,7 @@ mod tests {
                 replica_set(OLD, 3, "model:v1", old_desired, old_desired),
                 replica_set(NEW, 4, "model:v2", 2, new_ready),
             ],
-            pods,
+            pods: pods.into_iter().map(Into::into).collect(),
             events: Vec::new(),
         }
     }

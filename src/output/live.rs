@@ -356,8 +356,8 @@ mod tests {
                 replica_set(new, 4, "model:v2", 2, 2),
             ],
             pods: vec![
-                running(new, "abcde", true, 0),
-                running(new, "fghij", true, 1),
+                running(new, "abcde", true, 0).into(),
+                running(new, "fghij", true, 1).into(),
             ],
             events: Vec::new(),
         };
@@ -375,7 +375,8 @@ mod tests {
             new,
             "abcde",
             "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
-        )];
+        )
+        .into()];
         let failed = Verdict::Failed(Box::new(Diagnosis {
             class: FailureClass::Unschedulable,
             summary:
@@ -409,7 +410,7 @@ mod tests {
         let snap = Snapshot {
             deployment: deployment(4, "model:v2", (15, 15, 14, 14)),
             replica_sets: vec![replica_set(new, 4, "model:v2", 15, 14)],
-            pods,
+            pods: pods.into_iter().map(Into::into).collect(),
             events: Vec::new(),
         };
         let lines = render(&snap, &progressing(), 120);
@@ -554,7 +555,7 @@ mod tests {
                 replica_set("web-5d4b9c8f7", 3, "model:v1", 0, 0),
                 replica_set(new, 4, "model:v2", 1, 1),
             ],
-            pods: vec![running(new, "abcde", true, 0)],
+            pods: vec![running(new, "abcde", true, 0).into()],
             events: Vec::new(),
         };
         live.update(

@@ -298,7 +298,7 @@ pub(super) fn deadline_exceeded(ctx: &Ctx<'_>) -> Option<Diagnosis> {
         .collect();
     uids.extend(ctx.snap.deployment.metadata.uid.as_deref());
     uids.extend(ctx.new_rs.and_then(|rs| rs.metadata.uid.as_deref()));
-    let events = ctx.snap.events.iter().filter(|e| {
+    let events = ctx.snap.events.iter().map(|e| &**e).filter(|e| {
         e.involved_object
             .uid
             .as_deref()

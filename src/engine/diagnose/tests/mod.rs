@@ -389,8 +389,8 @@ pub fn event(
 
 /// `snap` with `pods` and `events` added.
 pub fn with(mut snap: Snapshot, pods: Vec<Pod>, events: Vec<Event>) -> Snapshot {
-    snap.pods.extend(pods);
-    snap.events.extend(events);
+    snap.pods.extend(pods.into_iter().map(Into::into));
+    snap.events.extend(events.into_iter().map(Into::into));
     snap
 }
 
