@@ -202,8 +202,9 @@ pub async fn follow(
     .map(|r| r.err().map(|e| e.to_string()));
     let ev_stream = reflector::reflector(
         ev_writer,
-        watcher(Api::<Event>::namespaced(client.clone(), ns), cfg()).default_backoff()
-        .modify(strip),
+        watcher(Api::<Event>::namespaced(client.clone(), ns), cfg())
+            .default_backoff()
+            .modify(strip),
     )
     .map(|r| r.err().map(|e| e.to_string()));
     let tick = stream::unfold((), |_| async {

@@ -371,12 +371,14 @@ mod tests {
         let mut snap = mid_rollout();
         snap.deployment = deployment(4, "model:v2", (4, 1, 2, 2));
         snap.replica_sets[1] = replica_set(new, 4, "model:v2", 1, 0);
-        snap.pods = vec![unschedulable(
-            new,
-            "abcde",
-            "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
-        )
-        .into()];
+        snap.pods = vec![
+            unschedulable(
+                new,
+                "abcde",
+                "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+            )
+            .into(),
+        ];
         let failed = Verdict::Failed(Box::new(Diagnosis {
             class: FailureClass::Unschedulable,
             summary:
