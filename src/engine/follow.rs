@@ -104,10 +104,12 @@ fn snapshot(
                 .any(|o| o.controller == Some(true) && rs_uids.contains(&o.uid))
         })
         .collect();
-    let mut uids: std::collections::HashSet<String> =
-        pods.iter().map(|p| uid(&p.metadata)).collect();
-    uids.insert(duid.clone());
-    uids.extend(rs_uids.iter().cloned());
+    let mut uids: std::collections::HashSet<&str> = pods
+        .iter()
+        .filter_map(|p| p.metadata.uid.as_deref())
+        .collect();
+    uids.insert(&duid);
+    uids.extend(rs_uids.iter().map(String::as_str));
     let events: Vec<Arc<Event>> = events
         .state()
         .into_iter()

@@ -30,10 +30,11 @@ mod workload;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
@@ -127,9 +128,22 @@ struct Ctx<'a> {
     now: Timestamp,
     new_rs: Option<&'a ReplicaSet>,
     pods: Vec<&'a Pod>,
+    /// The snapshot's events by involved object's uid, oldest first: rules look up each pod's
+    /// events, and a scan per pod made every judgement quadratic in a large rollout.
+    events_by_uid: HashMap<&'a str, Vec<&'a Event>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A pod's events, oldest first.
+    fn pod_events(&self, pod: &Pod) -> Vec<&'a Event> {
+        pod.metadata
+            .uid
+            .as_deref()
+            .and_then(|uid| self.events_by_uid.get(uid))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn deployment_name(&self) -> &str {
         self.snap.deployment.metadata.name.as_deref().unwrap_or("")
     }
@@ -169,12 +183,22 @@ pub fn diagnose(snap: &Snapshot, th: &Thresholds, now: Timestamp) -> Option<Diag
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
     pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let mut events_by_uid: HashMap<&str, Vec<&Event>> = HashMap::new();
+    for e in &snap.events {
+        if let Some(uid) = e.involved_object.uid.as_deref().filter(|u| !u.is_empty()) {
+            events_by_uid.entry(uid).or_default().push(e);
+        }
+    }
+    for evs in events_by_uid.values_mut() {
+        evs.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
+    }
     let ctx = Ctx {
         snap,
         th,
         now,
         new_rs,
         pods,
+        events_by_uid,
     };
     RULES.iter().find_map(|rule| rule(&ctx))
 }

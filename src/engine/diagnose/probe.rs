@@ -25,8 +25,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::rules::{times, who};
 use super::text::{
-    EVIDENCE_EVENTS, event_count, event_evidence, event_first, event_last, one_line, pod_events,
-    pod_name,
+    EVIDENCE_EVENTS, event_count, event_evidence, event_first, event_last, one_line, pod_name,
 };
 use super::{Ctx, Diagnosis, FailureClass};
 
@@ -141,7 +140,7 @@ pub(super) fn readiness_failing(ctx: &Ctx<'_>) -> Option<Diagnosis> {
     ctx.pods.iter().find_map(|pod| {
         let spec = pod.spec.as_ref()?;
         let status = pod.status.as_ref()?;
-        let events = pod_events(ctx.snap, pod);
+        let events = ctx.pod_events(pod);
         spec.containers.iter().find_map(|c| {
             let probe = c.readiness_probe.as_ref()?;
             let cs = status

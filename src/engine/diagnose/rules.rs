@@ -9,8 +9,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::jiff::Timestamp;
 
 use super::text::{
-    EVIDENCE_EVENTS, event_evidence, event_first, event_last, image_of, one_line, pod_events,
-    pod_name, spec_container, statuses,
+    EVIDENCE_EVENTS, event_evidence, event_first, event_last, image_of, one_line, pod_name,
+    spec_container, statuses,
 };
 use super::{Ctx, Diagnosis, FailureClass};
 
@@ -75,7 +75,7 @@ pub(super) fn image_pull(ctx: &Ctx<'_>) -> Option<Diagnosis> {
         statuses(pod).find_map(|cs| {
             let (reason, message) = waiting(cs).filter(|(r, _)| PULL_REASONS.contains(r))?;
             let image = image_of(pod, cs);
-            let events = pod_events(ctx.snap, pod);
+            let events = ctx.pod_events(pod);
             // `Failed to pull image "<image>": <error>` (kubelet `images/image_manager.go`) has
             // the registry's answer; the BackOff state's own message only says it is waiting.
             let quoted = format!("\"{image}\"");
@@ -142,7 +142,7 @@ pub(super) fn config_error(ctx: &Ctx<'_>) -> Option<Diagnosis> {
                 ctx.ns_flag()
             ));
             // The kubelet records `Failed` / `Error: <message>` each time it tries.
-            let events = pod_events(ctx.snap, pod);
+            let events = ctx.pod_events(pod);
             let own = format!("Error: {message}");
             d.first_seen = first_event(&events, |e| e.message.as_deref() == Some(own.as_str()));
             let evidence = vec![waiting_line(REASON, &message)];
@@ -294,7 +294,7 @@ pub(super) fn crash_loop(ctx: &Ctx<'_>) -> Option<Diagnosis> {
                 return None;
             }
             let term = last_termination(cs);
-            let events = pod_events(ctx.snap, pod);
+            let events = ctx.pod_events(pod);
             let killer = probe_kill(&events, &cs.name);
             let how = match killer {
                 Some((kind, _)) => format!("keeps being restarted by its {kind} probe"),
