@@ -30,6 +30,7 @@ mod workload;
 #[cfg(test)]
 mod tests;
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -128,9 +129,10 @@ struct Ctx<'a> {
     now: Timestamp,
     new_rs: Option<&'a ReplicaSet>,
     pods: Vec<&'a Pod>,
-    /// The snapshot's events by involved object's uid, oldest first: rules look up each pod's
-    /// events, and a scan per pod made every judgement quadratic in a large rollout.
-    events_by_uid: HashMap<&'a str, Vec<&'a Event>>,
+    /// The snapshot's events by involved object's uid, oldest first, built on the first
+    /// look-up: a scan per pod made every judgement quadratic in a large rollout, and a
+    /// healthy one never needs them.
+    events_by_uid: OnceCell<HashMap<&'a str, Vec<&'a Event>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -139,7 +141,11 @@ impl<'a> Ctx<'a> {
         pod.metadata
             .uid
             .as_deref()
-            .and_then(|uid| self.events_by_uid.get(uid))
+            .and_then(|uid| {
+                self.events_by_uid
+                    .get_or_init(|| index_events(self.snap))
+                    .get(uid)
+            })
             .cloned()
             .unwrap_or_default()
     }
@@ -173,6 +179,20 @@ const RULES: [Rule; 8] = [
     workload::deadline_exceeded,
 ];
 
+/// Events by the uid of the object they are about, each list oldest first.
+fn index_events(snap: &Snapshot) -> HashMap<&str, Vec<&Event>> {
+    let mut by_uid: HashMap<&str, Vec<&Event>> = HashMap::new();
+    for e in &snap.events {
+        if let Some(uid) = e.involved_object.uid.as_deref().filter(|u| !u.is_empty()) {
+            by_uid.entry(uid).or_default().push(e);
+        }
+    }
+    for evs in by_uid.values_mut() {
+        evs.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
+    }
+    by_uid
+}
+
 /// The decisive failure signal in a snapshot, if any.
 pub fn diagnose(snap: &Snapshot, th: &Thresholds, now: Timestamp) -> Option<Diagnosis> {
     let new_rs = snap.new_rs();
@@ -183,22 +203,13 @@ pub fn diagnose(snap: &Snapshot, th: &Thresholds, now: Timestamp) -> Option<Diag
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
     pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    let mut events_by_uid: HashMap<&str, Vec<&Event>> = HashMap::new();
-    for e in &snap.events {
-        if let Some(uid) = e.involved_object.uid.as_deref().filter(|u| !u.is_empty()) {
-            events_by_uid.entry(uid).or_default().push(e);
-        }
-    }
-    for evs in events_by_uid.values_mut() {
-        evs.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
-    }
     let ctx = Ctx {
         snap,
         th,
         now,
         new_rs,
         pods,
-        events_by_uid,
+        events_by_uid: OnceCell::new(),
     };
     RULES.iter().find_map(|rule| rule(&ctx))
 }

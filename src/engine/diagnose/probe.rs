@@ -140,7 +140,6 @@ pub(super) fn readiness_failing(ctx: &Ctx<'_>) -> Option<Diagnosis> {
     ctx.pods.iter().find_map(|pod| {
         let spec = pod.spec.as_ref()?;
         let status = pod.status.as_ref()?;
-        let events = ctx.pod_events(pod);
         spec.containers.iter().find_map(|c| {
             let probe = c.readiness_probe.as_ref()?;
             let cs = status
@@ -164,9 +163,9 @@ pub(super) fn readiness_failing(ctx: &Ctx<'_>) -> Option<Diagnosis> {
                 return None;
             }
             let field = format!("spec.containers{{{}}}", c.name);
-            let failures: Vec<&Event> = events
-                .iter()
-                .copied()
+            let failures: Vec<&Event> = ctx
+                .pod_events(pod)
+                .into_iter()
                 .filter(|e| e.reason.as_deref() == Some("Unhealthy"))
                 .filter(|e| e.message.as_deref().is_some_and(|m| m.starts_with(PREFIX)))
                 .filter(|e| {
