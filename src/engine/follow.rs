@@ -104,22 +104,8 @@ fn snapshot(
                 .any(|o| o.controller == Some(true) && rs_uids.contains(&o.uid))
         })
         .collect();
-    let mut uids: std::collections::HashSet<&str> = pods
-        .iter()
-        .filter_map(|p| p.metadata.uid.as_deref())
-        .collect();
-    uids.insert(&duid);
-    uids.extend(rs_uids.iter().map(String::as_str));
-    let events: Vec<Arc<Event>> = events
-        .state()
-        .into_iter()
-        .filter(|e| {
-            e.involved_object
-                .uid
-                .as_deref()
-                .is_some_and(|u| uids.contains(u))
-        })
-        .collect();
+    // Not filtered here: see `Snapshot::events`.
+    let events = events.state();
     Some(Snapshot {
         deployment: (*deployment).clone(),
         replica_sets,

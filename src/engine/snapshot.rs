@@ -1,5 +1,5 @@
 //! A rollout as seen at one moment: the Deployment, the ReplicaSets it controls, their pods,
-//! and the Events about any of them. Everything the engine decides is a pure function of a
+//! and the namespace's Events. Everything the engine decides is a pure function of a
 //! snapshot, so the decisions are tested without a cluster.
 
 use std::sync::Arc;
@@ -17,7 +17,10 @@ pub struct Snapshot {
     /// Pods controlled by those ReplicaSets, shared with the watch caches: a snapshot is
     /// taken on every burst of changes, so it must not copy hundreds of pods each time.
     pub pods: Vec<Arc<Pod>>,
-    /// Events whose involvedObject is the Deployment, one of its ReplicaSets or pods.
+    /// The namespace's events, as the watch cache holds them. Sorting out the ones about this
+    /// rollout on every change cost more than everything else a large rollout's judgement
+    /// does, and only a failure needs them: [`Self::events_for`] and
+    /// [`Self::related_events`] pick them out.
     pub events: Vec<Arc<Event>>,
 }
 
@@ -69,6 +72,31 @@ impl Snapshot {
             .collect();
         evs.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
         evs
+    }
+
+    /// Events about the Deployment, one of its ReplicaSets or one of their pods.
+    pub fn related_events(&self) -> Vec<&Event> {
+        let mut uids: std::collections::HashSet<&str> = self
+            .pods
+            .iter()
+            .filter_map(|p| p.metadata.uid.as_deref())
+            .collect();
+        uids.extend(self.deployment.metadata.uid.as_deref());
+        uids.extend(
+            self.replica_sets
+                .iter()
+                .filter_map(|r| r.metadata.uid.as_deref()),
+        );
+        self.events
+            .iter()
+            .filter(|e| {
+                e.involved_object
+                    .uid
+                    .as_deref()
+                    .is_some_and(|u| uids.contains(u))
+            })
+            .map(|e| &**e)
+            .collect()
     }
 
     /// The Deployment's revision annotation.

@@ -218,5 +218,5 @@ pub fn diagnose(snap: &Snapshot, th: &Thresholds, now: Timestamp) -> Option<Diag
 /// Warning events first, newest first within each type. `(xN)` is added when the event
 /// was seen more than once, as `kubectl describe` does.
 pub fn top_events(snap: &Snapshot, n: usize) -> Vec<String> {
-    text::top_events(snap.events.iter().map(|e| &**e), n)
+    text::top_events(snap.related_events().into_iter(), n)
 }

@@ -351,13 +351,23 @@ fn objects_with_every_field_missing_never_panic() {
 }
 
 #[test]
-fn top_events_put_warnings_first_then_the_newest() {
+fn top_events_put_warnings_first_then_the_newest_and_ignore_other_objects() {
+    // Pod "a" is the new ReplicaSet's; "other" belongs to another Deployment of the namespace.
     let snap = with(
         v3(),
-        vec![],
+        vec![pod("a", NEW_RS).0],
         vec![
             event(
-                "a",
+                "uid-other",
+                "Warning",
+                "BackOff",
+                "Back-off restarting failed container other",
+                9,
+                5,
+                50,
+            ),
+            event(
+                "uid-a",
                 "Normal",
                 "Pulled",
                 "Successfully pulled image \"inference:v3\"",
@@ -365,9 +375,9 @@ fn top_events_put_warnings_first_then_the_newest() {
                 10,
                 10,
             ),
-            event("a", "Warning", "Unhealthy", NO_GPU, 1, 20, 20),
+            event("uid-a", "Warning", "Unhealthy", NO_GPU, 1, 20, 20),
             event(
-                "a",
+                "uid-a",
                 "Normal",
                 "Started",
                 "Started container server",
@@ -376,7 +386,7 @@ fn top_events_put_warnings_first_then_the_newest() {
                 30,
             ),
             event(
-                "a",
+                "uid-a",
                 "Warning",
                 "BackOff",
                 "Back-off restarting failed container server",
