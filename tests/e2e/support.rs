@@ -45,8 +45,11 @@ impl Drop for Env {
         if self.lab.is_some() {
             return;
         }
-        // A test namespace on a real cluster goes with the test.
-        let (client, ns) = (self.client.clone(), self.namespace.clone());
+        // A test namespace on a real cluster goes with the test. The deletion runs on a
+        // runtime of its own, with a client of its own: the test's client hands its requests
+        // to a task on the test's runtime, which this drop blocks (on a current-thread
+        // runtime nothing else would ever poll that task, and the drop would hang).
+        let (kubeconfig, ns) = (self.kubeconfig.clone(), self.namespace.clone());
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -55,12 +58,22 @@ impl Drop for Env {
                 return;
             };
             rt.block_on(async move {
+                let Ok(client) = client_for(&kubeconfig).await else {
+                    return;
+                };
                 let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
                 let _ = api.delete(&ns, &Default::default()).await;
             });
         })
         .join();
     }
+}
+
+/// A client for the current context of the kubeconfig at `path`.
+async fn client_for(path: &std::path::Path) -> Result<Client, Box<dyn std::error::Error>> {
+    let kc = Kubeconfig::read_from(path)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+    Ok(Client::try_from(config)?)
 }
 
 /// A lab config whose model-server image runs this build's `rollout lab model-server`.
