@@ -51,7 +51,8 @@ async fn expect_rolled_back(
     assert_eq!(errors.len(), 1, "{}", run.both());
     assert!(
         errors[0].starts_with(&format!(
-            "error: rollout of deployment default/{name} failed: "
+            "error: rollout of deployment {}/{name} failed: ",
+            env.namespace
         )),
         "{}",
         errors[0]
@@ -209,7 +210,10 @@ async fn a_gpu_surge_pod_that_cannot_schedule_is_rolled_back_with_the_no_surge_h
     let hints = ran.0.hints();
     assert_eq!(hints.len(), 1, "{}", ran.0.both());
     assert!(
-        hints[0].contains("rollout update gpu -n default --max-surge 0 --max-unavailable 1"),
+        hints[0].contains(&format!(
+            "rollout update gpu -n {} --max-surge 0 --max-unavailable 1",
+            env.namespace
+        )),
         "{}",
         hints[0]
     );
@@ -227,7 +231,10 @@ async fn a_gpu_surge_pod_that_cannot_schedule_is_rolled_back_with_the_no_surge_h
         ])
         .await;
     run.expect_code(0);
-    run.expect_output("default/gpu: maxSurge 1 -> 0, maxUnavailable 0 -> 1");
+    run.expect_output(&format!(
+        "{}/gpu: maxSurge 1 -> 0, maxUnavailable 0 -> 1",
+        env.namespace
+    ));
     let d = env.get("gpu").await;
     assert_eq!(server(&d).0, "busybox:1.37");
     assert_eq!(revision(&d), Some(4));
