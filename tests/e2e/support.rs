@@ -2,7 +2,9 @@
 //! a kube client, and runners for the real `rollout` binary and the real `kubectl`.
 #![allow(dead_code)]
 
+mod capacity;
 mod cli;
+pub use capacity::*;
 pub use cli::*;
 
 use std::path::PathBuf;
@@ -38,6 +40,9 @@ pub struct Env {
     pub kubeconfig: PathBuf,
     pub client: Client,
     pub namespace: String,
+    /// A lock held until the test's namespace is gone (not just deleting): what the test
+    /// ran must have given its resources back before the next holder sizes itself.
+    held: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 impl Drop for Env {
@@ -50,6 +55,7 @@ impl Drop for Env {
         // to a task on the test's runtime, which this drop blocks (on a current-thread
         // runtime nothing else would ever poll that task, and the drop would hang).
         let (kubeconfig, ns) = (self.kubeconfig.clone(), self.namespace.clone());
+        let until_gone = self.held.is_some();
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -63,6 +69,14 @@ impl Drop for Env {
                 };
                 let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
                 let _ = api.delete(&ns, &Default::default()).await;
+                if until_gone {
+                    let gone = |n: Option<&k8s_openapi::api::core::v1::Namespace>| n.is_none();
+                    let wait = kube::runtime::wait::await_condition(api, &ns, gone);
+                    let gone = tokio::time::timeout(DEADLINE, wait).await;
+                    if !matches!(gone, Ok(Ok(_))) {
+                        eprintln!("warning: namespace {ns} was not gone within {DEADLINE:?}");
+                    }
+                }
             });
         })
         .join();
@@ -149,6 +163,7 @@ impl Env {
             kubeconfig,
             client,
             namespace,
+            held: None,
         }
     }
 
@@ -168,6 +183,7 @@ impl Env {
             kubeconfig,
             client,
             namespace: "default".into(),
+            held: None,
         }
     }
 
@@ -368,6 +384,21 @@ impl Env {
             + 'static,
         K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
+        self.wait_list_in(self.api::<K>(), labels, cond).await
+    }
+
+    /// [`Env::wait_list`] over any `api` (e.g. all namespaces).
+    pub async fn wait_list_in<K>(
+        &self,
+        api: Api<K>,
+        labels: &str,
+        cond: impl Fn(&[K]) -> bool,
+    ) -> Vec<K>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync,
+        K: 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
         use futures::StreamExt;
         use kube::runtime::{WatchStreamExt, reflector, watcher};
         let (reader, writer) = reflector::store::<K>();
@@ -376,7 +407,7 @@ impl Env {
         } else {
             watcher::Config::default().labels(labels)
         };
-        let stream = reflector(writer, watcher(self.api::<K>(), config)).default_backoff();
+        let stream = reflector(writer, watcher(api, config)).default_backoff();
         let mut stream = std::pin::pin!(stream);
         let wait = async {
             let mut synced = false;
