@@ -111,20 +111,20 @@ impl Env {
         }
     }
 
-    /// A lab with this config; `None` (the test says it skipped) against a real cluster,
-    /// for tests that need the lab itself (its fault injection, capacity, proxy delay or
-    /// model-server image).
-    pub async fn with_config(config: LabConfig) -> Option<Env> {
+    /// A lab with this config, or, against a real cluster, `None` after saying the test
+    /// skipped because it `needs` something only the lab has (its fault injection, proxy
+    /// delay, model-server image, ...).
+    pub async fn with_config(config: LabConfig, needs: &str) -> Option<Env> {
         if std::env::var_os(EXTERNAL).is_some() {
-            eprintln!("skipped: this test needs the lab (it sets the lab's own configuration)");
+            eprintln!("skipped against a real cluster: this test needs {needs}");
             return None;
         }
         Some(Env::lab(config).await)
     }
 
-    /// A plain lab; `None` against a real cluster (for tests that need the lab's images).
-    pub async fn lab_only() -> Option<Env> {
-        Env::with_config(lab_config()).await
+    /// A plain lab, or `None` against a real cluster (see [`Env::with_config`]).
+    pub async fn lab_only(needs: &str) -> Option<Env> {
+        Env::with_config(lab_config(), needs).await
     }
 
     async fn external(path: PathBuf) -> Env {
