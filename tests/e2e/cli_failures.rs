@@ -6,13 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use rollout_lab::LabConfig;
-use rollout_lab::controllers::nodes::NodeCapacity;
 use serde_json::json;
 
 use crate::support::{
-    Env, ROLLBACK_REASON, Run, annotation, inference, lab_config, revision, server,
-    server_container,
+    Env, GPU, ROLLBACK_REASON, Run, annotation, inference, revision, server, server_container,
 };
 
 /// Far below any progressDeadlineSeconds in these tests (60 s for the seed, 600 s default).
@@ -51,7 +48,8 @@ async fn expect_rolled_back(
     assert_eq!(errors.len(), 1, "{}", run.both());
     assert!(
         errors[0].starts_with(&format!(
-            "error: rollout of deployment default/{name} failed: "
+            "error: rollout of deployment {}/{name} failed: ",
+            env.namespace
         )),
         "{}",
         errors[0]
@@ -169,25 +167,21 @@ async fn a_crash_looping_container_is_rolled_back_after_its_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gpu_surge_pod_that_cannot_schedule_is_rolled_back_with_the_no_surge_hint() {
-    let Some(env) = Env::with_config(LabConfig {
-        node_capacity: NodeCapacity {
-            gpus: 1,
-            ..NodeCapacity::default()
-        },
-        ..lab_config()
-    })
-    .await
-    else {
+    let Some((env, fill)) = Env::with_gpus().await else {
         return;
     };
+    // Every GPU left on the nodes with the most free is taken: a surge pod fits nowhere.
     let mut container = server_container(json!(null));
-    container["resources"] = json!({"limits": {"nvidia.com/gpu": 1}});
+    container["resources"] = json!({"limits": {GPU: fill.gpus_per_pod}});
     env.create(inference(
         "gpu",
-        1,
+        fill.pods,
         json!({"spec": {
             "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "template": {"spec": {"containers": [container]}},
+            "template": {"spec": {
+                "containers": [container],
+                "tolerations": [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}],
+            }},
         }}),
     ))
     .await;
@@ -209,7 +203,10 @@ async fn a_gpu_surge_pod_that_cannot_schedule_is_rolled_back_with_the_no_surge_h
     let hints = ran.0.hints();
     assert_eq!(hints.len(), 1, "{}", ran.0.both());
     assert!(
-        hints[0].contains("rollout update gpu -n default --max-surge 0 --max-unavailable 1"),
+        hints[0].contains(&format!(
+            "rollout update gpu -n {} --max-surge 0 --max-unavailable 1",
+            env.namespace
+        )),
         "{}",
         hints[0]
     );
@@ -227,7 +224,10 @@ async fn a_gpu_surge_pod_that_cannot_schedule_is_rolled_back_with_the_no_surge_h
         ])
         .await;
     run.expect_code(0);
-    run.expect_output("default/gpu: maxSurge 1 -> 0, maxUnavailable 0 -> 1");
+    run.expect_output(&format!(
+        "{}/gpu: maxSurge 1 -> 0, maxUnavailable 0 -> 1",
+        env.namespace
+    ));
     let d = env.get("gpu").await;
     assert_eq!(server(&d).0, "busybox:1.37");
     assert_eq!(revision(&d), Some(4));

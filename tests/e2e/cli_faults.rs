@@ -9,7 +9,7 @@ use crate::support::{Env, inference, revision, server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_completes_while_the_api_fails_and_watches_are_cut() {
-    let Some(env) = Env::lab_only().await else {
+    let Some(env) = Env::lab_only("the lab's fault injection").await else {
         return;
     };
     let Some(lab) = env.lab.as_ref() else { return };

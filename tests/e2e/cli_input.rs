@@ -7,7 +7,8 @@ use serde_json::json;
 use crate::support::{Env, inference};
 
 /// One bad command line: its arguments, the text its `error:` line must contain, and the
-/// text its `hint:` line must contain (`None`: no hint is required).
+/// text its `hint:` line must contain (`None`: no hint is required). `{ns}` in either text
+/// stands for the test's namespace.
 struct Case {
     args: &'static [&'static str],
     error: &'static str,
@@ -17,8 +18,8 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         args: &["update", "nope", "--image", "busybox:1.37"],
-        error: "deployment \"nope\" not found in namespace \"default\"",
-        hint: Some("kubectl get deployments -n default"),
+        error: "deployment \"nope\" not found in namespace \"{ns}\"",
+        hint: Some("kubectl get deployments -n {ns}"),
     },
     Case {
         args: &["update", "web", "--image", "sidecar=busybox:1.37"],
@@ -96,7 +97,7 @@ const CASES: &[Case] = &[
     },
     Case {
         args: &["update", "-l", "app=nothing", "--image", "busybox:1.37"],
-        error: "no deployment in namespace \"default\" matches \"app=nothing\"",
+        error: "no deployment in namespace \"{ns}\" matches \"app=nothing\"",
         hint: Some("kubectl get deployments"),
     },
 ];
@@ -114,17 +115,18 @@ async fn each_bad_input_exits_2_with_one_error_line_and_changes_nothing() {
         assert_eq!(run.stdout, "", "{args}: nothing on stdout");
         let errors = run.errors();
         assert_eq!(errors.len(), 1, "{args}: one error line\n{}", run.both());
+        let error = case.error.replace("{ns}", &env.namespace);
         assert!(
-            errors[0].contains(case.error),
-            "{args}: {:?} in {:?}",
-            case.error,
+            errors[0].contains(&error),
+            "{args}: {error:?} in {:?}",
             errors[0]
         );
         if let Some(hint) = case.hint {
+            let hint = hint.replace("{ns}", &env.namespace);
             let hints = run.hints();
             assert_eq!(hints.len(), 1, "{args}: one hint\n{}", run.both());
             assert!(
-                hints[0].contains(hint),
+                hints[0].contains(&hint),
                 "{args}: {hint:?} in {:?}",
                 hints[0]
             );
@@ -146,14 +148,10 @@ async fn an_unreachable_cluster_exits_1_and_a_missing_kubeconfig_exits_2() {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
+    // A kubeconfig of its own (whatever cluster the suite runs against): its server is
+    // that closed port.
     let closed = env.dir.path().join("closed.yaml");
-    let Some(lab) = env.lab.as_ref() else {
-        eprintln!("skipped: the unreachable-cluster case rewrites the lab's kubeconfig");
-        return;
-    };
-    let text = lab
-        .kubeconfig()
-        .replace(&lab.addr().port().to_string(), &port.to_string());
+    let text = rollout_lab::kubeconfig::render(&format!("http://127.0.0.1:{port}"));
     std::fs::write(&closed, text).expect("kubeconfig written");
 
     let run = env

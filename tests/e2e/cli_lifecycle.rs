@@ -220,9 +220,10 @@ async fn restart_replaces_every_pod_and_refuses_a_paused_deployment() {
     refused.expect_code(7);
     assert_eq!(
         refused.errors(),
-        [
-            "error: refused to restart deployment default/web: deployment \"web\" is paused: a restart would not roll until it is resumed"
-        ]
+        [format!(
+            "error: refused to restart deployment {}/web: deployment \"web\" is paused: a restart would not roll until it is resumed",
+            env.namespace
+        )]
     );
     refused.expect_output("next: rollout resume web");
     assert_eq!(env.resource_version("web").await, before);

@@ -19,15 +19,25 @@ fn human(run: &Run) -> String {
     )
 }
 
-/// Snapshots `text` with what varies between runs filtered out.
+/// Snapshots `text` with what varies between runs filtered out. The test's namespace
+/// (`default` on a lab of its own, a fresh one on a real cluster) and the node a pod landed
+/// on are the cluster's, not the output's.
 macro_rules! snapshot {
-    ($name:expr, $text:expr) => {
+    ($env:expr, $name:expr, $text:expr) => {
+        // Namespace names are lower-case letters, digits and '-': nothing to escape.
+        let ns = &$env.namespace;
+        let progress = format!(r"(?m)(^\d{{2}}:\d{{2}}:\d{{2}} {ns}/\S+ .*\n)+");
+        let qualified = format!(r"\b{ns}/");
+        let flag = format!(r"-n {ns}\b");
         insta::with_settings!({
             snapshot_path => "snapshots",
             prepend_module_to_snapshot => false,
             filters => vec![
                 // The progress timeline: one line per state change, prefixed with the time.
-                (r"(?m)(^\d{2}:\d{2}:\d{2} default/\S+ .*\n)+", "[progress lines]\n"),
+                (progress.as_str(), "[progress lines]\n"),
+                (qualified.as_str(), "[namespace]/"),
+                (flag.as_str(), "-n [namespace]"),
+                (r"(Successfully assigned \S+ to )\S+", "$1[node]"),
                 (r"-[a-z0-9]{8,10}-[a-z0-9]{5}\b", "-[hash]"),
                 (r"\b\d+(\.\d+)?s\)", "[duration])"),
                 (r"\(x\d+\)", "(xN)"),
@@ -62,7 +72,9 @@ async fn json_output_is_one_object_on_stdout_with_progress_on_stderr() {
     assert!(v.get("diagnosis").is_none(), "{v}");
     assert!(v["durationSeconds"].as_f64().is_some_and(|s| s > 0.0));
     assert!(
-        run.stderr.lines().any(|l| l.contains(" default/web ")),
+        run.stderr
+            .lines()
+            .any(|l| l.contains(&format!(" {}/web ", env.namespace))),
         "progress goes to stderr: {}",
         run.both()
     );
@@ -149,7 +161,7 @@ async fn snapshot_of_a_successful_update() {
         .rollout(&["update", "web", "--image", "busybox:1.37"])
         .await;
     run.expect_code(0);
-    snapshot!("successful_update", human(&run));
+    snapshot!(env, "successful_update", human(&run));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +175,7 @@ async fn snapshot_of_the_bad_v3_rollback_report() {
     );
     let run = env.rollout(&["update", "inference", "--patch", &bad]).await;
     run.expect_code(3);
-    snapshot!("bad_v3_rollback", human(&run));
+    snapshot!(env, "bad_v3_rollback", human(&run));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,5 +184,5 @@ async fn snapshot_of_a_bad_input_error() {
     env.create(inference("web", 1, json!(null))).await;
     let run = env.rollout(&["update", "web", "--image", "Model:V2"]).await;
     run.expect_code(2);
-    snapshot!("bad_input_error", human(&run));
+    snapshot!(env, "bad_input_error", human(&run));
 }

@@ -1,146 +1,78 @@
 //! End-to-end tests of `rollout history`, `rollout history diff` and `rollout pause`: the
-//! real binary against an in-process lab. Template changes are made with kube-rs (no
-//! kubectl); the lab's Deployment controller turns them into ReplicaSets and revisions.
+//! real binary against a lab of the test's own (or the real cluster
+//! `ROLLOUT_E2E_KUBECONFIG` names). Template changes are made with kube-rs (no kubectl);
+//! the cluster's Deployment controller turns them into ReplicaSets and revisions. The
+//! images (`model:v1`, ...) need not exist: only revisions and templates are asserted.
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client};
-use rollout_lab::{Lab, LabConfig};
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
+
+use crate::support::Env;
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 
-/// A running lab, a kubeconfig file for it, and a client.
-struct Env {
-    _lab: Lab,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    client: Client,
-}
-
-async fn env() -> Env {
-    let lab = Lab::start(LabConfig::default()).await.expect("lab starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig.yaml");
-    std::fs::write(&kubeconfig, lab.kubeconfig()).expect("kubeconfig written");
-    let kc = Kubeconfig::from_yaml(&lab.kubeconfig()).expect("kubeconfig parses");
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("kube config");
-    let client = Client::try_from(config).expect("client");
-    Env {
-        _lab: lab,
-        _dir: dir,
-        kubeconfig,
-        client,
-    }
-}
-
-impl Env {
-    fn deployments(&self) -> Api<Deployment> {
-        Api::namespaced(self.client.clone(), "default")
-    }
-
-    fn replica_sets(&self) -> Api<ReplicaSet> {
-        Api::namespaced(self.client.clone(), "default")
-    }
-
-    /// Runs the real binary with this lab's kubeconfig.
-    async fn rollout(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-            .args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .env("NO_COLOR", "1")
-            .output()
-            .await
-            .expect("the binary runs")
-    }
-
-    /// Creates Deployment `name` (one container `server`) with change cause `cause`, and
-    /// waits for its revision 1.
-    async fn create(&self, name: &str, image: &str, cause: &str) {
-        let d: Deployment = serde_json::from_value(json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "labels": {"tier": "inference"}, "annotations": {CHANGE_CAUSE: cause}},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{
-                        "name": "server",
-                        "image": image,
-                        "env": [{"name": "MODE", "value": "a"}],
-                    }]},
-                },
+/// Creates Deployment `name` (one container `server`) with change cause `cause`, and
+/// waits for its revision 1.
+async fn create(env: &Env, name: &str, image: &str, cause: &str) {
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"tier": "inference"}, "annotations": {CHANGE_CAUSE: cause}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{
+                    "name": "server",
+                    "image": image,
+                    "env": [{"name": "MODE", "value": "a"}],
+                }]},
             },
-        }))
-        .expect("deployment object");
-        self.deployments()
-            .create(&PostParams::default(), &d)
-            .await
-            .expect("deployment created");
-        self.wait_for_revision(name, 1, None).await;
-    }
-
-    /// Sets the image of `server` and the change cause, as `kubectl set image` would.
-    async fn set_image(&self, name: &str, image: &str, cause: &str) {
-        let patch = json!({
-            "metadata": {"annotations": {CHANGE_CAUSE: cause}},
-            "spec": {"template": {"spec": {"containers": [{"name": "server", "image": image}]}}},
-        });
-        self.deployments()
-            .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
-            .await
-            .expect("deployment patched");
-    }
-
-    /// Waits (bounded) until an RS of `name`'s selector carries `revision` (and, when
-    /// given, that revision-history).
-    async fn wait_for_revision(&self, name: &str, revision: i64, history: Option<&str>) {
-        let want = revision.to_string();
-        let selector = format!("app={name}");
-        for _ in 0..200 {
-            let rss = self
-                .replica_sets()
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .expect("replica sets listed");
-            let found = rss.items.iter().any(|rs| {
-                let ann = rs.metadata.annotations.clone().unwrap_or_default();
-                ann.get(REVISION) == Some(&want)
-                    && history
-                        .is_none_or(|h| ann.get(REVISION_HISTORY).map(String::as_str) == Some(h))
-            });
-            if found {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no replica set of {name} reached revision {revision} within 10s");
-    }
-
-    async fn is_paused(&self, name: &str) -> bool {
-        let d = self.deployments().get(name).await.expect("deployment");
-        d.spec.and_then(|s| s.paused).unwrap_or(false)
-    }
+        },
+    }))
+    .expect("deployment object");
+    env.deployments()
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("deployment created");
+    wait_for_revision(env, name, 1, None).await;
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+/// Sets the image of `server` and the change cause, as `kubectl set image` would.
+async fn set_image(env: &Env, name: &str, image: &str, cause: &str) {
+    let patch = json!({
+        "metadata": {"annotations": {CHANGE_CAUSE: cause}},
+        "spec": {"template": {"spec": {"containers": [{"name": "server", "image": image}]}}},
+    });
+    env.deployments()
+        .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .expect("deployment patched");
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// Waits (by watching, bounded) until an RS of `name`'s selector carries `revision` (and,
+/// when given, that revision-history).
+async fn wait_for_revision(env: &Env, name: &str, revision: i64, history: Option<&str>) {
+    let want = revision.to_string();
+    env.wait_list::<ReplicaSet>(&format!("app={name}"), |rss| {
+        rss.iter().any(|rs| {
+            let ann = rs.metadata.annotations.clone().unwrap_or_default();
+            ann.get(REVISION) == Some(&want)
+                && history.is_none_or(|h| ann.get(REVISION_HISTORY).map(String::as_str) == Some(h))
+        })
+    })
+    .await;
+}
+
+async fn is_paused(env: &Env, name: &str) -> bool {
+    let d = env.deployments().get(name).await.expect("deployment");
+    d.spec.and_then(|s| s.paused).unwrap_or(false)
 }
 
 /// The cells of a table row split on runs of two or more spaces.
@@ -154,15 +86,14 @@ fn cells(line: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_lists_each_revision_with_its_images_and_change_cause() {
-    let env = env().await;
-    env.create("web", "model:v1", "first release").await;
-    env.set_image("web", "model:v2", "rollout update --image model:v2")
-        .await;
-    env.wait_for_revision("web", 2, None).await;
+    let env = Env::start().await;
+    create(&env, "web", "model:v1", "first release").await;
+    set_image(&env, "web", "model:v2", "rollout update --image model:v2").await;
+    wait_for_revision(&env, "web", 2, None).await;
 
     let out = env.rollout(&["history", "web"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let text = out.stdout;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert_eq!(
@@ -182,14 +113,14 @@ async fn history_lists_each_revision_with_its_images_and_change_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_as_json_is_one_object_listing_the_revisions() {
-    let env = env().await;
-    env.create("web", "model:v1", "first release").await;
-    env.set_image("web", "model:v2", "second").await;
-    env.wait_for_revision("web", 2, None).await;
+    let env = Env::start().await;
+    create(&env, "web", "model:v1", "first release").await;
+    set_image(&env, "web", "model:v2", "second").await;
+    wait_for_revision(&env, "web", 2, None).await;
 
     let out = env.rollout(&["history", "web", "-o", "json"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("stdout is JSON");
     assert_eq!(v["deployment"], "web");
     let revs = v["revisions"].as_array().expect("a revisions list");
     assert_eq!(revs.len(), 2);
@@ -203,16 +134,16 @@ async fn history_as_json_is_one_object_listing_the_revisions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undo_style_revert_shows_the_renumbered_revision() {
-    let env = env().await;
-    env.create("web", "model:v1", "first release").await;
-    env.set_image("web", "model:v2", "to v2").await;
-    env.wait_for_revision("web", 2, None).await;
-    env.set_image("web", "model:v1", "back to v1").await;
-    env.wait_for_revision("web", 3, Some("1")).await;
+    let env = Env::start().await;
+    create(&env, "web", "model:v1", "first release").await;
+    set_image(&env, "web", "model:v2", "to v2").await;
+    wait_for_revision(&env, "web", 2, None).await;
+    set_image(&env, "web", "model:v1", "back to v1").await;
+    wait_for_revision(&env, "web", 3, Some("1")).await;
 
     let out = env.rollout(&["history", "deploy/web"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let text = out.stdout;
     let rows: Vec<Vec<String>> = text.lines().skip(1).map(cells).collect();
     assert_eq!(rows.len(), 2, "{text}");
     assert_eq!(rows[0][0], "2");
@@ -223,24 +154,24 @@ async fn an_undo_style_revert_shows_the_renumbered_revision() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_revision_flag_prints_that_template_and_a_missing_one_exits_2() {
-    let env = env().await;
-    env.create("web", "model:v1", "first release").await;
-    env.set_image("web", "model:v2", "to v2").await;
-    env.wait_for_revision("web", 2, None).await;
+    let env = Env::start().await;
+    create(&env, "web", "model:v1", "first release").await;
+    set_image(&env, "web", "model:v2", "to v2").await;
+    wait_for_revision(&env, "web", 2, None).await;
 
     let out = env.rollout(&["history", "web", "--revision", "1"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let yaml = stdout(&out);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let yaml = out.stdout;
     assert!(yaml.contains("image: model:v1"), "{yaml}");
     assert!(yaml.contains("app: web"), "{yaml}");
     assert!(!yaml.contains("pod-template-hash"), "{yaml}");
     assert!(!yaml.contains("model:v2"), "{yaml}");
 
     let out = env.rollout(&["history", "web", "--revision", "9"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(stdout(&out), "");
+    assert_eq!(out.code, Some(2));
+    assert_eq!(out.stdout, "");
     assert_eq!(
-        stderr(&out),
+        out.stderr,
         "error: revision 9 not found in history of deployment \"web\"\n\
          hint: the revisions in history are 1, 2\n"
     );
@@ -248,14 +179,14 @@ async fn the_revision_flag_prints_that_template_and_a_missing_one_exits_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diff_exits_1_with_the_image_line_and_0_for_the_same_revision() {
-    let env = env().await;
-    env.create("web", "model:v1", "first release").await;
-    env.set_image("web", "model:v2", "to v2").await;
-    env.wait_for_revision("web", 2, None).await;
+    let env = Env::start().await;
+    create(&env, "web", "model:v1", "first release").await;
+    set_image(&env, "web", "model:v2", "to v2").await;
+    wait_for_revision(&env, "web", 2, None).await;
 
     let out = env.rollout(&["history", "diff", "web", "1", "2"]).await;
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let text = stdout(&out);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let text = out.stdout;
     assert!(
         text.starts_with("images:\n  server: model:v1 -> model:v2\n"),
         "{text}"
@@ -269,30 +200,28 @@ async fn diff_exits_1_with_the_image_line_and_0_for_the_same_revision() {
     assert!(changed('+', "model:v2"), "{text}");
 
     let out = env.rollout(&["history", "diff", "web", "2", "2"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        stdout(&out),
-        "revisions 2 and 2 have the same pod template\n"
-    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "revisions 2 and 2 have the same pod template\n");
 
     let out = env.rollout(&["history", "diff", "web", "1", "7"]).await;
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.code, Some(2));
     assert!(
-        stderr(&out).starts_with("error: revision 7 not found in history of deployment \"web\"\n"),
+        out.stderr
+            .starts_with("error: revision 7 not found in history of deployment \"web\"\n"),
         "{}",
-        stderr(&out)
+        out.stderr
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pausing_twice_pauses_once_and_the_second_says_already_paused() {
-    let env = env().await;
-    env.create("web", "model:v1", "first release").await;
+    let env = Env::start().await;
+    create(&env, "web", "model:v1", "first release").await;
 
     let out = env.rollout(&["pause", "web"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "deployment.apps/web paused\n");
-    assert!(env.is_paused("web").await);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "deployment.apps/web paused\n");
+    assert!(is_paused(&env, "web").await);
     let managers: Vec<String> = env
         .deployments()
         .get("web")
@@ -330,8 +259,8 @@ async fn pausing_twice_pauses_once_and_the_second_says_already_paused() {
         .resource_version;
 
     let out = env.rollout(&["pause", "deployment.apps/web"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "deployment \"web\" is already paused\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "deployment \"web\" is already paused\n");
     let after = env
         .deployments()
         .get("web")
@@ -344,14 +273,14 @@ async fn pausing_twice_pauses_once_and_the_second_says_already_paused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_with_a_selector_pauses_each_matching_deployment() {
-    let env = env().await;
-    env.create("web", "model:v1", "first").await;
-    env.create("chat", "model:v1", "first").await;
+    let env = Env::start().await;
+    create(&env, "web", "model:v1", "first").await;
+    create(&env, "chat", "model:v1", "first").await;
     env.rollout(&["pause", "chat"]).await;
 
     let out = env.rollout(&["pause", "-l", "tier=inference"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let mut lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let mut lines: Vec<String> = out.stdout.lines().map(str::to_string).collect();
     lines.sort();
     assert_eq!(
         lines,
@@ -360,25 +289,28 @@ async fn pause_with_a_selector_pauses_each_matching_deployment() {
             "deployment.apps/web paused"
         ]
     );
-    assert!(env.is_paused("web").await);
+    assert!(is_paused(&env, "web").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_deployment_exits_2_with_one_error_line() {
-    let env = env().await;
+    let env = Env::start().await;
     for args in [
         &["history", "nope"][..],
         &["history", "diff", "nope", "1", "2"],
         &["pause", "nope"],
     ] {
         let out = env.rollout(args).await;
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert_eq!(stdout(&out), "", "{args:?}");
-        let err = stderr(&out);
+        assert_eq!(out.code, Some(2), "{args:?}");
+        assert_eq!(out.stdout, "", "{args:?}");
+        let err = out.stderr;
         let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
         assert_eq!(
             errors,
-            ["error: deployment \"nope\" not found in namespace \"default\""],
+            [format!(
+                "error: deployment \"nope\" not found in namespace \"{}\"",
+                env.namespace
+            )],
             "{args:?}"
         );
     }

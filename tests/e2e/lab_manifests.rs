@@ -1,6 +1,7 @@
 //! The manifests in `manifests/` apply cleanly (server-side apply, as a real API server
 //! would take them) and their Deployments roll out on the lab; the blue-green Service cuts
-//! over by a selector edit; the model-server variants show their failure shapes.
+//! over by a selector edit; the model-server variants show their failure shapes. The seed's
+//! busybox manifests also run on a real cluster; the model-server ones need the lab.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -14,6 +15,11 @@ use serde_json::json;
 
 use crate::support::{Env, manifest_text, pod_ready};
 
+/// Why the model-server scenarios run only on the lab: a real cluster has no such image, and
+/// its ClusterIPs are not reachable from the machine running the tests.
+const MODEL_SERVER_AND_CLUSTER_IP: &str =
+    "the lab's model-server image and a ClusterIP reachable from this host";
+
 fn replicas(d: &Deployment) -> i32 {
     d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
 }
@@ -22,9 +28,7 @@ fn replicas(d: &Deployment) -> i32 {
 /// starts revision 2 without taking a v1 pod away.
 #[tokio::test]
 async fn inference_manifests_apply_and_v1_rolls_out() {
-    let Some(env) = Env::lab_only().await else {
-        return;
-    };
+    let env = Env::start().await;
     env.apply_manifest("01-inference.yaml").await;
     env.wait_rolled_out("inference").await;
     let pods = env
@@ -44,7 +48,7 @@ async fn inference_manifests_apply_and_v1_rolls_out() {
 /// and editing its selector to green moves the traffic to v2-green.
 #[tokio::test]
 async fn bluegreen_rolls_out_and_the_selector_swap_cuts_over() {
-    let Some(env) = Env::lab_only().await else {
+    let Some(env) = Env::lab_only(MODEL_SERVER_AND_CLUSTER_IP).await else {
         return;
     };
     env.apply_manifest("03-bluegreen.yaml").await;
@@ -130,7 +134,7 @@ async fn bluegreen_rolls_out_and_the_selector_swap_cuts_over() {
 /// replicas roll out (minReadySeconds lowered from 20 to 2 to keep the test short).
 #[tokio::test]
 async fn model_serving_rolls_out_with_its_pdb_and_service() {
-    let Some(env) = Env::lab_only().await else {
+    let Some(env) = Env::lab_only(MODEL_SERVER_AND_CLUSTER_IP).await else {
         return;
     };
     let text = manifest_text("04-model-serving.yaml");
@@ -175,7 +179,7 @@ async fn model_serving_rolls_out_with_its_pdb_and_service() {
 /// never Ready, crash-at-start a restarting container, flaky a Ready pod.
 #[tokio::test]
 async fn model_server_variants_apply_and_show_their_failure_shapes() {
-    let Some(env) = Env::lab_only().await else {
+    let Some(env) = Env::lab_only("the lab's model-server image").await else {
         return;
     };
     env.apply_manifest("05-model-server-variants.yaml").await;

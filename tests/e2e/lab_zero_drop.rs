@@ -88,7 +88,11 @@ spec:
 /// the ClusterIP for a fixed window (the rollout, old pods' termination included, must end
 /// inside it) and returns what the load generator saw.
 async fn rollout_under_load(safe: bool) -> Option<LoadReport> {
-    let env = Env::with_config(lab_config_with_proxy_delay(PROXY_DELAY)).await?;
+    let env = Env::with_config(
+        lab_config_with_proxy_delay(PROXY_DELAY),
+        "the lab's proxy delay, its model-server image and a ClusterIP reachable from this host",
+    )
+    .await?;
     env.apply_yaml(&manifest(safe)).await;
     env.wait_rolled_out("serving").await;
     let ip = env.cluster_ip("serving").await;

@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `rollout` binary against a real (lab) cluster, one lab per
-//! test on port 0. `support` starts labs and runs the binary and kubectl.
+//! test on port 0, or, with `ROLLOUT_E2E_KUBECONFIG=PATH`, against the cluster that
+//! kubeconfig names, one fresh namespace per test (README, "Tests"). `support` starts labs
+//! or namespaces and runs the binary and kubectl.
 
 mod cli_failures;
 mod cli_faults;

@@ -2,7 +2,9 @@
 //! a kube client, and runners for the real `rollout` binary and the real `kubectl`.
 #![allow(dead_code)]
 
+mod capacity;
 mod cli;
+pub use capacity::*;
 pub use cli::*;
 
 use std::path::PathBuf;
@@ -38,6 +40,9 @@ pub struct Env {
     pub kubeconfig: PathBuf,
     pub client: Client,
     pub namespace: String,
+    /// A lock held until the test's namespace is gone (not just deleting): what the test
+    /// ran must have given its resources back before the next holder sizes itself.
+    held: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 impl Drop for Env {
@@ -45,8 +50,12 @@ impl Drop for Env {
         if self.lab.is_some() {
             return;
         }
-        // A test namespace on a real cluster goes with the test.
-        let (client, ns) = (self.client.clone(), self.namespace.clone());
+        // A test namespace on a real cluster goes with the test. The deletion runs on a
+        // runtime of its own, with a client of its own: the test's client hands its requests
+        // to a task on the test's runtime, which this drop blocks (on a current-thread
+        // runtime nothing else would ever poll that task, and the drop would hang).
+        let (kubeconfig, ns) = (self.kubeconfig.clone(), self.namespace.clone());
+        let until_gone = self.held.is_some();
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -55,12 +64,30 @@ impl Drop for Env {
                 return;
             };
             rt.block_on(async move {
+                let Ok(client) = client_for(&kubeconfig).await else {
+                    return;
+                };
                 let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
                 let _ = api.delete(&ns, &Default::default()).await;
+                if until_gone {
+                    let gone = |n: Option<&k8s_openapi::api::core::v1::Namespace>| n.is_none();
+                    let wait = kube::runtime::wait::await_condition(api, &ns, gone);
+                    let gone = tokio::time::timeout(DEADLINE, wait).await;
+                    if !matches!(gone, Ok(Ok(_))) {
+                        eprintln!("warning: namespace {ns} was not gone within {DEADLINE:?}");
+                    }
+                }
             });
         })
         .join();
     }
+}
+
+/// A client for the current context of the kubeconfig at `path`.
+async fn client_for(path: &std::path::Path) -> Result<Client, Box<dyn std::error::Error>> {
+    let kc = Kubeconfig::read_from(path)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+    Ok(Client::try_from(config)?)
 }
 
 /// A lab config whose model-server image runs this build's `rollout lab model-server`.
@@ -84,20 +111,20 @@ impl Env {
         }
     }
 
-    /// A lab with this config; `None` (the test says it skipped) against a real cluster,
-    /// for tests that need the lab itself (its fault injection, capacity, proxy delay or
-    /// model-server image).
-    pub async fn with_config(config: LabConfig) -> Option<Env> {
+    /// A lab with this config, or, against a real cluster, `None` after saying the test
+    /// skipped because it `needs` something only the lab has (its fault injection, proxy
+    /// delay, model-server image, ...).
+    pub async fn with_config(config: LabConfig, needs: &str) -> Option<Env> {
         if std::env::var_os(EXTERNAL).is_some() {
-            eprintln!("skipped: this test needs the lab (it sets the lab's own configuration)");
+            eprintln!("skipped against a real cluster: this test needs {needs}");
             return None;
         }
         Some(Env::lab(config).await)
     }
 
-    /// A plain lab; `None` against a real cluster (for tests that need the lab's images).
-    pub async fn lab_only() -> Option<Env> {
-        Env::with_config(lab_config()).await
+    /// A plain lab, or `None` against a real cluster (see [`Env::with_config`]).
+    pub async fn lab_only(needs: &str) -> Option<Env> {
+        Env::with_config(lab_config(), needs).await
     }
 
     async fn external(path: PathBuf) -> Env {
@@ -136,6 +163,7 @@ impl Env {
             kubeconfig,
             client,
             namespace,
+            held: None,
         }
     }
 
@@ -155,6 +183,7 @@ impl Env {
             kubeconfig,
             client,
             namespace: "default".into(),
+            held: None,
         }
     }
 
@@ -355,6 +384,21 @@ impl Env {
             + 'static,
         K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
+        self.wait_list_in(self.api::<K>(), labels, cond).await
+    }
+
+    /// [`Env::wait_list`] over any `api` (e.g. all namespaces).
+    pub async fn wait_list_in<K>(
+        &self,
+        api: Api<K>,
+        labels: &str,
+        cond: impl Fn(&[K]) -> bool,
+    ) -> Vec<K>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync,
+        K: 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
         use futures::StreamExt;
         use kube::runtime::{WatchStreamExt, reflector, watcher};
         let (reader, writer) = reflector::store::<K>();
@@ -363,7 +407,7 @@ impl Env {
         } else {
             watcher::Config::default().labels(labels)
         };
-        let stream = reflector(writer, watcher(self.api::<K>(), config)).default_backoff();
+        let stream = reflector(writer, watcher(api, config)).default_backoff();
         let mut stream = std::pin::pin!(stream);
         let wait = async {
             let mut synced = false;
