@@ -12,9 +12,8 @@ use anyhow::{Result, anyhow};
 use crate::relay::Relay;
 use crate::support::{self, Env, Row, fmt_d, fmt_mib};
 
-/// Pods of the large rollout; `ROLLOUT_BENCH_PODS` overrides. 500 `sleep` pods took the
-/// lab over 3 minutes just to start on 2 shared cores, so the default is 200.
-const BIG: i32 = 200;
+/// Pods of the large rollout (the figure); `ROLLOUT_BENCH_PODS` overrides.
+const BIG: i32 = 500;
 
 /// A model that loads for `$LOAD` seconds before its readiness file exists, with the
 /// startupProbe a slow-loading model needs (readiness is not probed while it loads).
