@@ -101,3 +101,23 @@ async fn sigterm_with_on_interrupt_pause_leaves_the_deployment_paused() {
     let d = env.get("web").await;
     assert_eq!(d.spec.and_then(|s| s.paused), Some(true), "{stderr}");
 }
+
+#[tokio::test]
+async fn sigterm_with_on_interrupt_rollback_returns_to_the_previous_revision() {
+    let env = Env::start().await;
+    env.create(inference("web", 2, serde_json::json!({}))).await;
+    env.wait_rolled_out("web").await;
+    let before = env.template("web").await;
+    let (code, stderr) = interrupt_update(&env, &["--on-interrupt", "rollback"]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    // What runs is what the spec says: the template from before the update, and the reason
+    // recorded where `kubectl describe` shows it.
+    assert_eq!(env.template("web").await, before, "{stderr}");
+    let d = env.get("web").await;
+    let reason = crate::support::annotation(&d.metadata, crate::support::ROLLBACK_REASON);
+    assert!(
+        reason.is_some_and(|r| r.contains("interrupted")),
+        "rollback reason annotation: {reason:?}\n{stderr}"
+    );
+    env.wait_rolled_out("web").await;
+}
