@@ -153,15 +153,27 @@ pub async fn finish(
                 }
             }
         }
-        Ending::TimedOut { last, snapshot } => {
+        Ending::TimedOut {
+            last,
+            snapshot,
+            unreachable,
+        } => {
             outcome.revision.to = deployment_revision(&snapshot.deployment);
             outcome.set(
                 R::TimedOut,
-                format!(
-                    "still progressing after {}: {}",
-                    humantime::format_duration(f.timeout),
-                    last.message()
-                ),
+                match unreachable {
+                    Some(u) => format!(
+                        "gave up after {}: {u}; last known state, unchanged by this command \
+                         since: {}",
+                        humantime::format_duration(f.timeout),
+                        last.message()
+                    ),
+                    None => format!(
+                        "still progressing after {}: {}",
+                        humantime::format_duration(f.timeout),
+                        last.message()
+                    ),
+                },
             );
             outcome.next = Some(format!("rollout status {}", s.name));
             None

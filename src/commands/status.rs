@@ -109,9 +109,14 @@ async fn status_one(
                 Verdict::Progressing(m) => outcome.set(R::TimedOut, m),
             }
         }
-        Ending::TimedOut { last, .. } => outcome.set(
+        Ending::TimedOut {
+            last, unreachable, ..
+        } => outcome.set(
             R::TimedOut,
-            format!("timed out waiting for the rollout: {}", last.message()),
+            match unreachable {
+                Some(u) => format!("timed out: {u}; last known state: {}", last.message()),
+                None => format!("timed out waiting for the rollout: {}", last.message()),
+            },
         ),
         Ending::Interrupted { last, .. } => outcome.set(
             R::Interrupted,

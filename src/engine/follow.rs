@@ -51,12 +51,54 @@ pub enum Ending {
     TimedOut {
         snapshot: Box<Snapshot>,
         last: Verdict,
+        /// Set when the watches were failing at the deadline: the verdict is then only the
+        /// last one known, not the rollout's state.
+        unreachable: Option<Unreachable>,
     },
     /// Interrupted (Ctrl-C, SIGTERM) while the rollout was still going.
     Interrupted {
         snapshot: Box<Snapshot>,
         last: Verdict,
     },
+}
+
+/// The cluster stopped answering the watches.
+#[derive(Debug, Clone)]
+pub struct Unreachable {
+    /// The last watch error.
+    pub error: String,
+    /// How long the watches had been failing.
+    pub for_: Duration,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the cluster has not answered for {} ({})",
+            humantime::format_duration(Duration::from_secs(self.for_.as_secs())),
+            self.error
+        )
+    }
+}
+
+/// What one of the merged streams yielded.
+enum Item {
+    /// A watch delivered something (the caches changed or were re-listed).
+    Changed,
+    /// A watch failed and is being retried with backoff.
+    Error(String),
+    /// The clock of time-based rules.
+    Tick,
+}
+
+impl Item {
+    fn of<E: std::fmt::Display>(r: Result<impl Sized, E>) -> Item {
+        match r {
+            Ok(_) => Item::Changed,
+            Err(e) => Item::Error(e.to_string()),
+        }
+    }
 }
 
 fn uid(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -167,7 +209,7 @@ pub async fn follow(
         .default_backoff()
         .modify(strip),
     )
-    .map(|r| r.err().map(|e| e.to_string()));
+    .map(Item::of);
     let rs_stream = reflector::reflector(
         rs_writer,
         watcher(
@@ -177,7 +219,7 @@ pub async fn follow(
         .default_backoff()
         .modify(strip),
     )
-    .map(|r| r.err().map(|e| e.to_string()));
+    .map(Item::of);
     let pod_stream = reflector::reflector(
         pod_writer,
         watcher(
@@ -187,17 +229,17 @@ pub async fn follow(
         .default_backoff()
         .modify(strip),
     )
-    .map(|r| r.err().map(|e| e.to_string()));
+    .map(Item::of);
     let ev_stream = reflector::reflector(
         ev_writer,
         watcher(Api::<Event>::namespaced(client.clone(), ns), cfg())
             .default_backoff()
             .modify(strip),
     )
-    .map(|r| r.err().map(|e| e.to_string()));
+    .map(Item::of);
     let tick = stream::unfold((), |_| async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        Some((None, ()))
+        Some((Item::Tick, ()))
     });
     let mut changes = stream::select_all(vec![
         d_stream.boxed(),
@@ -218,7 +260,8 @@ pub async fn follow(
     };
     tokio::pin!(sleep_deadline);
     tokio::pin!(interrupt);
-    let mut last_error: Option<String> = None;
+    // The watch error being retried, and since when no watch has answered.
+    let mut failing: Option<(String, Instant)> = None;
     let mut last = Verdict::Progressing("Waiting for the rollout to be observed...".into());
     let mut last_snapshot = Snapshot {
         deployment: d,
@@ -227,32 +270,34 @@ pub async fn follow(
     loop {
         tokio::select! {
             item = changes.next() => {
-                match item {
-                    Some(Some(err)) => {
-                        if last_error.as_deref() != Some(err.as_str()) {
-                            progress.note(&format!("watch error (retrying): {err}"));
-                            last_error = Some(err);
-                        }
-                        continue;
-                    }
-                    Some(None) => {}
-                    None => return Err(CliError::Internal("every watch stream ended".into())),
-                }
+                let Some(item) = item else {
+                    return Err(CliError::Internal("every watch stream ended".into()));
+                };
                 // A rollout of many pods sends bursts of events: take every one already
                 // arrived before judging, so a burst costs one snapshot, not one each.
+                let mut items = vec![item];
                 while let Some(Some(item)) = changes.next().now_or_never() {
-                    if let Some(err) = item
-                        && last_error.as_deref() != Some(err.as_str())
-                    {
-                        progress.note(&format!("watch error (retrying): {err}"));
-                        last_error = Some(err);
+                    items.push(item);
+                }
+                for item in items {
+                    match item {
+                        Item::Error(err) => {
+                            if failing.as_ref().is_none_or(|(e, _)| *e != err) {
+                                progress.note(&format!("watch error (retrying): {err}"));
+                                let since = failing.map_or_else(Instant::now, |(_, t)| t);
+                                failing = Some((err, since));
+                            }
+                        }
+                        Item::Changed => failing = None,
+                        Item::Tick => {}
                     }
                 }
-                // Wait for every cache's first list before judging anything.
-                if !(ready(&d_store) && ready(&rs_store) && ready(&pod_store) && ready(&ev_store)) {
+                // Wait for every cache's first list before judging anything, and judge nothing
+                // while a watch is failing: its cache is stale, and a time-based rule could
+                // fire a rollback on a state the cluster has long left.
+                if failing.is_some() || !(ready(&d_store) && ready(&rs_store) && ready(&pod_store) && ready(&ev_store)) {
                     continue;
                 }
-                last_error = None;
                 let Some(snap) = snapshot(&spec.name, &d_store, &rs_store, &pod_store, &ev_store) else {
                     return Err(CliError::NotFound { kind: "deployment", name: spec.name.clone(), namespace: cluster.namespace.clone() });
                 };
@@ -268,7 +313,8 @@ pub async fn follow(
                 last_snapshot = snap;
             }
             _ = &mut sleep_deadline => {
-                return Ok(Ending::TimedOut { snapshot: Box::new(last_snapshot), last });
+                let unreachable = failing.map(|(error, since)| Unreachable { error, for_: since.elapsed() });
+                return Ok(Ending::TimedOut { snapshot: Box::new(last_snapshot), last, unreachable });
             }
             _ = &mut interrupt => {
                 return Ok(Ending::Interrupted { snapshot: Box::new(last_snapshot), last });

@@ -10,9 +10,15 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::support::{DEADLINE, Env};
 use crate::support::{inference, ready_after};
 
-/// Starts `rollout update` on a rollout whose new pods take 20 s to load, waits until it is
-/// following (its first progress line), sends SIGTERM, and returns (exit code, stderr).
-async fn interrupt_update(env: &Env, extra: &[&str]) -> (Option<i32>, String) {
+/// A `rollout update` that is following a rollout whose new pods take 20 s to load.
+struct Following {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    seen: Vec<String>,
+}
+
+/// Starts `rollout update web` and waits until it is following (its first progress line).
+async fn start_update(env: &Env, extra: &[&str]) -> Following {
     let slow = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "command": ["sh", "-c", ready_after(20)]}]}}}});
     let patch = serde_json::to_string(&slow).expect("json");
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"));
@@ -28,7 +34,6 @@ async fn interrupt_update(env: &Env, extra: &[&str]) -> (Option<i32>, String) {
     let stderr = child.stderr.take().expect("stderr is piped");
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = Vec::new();
-    // Following has begun once the first progress line about the rollout appears.
     let following = tokio::time::timeout(DEADLINE, async {
         while let Ok(Some(line)) = lines.next_line().await {
             let started = line.contains("Waiting for deployment");
@@ -45,27 +50,40 @@ async fn interrupt_update(env: &Env, extra: &[&str]) -> (Option<i32>, String) {
         Some(true),
         "rollout began following: {seen:?}"
     );
-    let pid = child.id().expect("a pid") as i32;
+    Following { child, lines, seen }
+}
+
+impl Following {
+    /// Waits (at most `within`) for the command to end: (exit code, all of stderr).
+    async fn finish(mut self, within: Duration) -> (Option<i32>, String) {
+        let rest = tokio::time::timeout(within, async {
+            let mut rest = Vec::new();
+            while let Ok(Some(line)) = self.lines.next_line().await {
+                rest.push(line);
+            }
+            rest
+        })
+        .await
+        .expect("rollout ends");
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("rollout exits")
+            .expect("wait works");
+        self.seen.extend(rest);
+        (status.code(), self.seen.join("\n"))
+    }
+}
+
+/// Starts following, sends SIGTERM, and returns (exit code, stderr).
+async fn interrupt_update(env: &Env, extra: &[&str]) -> (Option<i32>, String) {
+    let following = start_update(env, extra).await;
+    let pid = following.child.id().expect("a pid") as i32;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGTERM,
     )
     .expect("SIGTERM is sent");
-    let rest = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut rest = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push(line);
-        }
-        rest
-    })
-    .await
-    .expect("rollout stops after SIGTERM");
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("rollout exits")
-        .expect("wait works");
-    seen.extend(rest);
-    (status.code(), seen.join("\n"))
+    following.finish(Duration::from_secs(30)).await
 }
 
 #[tokio::test]
@@ -120,4 +138,23 @@ async fn sigterm_with_on_interrupt_rollback_returns_to_the_previous_revision() {
         "rollback reason annotation: {reason:?}\n{stderr}"
     );
     env.wait_rolled_out("web").await;
+}
+
+#[tokio::test]
+async fn a_cluster_lost_while_following_ends_at_the_timeout_saying_what_it_last_knew() {
+    let Some(mut env) = Env::lab_only("it stops the cluster").await else {
+        return;
+    };
+    env.create(inference("web", 2, serde_json::json!({}))).await;
+    env.wait_rolled_out("web").await;
+    let following = start_update(&env, &["--timeout", "8s"]).await;
+    env.stop_lab().await;
+    let (code, stderr) = following.finish(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("watch error (retrying)"), "{stderr}");
+    assert!(
+        stderr.contains("the cluster has not answered for"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("last known state"), "{stderr}");
 }

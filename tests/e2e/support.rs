@@ -43,11 +43,13 @@ pub struct Env {
     /// A lock held until the test's namespace is gone (not just deleting): what the test
     /// ran must have given its resources back before the next holder sizes itself.
     held: Option<tokio::sync::MutexGuard<'static, ()>>,
+    /// The test stopped its own lab ([`Env::stop_lab`]): there is nothing to clean up.
+    lab_stopped: bool,
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
-        if self.lab.is_some() {
+        if self.lab.is_some() || self.lab_stopped {
             return;
         }
         // A test namespace on a real cluster goes with the test. The deletion runs on a
@@ -122,6 +124,14 @@ impl Env {
         Some(Env::lab(config).await)
     }
 
+    /// Stops the test's own lab, as a cluster that goes away would.
+    pub async fn stop_lab(&mut self) {
+        if let Some(lab) = self.lab.take() {
+            self.lab_stopped = true;
+            lab.shutdown().await;
+        }
+    }
+
     /// A plain lab, or `None` against a real cluster (see [`Env::with_config`]).
     pub async fn lab_only(needs: &str) -> Option<Env> {
         Env::with_config(lab_config(), needs).await
@@ -164,6 +174,7 @@ impl Env {
             client,
             namespace,
             held: None,
+            lab_stopped: false,
         }
     }
 
@@ -184,6 +195,7 @@ impl Env {
             client,
             namespace: "default".into(),
             held: None,
+            lab_stopped: false,
         }
     }
 
