@@ -514,6 +514,29 @@ async fn an_oom_killed_container_that_is_not_restarted_fails_its_pod() {
 }
 
 #[tokio::test]
+async fn memory_held_by_an_orphaned_process_of_the_container_counts_too() {
+    let lab = lab().await;
+    // The subshell exits at once: its background child is orphaned (re-parented out of the
+    // container's process tree, still in its group) while the main process sleeps on, as a
+    // daemonising loader would be. The periodic sweep of /proc finds it.
+    let script = format!(
+        r#"(sh -c "w=\$(head -c {} /dev/zero | tr '\\0' w); sleep 3600" &); exec sleep 3600"#,
+        64u64 << 20
+    );
+    let c = json!({"name": "app", "image": "busybox", "command": ["sh", "-c", script],
+        "resources": {"limits": {"memory": "32Mi"}}});
+    create(&lab, pod("orphan", c), "pods");
+    let p = wait_pod(&lab, "orphan", 15, "an OOMKilled restart", |p| {
+        restarts(p) >= 1
+    })
+    .await;
+    let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["reason"], "OOMKilled", "{p:#}");
+    assert_eq!(last["exitCode"], 137, "{p:#}");
+    lab.shutdown().await;
+}
+
+#[tokio::test]
 async fn shutting_the_lab_down_leaves_no_container_process() {
     let lab = lab().await;
     let c = json!({"name": "app", "image": "busybox", "command": ["sh", "-c", "echo $$$$; exec sleep 1000"]});

@@ -6,10 +6,15 @@
 //! only for OOMs outside any container (`pkg/kubelet/oom/oom_watcher_linux.go`); the pod shows
 //! the usual `BackOff` once the restarts back off.
 //!
-//! Here a container is a process group (`process.rs`). Every [`SAMPLE_INTERVAL`] one scan of
-//! `/proc` sums the resident set size of each process by process group, and a group with a
-//! limit whose sum is over it is killed with SIGKILL and marked, so that its exit reads as
-//! OOMKilled. No limit, no watch; with no limited container running, no scan at all.
+//! Here a container is a process group led by a guard shell (`process.rs`). Every
+//! [`SAMPLE_INTERVAL`] the kubelet walks each limited container's process tree in `/proc` from
+//! its guard, sums the resident set size of the processes in its group, and SIGKILLs a group
+//! over its limit, marked so that its exit reads as OOMKilled. A process whose parent exited
+//! has left that tree (it is re-parented to init) but not the group, so every
+//! [`SWEEP_INTERVAL`] one scan of all of `/proc` samples by group instead. No limit, no walk.
+//! The walks cost what the limited containers' processes cost, not what the machine's do: a
+//! scan reads every process on the machine (about 10 µs each), which on a shared machine with
+//! a thousand processes would be a tenth of a core at the sampling interval.
 //!
 //! Where sampling differs from the kernel: usage between two samples is not seen (a spike
 //! shorter than the interval that is freed again goes unpunished, and a process allocating
@@ -29,8 +34,14 @@ use crate::controllers::scheduler::parse_quantity_milli;
 
 /// How often the resident memory of the limited containers is sampled: short enough that a
 /// model server loading weights past its limit dies during the load, as under a cgroup,
-/// rather than after it.
+/// rather than after it. Measured on 2 shared cores with 50 idle limited busybox pods (100
+/// processes walked per sample, a sweep each second): the lab's CPU goes from 0.5% to 3.4%
+/// of a core (debug build); a walk costs about 15 µs per process in a release build.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often a sample scans all of `/proc` by process group rather than walking the trees:
+/// memory held by a container's orphaned processes is seen within this long.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A container's memory limit in bytes (`resources.limits.memory`); `None` when it has none
 /// (or one that is not a positive quantity: validation rejects those upstream).
@@ -48,6 +59,8 @@ pub fn limit_bytes(container: &Value) -> Option<u64> {
 pub struct Sample {
     /// Field 5, `pgrp`.
     pub pgrp: i32,
+    /// Field 20, `num_threads`.
+    pub threads: u64,
     /// Field 24, `rss`, in pages.
     pub rss_pages: u64,
 }
@@ -60,8 +73,19 @@ pub fn parse_stat(stat: &[u8]) -> Option<Sample> {
     // After the name: field 3 (state) is index 0, so field N is index N - 3.
     let mut fields = rest.split_ascii_whitespace();
     let pgrp = fields.nth(5 - 3)?.parse().ok()?;
-    let rss_pages = fields.nth(24 - 5 - 1)?.parse().ok()?;
-    Some(Sample { pgrp, rss_pages })
+    let threads = fields.nth(20 - 5 - 1)?.parse().ok()?;
+    let rss_pages = fields.nth(24 - 20 - 1)?.parse().ok()?;
+    Some(Sample {
+        pgrp,
+        threads,
+        rss_pages,
+    })
+}
+
+/// The pids of `/proc/<pid>/task/<tid>/children` (space-separated).
+pub fn parse_children(text: &[u8]) -> impl Iterator<Item = i32> + '_ {
+    text.split(u8::is_ascii_whitespace)
+        .filter_map(|p| std::str::from_utf8(p).ok()?.parse().ok())
 }
 
 /// A process group over its limit.
@@ -94,35 +118,93 @@ pub fn over_limit(
         .collect()
 }
 
-/// Every process's sample, read from `/proc` (processes gone mid-scan are skipped).
-fn scan_proc() -> Vec<Sample> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut buf = Vec::with_capacity(512);
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        buf.clear();
-        let read = std::fs::File::open(entry.path().join("stat"))
-            .and_then(|mut f| f.read_to_end(&mut buf));
-        if let Some(s) = read.ok().and_then(|_| parse_stat(&buf)) {
-            out.push(s);
-        }
-    }
-    out
+/// Reads a small `/proc` file into `buf`.
+fn read_into(path: &str, buf: &mut Vec<u8>) -> bool {
+    buf.clear();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(buf))
+        .is_ok()
 }
 
-/// One sample: kills the limited groups that are over their limits.
-fn enforce(groups: &Groups, page_size: u64) {
+/// Most processes one container may have walked per sample (a fork bomb stops the walk, not
+/// the lab).
+const MAX_WALK: usize = 4096;
+
+/// The samples of a group's leader (the guard) and its descendants, found through the
+/// `children` files: only the container's own processes, however many the machine runs.
+/// Processes gone mid-walk are skipped.
+fn sample_group(pgid: i32, buf: &mut Vec<u8>, out: &mut Vec<Sample>) {
+    let mut pending = vec![pgid];
+    let mut walked = 0;
+    while let Some(pid) = pending.pop() {
+        walked += 1;
+        if walked > MAX_WALK {
+            return;
+        }
+        let Some(sample) = read_into(&format!("/proc/{pid}/stat"), buf)
+            .then(|| parse_stat(buf))
+            .flatten()
+        else {
+            continue;
+        };
+        out.push(sample);
+        // A child is listed under the thread that forked it.
+        let tids: Vec<i32> = if sample.threads <= 1 {
+            vec![pid]
+        } else {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|t| t.file_name().to_str()?.parse().ok())
+                .collect()
+        };
+        for tid in tids {
+            if read_into(&format!("/proc/{pid}/task/{tid}/children"), buf) {
+                pending.extend(parse_children(buf));
+            }
+        }
+    }
+}
+
+/// Every process on the machine, read from `/proc` (processes gone mid-scan are skipped).
+fn sample_all(buf: &mut Vec<u8>, out: &mut Vec<Sample>) {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if read_into(&format!("/proc/{pid}/stat"), buf)
+            && let Some(sample) = parse_stat(buf)
+        {
+            out.push(sample);
+        }
+    }
+}
+
+/// One sample (a sweep of all of `/proc` when `sweep`): kills the limited groups that are
+/// over their limits.
+fn enforce(groups: &Groups, page_size: u64, sweep: bool) {
     let limits = groups.memory_limits();
     if limits.is_empty() {
         return;
     }
-    for over in over_limit(&limits, scan_proc(), page_size) {
+    let mut buf = Vec::with_capacity(512);
+    let mut samples = Vec::new();
+    if sweep {
+        sample_all(&mut buf, &mut samples);
+    } else {
+        for pgid in limits.keys() {
+            sample_group(*pgid, &mut buf, &mut samples);
+        }
+    }
+    for over in over_limit(&limits, samples, page_size) {
         if groups.kill_for_memory(over.pgid) {
             tracing::info!(
                 pgid = over.pgid,
@@ -141,16 +223,20 @@ pub async fn run(groups: Groups, cancel: CancellationToken) {
         .flatten()
         .and_then(|p| u64::try_from(p).ok())
         .unwrap_or(4096);
+    let sweep_every = (SWEEP_INTERVAL.as_millis() / SAMPLE_INTERVAL.as_millis()).max(1);
     let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut samples: u128 = 0;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
+        samples = samples.wrapping_add(1);
+        let sweep = samples.is_multiple_of(sweep_every);
         let groups = groups.clone();
-        // Reading /proc is a few hundred small reads: off the async workers.
-        let _ = tokio::task::spawn_blocking(move || enforce(&groups, page_size)).await;
+        // Small reads of /proc, a few per process: off the async workers.
+        let _ = tokio::task::spawn_blocking(move || enforce(&groups, page_size, sweep)).await;
     }
 }
 
@@ -158,6 +244,7 @@ pub async fn run(groups: Groups, cancel: CancellationToken) {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::os::unix::process::CommandExt;
 
     #[test]
     fn the_limit_is_limits_memory_in_bytes_and_absent_means_none() {
@@ -184,6 +271,7 @@ mod tests {
             parse_stat(line),
             Some(Sample {
                 pgrp: 4210,
+                threads: 5,
                 rss_pages: 16384
             })
         );
@@ -197,10 +285,61 @@ mod tests {
         let s = parse_stat(&stat).expect("parses");
         assert_eq!(s.pgrp, nix::unistd::getpgrp().as_raw());
         assert!(s.rss_pages > 0);
+        assert!(s.threads >= 1);
+    }
+
+    #[test]
+    fn a_sweep_of_proc_sees_this_process_in_its_group() {
+        let mut all = Vec::new();
+        sample_all(&mut Vec::new(), &mut all);
+        let mine = nix::unistd::getpgrp().as_raw();
+        assert!(all.len() > 1);
+        assert!(
+            all.iter().any(|s| s.pgrp == mine && s.rss_pages > 0),
+            "{all:?}"
+        );
+    }
+
+    #[test]
+    fn children_files_list_pids_separated_by_spaces() {
+        assert_eq!(
+            parse_children(b"12 345 6789 ").collect::<Vec<_>>(),
+            [12, 345, 6789]
+        );
+        assert_eq!(parse_children(b"").count(), 0);
+    }
+
+    #[test]
+    fn a_group_is_walked_from_its_leader_through_its_descendants() {
+        let mut leader = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 30 & sh -c 'sleep 30'"])
+            .process_group(0)
+            .spawn()
+            .expect("sh runs");
+        let pgid = leader.id() as i32;
+        // sh, its background sleep, the inner sh and its sleep; the OS says nothing when
+        // they have all started, so look again briefly.
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found.clear();
+            sample_group(pgid, &mut Vec::new(), &mut found);
+            if found.len() == 4 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        super::super::process::signal(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = leader.wait();
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found.iter().all(|s| s.pgrp == pgid), "{found:?}");
     }
 
     fn sample(pgrp: i32, rss_pages: u64) -> Sample {
-        Sample { pgrp, rss_pages }
+        Sample {
+            pgrp,
+            threads: 1,
+            rss_pages,
+        }
     }
 
     #[test]
