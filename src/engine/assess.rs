@@ -4,14 +4,17 @@
 //! controller must have observed the generation our change produced (`observedGeneration >=
 //! generation`), so a Progressing reason left over from the previous rollout can never end
 //! the wait. Failure comes from the diagnosis rules, which look at the new pods themselves
-//! and so fire within seconds of the decisive signal, not at the progress deadline.
+//! and so fire within seconds of the decisive signal, not at the progress deadline; a
+//! ProgressDeadlineExceeded left over from before the change is not the change's failure
+//! until the change has had its own deadline ([`LeftOver`]).
 
 use std::borrow::Cow;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rollout_semantics::kubectl::{StatusError, rollout_status};
+use rollout_semantics::status;
 
 use super::diagnose::{Diagnosis, FailureClass, Thresholds, diagnose};
 use super::snapshot::Snapshot;
@@ -44,14 +47,9 @@ pub struct LeftOver {
 }
 
 /// The Deployment's Progressing condition when it is ProgressDeadlineExceeded.
-fn deadline_condition(d: &Deployment) -> Option<&k8s_openapi::api::apps::v1::DeploymentCondition> {
-    d.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "Progressing")
-        .filter(|c| c.status == "False" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+fn deadline_condition(d: &Deployment) -> Option<&DeploymentCondition> {
+    status::get_condition(d.status.as_ref()?, status::PROGRESSING)
+        .filter(|c| c.status == "False" && c.reason.as_deref() == Some(status::TIMED_OUT))
 }
 
 impl LeftOver {
@@ -85,13 +83,8 @@ fn without_left_over<'a>(snap: &'a Snapshot, expect: &Expect, now: Timestamp) ->
     match &expect.left_over {
         Some(l) if l.hides(&snap.deployment, now) => {
             let mut fresh = snap.clone();
-            if let Some(conditions) = fresh
-                .deployment
-                .status
-                .as_mut()
-                .and_then(|s| s.conditions.as_mut())
-            {
-                conditions.retain(|c| c.type_ != "Progressing");
+            if let Some(s) = fresh.deployment.status.as_mut() {
+                status::remove_condition(s, status::PROGRESSING);
             }
             Cow::Owned(fresh)
         }

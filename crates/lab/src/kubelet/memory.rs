@@ -110,9 +110,10 @@ pub fn over_limit(
             *used.entry(s.pgrp).or_default() += s.rss_pages.saturating_mul(page_size);
         }
     }
-    used.into_iter()
-        .filter_map(|(pgid, used)| {
-            let limit = limits[&pgid];
+    limits
+        .iter()
+        .filter_map(|(&pgid, &limit)| {
+            let used = *used.get(&pgid)?;
             (used > limit).then_some(Over { pgid, used, limit })
         })
         .collect()
