@@ -11,7 +11,7 @@ use kube::api::{LogParams, Patch};
 use serde_json::json;
 
 use crate::cli::FollowArgs;
-use crate::engine::assess::{Expect, Verdict};
+use crate::engine::assess::{Expect, LeftOver, Verdict};
 use crate::engine::diagnose::{Diagnosis, Thresholds};
 use crate::engine::follow::{Ending, FollowSpec, follow, get_deployment};
 use crate::engine::rollback::{self, Undone};
@@ -30,6 +30,8 @@ pub struct Started {
     pub from_revision: Option<i64>,
     /// The Deployment's generation after the change: older status is stale.
     pub generation: i64,
+    /// A ProgressDeadlineExceeded the Deployment carried before the change.
+    pub left_over: Option<LeftOver>,
     pub started: Instant,
 }
 
@@ -111,6 +113,7 @@ pub async fn finish(
         expect: Expect {
             generation: s.generation,
             revision: None,
+            left_over: s.left_over.clone(),
         },
         thresholds: thresholds(f),
         timeout: Some(f.timeout).filter(|t| !t.is_zero()),
@@ -287,6 +290,9 @@ async fn handle_failure(
     let d = get_deployment(cluster, &s.name).await?;
     let failed_revision = deployment_revision(&d);
     let undone = rollback::undo(cluster, &d, to, false).await?;
+    // The failed rollout's own ProgressDeadlineExceeded, when that was the failure, stays on
+    // the Deployment until the rollback shows progress.
+    let left_over = LeftOver::of(&d, k8s_openapi::jiff::Timestamp::now());
     outcome.decision_seconds = Some(decided_at.elapsed().as_secs_f64());
     if let Undone::Skipped { .. } = undone {
         outcome
@@ -315,6 +321,7 @@ async fn handle_failure(
         expect: Expect {
             generation,
             revision: None,
+            left_over,
         },
         thresholds: thresholds(f),
         timeout: Some(f.timeout.max(Duration::from_secs(60))).filter(|t| !t.is_zero()),

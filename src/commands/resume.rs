@@ -12,6 +12,7 @@ use serde_json::json;
 use super::drive::{self, Started};
 use super::targets;
 use crate::cli::{ClusterArgs, ResumeArgs};
+use crate::engine::assess::LeftOver;
 use crate::engine::follow::get_deployment;
 use crate::engine::rollback;
 use crate::engine::snapshot::deployment_revision;
@@ -107,6 +108,7 @@ async fn one(
         action,
         name: name.to_string(),
         from_revision: deployment_revision(&d),
+        left_over: LeftOver::of(&d, k8s_openapi::jiff::Timestamp::now()),
         generation: updated.metadata.generation.unwrap_or(0),
         started,
     };

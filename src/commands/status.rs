@@ -78,6 +78,8 @@ async fn status_one(
         expect: Expect {
             generation: 0,
             revision: args.revision,
+            // Status changes nothing: it reports the condition as kubectl does.
+            left_over: None,
         },
         thresholds: thresholds(&defaults),
         timeout: Some(args.timeout).filter(|t| !t.is_zero()),

@@ -8,6 +8,7 @@ use super::drive::{self, Started};
 use super::targets;
 use super::update::template_diff;
 use crate::cli::{ClusterArgs, UndoArgs};
+use crate::engine::assess::LeftOver;
 use crate::engine::follow::get_deployment;
 use crate::engine::rollback::{self, Undone};
 use crate::engine::snapshot::deployment_revision;
@@ -84,6 +85,7 @@ async fn undo_one(
                 action: "undo",
                 name: name.to_string(),
                 from_revision: deployment_revision(&d),
+                left_over: LeftOver::of(&d, k8s_openapi::jiff::Timestamp::now()),
                 generation,
                 started,
             };

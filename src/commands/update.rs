@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::drive::{self, Started};
 use super::targets;
 use crate::cli::{ClusterArgs, UpdateArgs};
+use crate::engine::assess::LeftOver;
 use crate::engine::change::{self, Built, ChangeRequest};
 use crate::engine::follow::get_deployment;
 use crate::engine::rollback;
@@ -335,6 +336,7 @@ async fn update_one(
         action: "update",
         name: name.to_string(),
         from_revision: deployment_revision(&d),
+        left_over: LeftOver::of(&d, k8s_openapi::jiff::Timestamp::now()),
         generation: sent.metadata.generation.unwrap_or(0),
         started,
     };

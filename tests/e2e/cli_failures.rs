@@ -2,7 +2,8 @@
 //! from the new pods within seconds (far below progressDeadlineSeconds) and, by default,
 //! rolled back: exit 3, the template of the previous revision restored, the reason recorded
 //! in an annotation and a Warning event, and history renumbered. `--on-failure pause` and
-//! `--on-failure none` leave the failed rollout paused or in place (exit 4).
+//! `--on-failure none` leave the failed rollout paused or in place (exit 4). A rollout with
+//! no sharper signal ends on ProgressDeadlineExceeded, and is rolled back then.
 
 use std::time::{Duration, Instant};
 
@@ -64,7 +65,28 @@ async fn expect_rolled_back(
         "{}",
         run.both()
     );
+    expect_restored(env, name, before).await;
+}
 
+/// [`expect_rolled_back`] for `-o json`: exit 3, the result object saying rolled back from
+/// revision 1 to 3, and the cluster restored as there; returns the diagnosis.
+async fn expect_rolled_back_json(
+    env: &Env,
+    name: &str,
+    run: &Run,
+    before: &serde_json::Value,
+) -> serde_json::Value {
+    run.expect_code(3);
+    let v = run.json();
+    assert_eq!(v["result"], "rolled-back", "{v:#}");
+    assert_eq!(v["revision"], json!({"from": 1, "to": 3}), "{v:#}");
+    expect_restored(env, name, before).await;
+    v["diagnosis"].clone()
+}
+
+/// Revision 1's template back in place (as revision 3), the reason annotation, the Warning
+/// event, and history listing 2 and 3 (current, was 1).
+async fn expect_restored(env: &Env, name: &str, before: &serde_json::Value) {
     let d = env.get(name).await;
     assert_eq!(revision(&d), Some(3), "revision 1 came back as revision 3");
     assert_eq!(
@@ -326,4 +348,115 @@ async fn on_failure_none_leaves_the_failed_rollout_in_place() {
     // The old pods keep serving: maxUnavailable 25% of 2 rounds down to 0.
     let ready = d.status.and_then(|s| s.ready_replicas).unwrap_or(0);
     assert_eq!(ready, 2);
+}
+
+/// The Deployment's whole spec, to compare before and after.
+async fn spec_of(env: &Env, name: &str) -> serde_json::Value {
+    serde_json::to_value(env.get(name).await.spec).expect("the spec encodes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_whose_model_outgrows_its_memory_limit_is_rolled_back_as_oom_killed() {
+    let env = Env::start().await;
+    let limited = server_container(json!({"resources": {"limits": {"memory": "48Mi"}}}));
+    env.create(inference(
+        "web",
+        1,
+        json!({"spec": {"template": {"spec": {"containers": [limited]}}}}),
+    ))
+    .await;
+    let before = env.template("web").await;
+    let spec_before = spec_of(&env, "web").await;
+
+    // The new version "loads" 128 MiB of weights and holds them (a shell keeps a command
+    // substitution's output in memory): the lab's kubelet, or a real node's kernel, kills
+    // it past 48Mi.
+    let load = "echo loading weights; w=$(head -c 134217728 /dev/zero | tr '\\0' w); \
+                touch /tmp/ready; echo serving; sleep 3600";
+    let run = env
+        .rollout(&[
+            "update",
+            "web",
+            "--patch",
+            &command_patch(load),
+            "-o",
+            "json",
+        ])
+        .await;
+    let diagnosis = expect_rolled_back_json(&env, "web", &run, &before).await;
+    // The OOM rule, not the 600 s progress deadline: it reads the kill at once.
+    assert_eq!(diagnosis["class"], "OomKilled", "{diagnosis:#}");
+    assert_eq!(diagnosis["reason"], "OOMKilled");
+    let summary = diagnosis["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with("container \"server\" in pod \"web-")
+            && summary.contains("was OOMKilled at its memory limit of 48Mi (exit code 137, "),
+        "{summary}"
+    );
+    let evidence: Vec<&str> = diagnosis["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(
+        evidence.iter().any(|e| e.starts_with("memory: limit 48Mi")),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.starts_with("last state: ") && e.contains("OOMKilled")),
+        "{evidence:?}"
+    );
+    assert_eq!(spec_of(&env, "web").await, spec_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_stalled_with_no_sharper_signal_is_rolled_back_at_its_progress_deadline() {
+    let env = Env::start().await;
+    env.create(inference(
+        "web",
+        1,
+        json!({"spec": {"progressDeadlineSeconds": 5}}),
+    ))
+    .await;
+    let before = env.template("web").await;
+    let spec_before = spec_of(&env, "web").await;
+
+    // The new pod runs but never becomes ready, and the probe threshold is far past what
+    // 5 s of 1 s probes can reach: only the Deployment controller's deadline decides.
+    let run = env
+        .rollout(&[
+            "update",
+            "web",
+            "--patch",
+            &command_patch("echo loading forever; exec sleep 3600"),
+            "--probe-failures",
+            "1000",
+            "-o",
+            "json",
+        ])
+        .await;
+    let diagnosis = expect_rolled_back_json(&env, "web", &run, &before).await;
+    assert_eq!(
+        diagnosis["class"], "ProgressDeadlineExceeded",
+        "{diagnosis:#}"
+    );
+    let summary = diagnosis["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with(
+            "deployment \"web\" exceeded its progress deadline (5s): 0 of 1 new pods ready; "
+        ) && summary.contains("is running but not ready"),
+        "{summary}"
+    );
+    assert!(
+        diagnosis["evidence"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with(
+                "condition: Progressing=False (ProgressDeadlineExceeded): ReplicaSet \"web-"
+            ) && e.ends_with("\" has timed out progressing.")),
+        "{diagnosis:#}"
+    );
+    assert_eq!(spec_of(&env, "web").await, spec_before);
 }

@@ -176,7 +176,8 @@ async fn model_serving_rolls_out_with_its_pdb_and_service() {
 }
 
 /// 05's ConfigMaps apply; wired in with envFrom, never-ready gives a Running pod that is
-/// never Ready, crash-at-start a restarting container, flaky a Ready pod.
+/// never Ready, crash-at-start a restarting container, flaky a Ready pod, too-big under a
+/// 256Mi memory limit a container OOMKilled with exit code 137.
 #[tokio::test]
 async fn model_server_variants_apply_and_show_their_failure_shapes() {
     let Some(env) = Env::lab_only("the lab's model-server image").await else {
@@ -185,7 +186,7 @@ async fn model_server_variants_apply_and_show_their_failure_shapes() {
     env.apply_manifest("05-model-server-variants.yaml").await;
     let maps = env
         .wait_list::<ConfigMap>("app.kubernetes.io/part-of=model-server-variants", |cms| {
-            cms.len() == 4
+            cms.len() == 5
         })
         .await;
     let names: BTreeSet<String> = maps
@@ -198,12 +199,23 @@ async fn model_server_variants_apply_and_show_their_failure_shapes() {
             "model-server-crash-at-start",
             "model-server-flaky",
             "model-server-never-ready",
-            "model-server-slow-load"
+            "model-server-slow-load",
+            "model-server-too-big",
         ]
         .map(String::from)
         .into()
     );
-    for variant in ["never-ready", "crash-at-start", "flaky"] {
+    for (variant, limit) in [
+        ("never-ready", ""),
+        ("crash-at-start", ""),
+        ("flaky", ""),
+        ("too-big", "256Mi"),
+    ] {
+        let resources = if limit.is_empty() {
+            String::new()
+        } else {
+            format!("\n        resources:\n          limits:\n            memory: {limit}")
+        };
         env.apply_yaml(&format!(
             r#"apiVersion: apps/v1
 kind: Deployment
@@ -224,7 +236,7 @@ spec:
         image: rollout-lab/model-server:1
         envFrom:
         - configMapRef:
-            name: model-server-{variant}
+            name: model-server-{variant}{resources}
         readinessProbe:
           httpGet:
             path: /readyz
@@ -244,6 +256,20 @@ spec:
         })
     })
     .await;
+    let too_big = env
+        .wait_list::<Pod>("variant=too-big", |ps| {
+            ps.iter().any(|p| last_terminated(p).is_some())
+        })
+        .await;
+    let oom = too_big
+        .iter()
+        .find_map(last_terminated)
+        .expect("terminated");
+    assert_eq!(
+        (oom.reason.as_deref(), oom.exit_code),
+        (Some("OOMKilled"), 137),
+        "{oom:?}"
+    );
     let never = env
         .wait_list::<Pod>("variant=never-ready", |ps| {
             ps.iter()
@@ -261,4 +287,17 @@ spec:
     .await;
     let pod = env.pods().get(&never_name).await.expect("the pod");
     assert!(!pod_ready(&pod), "never-ready never becomes Ready");
+}
+
+/// The last termination of a pod's first container, once it has restarted.
+fn last_terminated(p: &Pod) -> Option<k8s_openapi::api::core::v1::ContainerStateTerminated> {
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .first()?
+        .last_state
+        .as_ref()?
+        .terminated
+        .clone()
 }

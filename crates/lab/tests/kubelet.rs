@@ -424,6 +424,118 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     lab.shutdown().await;
 }
 
+/// A container that allocates `mib` MiB and holds it, as a model server holds its weights
+/// (dash and busybox sh keep a command substitution's output in memory, about twice over).
+fn hog(mib: u64, limit: Option<&str>) -> Value {
+    let script = format!(
+        "echo loading; w=$(head -c {} /dev/zero | tr '\\0' w); echo loaded; sleep 3600",
+        mib << 20
+    );
+    let mut c = json!({"name": "app", "image": "busybox", "command": ["sh", "-c", script]});
+    if let Some(limit) = limit {
+        c["resources"] = json!({"limits": {"memory": limit}});
+    }
+    c
+}
+
+fn restarts(p: &Value) -> u64 {
+    p["status"]["containerStatuses"][0]["restartCount"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_container_over_its_memory_limit_is_oom_killed_with_137_and_restarted() {
+    let lab = lab().await;
+    create(&lab, pod("hog", hog(64, Some("32Mi"))), "pods");
+    // The same allocation without a limit, and under a limit with room: left alone.
+    create(&lab, pod("unlimited", hog(64, None)), "pods");
+    create(&lab, pod("roomy", hog(48, Some("512Mi"))), "pods");
+
+    let p = wait_pod(&lab, "hog", 15, "an OOMKilled restart", |p| {
+        restarts(p) >= 1
+    })
+    .await;
+    let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["reason"], "OOMKilled", "{p:#}");
+    assert_eq!(last["exitCode"], 137, "{p:#}");
+    assert!(last.get("message").is_none(), "{p:#}");
+    let p = wait_pod(&lab, "hog", 15, "CrashLoopBackOff after OOMKilled", |p| {
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    })
+    .await;
+    let cs = &p["status"]["containerStatuses"][0];
+    assert_eq!(cs["lastState"]["terminated"]["reason"], "OOMKilled");
+    assert_eq!(cs["lastState"]["terminated"]["exitCode"], 137);
+    assert_eq!(p["status"]["phase"], "Running");
+    let before = restarts(&p);
+    let p = wait_pod(&lab, "hog", 20, "a restart after the back-off", |p| {
+        restarts(p) > before
+    })
+    .await;
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["lastState"]["terminated"]["reason"],
+        "OOMKilled"
+    );
+
+    let events = lab.registry().store().list(rt("events"), Some("default")).0;
+    assert!(has_event(
+        &events,
+        "hog",
+        "BackOff",
+        "Back-off restarting failed container app"
+    ));
+    // The kernel kills, not the kubelet: no Killing event (upstream records none either).
+    assert!(!has_event(&events, "hog", "Killing", ""), "{events:#?}");
+    let (items, _) = lab.registry().store().list(rt("pods"), Some("default"));
+    for name in ["unlimited", "roomy"] {
+        let p = find(&items, name).expect("pod");
+        assert_eq!(p["status"]["phase"], "Running", "{p:#}");
+        assert_eq!(restarts(p), 0, "{name} was restarted: {p:#}");
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oom_killed_container_that_is_not_restarted_fails_its_pod() {
+    let lab = lab().await;
+    let mut p = pod("once", hog(64, Some("32Mi")));
+    p["spec"]["restartPolicy"] = json!("Never");
+    create(&lab, p, "pods");
+    let p = wait_pod(&lab, "once", 15, "Failed", |p| {
+        p["status"]["phase"] == "Failed"
+    })
+    .await;
+    let cs = &p["status"]["containerStatuses"][0];
+    assert_eq!(cs["state"]["terminated"]["reason"], "OOMKilled", "{p:#}");
+    assert_eq!(cs["state"]["terminated"]["exitCode"], 137);
+    assert_eq!(cs["restartCount"], 0);
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn memory_held_by_an_orphaned_process_of_the_container_counts_too() {
+    let lab = lab().await;
+    // The subshell exits at once: its background child is orphaned (re-parented out of the
+    // container's process tree, still in its group) while the main process sleeps on, as a
+    // daemonising loader would be. The periodic sweep of /proc finds it.
+    let script = format!(
+        r#"(sh -c "w=\$(head -c {} /dev/zero | tr '\\0' w); sleep 3600" &); exec sleep 3600"#,
+        64u64 << 20
+    );
+    let c = json!({"name": "app", "image": "busybox", "command": ["sh", "-c", script],
+        "resources": {"limits": {"memory": "32Mi"}}});
+    create(&lab, pod("orphan", c), "pods");
+    let p = wait_pod(&lab, "orphan", 15, "an OOMKilled restart", |p| {
+        restarts(p) >= 1
+    })
+    .await;
+    let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["reason"], "OOMKilled", "{p:#}");
+    assert_eq!(last["exitCode"], 137, "{p:#}");
+    lab.shutdown().await;
+}
+
 #[tokio::test]
 async fn shutting_the_lab_down_leaves_no_container_process() {
     let lab = lab().await;

@@ -8,6 +8,7 @@
 //! | image -> runner table | `images.rs` | image pull |
 //! | container spec -> process spec, /tmp rule, env | `spec.rs` | `kuberuntime_container.go`, `envVarsToMap` |
 //! | process groups, logs capture | `process.rs`, `logs.rs` | CRI runtime, CRI log files |
+//! | memory limits: sampled RSS, SIGKILL, `OOMKilled` | `memory.rs` | cgroup `memory.max`, the kernel's OOM killer |
 //! | probes: thresholds / running them | `probe.rs` / `prober.rs` | `prober/worker.go` |
 //! | back-off | `backoff.rs` | `flowcontrol.Backoff` |
 //! | phase, conditions, container statuses | `status.rs` | `kubelet_pods.go`, `status/generate.go` |
@@ -21,6 +22,7 @@ pub mod backoff;
 pub mod heartbeat;
 pub mod images;
 pub mod logs;
+pub mod memory;
 pub mod probe;
 pub mod prober;
 pub mod process;
@@ -158,6 +160,7 @@ impl Kubelets {
             cancel.clone(),
             heartbeat::Heartbeat,
         ));
+        tokio::spawn(memory::run(shared.groups.clone(), cancel.clone()));
         Ok(Kubelets { shared, owns_root })
     }
 

@@ -288,6 +288,7 @@ mod tests {
                 env: vec![],
                 working_dir: std::env::temp_dir(),
                 root: std::env::temp_dir(),
+                memory_limit: None,
             },
             container,
             pod_ip: "127.0.0.1".into(),

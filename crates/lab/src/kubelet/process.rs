@@ -1,6 +1,7 @@
 //! The process runner: starts a `ProcessSpec` as a local process in its own process group,
 //! captures stdout and stderr into a CRI-format log file, reports the exit, and kills
-//! groups. Every group it starts is tracked, so the lab can kill them all when it stops.
+//! groups. Every group it starts is tracked, so the lab can kill them all when it stops; a
+//! container's group carries its memory limit, which `memory.rs` enforces.
 //! An abruptly killed lab (SIGKILL) cannot do that, and `PR_SET_PDEATHSIG` reaches only a
 //! direct child, not the processes a container's shell forks. So each process runs under a
 //! small guard shell that leads its group: the guard gets `SIGUSR2` when the lab dies and
@@ -10,7 +11,7 @@
 //! Like a container's PID 1, a container's main process takes its whole group with it:
 //! when it exits, what is left of its group is killed.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
@@ -27,32 +28,79 @@ use super::spec::ProcessSpec;
 pub struct Exit {
     /// The exit status, or 128 + the signal as a shell reports it.
     pub code: i32,
+    /// The lab killed the group for going over its memory limit (`memory.rs`).
+    pub oom_killed: bool,
     pub finished_at: String,
 }
 
-/// The process groups of every running container and probe, so none outlives the lab.
+/// The process groups of every running container and probe, so none outlives the lab, with
+/// each container's memory limit (`memory.rs` samples them).
 #[derive(Debug, Default, Clone)]
-pub struct Groups(Arc<Mutex<HashSet<i32>>>);
+pub struct Groups(Arc<Mutex<HashMap<i32, Group>>>);
+
+/// What the lab knows of one process group.
+#[derive(Debug, Default, Clone, Copy)]
+struct Group {
+    /// Bytes of resident memory the group may hold (`resources.limits.memory`).
+    memory_limit: Option<u64>,
+    /// Killed for going over `memory_limit`.
+    oom_killed: bool,
+}
 
 impl Groups {
-    fn add(&self, pgid: i32) {
+    fn add(&self, pgid: i32, memory_limit: Option<u64>) {
         if let Ok(mut g) = self.0.lock() {
-            g.insert(pgid);
+            g.insert(
+                pgid,
+                Group {
+                    memory_limit,
+                    oom_killed: false,
+                },
+            );
         }
     }
 
-    /// Kills what is left of a group and forgets it.
-    pub fn reap(&self, pgid: i32) {
+    /// Kills what is left of a group and forgets it; true when the group had been killed
+    /// for going over its memory limit.
+    pub fn reap(&self, pgid: i32) -> bool {
         signal(pgid, Signal::SIGKILL);
-        if let Ok(mut g) = self.0.lock() {
-            g.remove(&pgid);
+        match self.0.lock() {
+            Ok(mut g) => g.remove(&pgid).is_some_and(|g| g.oom_killed),
+            Err(_) => false,
         }
+    }
+
+    /// The groups that have a memory limit, with it.
+    pub fn memory_limits(&self) -> BTreeMap<i32, u64> {
+        match self.0.lock() {
+            Ok(g) => g
+                .iter()
+                .filter_map(|(pgid, g)| Some((*pgid, g.memory_limit?)))
+                .collect(),
+            Err(_) => BTreeMap::new(),
+        }
+    }
+
+    /// SIGKILLs a group for going over its memory limit and marks it so, unless it has been
+    /// reaped meanwhile (its id may be reused). True when it was killed.
+    pub fn kill_for_memory(&self, pgid: i32) -> bool {
+        let Ok(mut g) = self.0.lock() else {
+            return false;
+        };
+        let Some(group) = g.get_mut(&pgid) else {
+            return false;
+        };
+        // Marked before the kill, under the lock, so the exit always reads as OOMKilled.
+        let first = !group.oom_killed;
+        group.oom_killed = true;
+        signal(pgid, Signal::SIGKILL);
+        first
     }
 
     /// SIGKILLs every tracked group (lab shutdown and drop).
     pub fn kill_all(&self) {
         let all: Vec<i32> = match self.0.lock() {
-            Ok(mut g) => g.drain().collect(),
+            Ok(mut g) => g.drain().map(|(pgid, _)| pgid).collect(),
             Err(_) => return,
         };
         for pgid in all {
@@ -166,7 +214,7 @@ pub fn start(spec: &ProcessSpec, log: Arc<LogFile>, groups: &Groups) -> std::io:
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
     let pid = child.id().map(|p| p as i32).unwrap_or(0);
-    groups.add(pid);
+    groups.add(pid, spec.memory_limit);
     let out = child
         .stdout
         .take()
@@ -183,13 +231,14 @@ pub fn start(spec: &ProcessSpec, log: Arc<LogFile>, groups: &Groups) -> std::io:
             Err(_) => 128,
         };
         // The container's other processes go with its main one.
-        groups.reap(pid);
+        let oom_killed = groups.reap(pid);
         for task in [out, err].into_iter().flatten() {
             let _ = task.await;
         }
         log.finish();
         let _ = tx.send(Some(Exit {
             code,
+            oom_killed,
             finished_at: crate::registry::meta_now(),
         }));
     });
@@ -208,7 +257,7 @@ pub async fn run_to_end(
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn()?;
     let pid = child.id().map(|p| p as i32).unwrap_or(0);
-    groups.add(pid);
+    groups.add(pid, None);
     let result = tokio::time::timeout(timeout, child.wait_with_output()).await;
     groups.reap(pid);
     match result {

@@ -1,5 +1,6 @@
 //! What to run for a container: the pure translation of a pod's container spec, its image's
-//! runner and the pod's sandbox into a process spec (argv, environment, working directory).
+//! runner and the pod's sandbox into a process spec (argv, environment, working directory,
+//! memory limit).
 //! The runner in `process.rs` does the I/O.
 //!
 //! **The lab's /tmp rule.** Containers are plain local processes without mount namespaces,
@@ -26,6 +27,8 @@ pub struct ProcessSpec {
     pub working_dir: PathBuf,
     /// The container's root directory (its `/`).
     pub root: PathBuf,
+    /// `resources.limits.memory` in bytes: the group is killed past it (`memory.rs`).
+    pub memory_limit: Option<u64>,
 }
 
 /// Why a container cannot be configured (upstream `CreateContainerConfigError`, or
@@ -414,6 +417,7 @@ pub fn process_spec(
         env,
         working_dir: sandbox.root.join(wd),
         root: sandbox.root.to_path_buf(),
+        memory_limit: super::memory::limit_bytes(container),
     })
 }
 

@@ -228,3 +228,23 @@ fn the_model_server_entrypoint_under_tmp_is_not_rewritten_but_its_args_are() {
         ]
     );
 }
+
+#[test]
+fn the_memory_limit_is_carried_in_bytes_and_only_when_set() {
+    let spec_of = |c: Value| {
+        process_spec(
+            &pod(c.clone()),
+            &c,
+            &busybox(),
+            &sandbox(Path::new("/r")),
+            &Cluster(vec![]),
+        )
+        .expect("spec")
+    };
+    let limited = json!({"name": "app", "image": "busybox",
+        "resources": {"requests": {"memory": "32Mi"}, "limits": {"memory": "48Mi"}}});
+    assert_eq!(spec_of(limited).memory_limit, Some(48 << 20));
+    let requested = json!({"name": "app", "image": "busybox",
+        "resources": {"requests": {"memory": "32Mi"}}});
+    assert_eq!(spec_of(requested).memory_limit, None);
+}

@@ -30,7 +30,8 @@ pub struct Terminated {
 }
 
 impl Terminated {
-    /// The reason upstream derives from the exit (`Completed` for 0, else `Error`).
+    /// The reason upstream reports for an exit: `OOMKilled` when the container was killed
+    /// for its memory limit, else `Completed` for 0 and `Error` for the rest.
     pub fn reason_for(exit_code: i32, oom: bool) -> &'static str {
         match (oom, exit_code) {
             (true, _) => "OOMKilled",

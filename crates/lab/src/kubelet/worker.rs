@@ -285,7 +285,7 @@ impl Worker {
                 c.ready_probe = false;
                 c.state = State::Terminated(Terminated {
                     exit_code: exit.code,
-                    reason: Terminated::reason_for(exit.code, false).into(),
+                    reason: Terminated::reason_for(exit.code, exit.oom_killed).into(),
                     message: run.kill_message,
                     started_at: run.started_at,
                     finished_at: exit.finished_at,
