@@ -304,13 +304,19 @@ async fn handle_failure(
         failed_revision.map_or("?".into(), |r| r.to_string())
     );
     let fresh = get_deployment(cluster, &s.name).await?;
-    if let Err(e) = rollback::record(cluster, &fresh, &reason).await {
-        printer.warn(&format!("could not record the rollback reason: {e}"));
-    }
-    outcome.actions.push(format!(
-        "rolled back to revision {to} (reason recorded in {} and a RolloutRolledBack event)",
-        rollback::ROLLBACK_REASON
-    ));
+    let recorded = match rollback::record(cluster, &fresh, &reason).await {
+        Ok(()) => format!(
+            "reason recorded in {} and a RolloutRolledBack event",
+            rollback::ROLLBACK_REASON
+        ),
+        Err(e) => {
+            printer.warn(&format!("could not record the rollback reason: {e}"));
+            "the reason could not be fully recorded".to_string()
+        }
+    };
+    outcome
+        .actions
+        .push(format!("rolled back to revision {to} ({recorded})"));
     let generation = get_deployment(cluster, &s.name)
         .await?
         .metadata

@@ -90,6 +90,19 @@ enum Item {
     Error(String),
     /// The clock of time-based rules.
     Tick,
+    /// The user may not read events (RBAC): follow without them rather than wait forever.
+    EventsForbidden(String),
+}
+
+/// Whether a watch error is the API refusing this user (403), which no retry mends.
+fn forbidden(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 403,
+        watcher::Error::WatchError(s) => s.code == 403,
+        _ => false,
+    }
 }
 
 impl Item {
@@ -236,7 +249,10 @@ pub async fn follow(
             .default_backoff()
             .modify(strip),
     )
-    .map(Item::of);
+    .map(|r| match r {
+        Err(e) if forbidden(&e) => Item::EventsForbidden(e.to_string()),
+        r => Item::of(r),
+    });
     let tick = stream::unfold((), |_| async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         Some((Item::Tick, ()))
@@ -262,6 +278,7 @@ pub async fn follow(
     tokio::pin!(interrupt);
     // The watch error being retried, and since when no watch has answered.
     let mut failing: Option<(String, Instant)> = None;
+    let mut events_forbidden = false;
     let mut last = Verdict::Progressing("Waiting for the rollout to be observed...".into());
     let mut last_snapshot = Snapshot {
         deployment: d,
@@ -290,12 +307,21 @@ pub async fn follow(
                         }
                         Item::Changed => failing = None,
                         Item::Tick => {}
+                        Item::EventsForbidden(err) => {
+                            if !events_forbidden {
+                                progress.note(&format!(
+                                    "cannot read events, following without them (diagnoses \
+                                     will lack event evidence): {err}"
+                                ));
+                                events_forbidden = true;
+                            }
+                        }
                     }
                 }
                 // Wait for every cache's first list before judging anything, and judge nothing
                 // while a watch is failing: its cache is stale, and a time-based rule could
                 // fire a rollback on a state the cluster has long left.
-                if failing.is_some() || !(ready(&d_store) && ready(&rs_store) && ready(&pod_store) && ready(&ev_store)) {
+                if failing.is_some() || !(ready(&d_store) && ready(&rs_store) && ready(&pod_store) && (events_forbidden || ready(&ev_store))) {
                     continue;
                 }
                 let Some(snap) = snapshot(&spec.name, &d_store, &rs_store, &pod_store, &ev_store) else {

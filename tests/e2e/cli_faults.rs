@@ -39,3 +39,32 @@ async fn an_update_completes_while_the_api_fails_and_watches_are_cut() {
     assert_eq!(status.available_replicas, Some(3));
     assert_eq!(status.replicas, Some(3), "no old pod is left");
 }
+
+/// A user whom RBAC does not let read events (common for CI deployers) still gets a
+/// diagnosis from the pods themselves and an automatic rollback, told what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_may_not_read_events_still_gets_the_failure_and_the_rollback() {
+    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+        return;
+    };
+    let Some(lab) = env.lab.as_ref() else { return };
+    env.create(inference("web", 2, json!(null))).await;
+    let before = env.template("web").await;
+    lab.set_faults(Faults {
+        forbid: vec!["events".into()],
+        ..Faults::default()
+    });
+    let run = env
+        .rollout(&["update", "web", "--image", "busyboxx:1.36"])
+        .await;
+    lab.set_faults(Faults::default());
+    run.expect_code(3);
+    let both = run.both();
+    assert!(both.contains("cannot read events"), "{both}");
+    assert!(both.contains("cannot be pulled"), "{both}");
+    assert!(
+        both.contains("could not record the rollback reason"),
+        "{both}"
+    );
+    assert_eq!(env.template("web").await, before, "{both}");
+}

@@ -2,7 +2,8 @@
 //!
 //! A fraction of resource requests can be answered 500, 429 (with Retry-After) or, for
 //! writes, 409; watch streams can be cut after a random interval, and watches resuming from
-//! a resourceVersion can be forced to 410 Expired. Discovery, `/version` and OpenAPI are
+//! a resourceVersion can be forced to 410 Expired; whole resources can be forbidden (403), as
+//! RBAC answers a user who may not read them. Discovery, `/version` and OpenAPI are
 //! never faulted, so clients can always find the API they then retry against.
 
 use std::time::Duration;
@@ -28,16 +29,23 @@ pub struct Faults {
     pub watch_cut_max_seconds: Option<f64>,
     /// Fraction of resuming watches answered with 410 Expired.
     pub expire_rate: f64,
+    /// Resources (plurals, e.g. `events`) every request to which is answered 403 Forbidden.
+    pub forbid: Vec<String>,
 }
 
 impl Faults {
-    /// Parses `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2`.
+    /// Parses `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2,forbid=events`
+    /// (`forbid` may repeat).
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut f = Faults::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').ok_or_else(|| {
-                format!("fault {part:?} is not KEY=VALUE (keys: 500, 429, 409, watch-cut, expire)")
+                format!("fault {part:?} is not KEY=VALUE (keys: 500, 429, 409, watch-cut, expire, forbid)")
             })?;
+            if key == "forbid" {
+                f.forbid.push(value.to_string());
+                continue;
+            }
             let number: f64 = value
                 .parse()
                 .map_err(|_| format!("fault {key}: {value:?} is not a number"))?;
@@ -57,7 +65,7 @@ impl Faults {
                 "watch-cut" => return Err("fault watch-cut: seconds must be positive".into()),
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?} (keys: 500, 429, 409, watch-cut, expire)"
+                        "unknown fault {other:?} (keys: 500, 429, 409, watch-cut, expire, forbid)"
                     ));
                 }
             }
@@ -65,8 +73,19 @@ impl Faults {
         Ok(f)
     }
 
-    /// The injected error for one request, if any.
-    pub fn roll(&self, is_write: bool) -> Option<ApiError> {
+    /// The injected error for one request to `plural` in `namespace`, if any.
+    pub fn roll(&self, is_write: bool, plural: &str, namespace: Option<&str>) -> Option<ApiError> {
+        if self.forbid.iter().any(|f| f == plural) {
+            // Upstream's RBAC wording, with the lab's only user.
+            let scope = match namespace {
+                Some(ns) => format!(" in the namespace \"{ns}\""),
+                None => " at the cluster scope".to_string(),
+            };
+            return Some(ApiError::forbidden(format!(
+                "{plural} is forbidden: User \"lab\" cannot access resource \"{plural}\"{scope} \
+                 (injected fault)"
+            )));
+        }
         let r: f64 = rand::random();
         if r < self.error_rate {
             return Some(ApiError::internal("injected fault"));
@@ -122,7 +141,7 @@ mod tests {
     #[test]
     fn no_faults_means_no_injected_errors() {
         let f = Faults::default();
-        assert!((0..1000).all(|_| f.roll(true).is_none()));
+        assert!((0..1000).all(|_| f.roll(true, "pods", None).is_none()));
         assert!(!f.force_expired());
     }
 
@@ -132,7 +151,21 @@ mod tests {
             conflict_rate: 1.0,
             ..Faults::default()
         };
-        assert!(f.roll(false).is_none());
-        assert_eq!(f.roll(true).map(|e| e.code), Some(409));
+        assert!(f.roll(false, "pods", None).is_none());
+        assert_eq!(f.roll(true, "pods", None).map(|e| e.code), Some(409));
+    }
+
+    #[test]
+    fn a_forbidden_resource_is_refused_403_and_others_are_not() {
+        let f = Faults::parse("forbid=events,forbid=secrets").expect("valid");
+        assert_eq!(f.forbid, ["events", "secrets"]);
+        let e = f.roll(false, "events", Some("ml")).expect("refused");
+        assert_eq!(e.code, 403);
+        assert!(
+            e.message.starts_with("events is forbidden"),
+            "{}",
+            e.message
+        );
+        assert!(f.roll(false, "pods", Some("ml")).is_none());
     }
 }

@@ -62,7 +62,7 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
                 .ok_or_else(ApiError::no_route)
         }
         Target::Collection { rt, namespace } => {
-            inject_fault(&state, &method)?;
+            inject_fault(&state, &method, rt, namespace.as_deref())?;
             let repr = representation(&headers, &query);
             match method {
                 Method::GET if query.flag("watch")? => {
@@ -101,7 +101,12 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
             name,
             sub,
         } => {
-            inject_fault(&state, &method)?;
+            inject_fault(
+                &state,
+                &method,
+                rt,
+                Some(namespace.as_str()).filter(|n| !n.is_empty()),
+            )?;
             let repr = representation(&headers, &query);
             object(
                 &state,
@@ -258,9 +263,14 @@ fn representation(headers: &HeaderMap, query: &Query) -> Representation {
     Representation::from_accept(accept, query.get("includeObject"))
 }
 
-fn inject_fault(state: &ApiState, method: &Method) -> Result<(), ApiError> {
+fn inject_fault(
+    state: &ApiState,
+    method: &Method,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+) -> Result<(), ApiError> {
     let faults = state.faults.lock().map(|f| f.clone()).unwrap_or_default();
-    match faults.roll(is_write(method)) {
+    match faults.roll(is_write(method), rt.plural, namespace) {
         Some(e) => Err(e),
         None => Ok(()),
     }
