@@ -166,9 +166,7 @@ pub async fn finish(
                 R::TimedOut,
                 match unreachable {
                     Some(u) => format!(
-                        "gave up after {}: {u}; last known state, unchanged by this command \
-                         since: {}",
-                        humantime::format_duration(f.timeout),
+                        "{u}; last known state, unchanged by this command since: {}",
                         last.message()
                     ),
                     None => format!(

@@ -90,26 +90,79 @@ enum Item {
     Error(String),
     /// The clock of time-based rules.
     Tick,
-    /// The user may not read events (RBAC): follow without them rather than wait forever.
-    EventsForbidden(String),
+    /// The user may not read what an optional watch follows (RBAC): follow without it
+    /// rather than wait forever for a cache that never fills, as `kubectl rollout status`
+    /// needs only the Deployment.
+    Forbidden(Optional, String),
 }
 
-/// Whether a watch error is the API refusing this user (403), which no retry mends.
-fn forbidden(e: &watcher::Error) -> bool {
-    match e {
-        watcher::Error::InitialListFailed(kube::Error::Api(s))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 403,
-        watcher::Error::WatchError(s) => s.code == 403,
-        _ => false,
+/// The watches following can do without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Optional {
+    ReplicaSets,
+    Pods,
+    Events,
+}
+
+impl Optional {
+    /// What following without it means, for the note that says so.
+    fn loss(self) -> &'static str {
+        match self {
+            Optional::ReplicaSets => {
+                "replica sets, following without them (no pod is diagnosed; the Deployment's \
+                 status and conditions decide)"
+            }
+            Optional::Pods => {
+                "pods, following without them (the Deployment's status and conditions decide)"
+            }
+            Optional::Events => {
+                "events, following without them (diagnoses will lack event evidence)"
+            }
+        }
     }
 }
 
+/// A watch error in one line: the API server's own message when it answered (kube's
+/// rendering adds the whole Status in debug form), else the client's error.
+fn describe(e: &watcher::Error) -> String {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+        | watcher::Error::WatchError(s) => format!("{} ({})", s.message, s.code),
+        other => other.to_string(),
+    }
+}
+
+/// The API server's message when a watch error is it refusing this user (403), which no
+/// retry mends.
+fn forbidden(e: &watcher::Error) -> Option<&str> {
+    let status = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+        | watcher::Error::WatchError(s) => s,
+        _ => return None,
+    };
+    (status.code == 403).then_some(status.message.as_str())
+}
+
 impl Item {
-    fn of<E: std::fmt::Display>(r: Result<impl Sized, E>) -> Item {
+    fn of<T>(r: Result<T, watcher::Error>) -> Item {
         match r {
             Ok(_) => Item::Changed,
-            Err(e) => Item::Error(e.to_string()),
+            Err(e) => Item::Error(describe(&e)),
+        }
+    }
+
+    /// [`Item::of`] for a watch following can do without: a 403 is no error to retry.
+    fn optional<T>(kind: Optional) -> impl Fn(Result<T, watcher::Error>) -> Item {
+        move |r| match r {
+            Err(e) => match forbidden(&e) {
+                Some(message) => Item::Forbidden(kind, message.to_string()),
+                None => Item::Error(describe(&e)),
+            },
+            Ok(_) => Item::Changed,
         }
     }
 }
@@ -232,7 +285,7 @@ pub async fn follow(
         .default_backoff()
         .modify(strip),
     )
-    .map(Item::of);
+    .map(Item::optional(Optional::ReplicaSets));
     let pod_stream = reflector::reflector(
         pod_writer,
         watcher(
@@ -242,17 +295,14 @@ pub async fn follow(
         .default_backoff()
         .modify(strip),
     )
-    .map(Item::of);
+    .map(Item::optional(Optional::Pods));
     let ev_stream = reflector::reflector(
         ev_writer,
         watcher(Api::<Event>::namespaced(client.clone(), ns), cfg())
             .default_backoff()
             .modify(strip),
     )
-    .map(|r| match r {
-        Err(e) if forbidden(&e) => Item::EventsForbidden(e.to_string()),
-        r => Item::of(r),
-    });
+    .map(Item::optional(Optional::Events));
     let tick = stream::unfold((), |_| async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         Some((Item::Tick, ()))
@@ -278,7 +328,7 @@ pub async fn follow(
     tokio::pin!(interrupt);
     // The watch error being retried, and since when no watch has answered.
     let mut failing: Option<(String, Instant)> = None;
-    let mut events_forbidden = false;
+    let mut forbidden: Vec<Optional> = Vec::new();
     let mut last = Verdict::Progressing("Waiting for the rollout to be observed...".into());
     let mut last_snapshot = Snapshot {
         deployment: d,
@@ -307,13 +357,10 @@ pub async fn follow(
                         }
                         Item::Changed => failing = None,
                         Item::Tick => {}
-                        Item::EventsForbidden(err) => {
-                            if !events_forbidden {
-                                progress.note(&format!(
-                                    "cannot read events, following without them (diagnoses \
-                                     will lack event evidence): {err}"
-                                ));
-                                events_forbidden = true;
+                        Item::Forbidden(kind, err) => {
+                            if !forbidden.contains(&kind) {
+                                progress.note(&format!("cannot read {}: {err}", kind.loss()));
+                                forbidden.push(kind);
                             }
                         }
                     }
@@ -321,7 +368,13 @@ pub async fn follow(
                 // Wait for every cache's first list before judging anything, and judge nothing
                 // while a watch is failing: its cache is stale, and a time-based rule could
                 // fire a rollback on a state the cluster has long left.
-                if failing.is_some() || !(ready(&d_store) && ready(&rs_store) && ready(&pod_store) && (events_forbidden || ready(&ev_store))) {
+                let usable = |kind: Optional, cached: bool| cached || forbidden.contains(&kind);
+                if failing.is_some()
+                    || !(ready(&d_store)
+                        && usable(Optional::ReplicaSets, ready(&rs_store))
+                        && usable(Optional::Pods, ready(&pod_store))
+                        && usable(Optional::Events, ready(&ev_store)))
+                {
                     continue;
                 }
                 let Some(snap) = snapshot(&spec.name, &d_store, &rs_store, &pod_store, &ev_store) else {

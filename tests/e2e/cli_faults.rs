@@ -68,3 +68,33 @@ async fn a_user_who_may_not_read_events_still_gets_the_failure_and_the_rollback(
     );
     assert_eq!(env.template("web").await, before, "{both}");
 }
+
+/// A user who may read Deployments but neither their ReplicaSets nor pods gets what
+/// `kubectl rollout status` would tell them: the Deployment's own status decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_may_read_only_deployments_still_follows_the_rollout_to_its_end() {
+    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+        return;
+    };
+    let Some(lab) = env.lab.as_ref() else { return };
+    env.create(inference("web", 2, json!(null))).await;
+    lab.set_faults(Faults {
+        forbid: vec!["replicasets".into(), "pods".into(), "events".into()],
+        ..Faults::default()
+    });
+    let run = env
+        .rollout(&["update", "web", "--image", "busybox:1.37"])
+        .await;
+    lab.set_faults(Faults::default());
+    run.expect_code(0);
+    let both = run.both();
+    for what in ["replica sets", "pods", "events"] {
+        assert!(both.contains(&format!("cannot read {what}")), "{both}");
+    }
+    assert!(
+        run.stdout
+            .starts_with("deployment \"web\" successfully rolled out (revision 2, "),
+        "{both}"
+    );
+    assert_eq!(server(&env.get("web").await).0, "busybox:1.37");
+}

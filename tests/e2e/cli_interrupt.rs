@@ -142,7 +142,7 @@ async fn sigterm_with_on_interrupt_rollback_returns_to_the_previous_revision() {
 
 #[tokio::test]
 async fn a_cluster_lost_while_following_ends_at_the_timeout_saying_what_it_last_knew() {
-    let Some(mut env) = Env::lab_only("it stops the cluster").await else {
+    let Some(mut env) = Env::lab_only("a cluster it can stop").await else {
         return;
     };
     env.create(inference("web", 2, serde_json::json!({}))).await;
