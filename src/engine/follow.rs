@@ -122,29 +122,32 @@ impl Optional {
     }
 }
 
-/// A watch error in one line: the API server's own message when it answered (kube's
-/// rendering adds the whole Status in debug form), else the client's error.
-fn describe(e: &watcher::Error) -> String {
+/// The API server's answer inside a watch error, when it answered.
+fn status_of(e: &watcher::Error) -> Option<&kube::core::Status> {
     match e {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
         | watcher::Error::WatchStartFailed(kube::Error::Api(s))
         | watcher::Error::WatchFailed(kube::Error::Api(s))
-        | watcher::Error::WatchError(s) => format!("{} ({})", s.message, s.code),
-        other => other.to_string(),
+        | watcher::Error::WatchError(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// A watch error in one line: the API server's own message when it answered (kube's
+/// rendering adds the whole Status in debug form), else the client's error.
+fn describe(e: &watcher::Error) -> String {
+    match status_of(e) {
+        Some(s) => format!("{} ({})", s.message, s.code),
+        None => e.to_string(),
     }
 }
 
 /// The API server's message when a watch error is it refusing this user (403), which no
 /// retry mends.
 fn forbidden(e: &watcher::Error) -> Option<&str> {
-    let status = match e {
-        watcher::Error::InitialListFailed(kube::Error::Api(s))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s))
-        | watcher::Error::WatchError(s) => s,
-        _ => return None,
-    };
-    (status.code == 403).then_some(status.message.as_str())
+    status_of(e)
+        .filter(|s| s.code == 403)
+        .map(|s| s.message.as_str())
 }
 
 impl Item {
@@ -399,5 +402,40 @@ pub async fn follow(
                 return Ok(Ending::Interrupted { snapshot: Box::new(last_snapshot), last });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api(code: u16, message: &str) -> watcher::Error {
+        let status = Status::failure(message, "Forbidden").with_code(code);
+        watcher::Error::InitialListFailed(kube::Error::Api(Box::new(status)))
+    }
+
+    #[test]
+    fn a_403_is_forbidden_in_the_servers_words_and_other_errors_are_retried() {
+        let e = api(
+            403,
+            "pods is forbidden: User \"ci\" cannot list resource \"pods\"",
+        );
+        assert_eq!(
+            forbidden(&e),
+            Some("pods is forbidden: User \"ci\" cannot list resource \"pods\"")
+        );
+        assert!(matches!(
+            Item::optional::<()>(Optional::Pods)(Err(e)),
+            Item::Forbidden(Optional::Pods, _)
+        ));
+        let e = api(500, "etcdserver: request timed out");
+        assert_eq!(forbidden(&e), None);
+        assert_eq!(describe(&e), "etcdserver: request timed out (500)");
+        assert!(matches!(
+            Item::optional::<()>(Optional::Pods)(Err(e)),
+            Item::Error(m) if m == "etcdserver: request timed out (500)"
+        ));
+        assert_eq!(forbidden(&watcher::Error::NoResourceVersion), None);
     }
 }
