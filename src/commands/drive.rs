@@ -287,7 +287,25 @@ async fn handle_failure(
     };
     let d = get_deployment(cluster, &s.name).await?;
     let failed_revision = deployment_revision(&d);
-    let undone = rollback::undo(cluster, &d, to, false).await?;
+    let undone = match rollback::undo(cluster, &d, to, false).await {
+        Ok(undone) => undone,
+        // Nothing was changed: the failed rollout stands, and the report says so.
+        Err(e) => {
+            printer.warn(&format!(
+                "could not roll back to revision {to}, so the failed rollout was left in place: {e}"
+            ));
+            outcome.set(
+                R::Failed,
+                format!(
+                    "rollout failed and could not be rolled back ({e}), so it was left in \
+                     place: {why}"
+                ),
+            );
+            outcome.next = Some(format!("rollout undo {} --to-revision {to}", s.name));
+            outcome.duration_seconds = s.started.elapsed().as_secs_f64();
+            return Ok(outcome);
+        }
+    };
     // The failed rollout's own ProgressDeadlineExceeded, when that was the failure, stays on
     // the Deployment until the rollback shows progress.
     let left_over = LeftOver::of(&d, k8s_openapi::jiff::Timestamp::now());

@@ -98,3 +98,36 @@ async fn a_user_who_may_read_only_deployments_still_follows_the_rollout_to_its_e
     );
     assert_eq!(server(&env.get("web").await).0, "busybox:1.37");
 }
+
+/// When the rollback itself is refused, nothing is half done: the failed rollout is left in
+/// place, exit 4, and the report says why and what to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_the_api_refuses_leaves_the_failed_rollout_in_place_and_says_so() {
+    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+        return;
+    };
+    let Some(lab) = env.lab.as_ref() else { return };
+    env.create(inference(
+        "web",
+        1,
+        json!({"spec": {"progressDeadlineSeconds": 3}}),
+    ))
+    .await;
+    lab.set_faults(Faults {
+        forbid: vec!["replicasets".into()],
+        ..Faults::default()
+    });
+    let run = env
+        .rollout(&["update", "web", "--image", "busyboxx:1.36"])
+        .await;
+    lab.set_faults(Faults::default());
+    run.expect_code(4);
+    let both = run.both();
+    assert!(
+        both.contains("could not roll back to revision 1, so the failed rollout was left in place"),
+        "{both}"
+    );
+    assert!(both.contains("replicasets is forbidden"), "{both}");
+    assert!(both.contains("rollout undo web --to-revision 1"), "{both}");
+    assert_eq!(server(&env.get("web").await).0, "busyboxx:1.36", "{both}");
+}

@@ -256,7 +256,7 @@ pub(super) fn deadline_exceeded(ctx: &Ctx<'_>) -> Option<Diagnosis> {
     let mut container = None;
     let mut states = Vec::new();
     let sub = match (ctx.new_rs, not_ready.first()) {
-        (None, _) => "no new replica set exists".to_string(),
+        (None, _) => "no new replica set seen".to_string(),
         (Some(rs), _) if ctx.pods.is_empty() => format!(
             "new replica set \"{}\" has no pods",
             rs.metadata.name.as_deref().unwrap_or("")

@@ -346,7 +346,7 @@ fn objects_with_every_field_missing_never_panic() {
     let d = run(&snaps[2]).unwrap();
     assert_eq!(
         d.summary,
-        "deployment \"\" exceeded its progress deadline: no new replica set exists"
+        "deployment \"\" exceeded its progress deadline: no new replica set seen"
     );
 }
 
