@@ -1,11 +1,13 @@
 //! Reliability end to end: with the lab injecting API failures (10% of requests answered
 //! 500) and cutting every watch stream within two seconds, an update still follows its
 //! rollout to the end and reports success: reads and writes are retried, watches resume.
+//! With resources forbidden (403, as RBAC answers), following goes on without what it may not
+//! read, and a rollback that is refused leaves the failed rollout in place and says so.
 
 use rollout_lab::Faults;
 use serde_json::json;
 
-use crate::support::{Env, inference, revision, server};
+use crate::support::{Env, Run, inference, revision, server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_completes_while_the_api_fails_and_watches_are_cut() {
@@ -40,24 +42,35 @@ async fn an_update_completes_while_the_api_fails_and_watches_are_cut() {
     assert_eq!(status.replicas, Some(3), "no old pod is left");
 }
 
+/// Runs `rollout update web IMAGE` with every request for `forbidden` resources answered
+/// 403, as RBAC answers a user who may not read them; `None` against a real cluster.
+async fn update_forbidden(
+    deployment: serde_json::Value,
+    forbidden: &[&str],
+    image: &str,
+) -> Option<(Env, Run, serde_json::Value)> {
+    let env = Env::lab_only("the lab's fault injection").await?;
+    let lab = env.lab.as_ref()?;
+    env.create(deployment).await;
+    let before = env.template("web").await;
+    lab.set_faults(Faults {
+        forbid: forbidden.iter().map(|r| r.to_string()).collect(),
+        ..Faults::default()
+    });
+    let run = env.rollout(&["update", "web", "--image", image]).await;
+    lab.set_faults(Faults::default());
+    Some((env, run, before))
+}
+
 /// A user whom RBAC does not let read events (common for CI deployers) still gets a
 /// diagnosis from the pods themselves and an automatic rollback, told what is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_who_may_not_read_events_still_gets_the_failure_and_the_rollback() {
-    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+    let deployment = inference("web", 2, json!(null));
+    let Some((env, run, before)) = update_forbidden(deployment, &["events"], "busyboxx:1.36").await
+    else {
         return;
     };
-    let Some(lab) = env.lab.as_ref() else { return };
-    env.create(inference("web", 2, json!(null))).await;
-    let before = env.template("web").await;
-    lab.set_faults(Faults {
-        forbid: vec!["events".into()],
-        ..Faults::default()
-    });
-    let run = env
-        .rollout(&["update", "web", "--image", "busyboxx:1.36"])
-        .await;
-    lab.set_faults(Faults::default());
     run.expect_code(3);
     let both = run.both();
     assert!(both.contains("cannot read events"), "{both}");
@@ -73,19 +86,11 @@ async fn a_user_who_may_not_read_events_still_gets_the_failure_and_the_rollback(
 /// `kubectl rollout status` would tell them: the Deployment's own status decides.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_who_may_read_only_deployments_still_follows_the_rollout_to_its_end() {
-    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+    let deployment = inference("web", 2, json!(null));
+    let forbidden = ["replicasets", "pods", "events"];
+    let Some((env, run, _)) = update_forbidden(deployment, &forbidden, "busybox:1.37").await else {
         return;
     };
-    let Some(lab) = env.lab.as_ref() else { return };
-    env.create(inference("web", 2, json!(null))).await;
-    lab.set_faults(Faults {
-        forbid: vec!["replicasets".into(), "pods".into(), "events".into()],
-        ..Faults::default()
-    });
-    let run = env
-        .rollout(&["update", "web", "--image", "busybox:1.37"])
-        .await;
-    lab.set_faults(Faults::default());
     run.expect_code(0);
     let both = run.both();
     for what in ["replica sets", "pods", "events"] {
@@ -103,24 +108,11 @@ async fn a_user_who_may_read_only_deployments_still_follows_the_rollout_to_its_e
 /// place, exit 4, and the report says why and what to run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_the_api_refuses_leaves_the_failed_rollout_in_place_and_says_so() {
-    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+    let deployment = inference("web", 1, json!({"spec": {"progressDeadlineSeconds": 3}}));
+    let Some((env, run, _)) = update_forbidden(deployment, &["replicasets"], "busyboxx:1.36").await
+    else {
         return;
     };
-    let Some(lab) = env.lab.as_ref() else { return };
-    env.create(inference(
-        "web",
-        1,
-        json!({"spec": {"progressDeadlineSeconds": 3}}),
-    ))
-    .await;
-    lab.set_faults(Faults {
-        forbid: vec!["replicasets".into()],
-        ..Faults::default()
-    });
-    let run = env
-        .rollout(&["update", "web", "--image", "busyboxx:1.36"])
-        .await;
-    lab.set_faults(Faults::default());
     run.expect_code(4);
     let both = run.both();
     assert!(
