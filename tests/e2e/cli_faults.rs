@@ -27,12 +27,7 @@ async fn an_update_completes_while_the_api_fails_and_watches_are_cut() {
         .await;
     lab.set_faults(Faults::default());
     run.expect_code(0);
-    assert!(
-        run.stdout
-            .starts_with("deployment \"web\" successfully rolled out (revision 2, "),
-        "{}",
-        run.both()
-    );
+    run.expect_rolled_out("web", 2);
     let d = env.get("web").await;
     assert_eq!(revision(&d), Some(2));
     assert_eq!(server(&d).0, "busybox:1.37");
@@ -96,11 +91,7 @@ async fn a_user_who_may_read_only_deployments_still_follows_the_rollout_to_its_e
     for what in ["replica sets", "pods", "events"] {
         assert!(both.contains(&format!("cannot read {what}")), "{both}");
     }
-    assert!(
-        run.stdout
-            .starts_with("deployment \"web\" successfully rolled out (revision 2, "),
-        "{both}"
-    );
+    run.expect_rolled_out("web", 2);
     assert_eq!(server(&env.get("web").await).0, "busybox:1.37");
 }
 

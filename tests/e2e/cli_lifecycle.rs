@@ -33,12 +33,7 @@ async fn status_waits_for_a_rollout_and_ends_with_kubectls_message() {
 
     let run = env.rollout(&["status", "web"]).await;
     run.expect_code(0);
-    assert!(
-        run.stdout
-            .starts_with("deployment \"web\" successfully rolled out (revision 2, "),
-        "{}",
-        run.both()
-    );
+    run.expect_rolled_out("web", 2);
     assert!(
         run.stderr
             .contains("Waiting for deployment \"web\" rollout to finish: "),
@@ -154,12 +149,7 @@ async fn pause_and_resume_are_idempotent_and_resume_follows_the_released_rollout
         "{}",
         run.both()
     );
-    assert!(
-        run.stdout
-            .starts_with("deployment \"web\" successfully rolled out (revision 2, "),
-        "{}",
-        run.both()
-    );
+    run.expect_rolled_out("web", 2);
     let d = env.get("web").await;
     assert_ne!(d.spec.as_ref().and_then(|s| s.paused), Some(true));
     assert_eq!(server(&d).0, "busybox:1.37");
@@ -186,12 +176,7 @@ async fn restart_replaces_every_pod_and_refuses_a_paused_deployment() {
         "{}",
         run.both()
     );
-    assert!(
-        run.stdout
-            .starts_with("deployment \"web\" successfully rolled out (revision 2, "),
-        "{}",
-        run.both()
-    );
+    run.expect_rolled_out("web", 2);
     let d = env.get("web").await;
     assert_eq!(revision(&d), Some(2));
     let meta = d

@@ -31,12 +31,7 @@ async fn undo_returns_to_the_previous_revision_and_follows_it_to_completion() {
         "{}",
         run.both()
     );
-    assert!(
-        run.stdout
-            .starts_with("deployment \"web\" successfully rolled out (revision 3, "),
-        "{}",
-        run.both()
-    );
+    run.expect_rolled_out("web", 3);
     let d = env.get("web").await;
     assert_eq!(revision(&d), Some(3));
     assert_eq!(server(&d).0, "busybox:1.36");

@@ -277,6 +277,18 @@ impl Run {
         self
     }
 
+    /// stdout starts with the success line of `name` rolled out at `revision`.
+    #[track_caller]
+    pub fn expect_rolled_out(&self, name: &str, revision: i64) -> &Self {
+        let line = format!("deployment \"{name}\" successfully rolled out (revision {revision}, ");
+        assert!(
+            self.stdout.starts_with(&line),
+            "expected stdout to start with {line:?} in\n{}",
+            self.both()
+        );
+        self
+    }
+
     /// stdout parsed as the one JSON object it must be.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
