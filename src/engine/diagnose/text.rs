@@ -117,8 +117,10 @@ pub(super) fn format_event(e: &Event) -> String {
 pub(super) fn top_events<'a>(events: impl Iterator<Item = &'a Event>, n: usize) -> Vec<String> {
     let mut evs: Vec<&Event> = events.collect();
     // Timestamps have whole seconds: a pod's Scheduled, Pulled, Created and Started share
-    // one. The resourceVersion (then the name) breaks the tie, so the same events always
-    // print in the same order, newest first, whatever order the watch cache lists them in.
+    // one, and the scheduler and the kubelet write their events concurrently, so neither the
+    // list order nor the resourceVersion says which came first. The pod's lifecycle does;
+    // the resourceVersion (then the name) breaks the remaining ties, so the same events
+    // always print in the same order, newest first.
     let rv = |e: &Event| {
         e.metadata
             .resource_version
@@ -129,11 +131,25 @@ pub(super) fn top_events<'a>(events: impl Iterator<Item = &'a Event>, n: usize) 
         (
             !is_warning(e),
             Reverse(event_last(e)),
+            Reverse(lifecycle_step(e)),
             Reverse(rv(e)),
             e.metadata.name.clone(),
         )
     });
     evs.into_iter().take(n).map(format_event).collect()
+}
+
+/// Where a Normal event falls in a pod's start-up (Scheduled, then the image, then the
+/// container), for ordering events stamped in the same second; anything else comes after.
+fn lifecycle_step(e: &Event) -> u8 {
+    match e.reason.as_deref() {
+        Some("Scheduled") => 0,
+        Some("Pulling") => 1,
+        Some("Pulled") => 2,
+        Some("Created") => 3,
+        Some("Started") => 4,
+        _ => 5,
+    }
 }
 
 /// `event:` evidence lines for the top events of one pod.

@@ -405,3 +405,28 @@ fn top_events_put_warnings_first_then_the_newest_and_ignore_other_objects() {
         ]
     );
 }
+
+#[test]
+fn events_of_the_same_second_print_in_the_pods_lifecycle_order_whatever_their_versions() {
+    // The scheduler's Scheduled event may be written after the kubelet's Pulled: the same
+    // second, a higher resourceVersion. Newest first still means Started .. Scheduled.
+    let mut evs = vec![
+        event("uid-a", "Normal", "Pulled", "pulled", 1, 10, 10),
+        event("uid-a", "Normal", "Started", "started", 1, 10, 10),
+        event("uid-a", "Normal", "Scheduled", "scheduled", 1, 10, 10),
+        event("uid-a", "Normal", "Created", "created", 1, 10, 10),
+    ];
+    for (i, rv) in [3, 1, 4, 2].into_iter().enumerate() {
+        evs[i].metadata.resource_version = Some(rv.to_string());
+    }
+    let snap = with(v3(), vec![pod("a", NEW_RS).0], evs);
+    assert_eq!(
+        top_events(&snap, 4),
+        vec![
+            "Started: started",
+            "Created: created",
+            "Pulled: pulled",
+            "Scheduled: scheduled"
+        ]
+    );
+}
