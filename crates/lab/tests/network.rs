@@ -201,7 +201,15 @@ async fn traffic_reaches_only_ready_pods_round_robin_and_leaves_terminating_ones
             .is_some()
     );
 
-    eventually("the proxy listens", || async { request(vip).await.is_ok() }).await;
+    // The proxy applies each Endpoints change after the delay, in order: it may still serve
+    // the state in which only web-1 was ready (the pods were created one by one).
+    eventually("the proxy serves both ready pods", || async {
+        match (request(vip).await, request(vip).await) {
+            (Ok(a), Ok(b)) => a != b,
+            _ => false,
+        }
+    })
+    .await;
     let seen = tally(vip, 30).await;
     assert_eq!(
         seen,
