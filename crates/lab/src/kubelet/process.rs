@@ -119,13 +119,17 @@ pub fn signal(pgid: i32, sig: Signal) {
 /// The guard around every process: it refuses to run orphaned (its parent is not the lab
 /// that started it, `$1`), on SIGUSR2 (the lab died) it kills its process group; SIGTERM
 /// from the kubelet reaches the whole group, the guard outlives the process it runs and
-/// exits with that process's status.
+/// exits with that process's status. The guard catches SIGTERM only once the process is
+/// started: a process forked while a trap is set starts with it (dash drops a signal that
+/// lands before it resets its traps), so a SIGTERM at once (a liveness probe can fail at
+/// start-up) was lost and the process left for SIGKILL. Before that, SIGTERM ends the
+/// guard and the forked process with it, as it would end a container.
 const GUARD: &str = r#"[ "$PPID" = "$1" ] || exit 125
 shift
 trap 'kill -KILL 0' USR2
-trap ':' TERM
 "$@" &
 pid=$!
+trap ':' TERM
 while :; do wait "$pid"; st=$?; kill -0 "$pid" 2>/dev/null || exit "$st"; done"#;
 
 /// `setpriv` from util-linux, when it can set the parent-death signal. With it a process is
@@ -267,6 +271,52 @@ pub async fn run_to_end(
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&out.stderr));
             Ok((Some(code_of(out.status)), text))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sleeper(dir: &std::path::Path) -> ProcessSpec {
+        ProcessSpec {
+            argv: vec!["sleep".into(), "30".into()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            working_dir: dir.to_path_buf(),
+            root: dir.to_path_buf(),
+            memory_limit: None,
+        }
+    }
+
+    /// The kubelet may stop a container the moment it starts (a liveness probe failing at
+    /// once): SIGTERM to the group, caught at any point of the guard's start-up, must end
+    /// the process as SIGTERM does, not leave it for the SIGKILL after the grace period.
+    #[tokio::test]
+    async fn a_sigterm_at_any_moment_of_start_up_ends_the_process_with_143() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let groups = Groups::default();
+        for i in 0..40u64 {
+            let log = LogFile::create(dir.path().join(format!("{i}.log"))).expect("log");
+            let started = start(&sleeper(dir.path()), log, &groups).expect("starts");
+            // From at once to a few milliseconds in: across the guard's start-up.
+            tokio::time::sleep(Duration::from_micros((i % 10) * 400)).await;
+            signal(started.pid, Signal::SIGTERM);
+            let mut exit = started.exit;
+            let ended =
+                tokio::time::timeout(Duration::from_secs(5), exit.wait_for(Option::is_some)).await;
+            let code = ended
+                .ok()
+                .and_then(|e| e.ok().and_then(|e| e.clone()))
+                .map(|e| e.code);
+            signal(started.pid, Signal::SIGKILL);
+            assert_eq!(
+                code,
+                Some(143),
+                "start {i}: SIGTERM after {}µs",
+                (i % 10) * 400
+            );
         }
     }
 }
