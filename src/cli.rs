@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::engine::policy::{OnFailure, OnInterrupt};
 use crate::exit::EXIT_CODES_HELP;
 
 /// Roll out new versions of Kubernetes Deployments without dropping requests.
@@ -61,12 +62,12 @@ pub struct FollowArgs {
     /// Give up following after this long (0 = no limit), e.g. 5m.
     #[arg(long, default_value = "10m", value_parser = crate::duration::parse)]
     pub timeout: std::time::Duration,
-    /// What to do when the rollout fails: rollback, pause or none.
-    #[arg(long, default_value = "rollback", value_parser = ["rollback", "pause", "none"])]
-    pub on_failure: String,
-    /// What to do on Ctrl-C or SIGTERM besides stopping to follow: none, rollback or pause.
-    #[arg(long, default_value = "none", value_parser = ["none", "rollback", "pause"])]
-    pub on_interrupt: String,
+    /// What to do when the rollout fails.
+    #[arg(long, value_enum, default_value_t = OnFailure::Rollback)]
+    pub on_failure: OnFailure,
+    /// What to do on Ctrl-C or SIGTERM besides stopping to follow.
+    #[arg(long, value_enum, default_value_t = OnInterrupt::None)]
+    pub on_interrupt: OnInterrupt,
     /// Readiness-probe failures of one new pod, beyond the probe's own failureThreshold, that count as a failed rollout.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub probe_failures: u32,
@@ -145,8 +146,17 @@ pub struct StatusArgs {
     #[arg(long, value_name = "N")]
     pub revision: Option<i64>,
     /// Stop at completion (default) or as soon as the Deployment is paused.
-    #[arg(long, default_value = "complete", value_parser = ["complete", "paused"])]
-    pub until: String,
+    #[arg(long, value_enum, default_value_t = Until::Complete)]
+    pub until: Until,
+}
+
+/// What `rollout status` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Until {
+    /// The rollout completes.
+    Complete,
+    /// The Deployment is paused (or completes).
+    Paused,
 }
 
 #[derive(Debug, Args)]

@@ -38,13 +38,10 @@ pub enum CliError {
         message: String,
         code: u16,
     },
-    /// A preflight check refused the change (nothing was changed).
-    #[allow(dead_code)] // no preflight check returns an error yet; refusals are outcomes
-    #[error("{message}")]
-    Refused {
-        message: String,
-        hint: Option<String>,
-    },
+    /// Someone else changed the object between our read and our guarded write, again and
+    /// again: nothing of ours was written.
+    #[error("{action}: {message}")]
+    Conflict { action: String, message: String },
     /// Something else went wrong inside the CLI.
     #[error("{0}")]
     Internal(String),
@@ -58,35 +55,9 @@ impl CliError {
         }
     }
 
-    /// Wraps a kube error from `action` (e.g. `patching deployment "web"`).
-    pub fn api(action: impl Into<String>, e: kube::Error) -> Self {
-        match e {
-            kube::Error::Api(s) => CliError::Api {
-                action: action.into(),
-                message: s.message,
-                code: s.code,
-            },
-            kube::Error::HyperError(h) => CliError::Unreachable {
-                server: String::new(),
-                reason: h.to_string(),
-            },
-            kube::Error::Service(s) => CliError::Unreachable {
-                server: String::new(),
-                reason: s.to_string(),
-            },
-            other => CliError::Api {
-                action: action.into(),
-                message: other.to_string(),
-                code: 0,
-            },
-        }
-    }
-
     pub fn hint(&self) -> Option<String> {
         match self {
-            CliError::Usage { hint, .. }
-            | CliError::Config { hint, .. }
-            | CliError::Refused { hint, .. } => hint.clone(),
+            CliError::Usage { hint, .. } | CliError::Config { hint, .. } => hint.clone(),
             CliError::Unreachable { .. } => Some(
                 "check the kubeconfig's server address, or start the lab with `rollout lab up`"
                     .into(),
@@ -94,9 +65,10 @@ impl CliError {
             CliError::NotFound { namespace, .. } => Some(format!(
                 "list what exists with `kubectl get deployments -n {namespace}`"
             )),
-            CliError::Api { code: 409, .. } => {
-                Some("the object changed meanwhile; run the command again".into())
-            }
+            CliError::Conflict { .. } => Some(
+                "another client is changing it at the same time; run the command again once it settles"
+                    .into(),
+            ),
             CliError::Api { code: 403, .. } => {
                 Some("your kubeconfig user lacks permission for this".into())
             }
@@ -108,8 +80,8 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Usage { .. } | CliError::NotFound { .. } => Exit::Usage,
-            CliError::Refused { .. } => Exit::Refused,
             CliError::Config { .. }
+            | CliError::Conflict { .. }
             | CliError::Unreachable { .. }
             | CliError::Api { .. }
             | CliError::Internal(_) => Exit::Error,

@@ -3,29 +3,41 @@
 /// Every way `rollout` can end. The numbers are part of the interface: CI scripts branch
 /// on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)]
 pub enum Exit {
     /// The command did what was asked.
-    Success = 0,
+    Success,
     /// An API or internal error.
-    Error = 1,
+    Error,
     /// Bad usage or input; nothing was changed.
-    Usage = 2,
+    Usage,
     /// The rollout failed and was rolled back.
-    RolledBack = 3,
+    RolledBack,
     /// The rollout failed and was left in place or paused.
-    Failed = 4,
+    Failed,
     /// The wait timed out while the rollout was still progressing.
-    TimedOut = 5,
+    TimedOut,
     /// The Deployment is paused.
-    Paused = 6,
+    Paused,
     /// A preflight check refused the change.
-    Refused = 7,
+    Refused,
+    /// `history diff`: the revisions differ (as `diff(1)` and `kubectl diff`).
+    Different,
+    /// `history diff`: the diff could not be made (any error, as `kubectl diff` exits > 1).
+    DiffFailed,
 }
 
 impl Exit {
     pub fn code(self) -> i32 {
-        self as i32
+        match self {
+            Exit::Success => 0,
+            Exit::Error | Exit::Different => 1,
+            Exit::Usage | Exit::DiffFailed => 2,
+            Exit::RolledBack => 3,
+            Exit::Failed => 4,
+            Exit::TimedOut => 5,
+            Exit::Paused => 6,
+            Exit::Refused => 7,
+        }
     }
 }
 
@@ -39,4 +51,5 @@ Exit codes:
   4  rollout failed and was left in place or paused
   5  timed out while still progressing
   6  paused
-  7  refused by a preflight check";
+  7  refused by a preflight check
+history diff: 0 same, 1 different, 2 the diff could not be made";

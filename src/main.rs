@@ -1,6 +1,7 @@
 //! `rollout`: parse the command line, run the command, exit with its documented code.
 
 mod cli;
+mod cluster;
 mod commands;
 mod duration;
 mod engine;
@@ -8,8 +9,6 @@ mod error;
 mod exit;
 mod outcome;
 mod output;
-mod retry;
-mod settings;
 mod target;
 
 use clap::Parser;

@@ -9,7 +9,7 @@ use crate::exit::Exit;
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Result {
+pub enum Ended {
     /// The rollout completed.
     RolledOut,
     /// Nothing needed changing (already paused, template already matches...).
@@ -37,15 +37,16 @@ pub struct Revisions {
     pub to: Option<i64>,
 }
 
-/// The final result object.
+/// The final result object. Its exit code is derived when it is rendered (see [`Wire`]), so
+/// it cannot disagree with the result and diagnosis it is derived from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", into = "Wire")]
 pub struct Outcome {
     /// `namespace/name`.
     pub target: String,
     /// update, undo, resume, restart, status, pause.
     pub action: String,
-    pub result: Result,
+    pub result: Ended,
     /// One line: why it ended this way.
     pub reason: String,
     pub revision: Revisions,
@@ -62,12 +63,51 @@ pub struct Outcome {
     /// The exact next command to run, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
-    pub exit_code: i32,
+}
+
+/// [`Outcome`] as it is written: the same fields and the exit code.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    target: String,
+    action: String,
+    result: Ended,
+    reason: String,
+    revision: Revisions,
+    duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnosis: Option<Diagnosis>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    actions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    exit_code: i32,
+}
+
+impl From<Outcome> for Wire {
+    fn from(o: Outcome) -> Wire {
+        let exit_code = o.exit().code();
+        Wire {
+            target: o.target,
+            action: o.action,
+            result: o.result,
+            reason: o.reason,
+            revision: o.revision,
+            duration_seconds: o.duration_seconds,
+            decision_seconds: o.decision_seconds,
+            diagnosis: o.diagnosis,
+            actions: o.actions,
+            next: o.next,
+            exit_code,
+        }
+    }
 }
 
 impl Outcome {
-    pub fn new(target: String, action: &str, result: Result, reason: impl Into<String>) -> Self {
-        let mut o = Outcome {
+    pub fn new(target: String, action: &str, result: Ended, reason: impl Into<String>) -> Self {
+        Outcome {
             target,
             action: action.to_string(),
             result,
@@ -78,29 +118,26 @@ impl Outcome {
             diagnosis: None,
             actions: Vec::new(),
             next: None,
-            exit_code: 0,
-        };
-        o.exit_code = o.exit().code();
-        o
+        }
     }
 
     /// The documented exit code of this result.
     pub fn exit(&self) -> Exit {
         match self.result {
-            Result::RolledOut | Result::Unchanged | Result::Accepted => Exit::Success,
-            Result::RolledBack => Exit::RolledBack,
-            Result::Failed => Exit::Failed,
-            Result::Paused if self.diagnosis.is_some() => Exit::Failed,
-            Result::Paused => Exit::Paused,
-            Result::TimedOut | Result::Interrupted => Exit::TimedOut,
-            Result::Refused => Exit::Refused,
+            Ended::RolledOut | Ended::Unchanged | Ended::Accepted => Exit::Success,
+            Ended::RolledBack => Exit::RolledBack,
+            Ended::Failed => Exit::Failed,
+            // Paused because it failed: the rollout failed and was left (paused).
+            Ended::Paused if self.diagnosis.is_some() => Exit::Failed,
+            Ended::Paused => Exit::Paused,
+            Ended::TimedOut | Ended::Interrupted => Exit::TimedOut,
+            Ended::Refused => Exit::Refused,
         }
     }
 
-    /// Sets the result and keeps the exit code in step.
-    pub fn set(&mut self, result: Result, reason: impl Into<String>) {
+    /// Sets the result and why.
+    pub fn set(&mut self, result: Ended, reason: impl Into<String>) {
         self.result = result;
         self.reason = reason.into();
-        self.exit_code = self.exit().code();
     }
 }

@@ -17,22 +17,18 @@
 //!   `diff(1)`), 2 when a revision is not in history. A Deployment named `diff` must be
 //!   written `deploy/diff`.
 
-mod diff;
+pub mod diff;
 mod table;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::Api;
-use kube::api::ListParams;
-use rollout_semantics::selector::from_label_selector;
 use serde::Serialize;
 
 use crate::cli::{HistoryArgs, HistoryCommand};
-use crate::engine::follow::get_deployment;
+use crate::cluster::Cluster;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::output::{Format, Printer};
-use crate::settings::Cluster;
 use crate::target::deployment_name;
 
 use table::Entry;
@@ -44,8 +40,16 @@ pub async fn run(
     args: HistoryArgs,
 ) -> Result<Exit, CliError> {
     if let Some(HistoryCommand::Diff { target, a, b }) = args.diff {
-        let name = deployment_name(&target)?;
-        return run_diff(cluster, printer, &name, a, b).await;
+        // As `kubectl diff`: 0 the same, 1 different, 2 the diff could not be made (whatever
+        // the error), so a script can tell "different" from "failed".
+        let diffed = match deployment_name(&target) {
+            Ok(name) => run_diff(cluster, printer, &name, a, b).await,
+            Err(e) => Err(e),
+        };
+        return Ok(diffed.unwrap_or_else(|e| {
+            e.report();
+            Exit::DiffFailed
+        }));
     }
     let Some(target) = args.target else {
         return Err(CliError::usage(
@@ -62,20 +66,19 @@ pub async fn run(
         Some(n) => {
             let entry = find(&name, &entries, n)?;
             let template = entry.template.clone().unwrap_or_default();
-            let text = match printer.format {
-                Some(Format::Json) => structured(Format::Json, &without_hash(&template))?,
-                _ => diff::yaml(&template),
-            };
-            printer.data(&text);
+            match printer.format {
+                Some(Format::Json) => printer.structured(&without_hash(&template))?,
+                _ => printer.data(&diff::yaml(&template)),
+            }
         }
         None => match printer.format {
-            Some(format) => {
+            Some(_) => {
                 let list = HistoryList {
                     deployment: &name,
                     namespace: &cluster.namespace,
                     revisions: &entries,
                 };
-                printer.data(&structured(format, &list)?);
+                printer.structured(&list)?;
             }
             None => printer.data(&table::render(
                 &entries,
@@ -104,7 +107,7 @@ async fn run_diff(
         .clone()
         .unwrap_or_default();
     let d = diff::template_diff(&ta, &tb);
-    if let Some(format) = printer.format {
+    if printer.format.is_some() {
         let out = DiffObject {
             deployment: name,
             from: a,
@@ -112,7 +115,7 @@ async fn run_diff(
             same: d.is_empty(),
             diff: &d,
         };
-        printer.data(&structured(format, &out)?);
+        printer.structured(&out)?;
     } else if d.is_empty() {
         printer.data(&format!(
             "revisions {a} and {b} have the same pod template\n"
@@ -127,7 +130,7 @@ async fn run_diff(
     Ok(if d.is_empty() {
         Exit::Success
     } else {
-        Exit::Error
+        Exit::Different
     })
 }
 
@@ -152,22 +155,9 @@ struct DiffObject<'a> {
 
 /// The revisions of Deployment `name`, ascending.
 async fn revisions(cluster: &Cluster, name: &str) -> Result<Vec<Entry>, CliError> {
-    let d = get_deployment(cluster, name).await?;
-    // An unparsable selector lists every RS; ownership decides either way.
-    let selector = from_label_selector(d.spec.as_ref().map(|s| &s.selector))
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let params = ListParams::default().labels(&selector);
-    let rss = crate::retry::transient_errors(|| api.list(&params))
-        .await
-        .map_err(|e| {
-            cluster.explain(CliError::api(
-                format!("listing the replica sets of deployment \"{name}\""),
-                e,
-            ))
-        })?;
-    let refs: Vec<&ReplicaSet> = rss.items.iter().collect();
+    let d = cluster.deployment(name).await?;
+    let rss = cluster.replica_sets_of(&d).await?;
+    let refs: Vec<&ReplicaSet> = rss.iter().collect();
     Ok(table::entries(&d, &refs))
 }
 
@@ -189,15 +179,4 @@ fn find<'a>(name: &str, entries: &'a [Entry], n: i64) -> Result<&'a Entry, CliEr
 
 fn without_hash(t: &PodTemplateSpec) -> PodTemplateSpec {
     rollout_semantics::template::without_hash_label(t)
-}
-
-/// `value` as pretty JSON or YAML, ending with a newline.
-fn structured<T: Serialize>(format: Format, value: &T) -> Result<String, CliError> {
-    let rendered = match format {
-        Format::Json => serde_json::to_string_pretty(value)
-            .map(|s| s + "\n")
-            .map_err(|e| e.to_string()),
-        Format::Yaml => serde_saphyr::to_string(value).map_err(|e| e.to_string()),
-    };
-    rendered.map_err(|e| CliError::Internal(format!("cannot render the output: {e}")))
 }

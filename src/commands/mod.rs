@@ -2,7 +2,7 @@
 //! documented exit code.
 
 mod demo;
-mod drive;
+mod follow;
 mod history;
 mod lab;
 mod pause;
@@ -13,10 +13,9 @@ mod undo;
 mod update;
 
 use crate::cli::{Cli, Command, LabCommand};
-use crate::error::CliError;
+use crate::cluster;
 use crate::exit::Exit;
 use crate::output::Printer;
-use crate::settings::{self, Cluster};
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Exit {
@@ -31,14 +30,11 @@ pub async fn run(cli: Cli) -> Exit {
             let code = model_server::server::run_from_env().await;
             std::process::exit(code);
         }
-        Command::History(args) => match connect(&cli.cluster).await {
+        Command::History(args) => match cluster::connect(&cli.cluster).await {
             Ok(c) => history::run(&c, &printer, args).await,
             Err(e) => Err(e),
         },
-        Command::Pause(args) => match connect(&cli.cluster).await {
-            Ok(c) => pause::run(&c, &printer, args).await,
-            Err(e) => Err(e),
-        },
+        Command::Pause(args) => pause::run(&cli.cluster, &printer, args).await,
         Command::Update(args) => update::run(&cli.cluster, &printer, args).await,
         Command::Status(args) => status::run(&cli.cluster, &printer, args).await,
         Command::Undo(args) => undo::run(&cli.cluster, &printer, args).await,
@@ -56,10 +52,6 @@ pub async fn run(cli: Cli) -> Exit {
             e.exit()
         }
     }
-}
-
-async fn connect(args: &crate::cli::ClusterArgs) -> Result<Cluster, CliError> {
-    settings::connect(args).await
 }
 
 /// Prints an error in the `error:` / `hint:` form and returns its exit code.

@@ -5,22 +5,18 @@
 use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::Api;
 use kube::api::Patch;
 use serde_json::json;
 
-use super::drive::{self, Started};
+use super::follow::{Started, follow_change};
 use super::targets;
 use crate::cli::{ClusterArgs, ResumeArgs};
-use crate::engine::assess::LeftOver;
-use crate::engine::follow::get_deployment;
-use crate::engine::rollback;
+use crate::cluster::{self, Cluster};
 use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
-use crate::outcome::{Outcome, Result as R};
+use crate::outcome::{Ended, Outcome};
 use crate::output::Printer;
-use crate::settings::{self, Cluster};
 
 /// Which of the two commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +31,7 @@ pub async fn run(
     args: ResumeArgs,
     kind: Kind,
 ) -> Result<Exit, CliError> {
-    let cluster = settings::connect(cluster_args).await?;
+    let cluster = cluster::connect(cluster_args).await?;
     let names = targets::resolve(&cluster, &args.target).await?;
     let outcomes =
         futures::future::join_all(names.iter().map(|n| one(&cluster, printer, &args, n, kind)))
@@ -52,14 +48,14 @@ async fn one(
 ) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let target = format!("{}/{name}", cluster.namespace);
-    let d = get_deployment(cluster, name).await?;
+    let d = cluster.deployment(name).await?;
     let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
     let (action, patch) = match kind {
         Kind::Resume if !paused => {
             let mut o = Outcome::new(
                 target,
                 "resume",
-                R::Unchanged,
+                Ended::Unchanged,
                 format!("deployment \"{name}\" is not paused"),
             );
             o.revision.from = deployment_revision(&d);
@@ -71,7 +67,7 @@ async fn one(
             let reason = format!(
                 "deployment \"{name}\" is paused: a restart would not roll until it is resumed"
             );
-            let mut o = Outcome::new(target, "restart", R::Refused, reason);
+            let mut o = Outcome::new(target, "restart", Ended::Refused, reason);
             o.next = Some(format!("rollout resume {name}"));
             return Ok(o);
         }
@@ -85,17 +81,14 @@ async fn one(
             )
         }
     };
-    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let patch = Patch::Strategic(patch);
-    let params = rollback::params(false);
-    let updated = crate::retry::transient_errors(|| api.patch(name, &params, &patch))
-        .await
-        .map_err(|e| {
-            cluster.explain(CliError::api(
-                format!("{action} of deployment \"{name}\""),
-                e,
-            ))
-        })?;
+    let updated: Deployment = cluster
+        .patch(
+            name,
+            &Patch::Strategic(patch),
+            false,
+            &format!("{action} of deployment \"{name}\""),
+        )
+        .await?;
     printer.info(&format!(
         "deployment.apps/{name} {}",
         if kind == Kind::Resume {
@@ -106,11 +99,9 @@ async fn one(
     ));
     let s = Started {
         action,
-        name: name.to_string(),
-        from_revision: deployment_revision(&d),
-        left_over: LeftOver::of(&d, k8s_openapi::jiff::Timestamp::now()),
+        before: d,
         generation: updated.metadata.generation.unwrap_or(0),
         started,
     };
-    drive::finish(cluster, printer, &args.follow, s).await
+    follow_change(cluster, printer, &args.follow, s).await
 }

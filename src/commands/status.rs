@@ -6,24 +6,26 @@ use std::time::Instant;
 
 use rollout_semantics::kubectl::rollout_status;
 
-use super::drive::{interrupted, thresholds};
 use super::targets;
-use crate::cli::{ClusterArgs, FollowArgs, StatusArgs};
-use crate::engine::assess::{Expect, Verdict};
-use crate::engine::follow::{Ending, FollowSpec, follow, get_deployment};
+use crate::cli::{ClusterArgs, StatusArgs, Until};
+use crate::cluster::{self, Cluster};
+use crate::engine::assess::Expect;
+use crate::engine::diagnose::Thresholds;
+use crate::engine::driver::drive;
+use crate::engine::machine::{Machine, Mode, Plan};
+use crate::engine::policy::{OnFailure, OnInterrupt, Policy};
 use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
-use crate::outcome::{Outcome, Result as R};
+use crate::outcome::{Ended, Outcome};
 use crate::output::Printer;
-use crate::settings::{self, Cluster};
 
 pub async fn run(
     cluster_args: &ClusterArgs,
     printer: &Printer,
     args: StatusArgs,
 ) -> Result<Exit, CliError> {
-    let cluster = settings::connect(cluster_args).await?;
+    let cluster = cluster::connect(cluster_args).await?;
     let names = targets::resolve(&cluster, &args.target).await?;
     let outcomes = futures::future::join_all(
         names
@@ -42,8 +44,8 @@ async fn status_one(
 ) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let target = format!("{}/{name}", cluster.namespace);
-    let d = get_deployment(cluster, name).await?;
-    let mut outcome = Outcome::new(target.clone(), "status", R::RolledOut, "");
+    let d = cluster.deployment(name).await?;
+    let mut outcome = Outcome::new(target.clone(), "status", Ended::RolledOut, "");
     outcome.revision.from = deployment_revision(&d);
     outcome.revision.to = deployment_revision(&d);
     if !args.watch {
@@ -52,79 +54,41 @@ async fn status_one(
         let (msg, done) = match rollout_status(&d, args.revision) {
             Ok(status) => status,
             Err(e) => {
-                outcome.set(R::Failed, e.to_string());
+                outcome.set(Ended::Failed, e.to_string());
                 return Ok(outcome);
             }
         };
         let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
         match (done, paused) {
-            (true, _) => outcome.set(R::RolledOut, msg.trim_end()),
-            (false, true) => outcome.set(R::Paused, format!("deployment \"{name}\" is paused")),
-            (false, false) => outcome.set(R::Accepted, msg.trim_end()),
+            (true, _) => outcome.set(Ended::RolledOut, msg.trim_end()),
+            (false, true) => outcome.set(Ended::Paused, format!("deployment \"{name}\" is paused")),
+            (false, false) => outcome.set(Ended::Accepted, msg.trim_end()),
         }
         return Ok(outcome);
     }
-    let defaults = FollowArgs {
-        no_wait: false,
-        timeout: args.timeout,
-        on_failure: "none".into(),
-        on_interrupt: "none".into(),
-        probe_failures: 3,
-        restarts: 2,
-        unschedulable_grace: std::time::Duration::from_secs(10),
-    };
-    let spec = FollowSpec {
+    let plan = Plan {
+        action: "status".into(),
         name: name.to_string(),
+        namespace: cluster.namespace.clone(),
+        from_revision: deployment_revision(&d),
         expect: Expect {
             generation: 0,
             revision: args.revision,
             // Status changes nothing: it reports the condition as kubectl does.
             left_over: None,
         },
-        thresholds: thresholds(&defaults),
+        thresholds: Thresholds::default(),
         timeout: Some(args.timeout).filter(|t| !t.is_zero()),
-        stop_when_paused: args.until == "paused",
+        // Status never acts: the policy is never consulted in status mode.
+        policy: Policy {
+            on_failure: OnFailure::None,
+            on_interrupt: OnInterrupt::None,
+        },
+        mode: Mode::Status {
+            until_paused: args.until == Until::Paused,
+        },
+        started,
     };
     let mut progress = printer.progress(&target);
-    let ending = follow(cluster, &spec, progress.as_mut(), interrupted()).await?;
-    progress.finish();
-    match ending {
-        Ending::Verdict {
-            verdict, snapshot, ..
-        } => {
-            outcome.revision.to = deployment_revision(&snapshot.deployment);
-            match verdict {
-                Verdict::Complete(m) => outcome.set(R::RolledOut, m),
-                Verdict::Paused(m) if args.until == "paused" => outcome.set(R::Unchanged, m),
-                Verdict::Paused(m) => {
-                    outcome.set(R::Paused, m);
-                    outcome.next = Some(format!("rollout resume {name}"));
-                }
-                Verdict::Failed(diag) => {
-                    outcome.next = diag
-                        .pod
-                        .as_ref()
-                        .map(|p| format!("kubectl describe pod {p} -n {}", cluster.namespace));
-                    outcome.set(R::Failed, diag.summary.clone());
-                    outcome.diagnosis = Some(*diag);
-                }
-                Verdict::Progressing(m) => outcome.set(R::TimedOut, m),
-            }
-        }
-        Ending::TimedOut {
-            last, unreachable, ..
-        } => outcome.set(
-            R::TimedOut,
-            match unreachable {
-                Some(u) => format!("timed out: {u}; last known state: {}", last.message()),
-                None => format!("timed out waiting for the rollout: {}", last.message()),
-            },
-        ),
-        Ending::Interrupted { last, .. } => outcome.set(
-            R::Interrupted,
-            format!("stopped waiting: {}", last.message()),
-        ),
-    }
-    outcome.duration_seconds = started.elapsed().as_secs_f64();
-    Ok(outcome)
+    drive(cluster, printer, progress.as_mut(), d, Machine::new(plan)).await
 }

@@ -2,15 +2,14 @@
 //! one line per Deployment, the worst (highest) exit code wins.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::Api;
 use kube::api::ListParams;
 
 use crate::cli::TargetArgs;
+use crate::cluster::Cluster;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::outcome::Outcome;
-use crate::output::{Format, Printer};
-use crate::settings::Cluster;
+use crate::output::Printer;
 use crate::target::deployment_name;
 
 /// The Deployment names a command acts on.
@@ -21,16 +20,10 @@ pub async fn resolve(cluster: &Cluster, t: &TargetArgs) -> Result<Vec<String>, C
     let selector = t.selector.clone().unwrap_or_default();
     rollout_semantics::selector::parse(&selector)
         .map_err(|e| CliError::usage(format!("invalid selector \"{selector}\": {e}"), None))?;
-    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let params = ListParams::default().labels(&selector);
-    let list = crate::retry::transient_errors(|| api.list(&params))
-        .await
-        .map_err(|e| cluster.explain(CliError::api("listing deployments", e)))?;
-    let names: Vec<String> = list
-        .items
-        .into_iter()
-        .filter_map(|d| d.metadata.name)
-        .collect();
+    let list: Vec<Deployment> = cluster
+        .list(&ListParams::default().labels(&selector))
+        .await?;
+    let names: Vec<String> = list.into_iter().filter_map(|d| d.metadata.name).collect();
     if names.is_empty() {
         return Err(CliError::usage(
             format!(
@@ -77,15 +70,8 @@ pub fn report(
             worst = exit;
         }
     }
-    if let Some(format) = printer.format.filter(|_| !single) {
-        let text = match format {
-            Format::Json => serde_json::to_string_pretty(&listed)
-                .map(|s| s + "\n")
-                .map_err(|e| e.to_string()),
-            Format::Yaml => serde_saphyr::to_string(&listed).map_err(|e| e.to_string()),
-        };
-        printer
-            .data(&text.map_err(|e| CliError::Internal(format!("cannot render the output: {e}")))?);
+    if printer.format.is_some() && !single {
+        printer.structured(&listed)?;
     }
     Ok(worst)
 }

@@ -4,19 +4,17 @@
 
 use std::time::Instant;
 
-use super::drive::{self, Started};
+use super::follow::{Started, follow_change};
 use super::targets;
 use super::update::template_diff;
 use crate::cli::{ClusterArgs, UndoArgs};
-use crate::engine::assess::LeftOver;
-use crate::engine::follow::get_deployment;
+use crate::cluster::{self, Cluster};
 use crate::engine::rollback::{self, Undone};
 use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
-use crate::outcome::{Outcome, Result as R};
+use crate::outcome::{Ended, Outcome};
 use crate::output::Printer;
-use crate::settings::{self, Cluster};
 
 pub async fn run(
     cluster_args: &ClusterArgs,
@@ -29,7 +27,7 @@ pub async fn run(
             None,
         ));
     }
-    let cluster = settings::connect(cluster_args).await?;
+    let cluster = cluster::connect(cluster_args).await?;
     let names = targets::resolve(&cluster, &args.target).await?;
     let outcomes =
         futures::future::join_all(names.iter().map(|n| undo_one(&cluster, printer, &args, n)))
@@ -45,14 +43,14 @@ async fn undo_one(
 ) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let target = format!("{}/{name}", cluster.namespace);
-    let d = get_deployment(cluster, name).await?;
+    let d = cluster.deployment(name).await?;
     let to = args.to_revision.unwrap_or(0);
     match rollback::undo(cluster, &d, to, args.dry_run).await? {
         Undone::Skipped { revision } => {
             let mut o = Outcome::new(
                 target,
                 "undo",
-                R::Unchanged,
+                Ended::Unchanged,
                 rollout_semantics::kubectl::skipped_message(revision),
             );
             o.revision.from = deployment_revision(&d);
@@ -64,7 +62,7 @@ async fn undo_one(
             let mut o = Outcome::new(
                 target,
                 "undo",
-                R::Accepted,
+                Ended::Accepted,
                 format!("dry run: would restore revision {revision}; nothing was changed"),
             );
             o.revision.from = deployment_revision(&d);
@@ -83,13 +81,11 @@ async fn undo_one(
             }
             let s = Started {
                 action: "undo",
-                name: name.to_string(),
-                from_revision: deployment_revision(&d),
-                left_over: LeftOver::of(&d, k8s_openapi::jiff::Timestamp::now()),
+                before: d,
                 generation,
                 started,
             };
-            drive::finish(cluster, printer, &args.follow, s).await
+            follow_change(cluster, printer, &args.follow, s).await
         }
     }
 }

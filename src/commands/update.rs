@@ -10,24 +10,19 @@ use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
-use kube::Api;
-use kube::api::Patch;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::drive::{self, Started};
+use super::follow::{Started, follow_change};
 use super::targets;
 use crate::cli::{ClusterArgs, UpdateArgs};
-use crate::engine::assess::LeftOver;
+use crate::cluster::{self, Cluster, Guarded};
 use crate::engine::change::{self, Built, ChangeRequest};
-use crate::engine::follow::get_deployment;
-use crate::engine::rollback;
 use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
-use crate::outcome::{Outcome, Result as R};
+use crate::outcome::{Ended, Outcome};
 use crate::output::Printer;
-use crate::settings::{self, Cluster};
 
 /// The template annotation `--config` stamps with the content hash of referenced config.
 pub const CONFIG_HASH: &str = "rollout.dev/config-hash";
@@ -102,7 +97,7 @@ pub async fn run(
     args: UpdateArgs,
 ) -> Result<Exit, CliError> {
     let req = parse(&args)?;
-    let cluster = settings::connect(cluster_args).await?;
+    let cluster = cluster::connect(cluster_args).await?;
     let names = targets::resolve(&cluster, &args.target).await?;
     let outcomes = futures::future::join_all(
         names
@@ -174,13 +169,9 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
         ));
     }
     let mut hasher = Sha256::new();
-    let cm_api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let secret_api: Api<Secret> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let mut named = Vec::new();
     for n in &cms {
-        let cm = crate::retry::transient_errors(|| cm_api.get_opt(n))
-            .await
-            .map_err(|e| CliError::api(format!("reading configmap \"{n}\""), e))?;
+        let cm = cluster.get_opt::<ConfigMap>(n).await?;
         let cm = cm.ok_or_else(|| {
             CliError::usage(
                 format!("configmap \"{n}\" referenced by the pod template does not exist"),
@@ -195,9 +186,7 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
         named.push(format!("configmap/{n}"));
     }
     for n in &secrets {
-        let s = crate::retry::transient_errors(|| secret_api.get_opt(n))
-            .await
-            .map_err(|e| CliError::api(format!("reading secret \"{n}\""), e))?;
+        let s = cluster.get_opt::<Secret>(n).await?;
         let s = s.ok_or_else(|| {
             CliError::usage(
                 format!("secret \"{n}\" referenced by the pod template does not exist"),
@@ -225,14 +214,12 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
 
 /// The pod-template diff between two Deployments, as unified YAML.
 pub fn template_diff(before: &Deployment, after: &Deployment) -> String {
-    let yaml = |d: &Deployment| {
-        serde_saphyr::to_string(&d.spec.as_ref().map(|s| &s.template)).unwrap_or_default()
-    };
-    let (a, b) = (yaml(before), yaml(after));
-    similar::TextDiff::from_lines(&a, &b)
-        .unified_diff()
-        .header("current template", "new template")
-        .to_string()
+    let template = |d: &Deployment| d.spec.clone().unwrap_or_default().template;
+    super::history::diff::unified_headed(
+        &template(before),
+        &template(after),
+        Some(("current template", "new template")),
+    )
 }
 
 async fn update_one(
@@ -244,7 +231,7 @@ async fn update_one(
 ) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let target = format!("{}/{name}", cluster.namespace);
-    let d = get_deployment(cluster, name).await?;
+    let d = cluster.deployment(name).await?;
     let mut req = req.clone();
     if args.config {
         let pod = d
@@ -260,73 +247,53 @@ async fn update_one(
             named.join(", ")
         ));
     }
-    let Built {
-        spec,
-        description,
-        strategy_change,
-    } = change::build(&d, &req).map_err(|m| CliError::usage(m, None))?;
-    let description = if args.config {
-        let hash = req
-            .template_annotations
-            .last()
-            .map(|(_, h)| h.clone())
-            .unwrap_or_default();
-        if description.is_empty() {
-            format!("config {hash}")
-        } else {
-            format!("{description}, config {hash}")
-        }
-    } else {
-        description
+    // Built from the Deployment as read, and again from a fresh read after a conflict: the
+    // change is applied on top of whatever another client wrote meanwhile, never over it.
+    let mut built: Option<Built> = None;
+    let action = format!("updating deployment \"{name}\"");
+    let written = cluster
+        .guarded_patch(d.clone(), args.dry_run, &action, |d| {
+            let b = change::build(d, &req).map_err(|m| CliError::usage(m, None))?;
+            let unchanged = Some(&b.spec) == d.spec.as_ref();
+            let description = describe(&b, &req, args.config);
+            let cause = args.cause.clone().unwrap_or(description);
+            let mut annotations = d.metadata.annotations.clone().unwrap_or_default();
+            annotations.insert(CHANGE_CAUSE.into(), cause);
+            let ops = vec![
+                json!({"op": "replace", "path": "/spec", "value": b.spec}),
+                json!({"op": if d.metadata.annotations.is_some() { "replace" } else { "add" }, "path": "/metadata/annotations", "value": annotations}),
+            ];
+            built = Some(b);
+            Ok((!unchanged).then_some(ops))
+        })
+        .await?;
+    let Some(built) = built else {
+        return Err(CliError::Internal("the update was never built".into()));
     };
-    if Some(&spec) == d.spec.as_ref() {
-        let mut o = Outcome::new(
-            target,
-            "update",
-            R::Unchanged,
-            format!("no change: deployment \"{name}\" already has {description}"),
-        );
-        o.revision.from = deployment_revision(&d);
-        o.revision.to = o.revision.from;
-        return Ok(o);
-    }
-    if let Some(change) = &strategy_change {
+    let description = describe(&built, &req, args.config);
+    let sent = match written {
+        Guarded::Unchanged(current) => {
+            let mut o = Outcome::new(
+                target,
+                "update",
+                Ended::Unchanged,
+                format!("no change: deployment \"{name}\" already has {description}"),
+            );
+            o.revision.from = deployment_revision(&current);
+            o.revision.to = o.revision.from;
+            return Ok(o);
+        }
+        Guarded::Written(sent) => sent,
+    };
+    if let Some(change) = &built.strategy_change {
         printer.info(&format!("{target}: {change}"));
     }
-    let cause = args.cause.clone().unwrap_or(description);
-    let mut annotations = d.metadata.annotations.clone().unwrap_or_default();
-    annotations.insert(CHANGE_CAUSE.into(), cause);
-    let patch = json!([
-        {"op": "test", "path": "/metadata/resourceVersion", "value": d.metadata.resource_version},
-        {"op": "replace", "path": "/spec", "value": spec},
-        {"op": if d.metadata.annotations.is_some() { "replace" } else { "add" }, "path": "/metadata/annotations", "value": annotations},
-    ]);
-    let patch: json_patch::Patch = serde_json::from_value(patch)
-        .map_err(|e| CliError::Internal(format!("update patch: {e}")))?;
-    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let patch = Patch::<()>::Json(patch);
-    let params = rollback::params(args.dry_run);
-    let sent = crate::retry::transient_errors(|| api.patch(name, &params, &patch))
-        .await
-        .map_err(|e| {
-            let err = CliError::api(format!("updating deployment \"{name}\""), e);
-            match err {
-                CliError::Api {
-                    code: 422, message, ..
-                } if message.contains("test") => CliError::Api {
-                    action: format!("updating deployment \"{name}\""),
-                    message: "the deployment changed while the update was prepared".into(),
-                    code: 409,
-                },
-                other => cluster.explain(other),
-            }
-        })?;
     if args.dry_run {
         printer.data(&template_diff(&d, &sent));
         let mut o = Outcome::new(
             target,
             "update",
-            R::Accepted,
+            Ended::Accepted,
             "dry run: nothing was changed",
         );
         o.revision.from = deployment_revision(&d);
@@ -334,11 +301,24 @@ async fn update_one(
     }
     let s = Started {
         action: "update",
-        name: name.to_string(),
-        from_revision: deployment_revision(&d),
-        left_over: LeftOver::of(&d, k8s_openapi::jiff::Timestamp::now()),
+        before: d,
         generation: sent.metadata.generation.unwrap_or(0),
         started,
     };
-    drive::finish(cluster, printer, &args.follow, s).await
+    follow_change(cluster, printer, &args.follow, s).await
+}
+
+/// The change as the change-cause and messages word it: `image server=model:v2, env ...`,
+/// and the config hash `--config` stamped.
+fn describe(built: &Built, req: &ChangeRequest, config: bool) -> String {
+    let hash = req
+        .template_annotations
+        .iter()
+        .find(|(k, _)| k == CONFIG_HASH)
+        .map(|(_, h)| h.as_str());
+    match (config, hash) {
+        (true, Some(hash)) if built.description.is_empty() => format!("config {hash}"),
+        (true, Some(hash)) => format!("{}, config {hash}", built.description),
+        _ => built.description.clone(),
+    }
 }

@@ -112,10 +112,6 @@ impl Verdict {
             Verdict::Failed(d) => d.summary.clone(),
         }
     }
-
-    pub fn is_terminal(&self) -> bool {
-        !matches!(self, Verdict::Progressing(_))
-    }
 }
 
 /// Assesses one snapshot.

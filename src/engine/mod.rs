@@ -1,10 +1,22 @@
-//! The rollout engine: what a rollout looks like (`snapshot`), whether it is done, stuck or
-//! failed and why (`assess`, `diagnose`: pure), and the watch-driven loop that follows one
-//! (`follow`), plus the changes it makes (`change`, `rollback`).
+//! The rollout engine.
+//!
+//! | module | role | pure |
+//! |---|---|---|
+//! | `snapshot` | a rollout at one moment: Deployment, ReplicaSets, pods, events | yes |
+//! | `assess`, `diagnose` | done, progressing, paused or failed, and why | yes |
+//! | `policy` | what a failure or an interrupt gets (typed flags) | yes |
+//! | `machine` | one followed rollout as a state enum and a step function | yes |
+//! | `change` | the change an update makes, built and validated | yes |
+//! | `watch` | the watches and caches that yield snapshots | no |
+//! | `driver` | runs a machine: watches, deadline, interrupt, the machine's actions | no |
+//! | `rollback` | the writes of the failure path: undo, record, pause | no |
 
 pub mod assess;
 pub mod change;
 pub mod diagnose;
-pub mod follow;
+pub mod driver;
+pub mod machine;
+pub mod policy;
 pub mod rollback;
 pub mod snapshot;
+pub mod watch;

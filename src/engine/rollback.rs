@@ -4,22 +4,15 @@
 //! of why (an annotation and a Kubernetes Event, so `kubectl describe` tells the story).
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::Patch;
 use rollout_semantics::kubectl::{UndoPlan, plan_undo};
-use rollout_semantics::selector::format_label_selector;
 use serde_json::{Value, json};
 
+use crate::cluster::{Cluster, Guarded, reference};
 use crate::error::CliError;
-use crate::settings::Cluster;
 
 /// The annotation where rollout records why it rolled a Deployment back.
 pub const ROLLBACK_REASON: &str = "rollout.dev/rollback-reason";
-
-/// The field manager of every write rollout makes.
-pub const MANAGER: &str = "rollout";
 
 /// What an undo did.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,28 +32,6 @@ pub enum Undone {
     },
 }
 
-/// The ReplicaSets a Deployment controls, as kubectl selects them.
-pub async fn replica_sets(cluster: &Cluster, d: &Deployment) -> Result<Vec<ReplicaSet>, CliError> {
-    let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let selector = format_label_selector(d.spec.as_ref().map(|s| &s.selector));
-    let params = ListParams::default().labels(&selector);
-    let list = crate::retry::transient_errors(|| api.list(&params))
-        .await
-        .map_err(|e| cluster.explain(CliError::api("listing replica sets", e)))?;
-    let uid = d.metadata.uid.clone().unwrap_or_default();
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|rs| {
-            rs.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid && o.controller == Some(true))
-        })
-        .collect())
-}
-
 /// The revision numbers kept in history, ascending.
 pub fn revisions(rss: &[ReplicaSet]) -> Vec<i64> {
     let mut revs: Vec<i64> = rss
@@ -73,7 +44,8 @@ pub fn revisions(rss: &[ReplicaSet]) -> Vec<i64> {
 }
 
 /// Restores `to_revision` (0: the previous one). Unlike kubectl this works on a paused
-/// Deployment: the template is restored first, then the Deployment is resumed.
+/// Deployment: the template is restored first, then the Deployment is resumed. The write is
+/// guarded by the Deployment's resourceVersion and rebuilt on a conflict.
 pub async fn undo(
     cluster: &Cluster,
     d: &Deployment,
@@ -81,59 +53,51 @@ pub async fn undo(
     dry_run: bool,
 ) -> Result<Undone, CliError> {
     let name = d.metadata.name.clone().unwrap_or_default();
-    let rss = replica_sets(cluster, d).await?;
+    let rss = cluster.replica_sets_of(d).await?;
     let refs: Vec<&ReplicaSet> = rss.iter().collect();
-    let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
-    let mut unpaused = d.clone();
-    if let Some(spec) = unpaused.spec.as_mut() {
-        spec.paused = None;
-    }
     let target = rollout_semantics::kubectl::rollback_target(&name, &refs, to_revision)
         .map_err(|e| undo_error(&name, &rss, to_revision, e))?;
     let revision = rollout_semantics::revision::revision_of(target).unwrap_or(to_revision);
-    let plan = plan_undo(&unpaused, &refs, to_revision)
-        .map_err(|e| undo_error(&name, &rss, to_revision, e))?;
-    let Value::Array(mut ops) = (match plan {
-        UndoPlan::Skipped { .. } if !paused => return Ok(Undone::Skipped { revision }),
-        UndoPlan::Skipped { .. } => json!([]),
-        UndoPlan::Patch(p) => p,
-    }) else {
-        return Err(CliError::Internal(
-            "the undo plan is not a JSON patch".into(),
-        ));
-    };
-    let rv = d.metadata.resource_version.clone().unwrap_or_default();
-    ops.insert(
-        0,
-        json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv}),
-    );
-    if paused {
-        ops.push(json!({"op": "remove", "path": "/spec/paused"}));
-    }
-    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops))
-        .map_err(|e| CliError::Internal(format!("undo patch: {e}")))?;
-    let params = params(dry_run);
-    let patch = Patch::<()>::Json(patch);
-    let updated = crate::retry::transient_errors(|| api.patch(&name, &params, &patch))
-        .await
-        .map_err(|e| {
-            cluster.explain(CliError::api(
-                format!("restoring revision {revision} of deployment \"{name}\""),
-                e,
-            ))
-        })?;
-    if dry_run {
-        return Ok(Undone::DryRun {
+    let mut resumed = false;
+    let action = format!("restoring revision {revision} of deployment \"{name}\"");
+    let written = cluster
+        .guarded_patch(d.clone(), dry_run, &action, |d| {
+            let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
+            let mut unpaused = d.clone();
+            if let Some(spec) = unpaused.spec.as_mut() {
+                spec.paused = None;
+            }
+            let plan = plan_undo(&unpaused, &refs, to_revision)
+                .map_err(|e| undo_error(&name, &rss, to_revision, e))?;
+            let mut ops = match plan {
+                UndoPlan::Skipped { .. } if !paused => return Ok(None),
+                UndoPlan::Skipped { .. } => Vec::new(),
+                UndoPlan::Patch(Value::Array(ops)) => ops,
+                UndoPlan::Patch(_) => {
+                    return Err(CliError::Internal(
+                        "the undo plan is not a JSON patch".into(),
+                    ));
+                }
+            };
+            if paused {
+                ops.push(json!({"op": "remove", "path": "/spec/paused"}));
+            }
+            resumed = paused;
+            Ok(Some(ops))
+        })
+        .await?;
+    match written {
+        Guarded::Unchanged(_) => Ok(Undone::Skipped { revision }),
+        Guarded::Written(updated) if dry_run => Ok(Undone::DryRun {
             revision,
             would_be: Box::new(updated),
-        });
+        }),
+        Guarded::Written(updated) => Ok(Undone::Restored {
+            revision,
+            generation: updated.metadata.generation.unwrap_or(0),
+            resumed,
+        }),
     }
-    Ok(Undone::Restored {
-        revision,
-        generation: updated.metadata.generation.unwrap_or(0),
-        resumed: paused,
-    })
 }
 
 fn undo_error(
@@ -170,78 +134,33 @@ fn undo_error(
 /// Records a rollback: the reason annotation on the Deployment and a Warning Event on it.
 pub async fn record(cluster: &Cluster, d: &Deployment, reason: &str) -> Result<(), CliError> {
     let name = d.metadata.name.clone().unwrap_or_default();
-    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let stamp = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
     let note = format!("{stamp} {reason}");
     let patch = json!({"metadata": {"annotations": {ROLLBACK_REASON: note}}});
-    let merge = Patch::Merge(&patch);
-    let merge_params = params(false);
-    crate::retry::transient_errors(|| api.patch(&name, &merge_params, &merge))
+    cluster
+        .patch::<Deployment, _>(
+            &name,
+            &Patch::Merge(&patch),
+            false,
+            &format!("annotating deployment \"{name}\""),
+        )
+        .await?;
+    cluster
+        .event(reference(d), "Warning", "RolloutRolledBack", reason)
         .await
-        .map_err(|e| {
-            cluster.explain(CliError::api(
-                format!("annotating deployment \"{name}\""),
-                e,
-            ))
-        })?;
-    event(cluster, d, "Warning", "RolloutRolledBack", reason).await
 }
 
-/// Creates a core/v1 Event about the Deployment (best effort for callers that ignore it).
-pub async fn event(
-    cluster: &Cluster,
-    d: &Deployment,
-    kind: &str,
-    reason: &str,
-    message: &str,
-) -> Result<(), CliError> {
-    let name = d.metadata.name.clone().unwrap_or_default();
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let nanos = jiff::Timestamp::now().as_nanosecond();
-    let ev = Event {
-        metadata: ObjectMeta {
-            name: Some(format!("{name}.{:x}", nanos as u64)),
-            namespace: Some(cluster.namespace.clone()),
-            ..ObjectMeta::default()
-        },
-        involved_object: ObjectReference {
-            api_version: Some("apps/v1".into()),
-            kind: Some("Deployment".into()),
-            name: Some(name),
-            namespace: Some(cluster.namespace.clone()),
-            uid: d.metadata.uid.clone(),
-            resource_version: d.metadata.resource_version.clone(),
-            field_path: None,
-        },
-        reason: Some(reason.into()),
-        message: Some(message.into()),
-        type_: Some(kind.into()),
-        source: Some(EventSource {
-            component: Some(MANAGER.into()),
-            host: None,
-        }),
-        first_timestamp: Some(now.clone()),
-        last_timestamp: Some(now),
-        count: Some(1),
-        reporting_component: Some(MANAGER.into()),
-        reporting_instance: Some(MANAGER.into()),
-        ..Event::default()
-    };
-    let api: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let post = PostParams::default();
-    crate::retry::transient_errors(|| api.create(&post, &ev))
+/// Pauses the Deployment `name` where it stands.
+pub async fn pause(cluster: &Cluster, name: &str) -> Result<Deployment, CliError> {
+    let patch = Patch::Strategic(json!({"spec": {"paused": true}}));
+    cluster
+        .patch(
+            name,
+            &patch,
+            false,
+            &format!("pausing deployment \"{name}\""),
+        )
         .await
-        .map_err(|e| cluster.explain(CliError::api("recording an event", e)))?;
-    Ok(())
-}
-
-/// Patch parameters of every rollout write.
-pub fn params(dry_run: bool) -> PatchParams {
-    PatchParams {
-        field_manager: Some(MANAGER.into()),
-        dry_run,
-        ..PatchParams::default()
-    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
-use rollout_semantics::revision;
+use rollout_semantics::{access, revision};
 
 /// One observation of a rollout.
 #[derive(Debug, Clone, Default)]
@@ -24,10 +24,6 @@ pub struct Snapshot {
     pub events: Vec<Arc<Event>>,
 }
 
-fn uid_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
-    meta.uid.as_deref().unwrap_or("")
-}
-
 impl Snapshot {
     /// The ReplicaSet whose template equals the Deployment's (upstream `FindNewReplicaSet`).
     pub fn new_rs(&self) -> Option<&ReplicaSet> {
@@ -43,16 +39,10 @@ impl Snapshot {
 
     /// The pods a ReplicaSet controls.
     pub fn pods_of(&self, rs: &ReplicaSet) -> Vec<&Pod> {
-        let uid = uid_of(&rs.metadata);
+        let uid = rs.metadata.uid.as_deref();
         self.pods
             .iter()
-            .filter(|p| {
-                p.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| o.uid == uid && o.controller == Some(true))
-            })
+            .filter(|p| uid.is_some() && access::controller_uid(&p.metadata) == uid)
             .map(|p| &**p)
             .collect()
     }
@@ -101,22 +91,13 @@ impl Snapshot {
 
     /// The Deployment's revision annotation.
     pub fn revision(&self) -> Option<i64> {
-        self.deployment
-            .metadata
-            .annotations
-            .as_ref()?
-            .get(revision::REVISION)?
-            .parse()
-            .ok()
+        deployment_revision(&self.deployment)
     }
 }
 
-/// A Deployment's `deployment.kubernetes.io/revision`, when set and numeric.
+/// A Deployment's `deployment.kubernetes.io/revision`, when set, numeric and positive.
 pub fn deployment_revision(d: &Deployment) -> Option<i64> {
-    d.metadata
-        .annotations
-        .as_ref()?
-        .get(revision::REVISION)?
-        .parse()
+    revision::revision_of_meta(&d.metadata)
         .ok()
+        .filter(|r| *r > 0)
 }

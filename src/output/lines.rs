@@ -67,10 +67,12 @@ pub fn lines_for(prev: Option<&ViewState>, snap: &Snapshot, verdict: &Verdict) -
 }
 
 fn changes(prev: Option<&ViewState>, next: &ViewState) -> Vec<String> {
-    let mut out = Vec::new();
-    for pod in next.pods.values() {
-        out.extend(pod_changes(prev, pod));
-    }
+    let findings: Vec<Finding> = next
+        .pods
+        .values()
+        .flat_map(|pod| pod_changes(prev, pod))
+        .collect();
+    let mut out = collapse(findings);
     for rs in next.rss.values() {
         let before = prev.and_then(|p| p.rss.get(&rs.name));
         let changed = match before {
@@ -94,7 +96,52 @@ fn changes(prev: Option<&ViewState>, next: &ViewState) -> Vec<String> {
     out
 }
 
-fn pod_changes(prev: Option<&ViewState>, pod: &PodView) -> Vec<String> {
+/// One thing that happened to one pod. `what` is worded the same for every pod it happened
+/// to (`unschedulable: 0/3 nodes are available: ...`), so findings collapse by it; `line`
+/// is the line for this pod alone.
+#[derive(Debug, Clone, PartialEq)]
+struct Finding {
+    pod: String,
+    what: String,
+    line: String,
+}
+
+impl Finding {
+    fn new(pod: &str, what: String) -> Finding {
+        Finding {
+            pod: pod.to_string(),
+            line: format!("pod {pod} {what}"),
+            what,
+        }
+    }
+}
+
+/// One line per distinct finding, in the order each was first found: the pod's own line
+/// for one pod, `N pods WHAT (e.g. pod NAME)` for several. A burst of 100 unschedulable pods
+/// is one line in a CI log, not a hundred.
+fn collapse(findings: Vec<Finding>) -> Vec<String> {
+    let mut groups: Vec<Vec<Finding>> = Vec::new();
+    for f in findings {
+        match groups.iter_mut().find(|g| g[0].what == f.what) {
+            Some(group) => group.push(f),
+            None => groups.push(vec![f]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|group| match &group[..] {
+            [one] => one.line.clone(),
+            many => format!(
+                "{} pods {} (e.g. pod {})",
+                many.len(),
+                many[0].what,
+                many[0].pod
+            ),
+        })
+        .collect()
+}
+
+fn pod_changes(prev: Option<&ViewState>, pod: &PodView) -> Vec<Finding> {
     let name = &pod.name;
     let mut out = Vec::new();
     let before = prev.and_then(|p| p.pods.get(name));
@@ -102,34 +149,39 @@ fn pod_changes(prev: Option<&ViewState>, pod: &PodView) -> Vec<String> {
     // already ready is.
     let was_ready = before.map_or(prev.is_none() && pod.ready, |b| b.ready);
     if pod.ready && !was_ready {
-        out.push(format!("pod {name} ready"));
+        out.push(Finding::new(name, "ready".into()));
     }
     if !pod.ready && was_ready && !pod.terminating() {
-        out.push(format!("pod {name} not ready"));
+        out.push(Finding::new(name, "not ready".into()));
     }
     if let Some(b) = before
         && pod.restarts > b.restarts
     {
-        let last = pod
-            .last_exit
-            .as_ref()
-            .map(|l| format!(", last exit: {l}"))
-            .unwrap_or_default();
-        out.push(format!(
-            "pod {name} restarted (restarts {}{last})",
-            pod.restarts
-        ));
+        let last = pod.last_exit.as_ref();
+        let what = match last {
+            Some(l) => format!("restarted (last exit: {l})"),
+            None => "restarted".to_string(),
+        };
+        let own = match last {
+            Some(l) => format!("restarts {}, last exit: {l}", pod.restarts),
+            None => format!("restarts {}", pod.restarts),
+        };
+        out.push(Finding {
+            pod: name.clone(),
+            line: format!("pod {name} restarted ({own})"),
+            what,
+        });
     }
     if let Some(w) = &pod.waiting
         && !ROUTINE_WAITING.contains(&w.as_str())
         && before.is_none_or(|b| b.waiting.as_ref() != Some(w))
     {
-        out.push(format!("pod {name} waiting: {w}"));
+        out.push(Finding::new(name, format!("waiting: {w}")));
     }
     if let Some(msg) = &pod.unschedulable
         && before.is_none_or(|b| b.unschedulable.as_ref() != Some(msg))
     {
-        out.push(format!("pod {name} unschedulable: {msg}"));
+        out.push(Finding::new(name, format!("unschedulable: {msg}")));
     }
     out
 }
@@ -340,14 +392,50 @@ mod tests {
     }
 
     #[test]
-    fn a_printer_without_a_terminal_gives_the_line_log() {
-        let printer = crate::output::Printer {
-            color: false,
-            live: false,
-            format: None,
-        };
-        let mut progress = printer.progress("default/web");
-        progress.finish();
+    fn many_pods_with_the_same_finding_are_one_line_with_a_count_and_an_example() {
+        let gpu = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.";
+        let mut pods: Vec<_> = (0..100)
+            .map(|i| unschedulable(NEW, &format!("p{i:03}"), gpu))
+            .collect();
+        pods.push(unschedulable(
+            NEW,
+            "zz",
+            "0/3 nodes are available: 3 Insufficient cpu.",
+        ));
+        pods.push(waiting(NEW, "w1", "ErrImagePull"));
+        pods.push(waiting(NEW, "w2", "ErrImagePull"));
+        let s = snap(0, 2, pods);
+        let lines = lines_for(None, &s, &waiting_msg(0));
+        assert_eq!(
+            &lines[..3],
+            [
+                format!("100 pods unschedulable: {gpu} (e.g. pod web-7c7f8d7866-p000)"),
+                "2 pods waiting: ErrImagePull (e.g. pod web-7c7f8d7866-w1)".to_string(),
+                "pod web-7c7f8d7866-zz unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
+                    .to_string(),
+            ]
+        );
+        let prev = ViewState::of(&s, &waiting_msg(0));
+        assert!(lines_for(Some(&prev), &s, &waiting_msg(0)).is_empty());
+    }
+
+    #[test]
+    fn restarts_collapse_by_their_last_exit_and_one_pod_keeps_its_count() {
+        let before = snap(
+            0,
+            2,
+            vec![running(NEW, "a", false, 0), running(NEW, "b", false, 0)],
+        );
+        let prev = ViewState::of(&before, &waiting_msg(0));
+        let after = snap(
+            0,
+            2,
+            vec![running(NEW, "a", false, 1), running(NEW, "b", false, 2)],
+        );
+        assert_eq!(
+            lines_for(Some(&prev), &after, &waiting_msg(0)),
+            vec!["2 pods restarted (last exit: Error (exit 1)) (e.g. pod web-7c7f8d7866-a)"]
+        );
     }
 
     #[derive(Clone, Default)]

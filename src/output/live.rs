@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressState, ProgressStyle};
 
 use super::model::{self, PodView, RsView};
 use super::style::{Line, Tone};
@@ -194,14 +194,9 @@ fn pod_line(p: &PodView, name_w: usize, status_w: usize) -> Line {
     line
 }
 
-/// The live view of one rollout.
+/// The live view of one rollout: its block on the command's board.
 pub struct Live {
-    mode: Mode,
-}
-
-enum Mode {
-    Board(Board),
-    Lines(super::lines::Lines),
+    board: Board,
 }
 
 struct Board {
@@ -213,19 +208,11 @@ struct Board {
 }
 
 impl Live {
-    pub fn new(target: &str, color: bool) -> Self {
-        Self::on(target, color, ProgressDrawTarget::stderr())
-    }
-
-    /// The view drawn on `draw`; the line log where `draw` shows nothing.
-    pub fn on(target: &str, color: bool, draw: ProgressDrawTarget) -> Self {
-        if draw.is_hidden() {
-            return Live {
-                mode: Mode::Lines(super::lines::Lines::new(target)),
-            };
-        }
+    /// The view as one block of `multi`, the board every rollout of the command shares
+    /// (`-l` follows several at once: each gets its block, none overwrites another).
+    pub fn joining(target: &str, color: bool, multi: MultiProgress) -> Self {
         let mut board = Board {
-            multi: MultiProgress::with_draw_target(draw),
+            multi,
             bars: Vec::new(),
             shown: Vec::new(),
             color,
@@ -237,9 +224,7 @@ impl Live {
             // indicatif's rate limit skipped is drawn within a tick.
             head.enable_steady_tick(Duration::from_millis(250));
         }
-        Live {
-            mode: Mode::Board(board),
-        }
+        Live { board }
     }
 }
 
@@ -260,9 +245,12 @@ impl Board {
     fn show(&mut self, lines: Vec<String>) {
         while self.bars.len() < lines.len() {
             let head = self.bars.is_empty();
-            let bar = self
-                .multi
-                .add(ProgressBar::new_spinner().with_style(line_style(head)));
+            let new = ProgressBar::new_spinner().with_style(line_style(head));
+            // Below this block's last line, not at the end of a board other blocks share.
+            let bar = match self.bars.last() {
+                Some(last) => self.multi.insert_after(last, new),
+                None => self.multi.add(new),
+            };
             self.bars.push(bar);
             self.shown.push(String::new());
         }
@@ -300,31 +288,18 @@ impl Drop for Board {
 
 impl super::Progress for Live {
     fn update(&mut self, snap: &Snapshot, verdict: &Verdict) {
-        match &mut self.mode {
-            Mode::Board(b) => {
-                let lines = render_styled(snap, verdict, UNCUT, b.color);
-                b.show(lines);
-            }
-            Mode::Lines(l) => l.update(snap, verdict),
-        }
+        let lines = render_styled(snap, verdict, UNCUT, self.board.color);
+        self.board.show(lines);
     }
 
     fn note(&mut self, line: &str) {
-        match &mut self.mode {
-            Mode::Board(b) => {
-                if b.multi.println(line).is_err() || b.finished {
-                    eprintln!("{line}");
-                }
-            }
-            Mode::Lines(l) => l.note(line),
+        if self.board.multi.println(line).is_err() || self.board.finished {
+            eprintln!("{line}");
         }
     }
 
     fn finish(&mut self) {
-        match &mut self.mode {
-            Mode::Board(b) => b.finish(),
-            Mode::Lines(l) => l.finish(),
-        }
+        self.board.finish();
     }
 }
 
@@ -546,8 +521,8 @@ mod tests {
     fn the_live_view_redraws_in_place_keeps_notes_above_and_leaves_the_last_frame() {
         use crate::output::Progress;
         let term = FakeTerm::default();
-        let draw = ProgressDrawTarget::term_like_with_hz(Box::new(term.clone()), 20);
-        let mut live = Live::on("default/web", false, draw);
+        let draw = indicatif::ProgressDrawTarget::term_like_with_hz(Box::new(term.clone()), 20);
+        let mut live = Live::joining("default/web", false, MultiProgress::with_draw_target(draw));
         live.update(&mid_rollout(), &progressing());
         live.note("scaled web-7c7f8d7866 up");
         let new = "web-7c7f8d7866";

@@ -4,7 +4,7 @@
 //! one line per state change otherwise.
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 pub mod lines;
 pub mod live;
 pub mod model;
@@ -13,8 +13,11 @@ pub mod style;
 
 use std::io::IsTerminal;
 
+use serde::Serialize;
+
 use crate::engine::assess::Verdict;
 use crate::engine::snapshot::Snapshot;
+use crate::error::CliError;
 use crate::outcome::Outcome;
 
 /// The structured formats of the final result.
@@ -28,8 +31,9 @@ pub enum Format {
 #[derive(Debug, Clone)]
 pub struct Printer {
     pub color: bool,
-    /// stderr is a terminal: progress is a live view.
-    pub live: bool,
+    /// The live board on stderr, when it is a terminal: every rollout the command follows
+    /// draws its block on this one board.
+    board: Option<indicatif::MultiProgress>,
     pub format: Option<Format>,
 }
 
@@ -49,7 +53,9 @@ impl Printer {
         let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Printer {
             color: tty && !no_color && !no_color_env,
-            live: tty,
+            board: tty.then(|| {
+                indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
+            }),
             format: match output {
                 Some("json") => Some(Format::Json),
                 Some("yaml") => Some(Format::Yaml),
@@ -75,30 +81,38 @@ impl Printer {
 
     /// The progress display for one rollout: live on a terminal, lines otherwise.
     pub fn progress(&self, target: &str) -> Box<dyn Progress> {
-        if self.live {
-            Box::new(live::Live::new(target, self.color))
-        } else {
-            Box::new(lines::Lines::new(target))
+        match &self.board {
+            Some(board) => Box::new(live::Live::joining(target, self.color, board.clone())),
+            None => Box::new(lines::Lines::new(target)),
         }
+    }
+
+    /// `value` in the structured format asked for (`-o`) on stdout; pretty JSON when none
+    /// was asked for. The one place objects are rendered.
+    pub fn structured<T: Serialize>(&self, value: &T) -> Result<(), CliError> {
+        let rendered = match self.format.unwrap_or(Format::Json) {
+            Format::Json => serde_json::to_string_pretty(value)
+                .map(|s| s + "\n")
+                .map_err(|e| e.to_string()),
+            Format::Yaml => serde_saphyr::to_string(value).map_err(|e| e.to_string()),
+        };
+        let text =
+            rendered.map_err(|e| CliError::Internal(format!("cannot render the output: {e}")))?;
+        self.data(&text);
+        Ok(())
     }
 
     /// The final result: the object on stdout with `-o`, else a human summary (and, on
     /// failure, the report) on stderr with the last line on stdout.
     pub fn result(&self, outcome: &Outcome) {
-        match self.format {
-            Some(Format::Json) => match serde_json::to_string_pretty(outcome) {
-                Ok(s) => println!("{s}"),
-                Err(e) => eprintln!("error: cannot render the result: {e}"),
-            },
-            Some(Format::Yaml) => match serde_saphyr::to_string(outcome) {
-                Ok(s) => print!("{s}"),
-                Err(e) => eprintln!("error: cannot render the result: {e}"),
-            },
-            None => {
-                let (report, last) = report::human(outcome, self.color);
-                eprint!("{report}");
-                println!("{last}");
+        if self.format.is_some() {
+            if let Err(e) = self.structured(outcome) {
+                e.report();
             }
+            return;
         }
+        let (report, last) = report::human(outcome, self.color);
+        eprint!("{report}");
+        println!("{last}");
     }
 }

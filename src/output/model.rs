@@ -6,7 +6,6 @@
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Container, Pod, PodTemplateSpec};
-use rollout_semantics::revision::REVISION;
 
 use crate::engine::snapshot::Snapshot;
 
@@ -54,14 +53,11 @@ impl RsView {
     }
 }
 
-/// The revision annotation of a ReplicaSet.
+/// The revision annotation of a ReplicaSet, when set, numeric and positive.
 pub fn revision_of(rs: &ReplicaSet) -> Option<i64> {
-    rs.metadata
-        .annotations
-        .as_ref()?
-        .get(REVISION)?
-        .parse()
+    rollout_semantics::revision::revision_of(rs)
         .ok()
+        .filter(|r| *r > 0)
 }
 
 /// The ReplicaSets to show, with their pods sorted by name: the new one first, then old ones

@@ -7,7 +7,7 @@
 //! as the label and the others indented under it.
 
 use super::style::{Tone, label};
-use crate::outcome::{Outcome, Result};
+use crate::outcome::{Ended, Outcome};
 
 /// (text for stderr, last line for stdout).
 pub fn human(outcome: &Outcome, color: bool) -> (String, String) {
@@ -60,17 +60,17 @@ fn headline(o: &Outcome) -> Option<(&'static str, Tone, String)> {
     let target = &o.target;
     let took = duration(o.duration_seconds);
     match o.result {
-        Result::RolledBack | Result::Failed => Some((
+        Ended::RolledBack | Ended::Failed => Some((
             "error:",
             Tone::Bad,
             with_reason(format!("rollout of deployment {target} failed"), cause(o)),
         )),
-        Result::Paused if o.diagnosis.is_some() => Some((
+        Ended::Paused if o.diagnosis.is_some() => Some((
             "error:",
             Tone::Bad,
             with_reason(format!("rollout of deployment {target} failed"), cause(o)),
         )),
-        Result::TimedOut => Some((
+        Ended::TimedOut => Some((
             "error:",
             Tone::Bad,
             with_reason(
@@ -80,7 +80,7 @@ fn headline(o: &Outcome) -> Option<(&'static str, Tone, String)> {
                 &o.reason,
             ),
         )),
-        Result::Interrupted => Some((
+        Ended::Interrupted => Some((
             "warning:",
             Tone::Busy,
             if o.reason.is_empty() {
@@ -94,7 +94,7 @@ fn headline(o: &Outcome) -> Option<(&'static str, Tone, String)> {
                 )
             },
         )),
-        Result::Refused => Some((
+        Ended::Refused => Some((
             "error:",
             Tone::Bad,
             with_reason(
@@ -102,7 +102,7 @@ fn headline(o: &Outcome) -> Option<(&'static str, Tone, String)> {
                 cause(o),
             ),
         )),
-        Result::RolledOut | Result::Unchanged | Result::Accepted | Result::Paused => None,
+        Ended::RolledOut | Ended::Unchanged | Ended::Accepted | Ended::Paused => None,
     }
 }
 
@@ -116,26 +116,30 @@ fn last_line(o: &Outcome) -> String {
         None => format!(" ({took})"),
     };
     let rev_only = rev.map(|r| format!(" (revision {r})")).unwrap_or_default();
+    if o.action == "pause" {
+        // kubectl's own line: `deployment.apps/web paused`.
+        return o.reason.clone();
+    }
     match o.result {
-        Result::RolledOut => format!("{subject} successfully rolled out{facts}"),
-        Result::Unchanged => with_reason(format!("{subject} unchanged{rev_only}"), &o.reason),
-        Result::Accepted => with_reason(
+        Ended::RolledOut => format!("{subject} successfully rolled out{facts}"),
+        Ended::Unchanged => with_reason(format!("{subject} unchanged{rev_only}"), &o.reason),
+        Ended::Accepted => with_reason(
             format!("{subject} {} accepted{rev_only}", o.action),
             &o.reason,
         ),
-        Result::RolledBack => format!("{subject} rolled back after a failed rollout{facts}"),
-        Result::Failed => format!("{subject} rollout failed and was left in place{facts}"),
-        Result::Paused if o.diagnosis.is_some() => {
+        Ended::RolledBack => format!("{subject} rolled back after a failed rollout{facts}"),
+        Ended::Failed => format!("{subject} rollout failed and was left in place{facts}"),
+        Ended::Paused if o.diagnosis.is_some() => {
             format!("{subject} rollout failed and was paused{facts}")
         }
-        Result::Paused => with_reason(format!("{subject} is paused{rev_only}"), &o.reason),
-        Result::TimedOut => {
+        Ended::Paused => with_reason(format!("{subject} is paused{rev_only}"), &o.reason),
+        Ended::TimedOut => {
             format!("{subject} still progressing, timed out after {took}{rev_only}")
         }
-        Result::Interrupted => {
+        Ended::Interrupted => {
             format!("{subject} still progressing, stopped following after {took}{rev_only}")
         }
-        Result::Refused => with_reason(format!("{subject} {} refused", o.action), cause(o)),
+        Ended::Refused => with_reason(format!("{subject} {} refused", o.action), cause(o)),
     }
 }
 
@@ -185,7 +189,7 @@ mod tests {
         }
     }
 
-    fn outcome(result: Result, reason: &str, diagnosis: Option<Diagnosis>) -> Outcome {
+    fn outcome(result: Ended, reason: &str, diagnosis: Option<Diagnosis>) -> Outcome {
         let mut o = Outcome::new("default/web".into(), "update", result, reason);
         o.revision = Revisions {
             from: Some(3),
@@ -203,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_successful_rollout_prints_only_the_last_line() {
-        let o = outcome(Result::RolledOut, "rolled out", None);
+        let o = outcome(Ended::RolledOut, "rolled out", None);
         let (stderr, stdout) = human(&o, false);
         assert_eq!(stderr, "");
         assert_eq!(
@@ -215,7 +219,7 @@ mod tests {
     #[test]
     fn a_rolled_back_rollout_reports_cause_evidence_actions_hint_and_next_command() {
         let mut o = outcome(
-            Result::RolledBack,
+            Ended::RolledBack,
             "readiness probe failing",
             Some(probe_failure()),
         );
@@ -228,7 +232,7 @@ mod tests {
     #[test]
     fn a_failed_rollout_left_in_place_says_so() {
         let mut o = outcome(
-            Result::Failed,
+            Ended::Failed,
             "image pull failing",
             Some(Diagnosis {
                 class: FailureClass::ImagePull,
@@ -253,7 +257,7 @@ mod tests {
     #[test]
     fn a_failed_rollout_that_was_paused_names_the_resume_command() {
         let mut o = outcome(
-            Result::Paused,
+            Ended::Paused,
             "readiness probe failing",
             Some(probe_failure()),
         );
@@ -264,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_paused_deployment_without_a_failure_is_not_an_error() {
-        let mut o = outcome(Result::Paused, "paused by alice", None);
+        let mut o = outcome(Ended::Paused, "paused by alice", None);
         o.next = Some("rollout resume web".into());
         insta::assert_snapshot!(show(&o));
     }
@@ -272,7 +276,7 @@ mod tests {
     #[test]
     fn a_timeout_while_progressing_is_an_error_with_kubectls_message() {
         let mut o = outcome(
-            Result::TimedOut,
+            Ended::TimedOut,
             "Waiting for deployment \"web\" rollout to finish: 1 of 4 updated replicas are available...",
             None,
         );
@@ -283,7 +287,7 @@ mod tests {
 
     #[test]
     fn an_interrupted_follow_warns_that_the_rollout_goes_on() {
-        let mut o = outcome(Result::Interrupted, "interrupted", None);
+        let mut o = outcome(Ended::Interrupted, "interrupted", None);
         o.duration_seconds = 12.4;
         o.next = Some("rollout status web".into());
         insta::assert_snapshot!(show(&o));
@@ -292,7 +296,7 @@ mod tests {
     #[test]
     fn a_refused_change_says_why() {
         let mut o = outcome(
-            Result::Refused,
+            Ended::Refused,
             "surge needs 2 nvidia.com/gpu, 0 free; use --max-surge 0 --max-unavailable 1",
             None,
         );
@@ -302,7 +306,7 @@ mod tests {
 
     #[test]
     fn unchanged_and_accepted_results_are_one_line() {
-        let o = outcome(Result::Unchanged, "template already matches", None);
+        let o = outcome(Ended::Unchanged, "template already matches", None);
         assert_eq!(
             human(&o, false),
             (
@@ -310,7 +314,7 @@ mod tests {
                 "deployment \"web\" unchanged (revision 4): template already matches".into()
             )
         );
-        let o = outcome(Result::Accepted, "not followed (--no-wait)", None);
+        let o = outcome(Ended::Accepted, "not followed (--no-wait)", None);
         assert_eq!(
             human(&o, false).1,
             "deployment \"web\" update accepted (revision 4): not followed (--no-wait)"
@@ -319,7 +323,7 @@ mod tests {
 
     #[test]
     fn labels_are_coloured_only_when_asked() {
-        let mut o = outcome(Result::Failed, "x", Some(probe_failure()));
+        let mut o = outcome(Ended::Failed, "x", Some(probe_failure()));
         o.next = Some("rollout undo web".into());
         let (plain, _) = human(&o, false);
         assert!(!plain.contains('\x1b'));
@@ -334,7 +338,7 @@ mod tests {
 
     #[test]
     fn an_outcome_with_empty_fields_still_reads() {
-        let mut o = Outcome::new(String::new(), "", Result::Failed, "");
+        let mut o = Outcome::new(String::new(), "", Ended::Failed, "");
         o.duration_seconds = f64::NAN;
         let (stderr, stdout) = human(&o, false);
         assert_eq!(stderr, "error: rollout of deployment  failed\n");

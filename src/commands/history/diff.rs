@@ -98,15 +98,27 @@ pub fn template_diff(a: &PodTemplateSpec, b: &PodTemplateSpec) -> TemplateDiff {
 /// The hunks of the unified diff of the two templates' YAML (hash label removed), without
 /// the `---`/`+++` header; empty when the texts are equal.
 pub fn unified(a: &PodTemplateSpec, b: &PodTemplateSpec) -> String {
+    unified_headed(a, b, None)
+}
+
+/// [`unified`], with a `---`/`+++` header naming the two sides when `names` are given.
+pub fn unified_headed(
+    a: &PodTemplateSpec,
+    b: &PodTemplateSpec,
+    names: Option<(&str, &str)>,
+) -> String {
     let ya = yaml(a);
     let yb = yaml(b);
     if ya == yb {
         return String::new();
     }
-    TextDiff::from_lines(&ya, &yb)
-        .unified_diff()
-        .context_radius(3)
-        .to_string()
+    let text = TextDiff::from_lines(&ya, &yb);
+    let mut diff = text.unified_diff();
+    diff.context_radius(3);
+    if let Some((old, new)) = names {
+        diff.header(old, new);
+    }
+    diff.to_string()
 }
 
 /// A template as YAML without the `pod-template-hash` label (what `--revision` prints).

@@ -5,17 +5,9 @@
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use super::Cluster;
 use crate::cli::ClusterArgs;
 use crate::error::CliError;
-
-/// A client and the namespace commands act in.
-#[derive(Clone)]
-pub struct Cluster {
-    pub client: Client,
-    pub namespace: String,
-    /// The API server address, for error messages.
-    pub server: String,
-}
 
 /// Connects as kubectl would. Nothing is sent to the cluster yet.
 pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
@@ -69,17 +61,4 @@ pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
         namespace,
         server,
     })
-}
-
-impl Cluster {
-    /// Annotates an API error with the server address when the cluster did not answer.
-    pub fn explain(&self, e: CliError) -> CliError {
-        match e {
-            CliError::Unreachable { reason, .. } => CliError::Unreachable {
-                server: self.server.clone(),
-                reason,
-            },
-            other => other,
-        }
-    }
 }

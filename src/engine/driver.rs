@@ -1,0 +1,174 @@
+//! The thin async driver of the rollout machine: it owns the watches, the deadline and the
+//! interrupt signal, feeds what they yield to [`Machine::step`], and carries out the
+//! actions the machine returns (the writes through the cluster façade). Everything it
+//! decides is decided by the machine.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::LogParams;
+
+use super::machine::{Action, Machine, Now, Observation, UndoResult};
+use super::rollback;
+use super::snapshot::Snapshot;
+use super::watch::{Seen, Watch};
+use crate::cluster::Cluster;
+use crate::error::CliError;
+use crate::outcome::Outcome;
+use crate::output::{Printer, Progress};
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+fn now() -> Now {
+    Now {
+        instant: Instant::now(),
+        wall: k8s_openapi::jiff::Timestamp::now(),
+    }
+}
+
+/// Runs `machine` on the rollout of Deployment `d` (as last read: its name and selector
+/// scope the watches) until it finishes.
+pub async fn drive(
+    cluster: &Cluster,
+    printer: &Printer,
+    progress: &mut dyn Progress,
+    d: Deployment,
+    mut machine: Machine,
+) -> Result<Outcome, CliError> {
+    let name = d.metadata.name.clone().unwrap_or_default();
+    let name = name.as_str();
+    let mut watch = Watch::start(cluster, &d);
+    let mut last = Snapshot {
+        deployment: d,
+        ..Snapshot::default()
+    };
+    let mut queue: VecDeque<Action> = machine.start().into();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let interrupt = interrupted();
+    tokio::pin!(interrupt);
+    loop {
+        while let Some(action) = queue.pop_front() {
+            let answer = match action {
+                Action::Show(verdict) => {
+                    progress.update(&last, &verdict);
+                    continue;
+                }
+                Action::Note(line) => {
+                    progress.note(&line);
+                    continue;
+                }
+                Action::Warn(line) => {
+                    printer.warn(&line);
+                    continue;
+                }
+                Action::Deadline(after) => {
+                    deadline = after
+                        .filter(|t| !t.is_zero())
+                        .map(|t| tokio::time::Instant::now() + t);
+                    continue;
+                }
+                Action::Finish => {
+                    progress.finish();
+                    return Ok(machine.into_outcome());
+                }
+                Action::FetchLogs { pod, container } => {
+                    Observation::Logs(logs(cluster, &pod, container).await)
+                }
+                Action::Undo { to } => Observation::Undone(undo(cluster, name, to).await),
+                Action::Record { reason } => Observation::Recorded(
+                    match cluster.deployment(name).await {
+                        Ok(d) => rollback::record(cluster, &d, &reason).await,
+                        Err(e) => Err(e),
+                    }
+                    .map_err(|e| e.to_string()),
+                ),
+                Action::Pause => Observation::Paused(
+                    rollback::pause(cluster, name)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                ),
+            };
+            queue.extend(machine.step(answer, now()));
+        }
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let observation = tokio::select! {
+            seen = watch.next() => match seen? {
+                Seen::Note(line) => {
+                    progress.note(&line);
+                    continue;
+                }
+                Seen::Snapshot(snap) => {
+                    last = *snap;
+                    queue.extend(machine.step(Observation::Snapshot(&last), now()));
+                    continue;
+                }
+            },
+            _ = sleep => Observation::Deadline(watch.unreachable()),
+            _ = &mut interrupt => {
+                // A second Ctrl-C is heard too (during a rollback, it ends the wait).
+                interrupt.set(interrupted());
+                Observation::Interrupt
+            }
+        };
+        queue.extend(machine.step(observation, now()));
+    }
+}
+
+/// The rollback's write: the Deployment as it is now, restored to revision `to`.
+async fn undo(cluster: &Cluster, name: &str, to: i64) -> Result<Box<UndoResult>, String> {
+    let before = cluster.deployment(name).await.map_err(|e| e.to_string())?;
+    let undone = rollback::undo(cluster, &before, to, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Box::new(UndoResult { before, undone }))
+}
+
+/// The last log lines of a container as evidence lines: the previous run's (why it
+/// stopped) when there is one, else the current run's.
+async fn logs(cluster: &Cluster, pod: &str, container: Option<String>) -> Vec<String> {
+    for previous in [true, false] {
+        let params = LogParams {
+            container: container.clone(),
+            previous,
+            tail_lines: Some(10),
+            ..LogParams::default()
+        };
+        if let Some(text) = cluster.logs(pod, &params).await
+            && !text.trim().is_empty()
+        {
+            let which = if previous {
+                "previous run"
+            } else {
+                "current run"
+            };
+            let mut lines = vec![format!(
+                "logs ({}, {which}, last lines):",
+                container.clone().unwrap_or_default()
+            )];
+            lines.extend(text.lines().map(|l| format!("  {l}")));
+            return lines;
+        }
+    }
+    Vec::new()
+}

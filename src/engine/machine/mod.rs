@@ -1,0 +1,614 @@
+//! The rollout machine: one followed change, from the first observation to the outcome, as
+//! a state enum and a pure step function. The async driver (`super::driver`) owns the
+//! watches and the clock, feeds every [`Observation`] to [`Machine::step`] and carries out
+//! the [`Action`]s it returns; the machine never does I/O, so every path of the failure
+//! policy is a unit test without a cluster (`tests.rs`).
+//!
+//! ```text
+//!   Following ──Complete──────────────────────────────────────────▶ Done (rolled out, 0)
+//!      │ ├─Paused───────────────────────────────────────────────▶ Done (paused, 6)
+//!      │ ├─deadline──────────────────────────────────────────────▶ Done (timed out, 5)
+//!      │ ├─interrupt: none ─────────────────────────────────────▶ Done (interrupted, 5)
+//!      │ ├─interrupt: pause ──▶ Pausing ─────────────────────────▶ Done (paused, 6)
+//!      │ └─interrupt: rollback ──────────────┐
+//!      └─Failed ─▶ Collecting (logs) ─┬─ none ─────────────────────▶ Done (failed, 4)
+//!                                     ├─ pause ─▶ Pausing ──────────▶ Done (paused, 4)
+//!                                     └─ rollback ─▶ Undoing ─refused─▶ Done (failed, 4)
+//!                                                      │ written
+//!                                                   Recording ─▶ FollowingBack ─Complete─▶ Done (rolled back, 3)
+//!                                                                     └─other─▶ Done (failed, 4)
+//! ```
+//!
+//! A strategy adds states and transitions here (a stepped rollout: a `Gating` state between
+//! steps that answers gate results with the next step or the failure path), or is a sibling
+//! machine with its own observations on the same driver pattern (blue-green watches a Service
+//! and its endpoints). Either way the failure path above is the one every strategy ends in.
+
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::jiff::Timestamp;
+
+use super::assess::{Expect, LeftOver, Verdict, assess};
+use super::diagnose::{self, Diagnosis, Thresholds};
+use super::policy::{OnFailure, OnInterrupt, Policy};
+use super::rollback::Undone;
+use super::snapshot::{Snapshot, deployment_revision};
+use super::watch::Unreachable;
+use crate::outcome::{Ended, Outcome};
+
+/// The least time a rollback is followed, whatever `--timeout` says: a rollback cut short
+/// leaves the worst state of all.
+pub const ROLLBACK_TIMEOUT_FLOOR: Duration = Duration::from_secs(60);
+
+/// What is followed, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A change this command made: the failure policy applies.
+    Change,
+    /// `rollout status`: report, never act. `until_paused` ends the wait on a pause.
+    Status { until_paused: bool },
+}
+
+/// Everything the machine is started with.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// update, undo, resume, restart, status.
+    pub action: String,
+    pub name: String,
+    pub namespace: String,
+    /// The revision that ran before the change (the rollback target on failure).
+    pub from_revision: Option<i64>,
+    pub expect: Expect,
+    pub thresholds: Thresholds,
+    /// `None`: no limit.
+    pub timeout: Option<Duration>,
+    pub policy: Policy,
+    pub mode: Mode,
+    pub started: Instant,
+}
+
+/// The clock, as the driver reads it for each observation.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub instant: Instant,
+    /// The wall clock the cluster's timestamps are compared with.
+    pub wall: Timestamp,
+}
+
+/// What the result of a rollback write was.
+#[derive(Debug, Clone)]
+pub struct UndoResult {
+    /// The Deployment as read for the undo: the failed rollout.
+    pub before: Deployment,
+    pub undone: Undone,
+}
+
+/// What the driver saw or did.
+#[derive(Debug)]
+pub enum Observation<'a> {
+    /// The rollout as the watches hold it now (fresh: the watches are answering).
+    Snapshot(&'a Snapshot),
+    /// The deadline of the current leg passed; `unreachable` when the watches were failing.
+    Deadline(Option<Unreachable>),
+    /// Ctrl-C or SIGTERM.
+    Interrupt,
+    /// The last log lines of the container a diagnosis named (empty when there are none).
+    Logs(Vec<String>),
+    /// The rollback's write, or why it was refused.
+    Undone(Result<Box<UndoResult>, String>),
+    /// The rollback's reason recorded, or why not.
+    Recorded(Result<(), String>),
+    /// The pause written, or why not.
+    Paused(Result<(), String>),
+}
+
+/// What the driver is to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Show the snapshot just observed with this verdict.
+    Show(Verdict),
+    /// A line with the progress.
+    Note(String),
+    /// A warning on stderr.
+    Warn(String),
+    /// Fetch the last log lines of a container, answered by [`Observation::Logs`].
+    FetchLogs {
+        pod: String,
+        container: Option<String>,
+    },
+    /// Restore revision `to`, answered by [`Observation::Undone`].
+    Undo { to: i64 },
+    /// Record why the Deployment was rolled back, answered by [`Observation::Recorded`].
+    Record { reason: String },
+    /// Pause the Deployment, answered by [`Observation::Paused`].
+    Pause,
+    /// The current leg ends at this time from now (`None`: no limit).
+    Deadline(Option<Duration>),
+    /// The outcome is final.
+    Finish,
+}
+
+/// Why the machine is pausing.
+#[derive(Debug, Clone, PartialEq)]
+enum PauseFor {
+    Failure(String),
+    Interrupt,
+}
+
+/// The rollback under way.
+#[derive(Debug, Clone, PartialEq)]
+struct Back {
+    to: i64,
+    why: String,
+    failed_revision: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    /// Following the change (or, for status, the rollout) to a verdict.
+    Following,
+    /// A failure is decided; the logs of its container are being fetched.
+    Collecting {
+        diag: Box<Diagnosis>,
+        decided_at: Instant,
+    },
+    Pausing(PauseFor),
+    /// The undo is being written.
+    Undoing {
+        to: i64,
+        why: String,
+        decided_at: Instant,
+    },
+    /// The undo is written; its reason is being recorded.
+    Recording {
+        back: Back,
+        expect: Expect,
+    },
+    /// Following the rollback to healthy.
+    FollowingBack {
+        back: Back,
+        expect: Expect,
+    },
+    Done,
+}
+
+/// One followed rollout.
+#[derive(Debug)]
+pub struct Machine {
+    plan: Plan,
+    state: State,
+    outcome: Outcome,
+    /// The last verdict of the current leg, for the deadline and interrupt messages.
+    last: Verdict,
+}
+
+impl Machine {
+    pub fn new(plan: Plan) -> Machine {
+        let mut outcome = Outcome::new(
+            format!("{}/{}", plan.namespace, plan.name),
+            &plan.action,
+            Ended::Accepted,
+            "change accepted",
+        );
+        outcome.revision.from = plan.from_revision;
+        Machine {
+            plan,
+            state: State::Following,
+            outcome,
+            last: Verdict::Progressing("Waiting for the rollout to be observed...".into()),
+        }
+    }
+
+    /// The first actions: the deadline of the first leg.
+    pub fn start(&self) -> Vec<Action> {
+        vec![Action::Deadline(self.plan.timeout)]
+    }
+
+    #[cfg(test)]
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    pub fn into_outcome(self) -> Outcome {
+        self.outcome
+    }
+
+    /// Takes one observation in and says what to do.
+    pub fn step(&mut self, obs: Observation<'_>, now: Now) -> Vec<Action> {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        let (state, actions) = match (state, obs) {
+            (State::Following, Observation::Snapshot(snap)) => self.judge(snap, now),
+            (State::Following, Observation::Deadline(unreachable)) => {
+                (State::Done, self.timed_out(unreachable, now))
+            }
+            (State::Following, Observation::Interrupt) => self.interrupted(now),
+            (
+                State::Collecting {
+                    mut diag,
+                    decided_at,
+                },
+                Observation::Logs(lines),
+            ) => {
+                diag.evidence.extend(lines);
+                self.failed(*diag, decided_at, now)
+            }
+            (State::Pausing(why), Observation::Paused(result)) => {
+                (State::Done, self.paused(why, result, now))
+            }
+            (
+                State::Undoing {
+                    to,
+                    why,
+                    decided_at,
+                },
+                Observation::Undone(result),
+            ) => self.undone(to, why, decided_at, result, now),
+            (State::Recording { back, expect }, Observation::Recorded(result)) => {
+                self.recorded(back, expect, result)
+            }
+            (State::FollowingBack { back, expect }, Observation::Snapshot(snap)) => {
+                self.judge_back(back, expect, snap, now)
+            }
+            (
+                State::FollowingBack { back, .. },
+                Observation::Deadline(_) | Observation::Interrupt,
+            ) => {
+                let state = self.last.message();
+                (State::Done, self.back_unhealthy(&back, &state, now))
+            }
+            // Anything else is not news in this state (a late snapshot, a second interrupt
+            // while a write is under way): the state stays.
+            (state, _) => (state, Vec::new()),
+        };
+        self.state = state;
+        actions
+    }
+
+    /// Ends the machine with `result` and `reason`.
+    fn done(&mut self, result: Ended, reason: impl Into<String>, now: Now) -> Vec<Action> {
+        self.outcome.set(result, reason);
+        self.outcome.duration_seconds = now
+            .instant
+            .saturating_duration_since(self.plan.started)
+            .as_secs_f64();
+        vec![Action::Finish]
+    }
+
+    fn judge(&mut self, snap: &Snapshot, now: Now) -> (State, Vec<Action>) {
+        let mut verdict = assess(snap, &self.plan.expect, &self.plan.thresholds, now.wall);
+        let paused = snap
+            .deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.paused)
+            .unwrap_or(false);
+        let until_paused = self.plan.mode == Mode::Status { until_paused: true };
+        if until_paused && paused && !matches!(verdict, Verdict::Complete(_)) {
+            verdict = Verdict::Paused(format!("deployment \"{}\" is paused", self.plan.name));
+        }
+        self.outcome.revision.to = deployment_revision(&snap.deployment);
+        let mut actions = vec![Action::Show(verdict.clone())];
+        let name = self.plan.name.clone();
+        let state = match verdict {
+            Verdict::Progressing(_) => {
+                self.last = verdict;
+                State::Following
+            }
+            Verdict::Complete(msg) => {
+                actions.extend(self.done(Ended::RolledOut, msg, now));
+                State::Done
+            }
+            Verdict::Paused(msg) if until_paused => {
+                actions.extend(self.done(Ended::Unchanged, msg, now));
+                State::Done
+            }
+            Verdict::Paused(msg) => {
+                self.outcome.next = Some(format!("rollout resume {name}"));
+                actions.extend(self.done(Ended::Paused, msg, now));
+                State::Done
+            }
+            Verdict::Failed(mut diag) => {
+                // Evidence always carries the events that tell the story.
+                if !diag.evidence.iter().any(|e| e.starts_with("event:")) {
+                    let events = diagnose::top_events(snap, 3);
+                    diag.evidence
+                        .extend(events.into_iter().map(|e| format!("event: {e}")));
+                }
+                self.outcome.next = Some(match &diag.pod {
+                    Some(p) => format!("kubectl describe pod {p} -n {}", self.plan.namespace),
+                    None => format!(
+                        "kubectl describe deployment {name} -n {}",
+                        self.plan.namespace
+                    ),
+                });
+                if let Mode::Status { .. } = self.plan.mode {
+                    let summary = diag.summary.clone();
+                    self.outcome.diagnosis = Some(*diag);
+                    actions.extend(self.done(Ended::Failed, summary, now));
+                    return (State::Done, actions);
+                }
+                match (&diag.pod, diag.wants_logs) {
+                    (Some(pod), true) => {
+                        actions.push(Action::FetchLogs {
+                            pod: pod.clone(),
+                            container: diag.container.clone(),
+                        });
+                        State::Collecting {
+                            diag,
+                            decided_at: now.instant,
+                        }
+                    }
+                    _ => {
+                        let (state, more) = self.failed(*diag, now.instant, now);
+                        actions.extend(more);
+                        state
+                    }
+                }
+            }
+        };
+        (state, actions)
+    }
+
+    fn timed_out(&mut self, unreachable: Option<Unreachable>, now: Now) -> Vec<Action> {
+        let last = self.last.message();
+        let reason = match (self.plan.mode, unreachable) {
+            (Mode::Change, Some(u)) => {
+                format!("{u}; last known state, unchanged by this command since: {last}")
+            }
+            (Mode::Change, None) => format!(
+                "still progressing after {}: {last}",
+                humantime::format_duration(self.plan.timeout.unwrap_or_default())
+            ),
+            (Mode::Status { .. }, Some(u)) => format!("timed out: {u}; last known state: {last}"),
+            (Mode::Status { .. }, None) => format!("timed out waiting for the rollout: {last}"),
+        };
+        if self.plan.mode == Mode::Change {
+            self.outcome.next = Some(format!("rollout status {}", self.plan.name));
+        }
+        self.done(Ended::TimedOut, reason, now)
+    }
+
+    fn interrupted(&mut self, now: Now) -> (State, Vec<Action>) {
+        let last = self.last.message();
+        if let Mode::Status { .. } = self.plan.mode {
+            let actions = self.done(Ended::Interrupted, format!("stopped waiting: {last}"), now);
+            return (State::Done, actions);
+        }
+        self.outcome.next = Some(format!("rollout status {}", self.plan.name));
+        match self.plan.policy.on_interrupt {
+            OnInterrupt::None => {
+                let reason =
+                    format!("stopped following; the rollout continues server-side: {last}");
+                (State::Done, self.done(Ended::Interrupted, reason, now))
+            }
+            OnInterrupt::Pause => (
+                State::Pausing(PauseFor::Interrupt),
+                vec![
+                    Action::Note("interrupted: pausing the deployment".into()),
+                    Action::Pause,
+                ],
+            ),
+            OnInterrupt::Rollback => self.roll_back("interrupted".into(), now.instant, now),
+        }
+    }
+
+    /// A failure, with its evidence complete: the policy decides.
+    fn failed(&mut self, diag: Diagnosis, decided_at: Instant, now: Now) -> (State, Vec<Action>) {
+        let summary = diag.summary.clone();
+        self.outcome.diagnosis = Some(diag);
+        match self.plan.policy.on_failure {
+            OnFailure::Rollback => self.roll_back(summary, decided_at, now),
+            OnFailure::Pause => (
+                State::Pausing(PauseFor::Failure(summary)),
+                vec![Action::Pause],
+            ),
+            OnFailure::None => {
+                let reason = format!("rollout failed and was left in place: {summary}");
+                (State::Done, self.done(Ended::Failed, reason, now))
+            }
+        }
+    }
+
+    fn roll_back(&mut self, why: String, decided_at: Instant, now: Now) -> (State, Vec<Action>) {
+        let Some(to) = self.plan.from_revision else {
+            let reason =
+                format!("rollout failed and there is no earlier revision to return to: {why}");
+            return (State::Done, self.done(Ended::Failed, reason, now));
+        };
+        (
+            State::Undoing {
+                to,
+                why,
+                decided_at,
+            },
+            vec![Action::Undo { to }],
+        )
+    }
+
+    fn paused(&mut self, why: PauseFor, result: Result<(), String>, now: Now) -> Vec<Action> {
+        let name = self.plan.name.clone();
+        match (why, result) {
+            (PauseFor::Failure(summary), Ok(())) => {
+                self.outcome
+                    .actions
+                    .push("paused the deployment where it stood (--on-failure pause)".into());
+                self.outcome.next = Some(format!("rollout resume {name}"));
+                let reason = format!("rollout failed and was paused: {summary}");
+                self.done(Ended::Paused, reason, now)
+            }
+            (PauseFor::Interrupt, Ok(())) => {
+                self.outcome.actions.push("paused the deployment".into());
+                self.outcome.next = Some(format!("rollout resume {name}"));
+                let reason = "interrupted; the deployment was paused where it stood";
+                self.done(Ended::Paused, reason, now)
+            }
+            (PauseFor::Failure(summary), Err(e)) => {
+                let mut actions = vec![Action::Warn(format!(
+                    "could not pause deployment \"{name}\", so the failed rollout goes on: {e}"
+                ))];
+                let reason = format!(
+                    "rollout failed and could not be paused ({e}), so it was left in place: {summary}"
+                );
+                actions.extend(self.done(Ended::Failed, reason, now));
+                actions
+            }
+            (PauseFor::Interrupt, Err(e)) => {
+                let last = self.last.message();
+                let reason = format!(
+                    "stopped following; the deployment could not be paused ({e}) and the rollout continues server-side: {last}"
+                );
+                self.done(Ended::Interrupted, reason, now)
+            }
+        }
+    }
+
+    fn undone(
+        &mut self,
+        to: i64,
+        why: String,
+        decided_at: Instant,
+        result: Result<Box<UndoResult>, String>,
+        now: Now,
+    ) -> (State, Vec<Action>) {
+        let name = self.plan.name.clone();
+        let UndoResult { before, undone } = match result {
+            Ok(r) => *r,
+            // Nothing was changed: the failed rollout stands, and the report says so.
+            Err(e) => {
+                let mut actions = vec![Action::Warn(format!(
+                    "could not roll back to revision {to}, so the failed rollout was left in place: {e}"
+                ))];
+                self.outcome.next = Some(format!("rollout undo {name} --to-revision {to}"));
+                let reason = format!(
+                    "rollout failed and could not be rolled back ({e}), so it was left in place: {why}"
+                );
+                actions.extend(self.done(Ended::Failed, reason, now));
+                return (State::Done, actions);
+            }
+        };
+        self.outcome.decision_seconds = Some(
+            now.instant
+                .saturating_duration_since(decided_at)
+                .as_secs_f64(),
+        );
+        let generation = match undone {
+            Undone::Restored { generation, .. } => generation,
+            Undone::Skipped { .. } | Undone::DryRun { .. } => {
+                self.outcome
+                    .actions
+                    .push(format!("the template already matched revision {to}"));
+                before.metadata.generation.unwrap_or(0)
+            }
+        };
+        let failed_revision = deployment_revision(&before);
+        let reason = format!(
+            "revision {} failed ({why}); rolled back to revision {to}",
+            failed_revision.map_or("?".into(), |r| r.to_string())
+        );
+        let expect = Expect {
+            generation,
+            revision: None,
+            // The failed rollout's own ProgressDeadlineExceeded, when that was the failure,
+            // stays on the Deployment until the rollback shows progress.
+            left_over: LeftOver::of(&before, now.wall),
+        };
+        let back = Back {
+            to,
+            why,
+            failed_revision,
+        };
+        (
+            State::Recording { back, expect },
+            vec![Action::Record { reason }],
+        )
+    }
+
+    fn recorded(
+        &mut self,
+        back: Back,
+        expect: Expect,
+        result: Result<(), String>,
+    ) -> (State, Vec<Action>) {
+        let mut actions = Vec::new();
+        let recorded = match result {
+            Ok(()) => format!(
+                "reason recorded in {} and a RolloutRolledBack event",
+                super::rollback::ROLLBACK_REASON
+            ),
+            Err(e) => {
+                actions.push(Action::Warn(format!(
+                    "could not record the rollback reason: {e}"
+                )));
+                "the reason could not be fully recorded".to_string()
+            }
+        };
+        self.outcome
+            .actions
+            .push(format!("rolled back to revision {} ({recorded})", back.to));
+        self.last = Verdict::Progressing(format!("rolling back to revision {}", back.to));
+        actions.push(Action::Note(format!(
+            "rolling back to revision {}",
+            back.to
+        )));
+        let timeout = self
+            .plan
+            .timeout
+            .unwrap_or_default()
+            .max(ROLLBACK_TIMEOUT_FLOOR);
+        actions.push(Action::Deadline(Some(timeout)));
+        (State::FollowingBack { back, expect }, actions)
+    }
+
+    fn judge_back(
+        &mut self,
+        back: Back,
+        expect: Expect,
+        snap: &Snapshot,
+        now: Now,
+    ) -> (State, Vec<Action>) {
+        let verdict = assess(snap, &expect, &self.plan.thresholds, now.wall);
+        let mut actions = vec![Action::Show(verdict.clone())];
+        match verdict {
+            Verdict::Progressing(_) => {
+                self.last = verdict;
+                (State::FollowingBack { back, expect }, actions)
+            }
+            Verdict::Complete(_) => {
+                self.outcome.revision.to = deployment_revision(&snap.deployment);
+                if let Some(failed) = back.failed_revision {
+                    self.outcome.next = Some(format!(
+                        "rollout history diff {} {} {failed}",
+                        self.plan.name, back.to
+                    ));
+                }
+                let reason = format!(
+                    "rollout failed and was rolled back to revision {}: {}",
+                    back.to, back.why
+                );
+                actions.extend(self.done(Ended::RolledBack, reason, now));
+                (State::Done, actions)
+            }
+            other => {
+                self.outcome.revision.to = deployment_revision(&snap.deployment);
+                actions.extend(self.back_unhealthy(&back, &other.message(), now));
+                (State::Done, actions)
+            }
+        }
+    }
+
+    fn back_unhealthy(&mut self, back: &Back, state: &str, now: Now) -> Vec<Action> {
+        self.outcome.actions.push(format!(
+            "the rollback to revision {} did not become healthy: {state}",
+            back.to
+        ));
+        let reason = format!(
+            "rollout failed ({}) and the rollback to revision {} did not complete",
+            back.why, back.to
+        );
+        self.done(Ended::Failed, reason, now)
+    }
+}

@@ -1,0 +1,461 @@
+//! The watches that follow a rollout: watch-driven, cancellable, retried with backoff.
+//!
+//! Four kube-runtime watchers (the Deployment by name, its ReplicaSets and pods by the
+//! Deployment's selector, and the namespace's Events) feed reflector caches. [`Watch::next`]
+//! yields what the rollout machine needs: a [`Seen::Snapshot`] once a burst of changes has
+//! been applied to the caches (a burst costs one snapshot, not one per event), a
+//! [`Seen::Note`] when a watch fails or what the user may not read is given up on, and a
+//! snapshot on a one-second tick, the clock of the time-based rules (nothing is fetched on
+//! it). Nothing is judged while a watch is failing or before every cache holds its first
+//! list ([`Health`]): a stale cache could fire a rollback on a state the cluster has left.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{BoxStream, SelectAll};
+use futures::{FutureExt, StreamExt, stream};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use rollout_semantics::access::controller_uid;
+use rollout_semantics::selector::format_label_selector;
+
+use super::snapshot::Snapshot;
+use crate::cluster::Cluster;
+use crate::error::CliError;
+
+/// The cluster stopped answering the watches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unreachable {
+    /// The last watch error.
+    pub error: String,
+    /// How long the watches had been failing.
+    pub for_: Duration,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the cluster has not answered for {} ({})",
+            humantime::format_duration(Duration::from_secs(self.for_.as_secs())),
+            self.error
+        )
+    }
+}
+
+/// What one of the merged streams yielded.
+enum Item {
+    /// A watch delivered something (the caches changed or were re-listed).
+    Changed,
+    /// A watch failed and is being retried with backoff.
+    Error(String),
+    /// The clock of time-based rules.
+    Tick,
+    /// The user may not read what an optional watch follows (RBAC): follow without it
+    /// rather than wait forever for a cache that never fills, as `kubectl rollout status`
+    /// needs only the Deployment.
+    Forbidden(Optional, String),
+}
+
+/// The watches following can do without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Optional {
+    ReplicaSets,
+    Pods,
+    Events,
+}
+
+impl Optional {
+    /// What following without it means, for the note that says so.
+    fn loss(self) -> &'static str {
+        match self {
+            Optional::ReplicaSets => {
+                "replica sets, following without them (no pod is diagnosed; the Deployment's \
+                 status and conditions decide)"
+            }
+            Optional::Pods => {
+                "pods, following without them (the Deployment's status and conditions decide)"
+            }
+            Optional::Events => {
+                "events, following without them (diagnoses will lack event evidence)"
+            }
+        }
+    }
+}
+
+/// The API server's answer inside a watch error, when it answered.
+fn status_of(e: &watcher::Error) -> Option<&kube::core::Status> {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+        | watcher::Error::WatchError(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// A watch error in one line: the API server's own message when it answered (kube's
+/// rendering adds the whole Status in debug form), else the client's error.
+fn describe(e: &watcher::Error) -> String {
+    match status_of(e) {
+        Some(s) => format!("{} ({})", s.message, s.code),
+        None => e.to_string(),
+    }
+}
+
+/// The API server's message when a watch error is it refusing this user (403), which no
+/// retry mends.
+fn forbidden(e: &watcher::Error) -> Option<&str> {
+    status_of(e)
+        .filter(|s| s.code == 403)
+        .map(|s| s.message.as_str())
+}
+
+impl Item {
+    fn of<T>(r: Result<T, watcher::Error>) -> Item {
+        match r {
+            Ok(_) => Item::Changed,
+            Err(e) => Item::Error(describe(&e)),
+        }
+    }
+
+    /// [`Item::of`] for a watch following can do without: a 403 is no error to retry.
+    fn optional<T>(kind: Optional) -> impl Fn(Result<T, watcher::Error>) -> Item {
+        move |r| match r {
+            Err(e) => match forbidden(&e) {
+                Some(message) => Item::Forbidden(kind, message.to_string()),
+                None => Item::Error(describe(&e)),
+            },
+            Ok(_) => Item::Changed,
+        }
+    }
+}
+
+/// Whether the watches can be judged on, from what they yielded. Pure bookkeeping.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// The watch error being retried, and since when no watch has answered.
+    failing: Option<(String, Instant)>,
+    /// What the user may not read, given up on.
+    forbidden: Vec<Optional>,
+}
+
+impl Health {
+    /// Takes one item in; returns the note to show, if it is news.
+    fn observe(&mut self, item: Item, now: Instant) -> Option<String> {
+        match item {
+            Item::Error(err) => {
+                if self.failing.as_ref().is_some_and(|(e, _)| *e == err) {
+                    return None;
+                }
+                let since = self.failing.take().map_or(now, |(_, t)| t);
+                let note = format!("watch error (retrying): {err}");
+                self.failing = Some((err, since));
+                Some(note)
+            }
+            Item::Changed => {
+                self.failing = None;
+                None
+            }
+            Item::Tick => None,
+            Item::Forbidden(kind, err) => {
+                if self.forbidden.contains(&kind) {
+                    return None;
+                }
+                self.forbidden.push(kind);
+                Some(format!("cannot read {}: {err}", kind.loss()))
+            }
+        }
+    }
+
+    /// The cluster's silence, while a watch is failing.
+    pub fn unreachable(&self, now: Instant) -> Option<Unreachable> {
+        self.failing.as_ref().map(|(error, since)| Unreachable {
+            error: error.clone(),
+            for_: now.saturating_duration_since(*since),
+        })
+    }
+
+    /// Whether a snapshot may be judged: no watch failing, and every cache listed or given up.
+    fn judgeable(&self, listed: [(Optional, bool); 3], deployment_listed: bool) -> bool {
+        self.failing.is_none()
+            && deployment_listed
+            && listed
+                .iter()
+                .all(|(kind, ok)| *ok || self.forbidden.contains(kind))
+    }
+}
+
+/// What following saw.
+#[derive(Debug)]
+pub enum Seen {
+    /// The rollout as the caches hold it now.
+    Snapshot(Box<Snapshot>),
+    /// A line worth showing: a watch failing, a resource given up on.
+    Note(String),
+}
+
+/// The running watches of one Deployment's rollout.
+pub struct Watch {
+    name: String,
+    namespace: String,
+    changes: SelectAll<BoxStream<'static, Item>>,
+    deployments: Store<Deployment>,
+    replica_sets: Store<ReplicaSet>,
+    pods: Store<Pod>,
+    events: Store<Event>,
+    health: Health,
+    notes: std::collections::VecDeque<String>,
+    /// A judgeable snapshot is due once the notes before it are shown.
+    due: bool,
+}
+
+/// Drops what following never reads and would otherwise be kept for every cached object:
+/// managedFields are often the larger half of a pod.
+fn strip<K: kube::Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+}
+
+/// True once a cache holds its first full list.
+fn listed<K: kube::Resource + Clone + 'static>(s: &Store<K>) -> bool
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    s.wait_until_ready().now_or_never().is_some()
+}
+
+impl Watch {
+    /// Starts the watches of Deployment `d` (its selector scopes the ReplicaSet and pod ones).
+    pub fn start(cluster: &Cluster, d: &Deployment) -> Watch {
+        let name = d.metadata.name.clone().unwrap_or_default();
+        let selector = format_label_selector(d.spec.as_ref().map(|s| &s.selector));
+        let cfg = watcher::Config::default;
+        let (deployments, d_writer) = reflector::store::<Deployment>();
+        let (replica_sets, rs_writer) = reflector::store::<ReplicaSet>();
+        let (pods, pod_writer) = reflector::store::<Pod>();
+        let (events, ev_writer) = reflector::store::<Event>();
+        let d_stream = reflector::reflector(
+            d_writer,
+            watcher(
+                cluster.api::<Deployment>(),
+                cfg().fields(&format!("metadata.name={name}")),
+            )
+            .default_backoff()
+            .modify(strip),
+        )
+        .map(Item::of);
+        let rs_stream = reflector::reflector(
+            rs_writer,
+            watcher(cluster.api::<ReplicaSet>(), cfg().labels(&selector))
+                .default_backoff()
+                .modify(strip),
+        )
+        .map(Item::optional(Optional::ReplicaSets));
+        let pod_stream = reflector::reflector(
+            pod_writer,
+            watcher(cluster.api::<Pod>(), cfg().labels(&selector))
+                .default_backoff()
+                .modify(strip),
+        )
+        .map(Item::optional(Optional::Pods));
+        let ev_stream = reflector::reflector(
+            ev_writer,
+            watcher(cluster.api::<Event>(), cfg())
+                .default_backoff()
+                .modify(strip),
+        )
+        .map(Item::optional(Optional::Events));
+        let tick = stream::unfold((), |_| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some((Item::Tick, ()))
+        });
+        let changes = stream::select_all(vec![
+            d_stream.boxed(),
+            rs_stream.boxed(),
+            pod_stream.boxed(),
+            ev_stream.boxed(),
+            tick.boxed(),
+        ]);
+        Watch {
+            name,
+            namespace: cluster.namespace.clone(),
+            changes,
+            deployments,
+            replica_sets,
+            pods,
+            events,
+            health: Health::default(),
+            notes: Default::default(),
+            due: false,
+        }
+    }
+
+    /// The cluster's silence, while a watch is failing.
+    pub fn unreachable(&self) -> Option<Unreachable> {
+        self.health.unreachable(Instant::now())
+    }
+
+    /// The next thing worth reporting. Cancel-safe: dropping the future loses nothing the
+    /// caches have not already taken in.
+    pub async fn next(&mut self) -> Result<Seen, CliError> {
+        loop {
+            if let Some(note) = self.notes.pop_front() {
+                return Ok(Seen::Note(note));
+            }
+            if std::mem::take(&mut self.due) {
+                return self.snapshot();
+            }
+            let Some(item) = self.changes.next().await else {
+                return Err(CliError::Internal("every watch stream ended".into()));
+            };
+            // A rollout of many pods sends bursts of events: take every one already
+            // arrived before judging, so a burst costs one snapshot, not one each.
+            let now = Instant::now();
+            let mut items = vec![item];
+            while let Some(Some(item)) = self.changes.next().now_or_never() {
+                items.push(item);
+            }
+            for item in items {
+                if let Some(note) = self.health.observe(item, now) {
+                    self.notes.push_back(note);
+                }
+            }
+            let caches = [
+                (Optional::ReplicaSets, listed(&self.replica_sets)),
+                (Optional::Pods, listed(&self.pods)),
+                (Optional::Events, listed(&self.events)),
+            ];
+            // The notes go first; the snapshot follows them.
+            self.due = self.health.judgeable(caches, listed(&self.deployments));
+        }
+    }
+
+    /// The rollout as the caches hold it; the Deployment gone from them was deleted.
+    fn snapshot(&self) -> Result<Seen, CliError> {
+        let deployment = self
+            .deployments
+            .state()
+            .into_iter()
+            .find(|d| d.metadata.name.as_deref() == Some(self.name.as_str()))
+            .ok_or_else(|| CliError::NotFound {
+                kind: "deployment",
+                name: self.name.clone(),
+                namespace: self.namespace.clone(),
+            })?;
+        let duid = deployment.metadata.uid.clone().unwrap_or_default();
+        let replica_sets: Vec<ReplicaSet> = self
+            .replica_sets
+            .state()
+            .iter()
+            .filter(|r| controller_uid(&r.metadata) == Some(duid.as_str()))
+            .map(|r| (**r).clone())
+            .collect();
+        let rs_uids: std::collections::HashSet<&str> = replica_sets
+            .iter()
+            .filter_map(|r| r.metadata.uid.as_deref())
+            .collect();
+        let pods: Vec<Arc<Pod>> = self
+            .pods
+            .state()
+            .into_iter()
+            .filter(|p| controller_uid(&p.metadata).is_some_and(|u| rs_uids.contains(u)))
+            .collect();
+        Ok(Seen::Snapshot(Box::new(Snapshot {
+            deployment: (*deployment).clone(),
+            replica_sets,
+            pods,
+            // Not filtered here: see `Snapshot::events`.
+            events: self.events.state(),
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api(code: u16, message: &str) -> watcher::Error {
+        let status = Status::failure(message, "Forbidden").with_code(code);
+        watcher::Error::InitialListFailed(kube::Error::Api(Box::new(status)))
+    }
+
+    #[test]
+    fn a_403_is_forbidden_in_the_servers_words_and_other_errors_are_retried() {
+        let e = api(
+            403,
+            "pods is forbidden: User \"ci\" cannot list resource \"pods\"",
+        );
+        assert_eq!(
+            forbidden(&e),
+            Some("pods is forbidden: User \"ci\" cannot list resource \"pods\"")
+        );
+        assert!(matches!(
+            Item::optional::<()>(Optional::Pods)(Err(e)),
+            Item::Forbidden(Optional::Pods, _)
+        ));
+        let e = api(500, "etcdserver: request timed out");
+        assert_eq!(forbidden(&e), None);
+        assert_eq!(describe(&e), "etcdserver: request timed out (500)");
+        assert!(matches!(
+            Item::optional::<()>(Optional::Pods)(Err(e)),
+            Item::Error(m) if m == "etcdserver: request timed out (500)"
+        ));
+        assert_eq!(forbidden(&watcher::Error::NoResourceVersion), None);
+    }
+
+    #[test]
+    fn a_failing_watch_is_noted_once_and_blocks_judging_until_a_watch_answers() {
+        let t0 = Instant::now();
+        let mut h = Health::default();
+        let all = [
+            (Optional::ReplicaSets, true),
+            (Optional::Pods, true),
+            (Optional::Events, true),
+        ];
+        assert!(h.judgeable(all, true));
+        let err = || Item::Error("connection refused".into());
+        assert_eq!(
+            h.observe(err(), t0).as_deref(),
+            Some("watch error (retrying): connection refused")
+        );
+        assert_eq!(h.observe(err(), t0 + Duration::from_secs(3)), None);
+        assert!(!h.judgeable(all, true));
+        let silent = h.unreachable(t0 + Duration::from_secs(5)).expect("failing");
+        assert_eq!(silent.for_, Duration::from_secs(5));
+        // Another error keeps the time the silence began.
+        h.observe(Item::Error("timeout".into()), t0 + Duration::from_secs(6));
+        assert_eq!(
+            h.unreachable(t0 + Duration::from_secs(7)).map(|u| u.for_),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(h.observe(Item::Changed, t0), None);
+        assert!(h.judgeable(all, true));
+        assert_eq!(h.unreachable(t0), None);
+    }
+
+    #[test]
+    fn a_forbidden_resource_is_noted_once_and_judged_without() {
+        let mut h = Health::default();
+        let pods_unlisted = [
+            (Optional::ReplicaSets, true),
+            (Optional::Pods, false),
+            (Optional::Events, true),
+        ];
+        assert!(!h.judgeable(pods_unlisted, true));
+        let forbid = || Item::Forbidden(Optional::Pods, "pods is forbidden".into());
+        let note = h.observe(forbid(), Instant::now()).expect("a note");
+        assert!(
+            note.starts_with("cannot read pods, following without them"),
+            "{note}"
+        );
+        assert_eq!(h.observe(forbid(), Instant::now()), None);
+        assert!(h.judgeable(pods_unlisted, true));
+        assert!(
+            !h.judgeable(pods_unlisted, false),
+            "the Deployment is never optional"
+        );
+    }
+}
