@@ -6,8 +6,11 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::LogParams;
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{ListParams, LogParams};
 
 use super::machine::{Action, Machine, Now, Observation, UndoResult};
 use super::rollback;
@@ -85,6 +88,19 @@ pub async fn drive(
                 Action::Finish => {
                     progress.finish();
                     return Ok(machine.into_outcome());
+                }
+                Action::FetchEvents => {
+                    // The watches follow warnings only; a user who may not list events is
+                    // judged on what there is.
+                    let all: Vec<Event> = cluster
+                        .list(&ListParams::default())
+                        .await
+                        .unwrap_or_default();
+                    if !all.is_empty() {
+                        last.events = all.into_iter().map(Arc::new).collect();
+                    }
+                    queue.extend(machine.step(Observation::Evidence(&last), now()));
+                    continue;
                 }
                 Action::FetchLogs { pod, container } => {
                     Observation::Logs(logs(cluster, &pod, container).await)

@@ -262,7 +262,10 @@ impl Watch {
         .map(Item::optional(Optional::Pods));
         let ev_stream = reflector::reflector(
             ev_writer,
-            watcher(cluster.api::<Event>(), cfg())
+            // Warnings only: every rule decides on them (Unhealthy, Failed, BackOff,
+            // FailedScheduling...), and a healthy rollout of 500 pods sends thousands of
+            // Normal ones. The evidence of a failure fetches the rest once.
+            watcher(cluster.api::<Event>(), cfg().fields("type=Warning"))
                 .default_backoff()
                 .modify(strip),
         )

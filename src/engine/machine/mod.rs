@@ -96,6 +96,9 @@ pub enum Observation<'a> {
     Deadline(Option<Unreachable>),
     /// Ctrl-C or SIGTERM.
     Interrupt,
+    /// The rollout with every event of the namespace, not only the warnings the watches
+    /// follow: the evidence of a failure just decided.
+    Evidence(&'a Snapshot),
     /// The last log lines of the container a diagnosis named (empty when there are none).
     Logs(Vec<String>),
     /// The rollback's write, or why it was refused.
@@ -115,6 +118,8 @@ pub enum Action {
     Note(String),
     /// A warning on stderr.
     Warn(String),
+    /// Fetch every event of the namespace, answered by [`Observation::Evidence`].
+    FetchEvents,
     /// Fetch the last log lines of a container, answered by [`Observation::Logs`].
     FetchLogs {
         pod: String,
@@ -130,6 +135,13 @@ pub enum Action {
     Deadline(Option<Duration>),
     /// The outcome is final.
     Finish,
+}
+
+/// What evidence a decided failure waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    Events,
+    Logs,
 }
 
 /// Why the machine is pausing.
@@ -151,10 +163,12 @@ struct Back {
 enum State {
     /// Following the change (or, for status, the rollout) to a verdict.
     Following,
-    /// A failure is decided; the logs of its container are being fetched.
+    /// A failure is decided; its evidence (all events, then the logs of its container) is
+    /// being fetched.
     Collecting {
         diag: Box<Diagnosis>,
         decided_at: Instant,
+        waiting_for: Evidence,
     },
     Pausing(PauseFor),
     /// The undo is being written.
@@ -228,8 +242,17 @@ impl Machine {
             (State::Following, Observation::Interrupt) => self.interrupted(now),
             (
                 State::Collecting {
+                    diag,
+                    decided_at,
+                    waiting_for: Evidence::Events,
+                },
+                Observation::Evidence(snap),
+            ) => self.with_events(diag, decided_at, snap, now),
+            (
+                State::Collecting {
                     mut diag,
                     decided_at,
+                    waiting_for: Evidence::Logs,
                 },
                 Observation::Logs(lines),
             ) => {
@@ -311,46 +334,66 @@ impl Machine {
                 actions.extend(self.done(Ended::Paused, msg, now));
                 State::Done
             }
-            Verdict::Failed(mut diag) => {
-                // Evidence always carries the events that tell the story.
-                if !diag.evidence.iter().any(|e| e.starts_with("event:")) {
-                    let events = diagnose::top_events(snap, 3);
-                    diag.evidence
-                        .extend(events.into_iter().map(|e| format!("event: {e}")));
-                }
-                self.outcome.next = Some(match &diag.pod {
-                    Some(p) => format!("kubectl describe pod {p} -n {}", self.plan.namespace),
-                    None => format!(
-                        "kubectl describe deployment {name} -n {}",
-                        self.plan.namespace
-                    ),
-                });
-                if let Mode::Status { .. } = self.plan.mode {
-                    let summary = diag.summary.clone();
-                    self.outcome.diagnosis = Some(*diag);
-                    actions.extend(self.done(Ended::Failed, summary, now));
-                    return (State::Done, actions);
-                }
-                match (&diag.pod, diag.wants_logs) {
-                    (Some(pod), true) => {
-                        actions.push(Action::FetchLogs {
-                            pod: pod.clone(),
-                            container: diag.container.clone(),
-                        });
-                        State::Collecting {
-                            diag,
-                            decided_at: now.instant,
-                        }
-                    }
-                    _ => {
-                        let (state, more) = self.failed(*diag, now.instant, now);
-                        actions.extend(more);
-                        state
-                    }
+            Verdict::Failed(diag) => {
+                // The watches follow warnings only: the whole story is fetched once, now.
+                actions.push(Action::FetchEvents);
+                State::Collecting {
+                    diag,
+                    decided_at: now.instant,
+                    waiting_for: Evidence::Events,
                 }
             }
         };
         (state, actions)
+    }
+
+    /// The failure judged again with every event (the decision is the same, on warnings; the
+    /// evidence quotes the pod's whole story), then its logs or the policy.
+    fn with_events(
+        &mut self,
+        decided: Box<Diagnosis>,
+        decided_at: Instant,
+        snap: &Snapshot,
+        now: Now,
+    ) -> (State, Vec<Action>) {
+        let mut diag = match assess(snap, &self.plan.expect, &self.plan.thresholds, now.wall) {
+            Verdict::Failed(d) if d.class == decided.class => d,
+            _ => decided,
+        };
+        // Evidence always carries the events that tell the story.
+        if !diag.evidence.iter().any(|e| e.starts_with("event:")) {
+            let events = diagnose::top_events(snap, 3);
+            diag.evidence
+                .extend(events.into_iter().map(|e| format!("event: {e}")));
+        }
+        let name = &self.plan.name;
+        self.outcome.next = Some(match &diag.pod {
+            Some(p) => format!("kubectl describe pod {p} -n {}", self.plan.namespace),
+            None => format!(
+                "kubectl describe deployment {name} -n {}",
+                self.plan.namespace
+            ),
+        });
+        if let Mode::Status { .. } = self.plan.mode {
+            let summary = diag.summary.clone();
+            self.outcome.diagnosis = Some(*diag);
+            return (State::Done, self.done(Ended::Failed, summary, now));
+        }
+        match (&diag.pod, diag.wants_logs) {
+            (Some(pod), true) => {
+                let fetch = Action::FetchLogs {
+                    pod: pod.clone(),
+                    container: diag.container.clone(),
+                };
+                let state = State::Collecting {
+                    diag,
+                    decided_at,
+                    waiting_for: Evidence::Logs,
+                };
+                (state, vec![fetch])
+            }
+            _ => self.failed(*diag, decided_at, now),
+        }
     }
 
     fn timed_out(&mut self, unreachable: Option<Unreachable>, now: Now) -> Vec<Action> {

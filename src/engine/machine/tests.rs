@@ -111,6 +111,15 @@ fn undone(generation: i64) -> Observation<'static> {
     })))
 }
 
+/// A snapshot with a decisive failure, then the evidence the machine asks for (the same
+/// snapshot: no more events): the actions of both steps.
+fn decide(m: &mut Machine, snap: &Snapshot, now: Now) -> Vec<Action> {
+    let mut a = m.step(Observation::Snapshot(snap), now);
+    assert_eq!(a.last(), Some(&Action::FetchEvents), "{a:?}");
+    a.extend(m.step(Observation::Evidence(snap), now));
+    a
+}
+
 fn writes(actions: &[Action]) -> Vec<&Action> {
     actions
         .iter()
@@ -183,7 +192,7 @@ fn each_failure_policy_acts_as_documented() {
     for case in cases {
         let mut m = machine(case.policy, OnInterrupt::None);
         m.step(Observation::Snapshot(&progressing()), clock(1));
-        let mut all = m.step(Observation::Snapshot(&pull_failing()), clock(2));
+        let mut all = decide(&mut m, &pull_failing(), clock(2));
         let d = m.outcome.diagnosis.clone().expect("a diagnosis");
         assert_eq!(d.class, FailureClass::ImagePull);
         match case.policy {
@@ -211,7 +220,7 @@ fn each_failure_policy_acts_as_documented() {
 fn a_rollback_records_why_follows_the_old_revision_and_measures_the_decision() {
     let mut m = machine(OnFailure::Rollback, OnInterrupt::None);
     m.step(Observation::Snapshot(&progressing()), clock(1));
-    let a = m.step(Observation::Snapshot(&pull_failing()), clock(2));
+    let a = decide(&mut m, &pull_failing(), clock(2));
     assert_eq!(writes(&a), vec![&Action::Undo { to: 1 }]);
     let a = m.step(undone(3), clock(4));
     let Some(Action::Record { reason }) = a.first() else {
@@ -254,7 +263,7 @@ fn a_rollback_records_why_follows_the_old_revision_and_measures_the_decision() {
 #[test]
 fn a_refused_rollback_leaves_the_failed_rollout_in_place_and_says_which_undo_to_run() {
     let mut m = machine(OnFailure::Rollback, OnInterrupt::None);
-    m.step(Observation::Snapshot(&pull_failing()), clock(2));
+    decide(&mut m, &pull_failing(), clock(2));
     let a = m.step(
         Observation::Undone(Err("replicasets is forbidden".into())),
         clock(3),
@@ -299,7 +308,7 @@ fn a_rollback_that_does_not_become_healthy_is_a_failure_whatever_ends_it() {
     ];
     for (what, end) in enders {
         let mut m = machine(OnFailure::Rollback, OnInterrupt::None);
-        m.step(Observation::Snapshot(&pull_failing()), clock(2));
+        decide(&mut m, &pull_failing(), clock(2));
         m.step(undone(3), clock(3));
         m.step(Observation::Recorded(Ok(())), clock(3));
         let a = end(&mut m);
@@ -326,7 +335,7 @@ fn a_rollback_that_does_not_become_healthy_is_a_failure_whatever_ends_it() {
 #[test]
 fn a_rollback_that_cannot_record_its_reason_still_rolls_back_and_warns() {
     let mut m = machine(OnFailure::Rollback, OnInterrupt::None);
-    m.step(Observation::Snapshot(&pull_failing()), clock(2));
+    decide(&mut m, &pull_failing(), clock(2));
     m.step(undone(3), clock(3));
     let a = m.step(
         Observation::Recorded(Err("events is forbidden".into())),
@@ -343,7 +352,7 @@ fn without_an_earlier_revision_a_failure_is_left_in_place() {
     let mut p = plan(OnFailure::Rollback, OnInterrupt::None, Mode::Change);
     p.from_revision = None;
     let mut m = Machine::new(p);
-    let a = m.step(Observation::Snapshot(&pull_failing()), clock(2));
+    let a = decide(&mut m, &pull_failing(), clock(2));
     assert!(writes(&a).is_empty());
     assert_eq!(exit(&m), Exit::Failed);
     assert!(m.outcome.reason.contains("no earlier revision"));
@@ -402,7 +411,7 @@ fn an_interrupt_that_cannot_pause_says_the_rollout_goes_on() {
 #[test]
 fn a_failure_that_cannot_be_paused_is_left_in_place_with_a_warning() {
     let mut m = machine(OnFailure::Pause, OnInterrupt::None);
-    m.step(Observation::Snapshot(&pull_failing()), clock(2));
+    decide(&mut m, &pull_failing(), clock(2));
     let a = m.step(Observation::Paused(Err("forbidden".into())), clock(2));
     assert!(matches!(&a[0], Action::Warn(_)));
     assert_eq!(m.outcome.result, Ended::Failed);
@@ -450,7 +459,7 @@ fn a_deadline_while_progressing_is_exit_5_and_writes_nothing() {
 #[test]
 fn a_failure_whose_logs_matter_fetches_them_before_acting() {
     let mut m = machine(OnFailure::Rollback, OnInterrupt::None);
-    let a = m.step(Observation::Snapshot(&crash_looping()), clock(2));
+    let a = decide(&mut m, &crash_looping(), clock(2));
     assert_eq!(
         writes(&a),
         vec![&Action::FetchLogs {
@@ -493,7 +502,7 @@ fn status_reports_a_failure_without_acting_and_ends_on_a_pause_when_asked() {
             until_paused: false,
         },
     ));
-    let a = m.step(Observation::Snapshot(&pull_failing()), clock(1));
+    let a = decide(&mut m, &pull_failing(), clock(1));
     assert!(writes(&a).is_empty(), "{a:?}");
     assert_eq!(exit(&m), Exit::Failed);
     assert_eq!(
@@ -525,9 +534,35 @@ fn status_reports_a_failure_without_acting_and_ends_on_a_pause_when_asked() {
 }
 
 #[test]
+fn the_evidence_of_a_failure_quotes_the_events_the_watches_did_not_follow() {
+    let mut m = machine(OnFailure::None, OnInterrupt::None);
+    let warnings_only = pull_failing();
+    let a = m.step(Observation::Snapshot(&warnings_only), clock(2));
+    assert_eq!(a.last(), Some(&Action::FetchEvents));
+    let mut all_events = warnings_only.clone();
+    let pulling: k8s_openapi::api::core::v1::Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "e1", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "web-2-b", "uid": "web-2-b"},
+        "reason": "Pulling", "message": "Pulling image \"x\"", "type": "Normal",
+        "lastTimestamp": "2025-01-01T00:00:01Z", "count": 1,
+    }))
+    .expect("an event");
+    all_events.events.push(pulling.into());
+    m.step(Observation::Evidence(&all_events), clock(3));
+    let d = m.outcome.diagnosis.as_ref().expect("a diagnosis");
+    assert_eq!(d.class, FailureClass::ImagePull);
+    assert!(
+        d.evidence.iter().any(|e| e.contains("Pulling image")),
+        "{:?}",
+        d.evidence
+    );
+    assert_eq!(exit(&m), Exit::Failed);
+}
+
+#[test]
 fn observations_a_state_does_not_expect_change_nothing() {
     let mut m = machine(OnFailure::Rollback, OnInterrupt::None);
-    m.step(Observation::Snapshot(&pull_failing()), clock(2));
+    decide(&mut m, &pull_failing(), clock(2));
     // While the undo is being written: a second interrupt and a late snapshot are not news.
     assert_eq!(m.step(Observation::Interrupt, clock(2)), vec![]);
     assert_eq!(
