@@ -9,6 +9,7 @@ mod cli_input;
 mod cli_interrupt;
 mod cli_lifecycle;
 mod cli_output;
+mod cli_rerun;
 mod cli_undo;
 mod cli_update;
 mod history_pause;
