@@ -3,6 +3,7 @@
 //! (`follow`), plus the changes it makes (`change`, `rollback`).
 
 pub mod assess;
+pub mod bluegreen;
 pub mod change;
 pub mod diagnose;
 pub mod follow;
