@@ -36,6 +36,10 @@ pub enum RefusalKind {
     SelectsOthers,
     /// A port of the Service targets a port the target's containers do not declare.
     NoTargetPort,
+    /// `--rollback`: the Service carries no record of a previous side.
+    NoRecord,
+    /// `--rollback`: the previous side runs fewer replicas than it had at the swap.
+    ScaledDown,
 }
 
 /// A failed precondition: nothing was changed.
@@ -49,7 +53,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(kind: RefusalKind, reason: String, hint: String) -> Self {
+    pub fn new(kind: RefusalKind, reason: String, hint: String) -> Self {
         Refusal { kind, reason, hint }
     }
 }

@@ -58,7 +58,7 @@ pub enum Failure {
     /// The selector was swapped but the endpoints did not become exactly the target's
     /// ready pods before the deadline.
     EndpointsTimedOut {
-        plan: Plan,
+        plan: Box<Plan>,
         last: Option<EndpointCheck>,
     },
     /// The deadline passed before the write (while checking).
@@ -109,7 +109,10 @@ pub fn step(state: State, observed: Observation) -> (State, Vec<Action>) {
     match (state, observed) {
         (s, _) if s.is_terminal() => (s, Vec::new()),
         (S::WaitingForEndpoints { plan, last }, O::Deadline) => (
-            S::Failed(Failure::EndpointsTimedOut { plan, last }),
+            S::Failed(Failure::EndpointsTimedOut {
+                plan: Box::new(plan),
+                last,
+            }),
             Vec::new(),
         ),
         (_, O::Deadline) => (S::Failed(Failure::TimedOut), Vec::new()),

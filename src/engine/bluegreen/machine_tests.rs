@@ -178,7 +178,7 @@ fn the_deadline_while_waiting_reports_the_last_endpoints_seen() {
     assert_eq!(
         s,
         State::Failed(Failure::EndpointsTimedOut {
-            plan: p,
+            plan: Box::new(p),
             last: Some(e)
         })
     );

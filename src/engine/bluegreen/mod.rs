@@ -17,6 +17,9 @@
 //! | selects only T    | it selects no other pod carrying S's selector keys                      | `selects-others`     |
 //! | port served       | each S port's targetPort (number or name) is declared by T's containers | `no-target-port`     |
 //!
+//! `--rollback` adds: a recorded previous selector and side (`no-record`), and that side
+//! running at least its recorded size (`scaled-down`, unless `--scale-up` restores it).
+//!
 //! The swap (`machine`):
 //!
 //! | state                 | on                                  | next                                    | action                 |

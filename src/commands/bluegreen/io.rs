@@ -1,0 +1,371 @@
+//! The I/O of a swap: reading what the preconditions are checked on, the guarded write,
+//! the endpoint watch, and the record (the settled mark and the Event on the Service).
+
+use std::collections::BTreeSet;
+
+use futures::{FutureExt, StreamExt, stream};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Endpoints, Event, EventSource, ObjectReference, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::Api;
+use kube::api::{ListParams, Patch};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use rollout_semantics::selector::format_label_selector;
+
+use crate::engine::bluegreen::checks::{self, Inputs, Plan, PodRef};
+use crate::engine::bluegreen::endpoints::{
+    self, EndpointCheck, SERVICE_NAME_LABEL, serving_from_endpoints, serving_from_slices,
+};
+use crate::engine::bluegreen::guard;
+use crate::engine::bluegreen::machine::WriteError;
+use crate::engine::bluegreen::selector::format_selector;
+use crate::engine::follow::get_deployment;
+use crate::engine::rollback::{MANAGER, params};
+use crate::error::CliError;
+use crate::settings::Cluster;
+
+/// Reads the Service.
+pub async fn get_service(cluster: &Cluster, name: &str) -> Result<Service, CliError> {
+    let api: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    match crate::retry::transient_errors(|| api.get_opt(name)).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(CliError::NotFound {
+            kind: "service",
+            name: name.to_string(),
+            namespace: cluster.namespace.clone(),
+        }),
+        Err(e) => Err(cluster.explain(CliError::api(format!("reading service \"{name}\""), e))),
+    }
+}
+
+pub async fn list<K>(cluster: &Cluster, labels: &str, what: &str) -> Result<Vec<K>, CliError>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let params = ListParams::default().labels(labels);
+    crate::retry::transient_errors(|| api.list(&params))
+        .await
+        .map(|l| l.items)
+        .map_err(|e| cluster.explain(CliError::api(format!("listing {what}"), e)))
+}
+
+/// Everything the preconditions are checked on, read fresh.
+pub struct Read {
+    pub service: Service,
+    pub target: Deployment,
+    pub target_pods: Vec<Pod>,
+    pub keyed_pods: Vec<Pod>,
+    pub deployments: Vec<Deployment>,
+}
+
+impl Read {
+    pub async fn of(cluster: &Cluster, service: &str, target: &str) -> Result<Read, CliError> {
+        let service = get_service(cluster, service).await?;
+        let target = get_deployment(cluster, target).await?;
+        let selector = format_label_selector(target.spec.as_ref().map(|s| &s.selector));
+        let target_pods = list::<Pod>(cluster, &selector, "pods").await?;
+        let keys: Vec<String> = checks::service_selector(&service).into_keys().collect();
+        // Pods carrying every key of the Service's selector: whatever a new selector made of
+        // those keys could select.
+        let keyed_pods = if keys.is_empty() {
+            Vec::new()
+        } else {
+            list::<Pod>(cluster, &keys.join(","), "pods").await?
+        };
+        let deployments = list::<Deployment>(cluster, "", "deployments").await?;
+        Ok(Read {
+            service,
+            target,
+            target_pods,
+            keyed_pods,
+            deployments,
+        })
+    }
+
+    pub fn inputs(&self, stable_for: std::time::Duration) -> Inputs<'_> {
+        Inputs {
+            service: &self.service,
+            target: &self.target,
+            target_pods: &self.target_pods,
+            keyed_pods: &self.keyed_pods,
+            deployments: &self.deployments,
+            stable_for,
+            now: k8s_openapi::jiff::Timestamp::now(),
+        }
+    }
+}
+
+/// The current time as the annotations record it.
+pub fn stamp() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Sends the guarded write; a failed `test` or a 409 is a conflict.
+pub async fn write(
+    cluster: &Cluster,
+    service: &Service,
+    plan: &Plan,
+    resource_version: &str,
+    cause: &str,
+) -> Result<(), WriteError> {
+    let patch = guard::swap_patch(
+        plan,
+        service.metadata.annotations.as_ref(),
+        resource_version,
+        cause,
+        &stamp(),
+    );
+    let patch: json_patch::Patch = serde_json::from_value(patch)
+        .map_err(|e| WriteError::Other(format!("the swap patch does not encode: {e}")))?;
+    let api: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let patch = Patch::<()>::Json(patch);
+    let name = &plan.service;
+    let pp = params(false);
+    match crate::retry::transient_errors(|| api.patch(name, &pp, &patch)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s))
+            if s.code == 409 || (s.code == 422 && s.message.contains("test")) =>
+        {
+            // A retried write (after a 5xx whose answer was lost) fails its own guard when
+            // the first attempt landed: the record on the Service tells.
+            if ours_landed(&api, plan).await {
+                return Ok(());
+            }
+            Err(WriteError::Conflict(format!(
+                "service \"{name}\" changed since it was read (resourceVersion {resource_version}, selector {}): nothing was overwritten",
+                format_selector(&plan.selector_before)
+            )))
+        }
+        Err(e) => Err(WriteError::Other(
+            cluster
+                .explain(CliError::api(
+                    format!("swapping the selector of service \"{name}\""),
+                    e,
+                ))
+                .to_string(),
+        )),
+    }
+}
+
+/// The Service carries exactly this swap: its selector and the record it wrote.
+async fn ours_landed(api: &Api<Service>, plan: &Plan) -> bool {
+    let Ok(Some(now)) = api.get_opt(&plan.service).await else {
+        return false;
+    };
+    let record = guard::Record::of(now.metadata.annotations.as_ref());
+    checks::service_selector(&now) == plan.selector_after
+        && record.active_side.as_deref() == Some(plan.target.as_str())
+        && record.previous_selector.as_ref() == Some(&plan.selector_before)
+        && record.state.as_deref() == Some("switching")
+}
+
+/// Marks the swap settled and emits the Event; what failed is returned as warnings (the
+/// swap itself stands).
+pub async fn record(cluster: &Cluster, plan: &Plan, cause: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let api: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let name = &plan.service;
+    let patch = Patch::Merge(guard::settled_patch());
+    let pp = params(false);
+    let settled = crate::retry::transient_errors(|| api.patch(name, &pp, &patch)).await;
+    let service = match settled {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warnings.push(format!("could not mark the swap settled: {e}"));
+            None
+        }
+    };
+    let message = format!(
+        "selector {} -> {} (deployment {}): {cause}",
+        format_selector(&plan.selector_before),
+        format_selector(&plan.selector_after),
+        plan.target
+    );
+    if let Err(e) = event(cluster, name, service.as_ref(), "ServiceSwapped", &message).await {
+        warnings.push(format!("could not record the ServiceSwapped event: {e}"));
+    }
+    warnings
+}
+
+/// Creates a Normal core/v1 Event about the Service.
+async fn event(
+    cluster: &Cluster,
+    name: &str,
+    service: Option<&Service>,
+    reason: &str,
+    message: &str,
+) -> Result<(), CliError> {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let nanos = jiff::Timestamp::now().as_nanosecond();
+    let ev = Event {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}.{:x}", nanos as u64)),
+            namespace: Some(cluster.namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Service".into()),
+            name: Some(name.to_string()),
+            namespace: Some(cluster.namespace.clone()),
+            uid: service.and_then(|s| s.metadata.uid.clone()),
+            resource_version: service.and_then(|s| s.metadata.resource_version.clone()),
+            field_path: None,
+        },
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        type_: Some("Normal".into()),
+        source: Some(EventSource {
+            component: Some(MANAGER.into()),
+            host: None,
+        }),
+        first_timestamp: Some(now.clone()),
+        last_timestamp: Some(now),
+        count: Some(1),
+        reporting_component: Some(MANAGER.into()),
+        reporting_instance: Some(MANAGER.into()),
+        ..Event::default()
+    };
+    let api: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let post = kube::api::PostParams::default();
+    crate::retry::transient_errors(|| api.create(&post, &ev))
+        .await
+        .map_err(|e| cluster.explain(CliError::api("recording an event", e)))?;
+    Ok(())
+}
+
+/// Whether a pod's Ready condition is True.
+pub fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The ready, live pods among `pods`, with their IPs.
+pub fn ready_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<PodRef> {
+    let mut out: Vec<PodRef> = pods
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && pod_ready(p))
+        .filter_map(|p| {
+            Some(PodRef {
+                name: p.metadata.name.clone()?,
+                ip: p.status.as_ref()?.pod_ip.clone()?,
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The serving addresses: the slices when the Service has any, else its Endpoints.
+pub fn serving(slices: &[EndpointSlice], eps: Option<&Endpoints>) -> BTreeSet<String> {
+    if slices.is_empty() {
+        eps.map(serving_from_endpoints).unwrap_or_default()
+    } else {
+        serving_from_slices(slices)
+    }
+}
+
+/// Reads the Service's serving addresses once (for `--status`).
+pub async fn serving_now(cluster: &Cluster, service: &str) -> Result<BTreeSet<String>, CliError> {
+    let slices = list::<EndpointSlice>(
+        cluster,
+        &format!("{SERVICE_NAME_LABEL}={service}"),
+        "endpoint slices",
+    )
+    .await?;
+    let api: Api<Endpoints> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let eps = if slices.is_empty() {
+        crate::retry::transient_errors(|| api.get_opt(service))
+            .await
+            .map_err(|e| cluster.explain(CliError::api("reading endpoints", e)))?
+    } else {
+        None
+    };
+    Ok(serving(&slices, eps.as_ref()))
+}
+
+/// Watches the Service's EndpointSlices and Endpoints and the target's pods.
+pub struct EndpointWatch {
+    changes: stream::SelectAll<futures::stream::BoxStream<'static, ()>>,
+    slices: Store<EndpointSlice>,
+    endpoints: Store<Endpoints>,
+    pods: Store<Pod>,
+}
+
+fn ready<K: kube::Resource + Clone + 'static>(s: &Store<K>) -> bool
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    s.wait_until_ready().now_or_never().is_some()
+}
+
+impl EndpointWatch {
+    pub fn start(cluster: &Cluster, service: &str, target: &Deployment) -> EndpointWatch {
+        let ns = cluster.namespace.as_str();
+        let client = cluster.client.clone();
+        let selector = format_label_selector(target.spec.as_ref().map(|s| &s.selector));
+        let (slices, slice_writer) = reflector::store::<EndpointSlice>();
+        let (endpoints, ep_writer) = reflector::store::<Endpoints>();
+        let (pods, pod_writer) = reflector::store::<Pod>();
+        let cfg = watcher::Config::default;
+        let s = reflector::reflector(
+            slice_writer,
+            watcher(
+                Api::<EndpointSlice>::namespaced(client.clone(), ns),
+                cfg().labels(&format!("{SERVICE_NAME_LABEL}={service}")),
+            )
+            .default_backoff(),
+        )
+        .map(|_| ());
+        let e = reflector::reflector(
+            ep_writer,
+            watcher(
+                Api::<Endpoints>::namespaced(client.clone(), ns),
+                cfg().fields(&format!("metadata.name={service}")),
+            )
+            .default_backoff(),
+        )
+        .map(|_| ());
+        let p = reflector::reflector(
+            pod_writer,
+            watcher(Api::<Pod>::namespaced(client, ns), cfg().labels(&selector)).default_backoff(),
+        )
+        .map(|_| ());
+        EndpointWatch {
+            changes: stream::select_all(vec![s.boxed(), e.boxed(), p.boxed()]),
+            slices,
+            endpoints,
+            pods,
+        }
+    }
+
+    /// The next comparison, once every cache holds its first list.
+    pub async fn next(&mut self) -> Result<EndpointCheck, CliError> {
+        loop {
+            if self.changes.next().await.is_none() {
+                return Err(CliError::Internal("the endpoint watches ended".into()));
+            }
+            while let Some(Some(())) = self.changes.next().now_or_never() {}
+            if !(ready(&self.slices) && ready(&self.endpoints) && ready(&self.pods)) {
+                continue;
+            }
+            let slices: Vec<EndpointSlice> =
+                self.slices.state().iter().map(|s| (**s).clone()).collect();
+            let eps = self.endpoints.state().first().map(|e| (**e).clone());
+            let pods = self.pods.state();
+            let want = ready_pods(pods.iter().map(|p| p.as_ref()));
+            return Ok(endpoints::compare(&serving(&slices, eps.as_ref()), &want));
+        }
+    }
+}
