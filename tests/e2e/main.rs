@@ -3,6 +3,7 @@
 //! kubeconfig names, one fresh namespace per test (README, "Tests"). `support` starts labs
 //! or namespaces and runs the binary and kubectl.
 
+mod bluegreen;
 mod cli_failures;
 mod cli_faults;
 mod cli_input;

@@ -132,8 +132,10 @@ pub async fn write(
     let pp = params(false);
     match crate::retry::transient_errors(|| api.patch(name, &pp, &patch)).await {
         Ok(_) => Ok(()),
+        // A failed `test` is a 422 (upstream and the lab word it differently), a lost
+        // resourceVersion race a 409: either way, the Service as it is now tells.
         Err(kube::Error::Api(s))
-            if s.code == 409 || (s.code == 422 && s.message.contains("test")) =>
+            if s.code == 409 || (s.code == 422 && moved(&api, plan, resource_version).await) =>
         {
             // A retried write (after a 5xx whose answer was lost) fails its own guard when
             // the first attempt landed: the record on the Service tells.
@@ -153,6 +155,18 @@ pub async fn write(
                 ))
                 .to_string(),
         )),
+    }
+}
+
+/// The Service is no longer as the guard expects it: another resourceVersion or selector.
+async fn moved(api: &Api<Service>, plan: &Plan, resource_version: &str) -> bool {
+    match api.get_opt(&plan.service).await {
+        Ok(Some(now)) => {
+            now.metadata.resource_version.as_deref() != Some(resource_version)
+                || checks::service_selector(&now) != plan.selector_before
+        }
+        Ok(None) => true,
+        Err(_) => false,
     }
 }
 
