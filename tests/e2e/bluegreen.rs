@@ -450,3 +450,76 @@ async fn rollback_to_a_scaled_down_side_is_refused_until_scale_up() {
     let d = env.get("shop-blue").await;
     assert_eq!(d.spec.and_then(|s| s.replicas), Some(2));
 }
+
+/// Steady load through the ClusterIP (50 rps, a fresh connection each) while the Service
+/// is swapped blue -> green and back, on a lab whose proxy lags 500 ms behind endpoint
+/// changes: no request fails during either swap, and once the proxy has caught up every
+/// answer comes from the side swapped to.
+#[tokio::test]
+async fn swaps_under_load_drop_no_request() {
+    let Some(env) = Env::with_config(
+        crate::support::lab_config_with_proxy_delay(Duration::from_millis(500)),
+        "the lab's proxy delay, its model-server image and a reachable ClusterIP",
+    )
+    .await
+    else {
+        return;
+    };
+    env.apply_manifest("03-bluegreen.yaml").await;
+    env.wait_rolled_out("inference-blue").await;
+    env.wait_rolled_out("inference-green").await;
+    let url = format!(
+        "http://{}:80/v1/models/inference",
+        env.cluster_ip("inference").await
+    );
+    answered_only_by(&url, "v1-blue").await;
+    let load = LoadSpec {
+        rps: 50.0,
+        duration: Duration::from_secs(4),
+        ..LoadSpec::new(Target::parse(&url).expect("a loopback target"))
+    };
+    for (args, from, to) in [
+        (vec!["--to", "inference-green"], "v1-blue", "v2-green"),
+        (vec!["--rollback"], "v2-green", "v1-blue"),
+    ] {
+        let mut cmd = vec!["bluegreen", "inference", "--stable-for", "0"];
+        cmd.extend(args);
+        let swap = async {
+            let started = tokio::time::Instant::now();
+            env.rollout(&cmd).await.expect_code(0);
+            started.elapsed()
+        };
+        let (during, took) = tokio::join!(
+            model_server::load::run(load.clone(), std::future::pending::<()>()),
+            swap
+        );
+        let during = during.expect("a valid load spec");
+        let settle = tokio::time::Instant::now();
+        answered_only_by(&url, to).await;
+        let settled = settle.elapsed();
+        let after = model_server::load::run(load.clone(), std::future::pending::<()>())
+            .await
+            .expect("a valid load spec");
+        eprintln!(
+            "bluegreen under load {from} -> {to}: command {took:.2?}; during: sent {} failed {} versions {:?}; proxy caught up {settled:.2?} after; after: sent {} failed {} versions {:?}",
+            during.sent, during.failed, during.versions, after.sent, after.failed, after.versions
+        );
+        assert!(during.sent >= 150, "enough load was sent: {during:?}");
+        assert_eq!(
+            during.failed, 0,
+            "no request failed during the swap: {during:?}"
+        );
+        assert!(
+            during.versions.get(from).is_some_and(|n| *n > 0)
+                && during.versions.get(to).is_some_and(|n| *n > 0),
+            "both sides answered during the swap: {:?}",
+            during.versions
+        );
+        assert_eq!(after.failed, 0, "{after:?}");
+        assert!(
+            after.versions.keys().eq([to]),
+            "only {to} after: {:?}",
+            after.versions
+        );
+    }
+}
