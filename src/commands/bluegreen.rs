@@ -5,25 +5,16 @@
 
 mod io;
 mod report;
+mod rollback;
 mod status;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::Api;
-use kube::api::Patch;
-use serde_json::json;
-
 use self::report::{Ending, SwapResult, Timings};
 use crate::cli::{BlueGreenArgs, ClusterArgs};
-use crate::engine::assess::{Expect, Verdict};
-use crate::engine::bluegreen::checks::{self, Plan, Refusal, RefusalKind};
-use crate::engine::bluegreen::guard::Record;
+use crate::engine::bluegreen::checks::{self, Plan, Refusal};
 use crate::engine::bluegreen::machine::{self, Action, Done, Failure, Observation, State};
 use crate::engine::bluegreen::selector::{Labels, format_selector};
-use crate::engine::diagnose::Thresholds;
-use crate::engine::follow::{Ending as Followed, FollowSpec, follow};
-use crate::engine::rollback::params;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::output::Printer;
@@ -100,7 +91,7 @@ pub async fn run(
     };
     let result = match to {
         Some(to) => swap(&cluster, printer, &name, &to, &opts, started).await?,
-        None => rollback(&cluster, printer, &name, &opts, args.scale_up, started).await?,
+        None => rollback::rollback(&cluster, printer, &name, &opts, args.scale_up, started).await?,
     };
     report::print(printer, &result);
     Ok(result.result.exit())
@@ -176,6 +167,15 @@ async fn swap(
     let mut state = State::Checking { dry_run: o.dry_run };
     let mut observed = Observation::Checked(checks::check(&read.inputs(o.stable_for)));
     r.timings.check_seconds = started.elapsed().as_secs_f64();
+    if let Observation::Checked(Ok(plan)) = &observed
+        && plan.resumed
+    {
+        printer.info(&format!(
+            "resuming an unsettled swap: service/{service} already selects {} (from {})",
+            format_selector(&plan.selector_after),
+            format_selector(&plan.selector_before)
+        ));
+    }
     let mut watch = None;
     let mut written_at = None;
     let mut last_seen = String::new();
@@ -329,180 +329,34 @@ fn finish(cluster: &Cluster, r: &mut SwapResult, state: State, service: &str, ti
     }
 }
 
-/// `--rollback`: back to the recorded previous side, scaling it up first if asked.
-async fn rollback(
-    cluster: &Cluster,
-    printer: &Printer,
-    service: &str,
-    o: &Opts,
-    scale_up: bool,
-    started: Instant,
-) -> Result<SwapResult, CliError> {
-    let svc = io::get_service(cluster, service).await?;
-    let record = Record::of(svc.metadata.annotations.as_ref());
-    let deployments = io::list::<Deployment>(cluster, "", "deployments").await?;
-    let r = blank(cluster, service, "", o.action);
-    let no_record = |why: String| {
-        refused(
-            r.clone(),
-            vec![Refusal::new(
-                RefusalKind::NoRecord,
-                why,
-                format!("swap with `rollout bluegreen {service} --to DEPLOYMENT` instead"),
-            )],
-        )
-    };
-    let Some(previous) = record.previous_selector.clone() else {
-        return Ok(no_record(format!(
-            "service \"{service}\" has no recorded previous selector: it was not swapped by rollout"
-        )));
-    };
-    let name_of = |d: &Deployment| d.metadata.name.clone().unwrap_or_default();
-    let side = record
-        .previous_side
-        .clone()
-        .filter(|s| deployments.iter().any(|d| &name_of(d) == s))
-        .or_else(|| checks::side_of(&deployments, &previous, ""));
-    let Some(side) = side else {
-        return Ok(no_record(format!(
-            "no single deployment's pods match the previous selector {} of service \"{service}\"",
-            format_selector(&previous)
-        )));
-    };
-    let Some(d) = deployments.iter().find(|d| name_of(d) == side) else {
-        return Ok(no_record(format!("deployment \"{side}\" is gone")));
-    };
-    let mut r = blank(cluster, service, &side, o.action);
-    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let wanted = record.previous_replicas.filter(|w| *w > replicas);
-    let scaled_down = replicas == 0 || wanted.is_some();
-    if scaled_down {
-        let Some(size) = wanted else {
-            return Ok(refused(
-                r,
-                vec![Refusal::new(
-                    RefusalKind::ScaledDown,
-                    format!(
-                        "deployment \"{side}\" is scaled to 0 and no earlier size was recorded"
-                    ),
-                    format!(
-                        "scale it with `kubectl scale deployment {side} --replicas=N`, wait until it is ready, then run this again"
-                    ),
-                )],
-            ));
-        };
-        if !scale_up {
-            return Ok(refused(
-                r,
-                vec![Refusal::new(
-                    RefusalKind::ScaledDown,
-                    format!(
-                        "deployment \"{side}\" was scaled down to {replicas} (it had {size} at the swap): swapping back would send all traffic to fewer pods"
-                    ),
-                    format!(
-                        "add --scale-up to scale it back to {size}, wait until it is ready and swap: `rollout bluegreen {service} --rollback --scale-up`"
-                    ),
-                )],
-            ));
-        }
-        if o.dry_run {
-            r.actions.push(format!(
-                "would scale deployment \"{side}\" from {replicas} to {size} replicas, follow it to ready and wait --stable-for, then swap"
-            ));
-            r.selector_before = checks::service_selector(&svc);
-            r.selector_after = previous;
-            r.set(Ending::DryRun, "nothing was changed (--dry-run)");
-            return Ok(r);
-        }
-        let t = Instant::now();
-        if let Err(why) = scale(cluster, printer, d, replicas, size, o.timeout).await? {
-            r.set(Ending::ScaleUpFailed, why);
-            r.next = Some(format!(
-                "kubectl describe deployment {side} -n {}",
-                cluster.namespace
-            ));
-            return Ok(r);
-        }
-        // The pods just became Ready: the stability window runs from now at the latest.
-        tokio::time::sleep(o.stable_for).await;
-        r.timings.scale_up_seconds = Some(t.elapsed().as_secs_f64());
-    }
-    let cause = o
-        .cause
-        .clone()
-        .unwrap_or_else(|| format!("swap back to deployment {side}"));
-    let opts = Opts {
-        cause: Some(cause),
-        resource_version: o.resource_version.clone(),
-        ..*o
-    };
-    let mut result = swap(cluster, printer, service, &side, &opts, started).await?;
-    if scaled_down {
-        result.timings.scale_up_seconds = r.timings.scale_up_seconds;
-        result.actions.insert(
-            0,
-            format!("scaled deployment \"{side}\" from {replicas} to {} replicas and followed it to ready", wanted.unwrap_or(replicas)),
-        );
-    }
-    Ok(result)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Scales the side back to `size` (guarded on its replicas as read) and follows it to
-/// ready; `Ok(Err(why))` when it did not get there.
-async fn scale(
-    cluster: &Cluster,
-    printer: &Printer,
-    d: &Deployment,
-    from: i32,
-    size: i32,
-    timeout: Duration,
-) -> Result<Result<(), String>, CliError> {
-    let name = d.metadata.name.clone().unwrap_or_default();
-    let ops = json!([
-        {"op": "test", "path": "/spec/replicas", "value": from},
-        {"op": "replace", "path": "/spec/replicas", "value": size},
-    ]);
-    let patch: json_patch::Patch = serde_json::from_value(ops)
-        .map_err(|e| CliError::Internal(format!("the scale patch does not encode: {e}")))?;
-    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let patch = Patch::<()>::Json(patch);
-    let pp = params(false);
-    let scaled = crate::retry::transient_errors(|| api.patch(&name, &pp, &patch))
-        .await
-        .map_err(|e| cluster.explain(CliError::api(format!("scaling deployment \"{name}\""), e)))?;
-    printer.info(&format!(
-        "deployment.apps/{name} scaled from {from} to {size} replicas"
-    ));
-    let spec = FollowSpec {
-        name: name.clone(),
-        expect: Expect {
-            generation: scaled.metadata.generation.unwrap_or(0),
-            revision: None,
-            left_over: None,
-        },
-        thresholds: Thresholds {
-            probe_failures: 3,
-            restarts: 2,
-            unschedulable_grace: Duration::from_secs(10),
-        },
-        timeout: Some(timeout).filter(|t| !t.is_zero()),
-        stop_when_paused: false,
-    };
-    let mut progress = printer.progress(&format!("{}/{name}", cluster.namespace));
-    let ending = follow(cluster, &spec, progress.as_mut(), std::future::pending()).await?;
-    progress.finish();
-    Ok(match ending {
-        Followed::Verdict {
-            verdict: Verdict::Complete(_),
-            ..
-        } => Ok(()),
-        Followed::Verdict { verdict, .. } => Err(format!(
-            "deployment \"{name}\" scaled back to {size} did not become ready: {}; no swap was made",
-            verdict.message()
-        )),
-        Followed::TimedOut { last, .. } | Followed::Interrupted { last, .. } => Err(format!(
-            "deployment \"{name}\" scaled back to {size} was not ready in time: {}; no swap was made",
-            last.message()
-        )),
-    })
+    #[test]
+    fn a_service_is_named_as_kubectl_names_it() {
+        for arg in [
+            "inference",
+            "svc/inference",
+            "service/inference",
+            "services/inference",
+        ] {
+            assert_eq!(
+                service_name(arg).ok().as_deref(),
+                Some("inference"),
+                "{arg}"
+            );
+        }
+        assert!(service_name("deploy/inference").is_err());
+        assert!(service_name("svc/Inference").is_err());
+    }
+
+    #[test]
+    fn only_service_spellings_route_status_to_blue_green() {
+        assert!(is_service(Some("svc/inference")));
+        assert!(is_service(Some("service/inference")));
+        assert!(!is_service(Some("inference")));
+        assert!(!is_service(Some("deploy/inference")));
+        assert!(!is_service(None));
+    }
 }

@@ -13,6 +13,7 @@ mod cli_output;
 mod cli_undo;
 mod cli_update;
 mod history_pause;
+mod lab_bluegreen;
 mod lab_kill;
 mod lab_kubectl_rollout;
 mod lab_manifests;

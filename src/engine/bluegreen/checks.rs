@@ -3,16 +3,15 @@
 //! namespace, and the clock. Each failed precondition is a [`Refusal`] with a one-line
 //! reason and a hint; when all pass, the result is the [`Plan`] of the swap.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
-use rollout_semantics::selector::label_selector_matches;
 
-use super::selector::{Labels, format_selector, matches};
+use super::guard::{Record, SWITCHING};
+use super::matching::{new_selector, selection, side_of, target_ports};
+use super::selector::{Labels, format_selector};
 
 /// Which precondition failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -82,6 +81,10 @@ pub struct Plan {
     pub target_pods: Vec<PodRef>,
     /// The preconditions that held, one line each (printed by `--dry-run`).
     pub passed: Vec<String>,
+    /// A swap to the same target was written but never settled (the command was
+    /// interrupted): the selector is already swapped, what is left is the endpoint wait and
+    /// the record. `selector_before` and the previous side are then the recorded ones.
+    pub resumed: bool,
 }
 
 impl Plan {
@@ -106,15 +109,15 @@ pub struct Inputs<'a> {
     pub now: Timestamp,
 }
 
-fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+pub(super) fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
     meta.name.clone().unwrap_or_default()
 }
 
-fn live(p: &Pod) -> bool {
+pub(super) fn live(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_none()
 }
 
-fn labels_of(p: &Pod) -> Labels {
+pub(super) fn labels_of(p: &Pod) -> Labels {
     p.metadata.labels.clone().unwrap_or_default()
 }
 
@@ -133,46 +136,6 @@ pub fn template_labels(d: &Deployment) -> Labels {
         .and_then(|s| s.template.metadata.as_ref())
         .and_then(|m| m.labels.clone())
         .unwrap_or_default()
-}
-
-/// The Service's selector keys with the values of the target's template labels, or the
-/// keys the template lacks.
-pub fn new_selector(before: &Labels, template: &Labels) -> Result<Labels, Vec<String>> {
-    let missing: Vec<String> = before
-        .keys()
-        .filter(|k| !template.contains_key(*k))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        return Err(missing);
-    }
-    Ok(before
-        .keys()
-        .map(|k| (k.clone(), template[k].clone()))
-        .collect())
-}
-
-/// The Deployments (other than `except`) whose selector matches `labels`.
-fn owners(deployments: &[Deployment], labels: &Labels, except: &str) -> Vec<String> {
-    deployments
-        .iter()
-        .filter(|d| name_of(&d.metadata) != except)
-        .filter(|d| label_selector_matches(d.spec.as_ref().map(|s| &s.selector), labels))
-        .map(|d| name_of(&d.metadata))
-        .collect()
-}
-
-/// The one Deployment whose pod template `selector` matches, other than `except`.
-pub fn side_of(deployments: &[Deployment], selector: &Labels, except: &str) -> Option<String> {
-    let sides: Vec<&Deployment> = deployments
-        .iter()
-        .filter(|d| name_of(&d.metadata) != except)
-        .filter(|d| !selector.is_empty() && matches(selector, &template_labels(d)))
-        .collect();
-    match sides.as_slice() {
-        [one] => Some(name_of(&one.metadata)),
-        _ => None,
-    }
 }
 
 fn replicas(d: &Deployment) -> i32 {
@@ -287,145 +250,6 @@ fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// The new selector selects every target pod and nothing else.
-fn selection(i: &Inputs, name: &str, after: &Labels) -> Result<String, Vec<Refusal>> {
-    let target_uids: Vec<&str> = i
-        .target_pods
-        .iter()
-        .filter_map(|p| p.metadata.uid.as_deref())
-        .collect();
-    let shown = format_selector(after);
-    let mut refusals = Vec::new();
-    let left_out: Vec<String> = i
-        .target_pods
-        .iter()
-        .filter(|p| live(p) && !matches(after, &labels_of(p)))
-        .map(|p| name_of(&p.metadata))
-        .collect();
-    if !left_out.is_empty() {
-        refusals.push(Refusal::new(
-            RefusalKind::MissesTargetPods,
-            format!(
-                "the new selector {shown} would not select pods {} of deployment \"{name}\"",
-                left_out.join(", ")
-            ),
-            format!("finish the rollout of \"{name}\" so every pod carries its template's labels"),
-        ));
-    }
-    let mut others: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for p in i.keyed_pods.iter().filter(|p| live(p)) {
-        let uid = p.metadata.uid.as_deref().unwrap_or_default();
-        if target_uids.contains(&uid) || !matches(after, &labels_of(p)) {
-            continue;
-        }
-        let owner = owners(i.deployments, &labels_of(p), name)
-            .first()
-            .map_or_else(
-                || "no deployment".to_string(),
-                |d| format!("deployment \"{d}\""),
-            );
-        others.entry(owner).or_default().push(name_of(&p.metadata));
-    }
-    if !others.is_empty() {
-        let listed: Vec<String> = others
-            .iter()
-            .map(|(owner, pods)| format!("{} of {owner}", pods.join(", ")))
-            .collect();
-        refusals.push(Refusal::new(
-            RefusalKind::SelectsOthers,
-            format!(
-                "the new selector {shown} would also select pods {}",
-                listed.join("; ")
-            ),
-            format!("give the pod template of \"{name}\" a value of the Service's selector keys that no other pods carry (e.g. a distinct color label)"),
-        ));
-    }
-    if refusals.is_empty() {
-        Ok(format!(
-            "the new selector {shown} selects all {} pods of \"{name}\" and no other pod",
-            target_count(i)
-        ))
-    } else {
-        Err(refusals)
-    }
-}
-
-fn target_count(i: &Inputs) -> usize {
-    i.target_pods.iter().filter(|p| live(p)).count()
-}
-
-/// Every port of the Service targets a port some container of the target declares.
-fn target_ports(i: &Inputs, name: &str) -> Result<String, Vec<Refusal>> {
-    let svc = name_of(&i.service.metadata);
-    let containers = i
-        .target
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .map(|s| s.containers.clone())
-        .unwrap_or_default();
-    let declared: Vec<(String, i32, Option<String>)> = containers
-        .iter()
-        .flat_map(|c| {
-            c.ports
-                .iter()
-                .flatten()
-                .map(|p| (c.name.clone(), p.container_port, p.name.clone()))
-        })
-        .collect();
-    let shown: Vec<String> = declared
-        .iter()
-        .map(|(c, n, pn)| match pn {
-            Some(pn) => format!("{c}:{n}/{pn}"),
-            None => format!("{c}:{n}"),
-        })
-        .collect();
-    let shown = if shown.is_empty() {
-        "none".to_string()
-    } else {
-        shown.join(", ")
-    };
-    let mut refusals = Vec::new();
-    let mut found = Vec::new();
-    for p in i
-        .service
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.clone())
-        .unwrap_or_default()
-    {
-        let target = p.target_port.clone().unwrap_or(IntOrString::Int(p.port));
-        let (ok, what) = match &target {
-            IntOrString::Int(n) => (declared.iter().any(|d| d.1 == *n), n.to_string()),
-            IntOrString::String(s) => (
-                declared.iter().any(|d| d.2.as_deref() == Some(s.as_str())),
-                format!("\"{s}\""),
-            ),
-        };
-        let port = p
-            .name
-            .clone()
-            .map_or_else(|| p.port.to_string(), |n| format!("\"{n}\""));
-        if ok {
-            found.push(what);
-        } else {
-            refusals.push(Refusal::new(
-                RefusalKind::NoTargetPort,
-                format!("port {port} of service \"{svc}\" targets port {what}, which no container of deployment \"{name}\" declares (declared: {shown})"),
-                format!("declare that port in the containers of \"{name}\", or correct the Service's targetPort"),
-            ));
-        }
-    }
-    if refusals.is_empty() {
-        Ok(format!(
-            "target ports {} are declared by \"{name}\"",
-            found.join(", ")
-        ))
-    } else {
-        Err(refusals)
-    }
-}
-
 /// Checks every precondition of swapping the Service to the target.
 pub fn check(i: &Inputs) -> Result<Plan, Vec<Refusal>> {
     let name = name_of(&i.target.metadata);
@@ -491,7 +315,7 @@ pub fn check(i: &Inputs) -> Result<Plan, Vec<Refusal>> {
         })
         .collect();
     target_pods.sort();
-    Ok(Plan {
+    let plan = Plan {
         service: svc,
         target: name,
         selector_before: before,
@@ -500,7 +324,29 @@ pub fn check(i: &Inputs) -> Result<Plan, Vec<Refusal>> {
         previous_replicas,
         target_pods,
         passed,
-    })
+        resumed: false,
+    };
+    Ok(resume(
+        plan,
+        &Record::of(i.service.metadata.annotations.as_ref()),
+    ))
+}
+
+/// Picks up a swap to the same target that was written and never settled.
+fn resume(plan: Plan, record: &Record) -> Plan {
+    let unsettled = record.state.as_deref() == Some(SWITCHING)
+        && record.active_side.as_deref() == Some(plan.target.as_str())
+        && plan.is_noop();
+    match (&record.previous_selector, unsettled) {
+        (Some(previous), true) => Plan {
+            selector_before: previous.clone(),
+            previous_side: record.previous_side.clone(),
+            previous_replicas: record.previous_replicas,
+            resumed: true,
+            ..plan
+        },
+        _ => plan,
+    }
 }
 
 #[cfg(test)]

@@ -244,3 +244,41 @@ fn the_new_selector_takes_its_values_from_the_template() {
     let bare: Labels = [("app".to_string(), "inference".to_string())].into();
     assert_eq!(new_selector(&before, &bare), Err(vec!["color".to_string()]));
 }
+
+#[test]
+fn a_swap_to_the_same_side_left_switching_is_resumed_with_its_record() {
+    let mut w = world();
+    w.service = service(json!({"app": "inference", "color": "green"}), json!(8080));
+    let record: Labels = [
+        (crate::engine::bluegreen::guard::ACTIVE, "inference-green"),
+        (crate::engine::bluegreen::guard::SWAP_STATE, "switching"),
+        (
+            crate::engine::bluegreen::guard::PREVIOUS_SELECTOR,
+            r#"{"app":"inference","color":"blue"}"#,
+        ),
+        (
+            crate::engine::bluegreen::guard::PREVIOUS_SIDE,
+            "inference-blue",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    w.service.metadata.annotations = Some(record.clone());
+    let plan = run(&w).expect("every precondition holds");
+    assert!(plan.resumed);
+    assert_eq!(plan.selector_before["color"], "blue");
+    assert_eq!(plan.previous_side.as_deref(), Some("inference-blue"));
+
+    let mut settled = record;
+    settled.insert(
+        crate::engine::bluegreen::guard::SWAP_STATE.into(),
+        "settled".into(),
+    );
+    w.service.metadata.annotations = Some(settled);
+    let plan = run(&w).expect("every precondition holds");
+    assert!(
+        !plan.resumed && plan.is_noop(),
+        "a settled swap is left as it is"
+    );
+}

@@ -24,6 +24,9 @@ pub const SWAP_CAUSE: &str = "rollout.dev/swap-cause";
 /// `switching` from the write until the endpoints are exactly the new side, then `settled`.
 pub const SWAP_STATE: &str = "rollout.dev/swap-state";
 
+/// The swap state from the write until the endpoints are exactly the new side.
+pub const SWITCHING: &str = "switching";
+
 /// A key as a JSON-pointer token (RFC 6901: `~` is `~0`, `/` is `~1`).
 fn token(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
@@ -56,7 +59,7 @@ pub fn swap_patch(
         ),
         (SWAPPED_AT, Some(now.to_string())),
         (SWAP_CAUSE, Some(cause.to_string())),
-        (SWAP_STATE, Some("switching".to_string())),
+        (SWAP_STATE, Some(SWITCHING.to_string())),
     ];
     match annotations {
         None => {
@@ -138,6 +141,7 @@ mod tests {
             previous_replicas: Some(2),
             target_pods: Vec::new(),
             passed: Vec::new(),
+            resumed: false,
         }
     }
 

@@ -120,6 +120,10 @@ pub fn step(state: State, observed: Observation) -> (State, Vec<Action>) {
         (S::Checking { .. }, O::Checked(Ok(plan))) if plan.is_noop() => {
             (S::Done(Done::Unchanged { plan }), Vec::new())
         }
+        (S::Checking { dry_run: false }, O::Checked(Ok(plan))) if plan.resumed => (
+            S::WaitingForEndpoints { plan, last: None },
+            vec![Action::WatchEndpoints],
+        ),
         (S::Checking { dry_run: true }, O::Checked(Ok(plan))) => (
             S::Done(Done::DryRun { plan: plan.clone() }),
             vec![Action::PrintPlan(plan)],

@@ -18,6 +18,7 @@ fn plan(before: &str, after: &str) -> Plan {
         previous_replicas: Some(2),
         target_pods: Vec::new(),
         passed: Vec::new(),
+        resumed: false,
     }
 }
 
@@ -199,4 +200,30 @@ fn an_observation_of_another_state_changes_nothing() {
     let (s, a) = step(swapping.clone(), Observation::Endpoints(endpoints(&[])));
     assert_eq!(s, swapping);
     assert!(a.is_empty());
+}
+
+#[test]
+fn an_interrupted_swap_resumes_at_the_endpoint_wait_without_writing_again() {
+    let p = Plan {
+        resumed: true,
+        ..plan("blue", "green")
+    };
+    let (s, a) = step(
+        State::Checking { dry_run: false },
+        Observation::Checked(Ok(p.clone())),
+    );
+    assert_eq!(
+        s,
+        State::WaitingForEndpoints {
+            plan: p.clone(),
+            last: None
+        }
+    );
+    assert_eq!(a, vec![Action::WatchEndpoints]);
+    let (s, a) = step(
+        State::Checking { dry_run: true },
+        Observation::Checked(Ok(p.clone())),
+    );
+    assert_eq!(s, State::Done(Done::DryRun { plan: p.clone() }));
+    assert_eq!(a, vec![Action::PrintPlan(p)]);
 }

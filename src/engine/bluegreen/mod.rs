@@ -28,6 +28,7 @@
 //! | `Checking`            | S already selects T                 | `Done(Unchanged)`                       |                        |
 //! | `Checking` (dry run)  | checks pass                         | `Done(DryRun)`                          | print plan and diff    |
 //! | `Checking`            | checks pass                         | `Swapping`                              | guarded write          |
+//! | `Checking`            | a swap to T left `switching`        | `WaitingForEndpoints`                   | watch endpoints        |
 //! | `Swapping`            | write accepted                      | `WaitingForEndpoints`                   | watch endpoints        |
 //! | `Swapping`            | `test` failed / 409                 | `Failed(Conflict)`                      |                        |
 //! | `WaitingForEndpoints` | endpoints = T's ready pods          | `Recording`                             | mark settled, Event    |
@@ -42,4 +43,5 @@ pub mod checks;
 pub mod endpoints;
 pub mod guard;
 pub mod machine;
+pub mod matching;
 pub mod selector;
