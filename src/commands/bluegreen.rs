@@ -222,8 +222,14 @@ async fn swap(
         observed = match (produced, watch.as_mut()) {
             (Some(o), _) => o,
             (None, Some(w)) => tokio::select! {
-                check = w.next() => Observation::Endpoints(check?),
+                check = w.next() => {
+                    for note in w.notes() {
+                        printer.warn(&note);
+                    }
+                    Observation::Endpoints(check?)
+                }
                 _ = until(deadline) => Observation::Deadline,
+                _ = super::drive::interrupted() => Observation::Interrupted,
             },
             (None, None) => {
                 return Err(CliError::Internal(format!(
@@ -313,6 +319,22 @@ fn finish(cluster: &Cluster, r: &mut SwapResult, state: State, service: &str, ti
             r.next = Some(format!(
                 "kubectl get endpointslices -l kubernetes.io/service-name={service} -n {}",
                 cluster.namespace
+            ));
+        }
+        State::Failed(Failure::Interrupted { plan, last }) => {
+            fill(r, &plan);
+            r.set(
+                Ending::Interrupted,
+                format!(
+                    "interrupted after the selector of service \"{service}\" was swapped to {}, before its endpoints were exactly deployment \"{}\"'s ready pods; the swap is recorded as switching",
+                    format_selector(&plan.selector_after),
+                    plan.target
+                ),
+            );
+            r.endpoints = last;
+            r.next = Some(format!(
+                "rollout bluegreen {service} --to {} -n {}",
+                plan.target, cluster.namespace
             ));
         }
         State::Failed(Failure::TimedOut) => r.set(

@@ -60,7 +60,7 @@ fn service(selector: Value, target_port: Value) -> String {
 }
 
 /// Both sides rolled out and the Service on blue.
-async fn shop(env: &Env, selector: Value, target_port: Value) {
+pub async fn shop(env: &Env, selector: Value, target_port: Value) {
     env.create(side("blue")).await;
     env.create(side("green")).await;
     env.apply_yaml(&service(selector, target_port)).await;
@@ -77,7 +77,7 @@ pub fn selector(s: &Service) -> Value {
     json!(s.spec.as_ref().and_then(|s| s.selector.clone()))
 }
 
-fn blue() -> Value {
+pub fn blue() -> Value {
     json!({"app": "shop", "color": "blue"})
 }
 

@@ -215,3 +215,42 @@ async fn swaps_under_load_drop_no_request() {
         );
     }
 }
+
+/// A user whom RBAC does not let read EndpointSlices is verified through the Endpoints
+/// object instead: the swap completes and reports the new side's pods as its endpoints.
+#[tokio::test]
+async fn a_user_who_may_not_read_endpoint_slices_is_verified_through_endpoints() {
+    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+        return;
+    };
+    crate::bluegreen::shop(&env, crate::bluegreen::blue(), json!(8080)).await;
+    let lab = env.lab.as_ref().expect("a lab");
+    lab.set_faults(rollout_lab::Faults {
+        forbid: vec!["endpointslices".to_string()],
+        ..rollout_lab::Faults::default()
+    });
+    let run = env
+        .rollout(&[
+            "bluegreen",
+            "shop",
+            "--to",
+            "shop-green",
+            "--stable-for",
+            "0",
+            "-o",
+            "json",
+        ])
+        .await;
+    lab.set_faults(rollout_lab::Faults::default());
+    run.expect_code(0);
+    let r = run.json();
+    assert_eq!(
+        r["endpoints"]["serving"].as_array().map(Vec::len),
+        Some(2),
+        "{r}"
+    );
+    assert_eq!(
+        selector(&svc(&env, "shop").await),
+        json!({"app": "shop", "color": "green"})
+    );
+}

@@ -311,10 +311,35 @@ pub async fn serving_now(cluster: &Cluster, service: &str) -> Result<BTreeSet<St
 
 /// Watches the Service's EndpointSlices and Endpoints and the target's pods.
 pub struct EndpointWatch {
-    changes: stream::SelectAll<futures::stream::BoxStream<'static, ()>>,
+    /// Each change, or the kind the user may not read (RBAC).
+    changes: stream::SelectAll<futures::stream::BoxStream<'static, Option<&'static str>>>,
+    /// The kinds found forbidden: the other one decides (a user may read slices or
+    /// Endpoints, not necessarily both).
+    forbidden: Vec<&'static str>,
+    /// Notes for the user not yet taken by [`EndpointWatch::notes`].
+    notes: Vec<String>,
     slices: Store<EndpointSlice>,
     endpoints: Store<Endpoints>,
     pods: Store<Pod>,
+}
+
+const SLICES: &str = "endpointslices";
+const ENDPOINTS: &str = "endpoints";
+
+/// Maps a watch item to a change, or to `kind` when the API refuses this user (403), which
+/// no retry mends.
+fn forbidden_as<T>(
+    kind: &'static str,
+) -> impl Fn(Result<T, watcher::Error>) -> Option<&'static str> {
+    move |r| match r {
+        Err(
+            watcher::Error::InitialListFailed(kube::Error::Api(s))
+            | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+            | watcher::Error::WatchFailed(kube::Error::Api(s)),
+        ) if s.code == 403 => Some(kind),
+        Err(watcher::Error::WatchError(s)) if s.code == 403 => Some(kind),
+        _ => None,
+    }
 }
 
 fn ready<K: kube::Resource + Clone + 'static>(s: &Store<K>) -> bool
@@ -341,7 +366,7 @@ impl EndpointWatch {
             )
             .default_backoff(),
         )
-        .map(|_| ());
+        .map(forbidden_as(SLICES));
         let e = reflector::reflector(
             ep_writer,
             watcher(
@@ -350,28 +375,60 @@ impl EndpointWatch {
             )
             .default_backoff(),
         )
-        .map(|_| ());
+        .map(forbidden_as(ENDPOINTS));
         let p = reflector::reflector(
             pod_writer,
             watcher(Api::<Pod>::namespaced(client, ns), cfg().labels(&selector)).default_backoff(),
         )
-        .map(|_| ());
+        .map(|_| None);
         EndpointWatch {
             changes: stream::select_all(vec![s.boxed(), e.boxed(), p.boxed()]),
             slices,
             endpoints,
             pods,
+            forbidden: Vec::new(),
+            notes: Vec::new(),
         }
+    }
+
+    /// What the user should know about the watches since the last call.
+    pub fn notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     /// The next comparison, once every cache holds its first list.
     pub async fn next(&mut self) -> Result<EndpointCheck, CliError> {
         loop {
-            if self.changes.next().await.is_none() {
+            let Some(first) = self.changes.next().await else {
                 return Err(CliError::Internal("the endpoint watches ended".into()));
+            };
+            let mut items = vec![first];
+            while let Some(Some(item)) = self.changes.next().now_or_never() {
+                items.push(item);
             }
-            while let Some(Some(())) = self.changes.next().now_or_never() {}
-            if !(ready(&self.slices) && ready(&self.endpoints) && ready(&self.pods)) {
+            for kind in items.into_iter().flatten() {
+                if !self.forbidden.contains(&kind) {
+                    self.forbidden.push(kind);
+                    self.notes.push(format!(
+                        "cannot read {kind} (forbidden): verifying the switch through the other"
+                    ));
+                }
+            }
+            let (no_slices, no_endpoints) = (
+                self.forbidden.contains(&SLICES),
+                self.forbidden.contains(&ENDPOINTS),
+            );
+            if no_slices && no_endpoints {
+                return Err(CliError::Api {
+                    action: "watching the Service's endpoints".into(),
+                    message: "reading both EndpointSlices and Endpoints is forbidden, so the switch cannot be verified".into(),
+                    code: 403,
+                });
+            }
+            if !((ready(&self.slices) || no_slices)
+                && (ready(&self.endpoints) || no_endpoints)
+                && ready(&self.pods))
+            {
                 continue;
             }
             let slices: Vec<EndpointSlice> =

@@ -30,6 +30,8 @@ pub enum Ending {
     TimedOut,
     /// `--rollback --scale-up`: the previous side did not become ready; no swap was made.
     ScaleUpFailed,
+    /// Ctrl-C or SIGTERM after the write: running the same command again completes it.
+    Interrupted,
     /// `--status`: a report, nothing changed.
     Status,
 }
@@ -41,7 +43,7 @@ impl Ending {
             Ending::Swapped | Ending::Unchanged | Ending::DryRun | Ending::Status => Exit::Success,
             Ending::Refused => Exit::Refused,
             Ending::Conflict | Ending::Failed => Exit::Error,
-            Ending::TimedOut => Exit::TimedOut,
+            Ending::TimedOut | Ending::Interrupted => Exit::TimedOut,
             Ending::ScaleUpFailed => Exit::Failed,
         }
     }
@@ -204,6 +206,6 @@ fn last_line(r: &SwapResult) -> String {
             "service {} was not swapped to deployment \"{}\": nothing was changed",
             r.target, r.to
         ),
-        Ending::TimedOut | Ending::Status => r.reason.clone(),
+        Ending::TimedOut | Ending::Interrupted | Ending::Status => r.reason.clone(),
     }
 }

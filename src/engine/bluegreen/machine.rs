@@ -63,6 +63,12 @@ pub enum Failure {
     },
     /// The deadline passed before the write (while checking).
     TimedOut,
+    /// Ctrl-C or SIGTERM after the write: the selector is swapped, the record still says
+    /// `switching`, and running the same command again completes the swap.
+    Interrupted {
+        plan: Box<Plan>,
+        last: Option<EndpointCheck>,
+    },
 }
 
 /// Why a write failed.
@@ -80,6 +86,7 @@ pub enum Observation {
     Endpoints(EndpointCheck),
     Recorded { warnings: Vec<String> },
     Deadline,
+    Interrupted,
 }
 
 /// What the driver is to do.
@@ -116,6 +123,13 @@ pub fn step(state: State, observed: Observation) -> (State, Vec<Action>) {
             Vec::new(),
         ),
         (_, O::Deadline) => (S::Failed(Failure::TimedOut), Vec::new()),
+        (S::WaitingForEndpoints { plan, last }, O::Interrupted) => (
+            S::Failed(Failure::Interrupted {
+                plan: Box::new(plan),
+                last,
+            }),
+            Vec::new(),
+        ),
         (S::Checking { .. }, O::Checked(Err(refusals))) => (S::Refused(refusals), Vec::new()),
         (S::Checking { .. }, O::Checked(Ok(plan))) if plan.is_noop() => {
             (S::Done(Done::Unchanged { plan }), Vec::new())

@@ -227,3 +227,22 @@ fn an_interrupted_swap_resumes_at_the_endpoint_wait_without_writing_again() {
     assert_eq!(s, State::Done(Done::DryRun { plan: p.clone() }));
     assert_eq!(a, vec![Action::PrintPlan(p)]);
 }
+
+#[test]
+fn an_interrupt_while_waiting_leaves_the_swap_to_be_completed_by_a_rerun() {
+    let p = plan("blue", "green");
+    let e = endpoints(&["10.0.0.1"]);
+    let waiting = State::WaitingForEndpoints {
+        plan: p.clone(),
+        last: Some(e.clone()),
+    };
+    let (s, a) = step(waiting, Observation::Interrupted);
+    assert_eq!(
+        s,
+        State::Failed(Failure::Interrupted {
+            plan: Box::new(p),
+            last: Some(e)
+        })
+    );
+    assert!(a.is_empty());
+}

@@ -33,6 +33,7 @@
 //! | `Swapping`            | `test` failed / 409                 | `Failed(Conflict)`                      |                        |
 //! | `WaitingForEndpoints` | endpoints = T's ready pods          | `Recording`                             | mark settled, Event    |
 //! | `WaitingForEndpoints` | deadline                            | `Failed(EndpointsTimedOut)`             |                        |
+//! | `WaitingForEndpoints` | Ctrl-C / SIGTERM                    | `Failed(Interrupted)` (re-run resumes)  |                        |
 //! | `Recording`           | recorded                            | `Done(Swapped)`                         |                        |
 //!
 //! The write (`guard`) tests the resourceVersion and the selector as read and records the
