@@ -163,7 +163,7 @@ async fn swap(
     let cause = o
         .cause
         .clone()
-        .unwrap_or_else(|| format!("{} to deployment {to}", o.action));
+        .unwrap_or_else(|| format!("swap to deployment {to}"));
     let mut state = State::Checking { dry_run: o.dry_run };
     let mut observed = Observation::Checked(checks::check(&read.inputs(o.stable_for)));
     r.timings.check_seconds = started.elapsed().as_secs_f64();
