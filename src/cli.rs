@@ -213,6 +213,9 @@ pub struct BlueGreenArgs {
     /// With --rollback: scale a scaled-down previous side back to its recorded size first.
     #[arg(long, requires = "rollback")]
     pub scale_up: bool,
+    /// With --scale-up: scale even when the capacity preflight says the pods will not fit.
+    #[arg(long, requires = "scale_up")]
+    pub force: bool,
     /// Show the active side, each side's image, version and readiness, and the last swap.
     #[arg(long)]
     pub status: bool,

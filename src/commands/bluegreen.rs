@@ -91,7 +91,18 @@ pub async fn run(
     };
     let result = match to {
         Some(to) => swap(&cluster, printer, &name, &to, &opts, started).await?,
-        None => rollback::rollback(&cluster, printer, &name, &opts, args.scale_up, started).await?,
+        None => {
+            rollback::rollback(
+                &cluster,
+                printer,
+                &name,
+                &opts,
+                args.scale_up,
+                args.force,
+                started,
+            )
+            .await?
+        }
     };
     report::print(printer, &result);
     Ok(result.result.exit())

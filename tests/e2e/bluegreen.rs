@@ -18,7 +18,7 @@ pub const SWAP_CAUSE: &str = "rollout.dev/swap-cause";
 /// A busybox side `shop-COLOR` of two pods (labels app=shop, color=COLOR) declaring port
 /// `http` 8080, Ready about a second after start; rolling updates surge one pod and take
 /// none away.
-fn side(color: &str) -> Value {
+pub fn side(color: &str) -> Value {
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -49,7 +49,7 @@ fn side(color: &str) -> Value {
 }
 
 /// The Service `shop` selecting `selector`, port 80 to `target_port`.
-fn service(selector: Value, target_port: Value) -> String {
+pub fn service(selector: Value, target_port: Value) -> String {
     json!({
         "apiVersion": "v1",
         "kind": "Service",

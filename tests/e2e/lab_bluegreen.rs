@@ -254,3 +254,111 @@ async fn a_user_who_may_not_read_endpoint_slices_is_verified_through_endpoints()
         json!({"app": "shop", "color": "green"})
     );
 }
+
+/// One busybox side of one pod holding one GPU.
+fn gpu_side(color: &str) -> serde_json::Value {
+    let mut d = crate::bluegreen::side(color);
+    d["spec"]["replicas"] = json!(1);
+    d["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"limits": {"nvidia.com/gpu": "1"}});
+    d
+}
+
+/// On a node of 2 GPUs, blue and green hold one each; after the swap to green, blue is
+/// scaled to zero and another workload takes its GPU. `--rollback --scale-up` is refused
+/// by the capacity preflight with the numbers (exit 7, nothing changed); with `--force` it
+/// scales anyway, and the pod that cannot schedule fails the scale-up (exit 4, no swap).
+#[tokio::test]
+async fn a_scale_up_with_no_free_gpu_is_refused_unless_forced() {
+    let config = rollout_lab::LabConfig {
+        node_capacity: rollout_lab::controllers::nodes::NodeCapacity {
+            gpus: 2,
+            ..Default::default()
+        },
+        ..crate::support::lab_config()
+    };
+    let Some(env) = Env::with_config(config, "a lab with 2 GPUs on its one node").await else {
+        return;
+    };
+    env.create(gpu_side("blue")).await;
+    env.create(gpu_side("green")).await;
+    env.apply_yaml(&crate::bluegreen::service(
+        crate::bluegreen::blue(),
+        json!(8080),
+    ))
+    .await;
+    env.rollout(&[
+        "bluegreen",
+        "shop",
+        "--to",
+        "shop-green",
+        "--stable-for",
+        "0",
+    ])
+    .await
+    .expect_code(0);
+    env.deployments()
+        .patch(
+            "shop-blue",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .expect("blue scaled to zero");
+    env.wait_list::<Pod>("app=shop,color=blue", |ps| ps.is_empty())
+        .await;
+    env.create(gpu_side("batch")).await;
+
+    let refused = env
+        .rollout(&[
+            "bluegreen",
+            "shop",
+            "--rollback",
+            "--scale-up",
+            "--stable-for",
+            "0",
+        ])
+        .await;
+    refused.expect_code(7);
+    assert!(
+        refused
+            .errors()
+            .iter()
+            .any(|e| e.contains("cannot be scaled back to 1")
+                && e.contains("only 0 fit")
+                && e.contains("nvidia.com/gpu 0")),
+        "{}",
+        refused.both()
+    );
+    assert!(
+        refused.hints().iter().any(|h| h.contains("--force")),
+        "{}",
+        refused.both()
+    );
+    assert_eq!(
+        env.get("shop-blue").await.spec.and_then(|s| s.replicas),
+        Some(0)
+    );
+
+    let forced = env
+        .rollout(&[
+            "bluegreen",
+            "shop",
+            "--rollback",
+            "--scale-up",
+            "--force",
+            "--stable-for",
+            "0",
+            "-o",
+            "json",
+        ])
+        .await;
+    forced.expect_code(4);
+    let r = forced.json();
+    assert_eq!(r["result"], "scale-up-failed", "{r}");
+    assert_eq!(
+        selector(&svc(&env, "shop").await),
+        json!({"app": "shop", "color": "green"}),
+        "no swap to a side that is not ready"
+    );
+}

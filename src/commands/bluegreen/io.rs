@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use futures::{FutureExt, StreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Endpoints, Event, EventSource, ObjectReference, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    Endpoints, Event, EventSource, Node, ObjectReference, Pod, Service,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::Api;
@@ -14,6 +16,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use rollout_semantics::selector::format_label_selector;
 
+use crate::engine::bluegreen::capacity;
 use crate::engine::bluegreen::checks::{self, Inputs, Plan, PodRef};
 use crate::engine::bluegreen::endpoints::{
     self, EndpointCheck, SERVICE_NAME_LABEL, serving_from_endpoints, serving_from_slices,
@@ -255,6 +258,61 @@ async fn event(
         .await
         .map_err(|e| cluster.explain(CliError::api("recording an event", e)))?;
     Ok(())
+}
+
+/// The capacity preflight's verdict.
+pub enum Capacity {
+    /// One line for the checks that held.
+    Fits(String),
+    Short(capacity::Shortfall),
+    /// Why it could not be checked (the user may not list nodes or pods).
+    Skipped(String),
+}
+
+/// Whether `new_pods` more pods of `d` fit in what the nodes have free.
+pub async fn capacity(
+    cluster: &Cluster,
+    d: &Deployment,
+    new_pods: i32,
+) -> Result<Capacity, CliError> {
+    let name = d.metadata.name.clone().unwrap_or_default();
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    let pods: Api<Pod> = Api::all(cluster.client.clone());
+    let lp = ListParams::default();
+    let nodes = match crate::retry::transient_errors(|| nodes.list(&lp)).await {
+        Ok(l) => l.items,
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            return Ok(Capacity::Skipped(format!(
+                "cannot list nodes ({})",
+                s.message
+            )));
+        }
+        Err(e) => return Err(cluster.explain(CliError::api("listing nodes", e))),
+    };
+    let pods = match crate::retry::transient_errors(|| pods.list(&lp)).await {
+        Ok(l) => l.items,
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            return Ok(Capacity::Skipped(format!(
+                "cannot list pods in all namespaces ({})",
+                s.message
+            )));
+        }
+        Err(e) => return Err(cluster.explain(CliError::api("listing pods", e))),
+    };
+    let Some(spec) = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()) else {
+        return Ok(Capacity::Skipped(format!(
+            "deployment \"{name}\" has no pod spec"
+        )));
+    };
+    let per_pod = capacity::pod_requests(spec);
+    let rooms = capacity::rooms(&nodes, &pods, spec);
+    Ok(match capacity::fit(&rooms, &per_pod, new_pods) {
+        Ok(()) => Capacity::Fits(format!(
+            "{new_pods} more pods of deployment \"{name}\" fit on the {} nodes they may schedule on",
+            rooms.len()
+        )),
+        Err(short) => Capacity::Short(short),
+    })
 }
 
 /// Whether a pod's Ready condition is True.

@@ -31,6 +31,7 @@ pub(super) async fn rollback(
     service: &str,
     o: &Opts,
     scale_up: bool,
+    force: bool,
     started: Instant,
 ) -> Result<SwapResult, CliError> {
     let svc = io::get_service(cluster, service).await?;
@@ -99,6 +100,37 @@ pub(super) async fn rollback(
                     ),
                 )],
             ));
+        }
+        match io::capacity(cluster, d, size - replicas).await? {
+            io::Capacity::Fits(line) => r.checks.push(line),
+            io::Capacity::Skipped(why) => {
+                printer.warn(&format!("capacity check skipped: {why}"));
+            }
+            io::Capacity::Short(short) if !force => {
+                return Ok(refused(
+                    r,
+                    vec![Refusal::new(
+                        RefusalKind::NoCapacity,
+                        format!(
+                            "deployment \"{side}\" cannot be scaled back to {size}: {}",
+                            short.describe()
+                        ),
+                        format!(
+                            "free capacity first, or change the active side in place with a rolling update that needs no room (`rollout update {} ... --max-surge 0 --max-unavailable 1`), or add --force to scale anyway (pods that do not fit stay Pending)",
+                            record.active_side.as_deref().unwrap_or("ACTIVE")
+                        ),
+                    )],
+                ));
+            }
+            io::Capacity::Short(short) => {
+                printer.warn(&format!(
+                    "capacity: {} (--force: scaling anyway)",
+                    short.describe()
+                ));
+            }
+        }
+        for line in &r.checks {
+            printer.info(&format!("checked: {line}"));
         }
         if o.dry_run {
             r.actions.push(format!(

@@ -39,6 +39,8 @@ pub enum RefusalKind {
     NoRecord,
     /// `--rollback`: the previous side runs fewer replicas than it had at the swap.
     ScaledDown,
+    /// `--rollback --scale-up`: the nodes have no room for the pods to scale back.
+    NoCapacity,
 }
 
 /// A failed precondition: nothing was changed.

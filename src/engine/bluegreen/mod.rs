@@ -18,7 +18,9 @@
 //! | port served       | each S port's targetPort (number or name) is declared by T's containers | `no-target-port`     |
 //!
 //! `--rollback` adds: a recorded previous selector and side (`no-record`), and that side
-//! running at least its recorded size (`scaled-down`, unless `--scale-up` restores it).
+//! running at least its recorded size (`scaled-down`, unless `--scale-up` restores it), and
+//! for `--scale-up`, room on the nodes for the pods it adds (`capacity`: `no-capacity`,
+//! unless `--force`).
 //!
 //! The swap (`machine`):
 //!
@@ -40,6 +42,7 @@
 //! previous selector, side and size, time and cause in `rollout.dev/` annotations in the
 //! same patch; `endpoints` compares EndpointSlices (or Endpoints) with T's ready pods.
 
+pub mod capacity;
 pub mod checks;
 pub mod endpoints;
 pub mod guard;
