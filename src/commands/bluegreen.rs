@@ -7,6 +7,7 @@ mod io;
 mod report;
 mod rollback;
 mod status;
+mod watch;
 
 use std::time::{Duration, Instant};
 
@@ -218,7 +219,7 @@ async fn swap(
                     produced = Some(Observation::Written(written));
                 }
                 Action::WatchEndpoints => {
-                    watch = Some(io::EndpointWatch::start(cluster, service, &read.target));
+                    watch = Some(watch::EndpointWatch::start(cluster, service, &read.target));
                 }
                 Action::Record(plan, _) => {
                     r.timings.switch_seconds = written_at.map(|t| t.elapsed().as_secs_f64());

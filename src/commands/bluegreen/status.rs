@@ -5,8 +5,8 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use serde::Serialize;
 
-use super::io;
 use super::report::{Ending, structured};
+use super::{io, watch};
 use crate::engine::bluegreen::checks::{self, template_labels};
 use crate::engine::bluegreen::endpoints::compare;
 use crate::engine::bluegreen::guard::Record;
@@ -94,8 +94,8 @@ pub async fn run(cluster: &Cluster, printer: &Printer, service: &str) -> Result<
     } else {
         io::list(cluster, &keys.join(","), "pods").await?
     };
-    let serving = io::serving_now(cluster, service).await?;
-    let known = io::ready_pods(pods.iter());
+    let serving = watch::serving_now(cluster, service).await?;
+    let known = watch::ready_pods(pods.iter());
     let endpoints = compare(&serving, &known).serving;
     let active: Vec<&Side> = sides.iter().filter(|s| s.active).collect();
     let status = Status {
