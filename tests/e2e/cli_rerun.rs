@@ -17,7 +17,7 @@ async fn web(env: &Env) {
 async fn a_second_update_mid_rollout_supersedes_the_first_which_exits_8() {
     let env = Env::start().await;
     web(&env).await;
-    let first = start_following(&env, &slow_update(20), &["-o", "json"]).await;
+    let first = start_following(&env, &slow_update(20), &[]).await;
     env.rollout(&["update", "web", "--env", "VERSION=v3", "--no-wait"])
         .await
         .expect_code(0);

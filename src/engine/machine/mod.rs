@@ -376,7 +376,12 @@ impl Machine {
                 Verdict::Progressing("Waiting for deployment spec update to be observed...".into());
             return Some((State::Following, vec![Action::Show(waiting)]));
         }
-        let revision = deployment_revision(d);
+        // Back to an old ReplicaSet (`kubectl rollout undo`), the controller renumbers it
+        // before it copies the revision to the Deployment: the new ReplicaSet says it first.
+        let rs_revision = snap
+            .new_rs()
+            .and_then(|rs| rollout_semantics::revision::revision_of(rs).ok());
+        let revision = deployment_revision(d).max(rs_revision).filter(|r| *r > 0);
         self.outcome.revision.to = revision;
         let by = match revision {
             Some(r) => format!("revision {r}"),

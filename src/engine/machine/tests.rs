@@ -590,17 +590,19 @@ fn update_to_v2() -> Machine {
 fn another_template_taken_in_by_the_controller_supersedes_the_change_with_exit_8() {
     let mut m = update_to_v2();
     m.step(Observation::Snapshot(&progressing()), clock(1));
-    // Someone ran `kubectl rollout undo`: v1's template, revision 3, observed.
+    // Someone ran `kubectl rollout undo`: v1's template, observed; its ReplicaSet is
+    // renumbered 3 before the Deployment's annotation follows (it still says 2).
     let mut undone = complete(3, "v1", 3);
-    undone
+    let annotations = undone
         .deployment
         .metadata
         .annotations
-        .get_or_insert_default()
-        .insert(
-            "kubernetes.io/change-cause".into(),
-            "kubectl rollout undo".into(),
-        );
+        .get_or_insert_default();
+    annotations.insert("deployment.kubernetes.io/revision".into(), "2".into());
+    annotations.insert(
+        "kubernetes.io/change-cause".into(),
+        "kubectl rollout undo".into(),
+    );
     let a = m.step(Observation::Snapshot(&undone), clock(4));
     assert_eq!(a, vec![Action::Finish]);
     assert_eq!(m.outcome.result, Ended::Superseded);
