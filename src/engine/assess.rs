@@ -210,7 +210,8 @@ mod tests {
             },
         });
         Snapshot {
-            new_rs_memo: Default::default(),
+            changed: None,
+            memo: Default::default(),
             deployment: serde_json::from_value(d).expect("a deployment"),
             ..Snapshot::default()
         }

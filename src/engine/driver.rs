@@ -57,7 +57,8 @@ pub async fn drive(
     let name = name.as_str();
     let mut watch = Watch::start(cluster, &d);
     let mut last = Snapshot {
-        new_rs_memo: Default::default(),
+        changed: None,
+        memo: Default::default(),
         deployment: d,
         ..Snapshot::default()
     };
@@ -100,6 +101,8 @@ pub async fn drive(
                     if !all.is_empty() {
                         last.events = all.into_iter().map(Arc::new).collect();
                     }
+                    // The failure is judged again on every pod, with the whole story.
+                    last.changed = None;
                     queue.extend(machine.step(Observation::Evidence(&last), now()));
                     continue;
                 }

@@ -2,6 +2,7 @@
 //! and the namespace's Events. Everything the engine decides is a pure function of a
 //! snapshot, so the decisions are tested without a cluster.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -14,7 +15,8 @@ pub struct Snapshot {
     pub deployment: Deployment,
     /// ReplicaSets controlled by the Deployment (ownerReference with its uid).
     pub replica_sets: Vec<ReplicaSet>,
-    /// Pods controlled by those ReplicaSets, shared with the watch caches: a snapshot is
+    /// Pods of the Deployment's selector ([`Self::pods_of`] picks those a ReplicaSet
+    /// controls), shared with the watch caches: a snapshot is
     /// taken on every burst of changes, so it must not copy hundreds of pods each time.
     pub pods: Vec<Arc<Pod>>,
     /// The namespace's events, as the watch cache holds them. Sorting out the ones about this
@@ -22,15 +24,29 @@ pub struct Snapshot {
     /// does, and only a failure needs them: [`Self::events_for`] and
     /// [`Self::related_events`] pick them out.
     pub events: Vec<Arc<Event>>,
-    /// Which of `replica_sets` is the new one, found once: finding it compares templates
-    /// (a normalised copy of each), and a judgement asks several times per snapshot.
-    pub new_rs_memo: OnceLock<Option<usize>>,
+    /// The names of the pods that changed since the snapshot before (a burst of watch
+    /// events): the pod rules re-judge only these. `None`: judge every pod (the first
+    /// snapshot, a re-list, and the clock's tick that time-based rules need).
+    pub changed: Option<HashSet<String>>,
+    /// What is derived once per snapshot and asked for many times.
+    pub memo: Memo,
+}
+
+/// Look-ups a judgement makes many times, computed on first use.
+#[derive(Debug, Clone, Default)]
+pub struct Memo {
+    /// Which of `replica_sets` is the new one: finding it compares templates (a normalised
+    /// copy of each).
+    new_rs: OnceLock<Option<usize>>,
+    /// Indices into `pods` by the uid of their controller: one pass over the pods, not one
+    /// per question.
+    by_owner: OnceLock<HashMap<String, Vec<usize>>>,
 }
 
 impl Snapshot {
     /// The ReplicaSet whose template equals the Deployment's (upstream `FindNewReplicaSet`).
     pub fn new_rs(&self) -> Option<&ReplicaSet> {
-        let index = self.new_rs_memo.get_or_init(|| {
+        let index = self.memo.new_rs.get_or_init(|| {
             let refs: Vec<&ReplicaSet> = self.replica_sets.iter().collect();
             let new = revision::find_new_rs(&self.deployment, &refs)?;
             self.replica_sets
@@ -51,12 +67,43 @@ impl Snapshot {
 
     /// The pods a ReplicaSet controls.
     pub fn pods_of(&self, rs: &ReplicaSet) -> Vec<&Pod> {
-        let uid = rs.metadata.uid.as_deref();
-        self.pods
-            .iter()
-            .filter(|p| uid.is_some() && access::controller_uid(&p.metadata) == uid)
-            .map(|p| &**p)
-            .collect()
+        let by_owner = self.memo.by_owner.get_or_init(|| {
+            let mut by: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, p) in self.pods.iter().enumerate() {
+                if let Some(owner) = access::controller_uid(&p.metadata) {
+                    match by.get_mut(owner) {
+                        Some(v) => v.push(i),
+                        None => {
+                            by.insert(owner.to_string(), vec![i]);
+                        }
+                    }
+                }
+            }
+            by
+        });
+        rs.metadata
+            .uid
+            .as_deref()
+            .and_then(|uid| by_owner.get(uid))
+            .map(|v| {
+                v.iter()
+                    .filter_map(|i| self.pods.get(*i))
+                    .map(|p| &**p)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether a pod is to be judged again in this snapshot (see [`Snapshot::changed`]).
+    pub fn is_changed(&self, pod: &Pod) -> bool {
+        match &self.changed {
+            None => true,
+            Some(names) => pod
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| names.contains(n)),
+        }
     }
 
     /// The new ReplicaSet's pods (none before it exists).

@@ -9,7 +9,6 @@
 //! it). Nothing is judged while a watch is failing or before every cache holds its first
 //! list ([`Health`]): a stale cache could fire a rollback on a state the cluster has left.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{BoxStream, SelectAll};
@@ -53,6 +52,8 @@ enum Item {
     Error(String),
     /// The clock of time-based rules.
     Tick,
+    /// The pods watch delivered something: the pod named, or (`None`) its whole list.
+    Pod(Option<String>),
     /// The user may not read what an optional watch follows (RBAC): follow without it
     /// rather than wait forever for a cache that never fills, as `kubectl rollout status`
     /// needs only the Deployment.
@@ -155,7 +156,7 @@ impl Health {
                 self.failing = Some((err, since));
                 Some(note)
             }
-            Item::Changed => {
+            Item::Changed | Item::Pod(_) => {
                 self.failing = None;
                 None
             }
@@ -215,6 +216,9 @@ pub struct Watch {
     due: bool,
     /// When the cluster was last asked directly whether it answers (see [`Watch::probe`]).
     probed: Option<Instant>,
+    /// The pods changed since the last snapshot (`None`: all of them, see
+    /// [`Snapshot::changed`]).
+    touched: Option<std::collections::HashSet<String>>,
 }
 
 /// How long watches may fail before the cluster is asked directly.
@@ -267,7 +271,13 @@ impl Watch {
                 .default_backoff()
                 .modify(strip),
         )
-        .map(Item::optional(Optional::Pods));
+        .map(|r| match r {
+            Ok(
+                watcher::Event::Apply(p) | watcher::Event::Delete(p) | watcher::Event::InitApply(p),
+            ) => Item::Pod(p.metadata.name),
+            Ok(_) => Item::Pod(None),
+            Err(e) => Item::optional::<()>(Optional::Pods)(Err(e)),
+        });
         let ev_stream = reflector::reflector(
             ev_writer,
             // Warnings only: every rule decides on them (Unhealthy, Failed, BackOff,
@@ -303,6 +313,7 @@ impl Watch {
             notes: Default::default(),
             due: false,
             probed: None,
+            touched: None,
         }
     }
 
@@ -364,6 +375,18 @@ impl Watch {
                 items.push(item);
             }
             let ticked = items.iter().any(|i| matches!(i, Item::Tick));
+            for item in &items {
+                match item {
+                    // The clock: time-based rules look at every pod again.
+                    Item::Tick | Item::Pod(None) => self.touched = None,
+                    Item::Pod(Some(name)) => {
+                        if let Some(t) = self.touched.as_mut() {
+                            t.insert(name.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
             for item in items {
                 if let Some(note) = self.health.observe(item, now) {
                     self.notes.push_back(note);
@@ -383,7 +406,7 @@ impl Watch {
     }
 
     /// The rollout as the caches hold it; the Deployment gone from them was deleted.
-    fn snapshot(&self) -> Result<Seen, CliError> {
+    fn snapshot(&mut self) -> Result<Seen, CliError> {
         let deployment = self
             .deployments
             .state()
@@ -402,21 +425,15 @@ impl Watch {
             .filter(|r| controller_uid(&r.metadata) == Some(duid.as_str()))
             .map(|r| (**r).clone())
             .collect();
-        let rs_uids: std::collections::HashSet<&str> = replica_sets
-            .iter()
-            .filter_map(|r| r.metadata.uid.as_deref())
-            .collect();
-        let pods: Vec<Arc<Pod>> = self
-            .pods
-            .state()
-            .into_iter()
-            .filter(|p| controller_uid(&p.metadata).is_some_and(|u| rs_uids.contains(u)))
-            .collect();
+        let changed = self.touched.replace(Default::default());
         Ok(Seen::Snapshot(Box::new(Snapshot {
-            new_rs_memo: Default::default(),
+            changed,
+            // Every pod of the selector; `Snapshot::pods_of` picks a ReplicaSet's own in one
+            // indexed pass (filtering here cost a pass per snapshot).
+            pods: self.pods.state(),
+            memo: Default::default(),
             deployment: (*deployment).clone(),
             replica_sets,
-            pods,
             // Not filtered here: see `Snapshot::events`.
             events: self.events.state(),
         })))

@@ -17,57 +17,89 @@ use crate::engine::snapshot::Snapshot;
 /// What the line log has already said.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ViewState {
+    /// Nothing was observed yet: on the first observation only trouble is news.
+    observed: bool,
     message: String,
     /// Every ReplicaSet of the Deployment, by name.
     rss: BTreeMap<String, RsView>,
-    /// The new ReplicaSet's pods, by name.
-    pods: BTreeMap<String, PodView>,
+    /// The new ReplicaSet's pods by name, with the resourceVersion each view was made from:
+    /// a burst of changes looks again only at the pods that changed.
+    pods: HashMap<String, (Option<String>, PodView)>,
 }
-
-/// Pod views by pod name, with the resourceVersion each was made from: a burst of changes
-/// re-derives only the pods that changed.
-type PodCache = HashMap<String, (Option<String>, PodView)>;
 
 impl ViewState {
     #[cfg(test)]
     pub fn of(snap: &Snapshot, verdict: &Verdict) -> Self {
-        Self::of_cached(snap, verdict, &mut PodCache::new())
+        let mut state = ViewState::default();
+        state.advance(snap, verdict);
+        state
     }
 
-    fn of_cached(snap: &Snapshot, verdict: &Verdict, cache: &mut PodCache) -> Self {
-        let new_name = snap.new_rs().and_then(|rs| rs.metadata.name.clone());
-        let rss = snap
-            .replica_sets
-            .iter()
-            .map(|rs| {
-                let view = RsView::of(rs, rs.metadata.name == new_name);
-                (view.name.clone(), view)
-            })
-            .collect();
+    /// Takes the snapshot in and returns the lines that tell what changed (everything worth
+    /// saying on the first observation), without the time and target prefix. Pods first,
+    /// then ReplicaSets, then the Deployment's message: cause before effect.
+    pub fn advance(&mut self, snap: &Snapshot, verdict: &Verdict) -> Vec<String> {
+        let first = !self.observed;
+        self.observed = true;
         let new_pods = snap.new_pods();
-        let mut pods = BTreeMap::new();
-        for p in &new_pods {
-            let name = p.metadata.name.clone().unwrap_or_default();
+        let mut findings = Vec::new();
+        let mut changed: Vec<&k8s_openapi::api::core::v1::Pod> = Vec::new();
+        for p in new_pods.iter().filter(|p| snap.is_changed(p)) {
+            let name = p.metadata.name.as_deref().unwrap_or("");
             let rv = &p.metadata.resource_version;
-            let view = match cache.get(&name) {
-                Some((seen, view)) if seen == rv && rv.is_some() => view.clone(),
-                _ => {
-                    let view = PodView::of(p);
-                    cache.insert(name.clone(), (rv.clone(), view.clone()));
-                    view
-                }
-            };
-            pods.insert(name, view);
+            match self.pods.get(name) {
+                Some((seen, _)) if seen == rv && rv.is_some() => {}
+                _ => changed.push(p),
+            }
+        }
+        changed.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        for p in changed {
+            let view = PodView::of(p);
+            let before = self.pods.get(&view.name).map(|(_, v)| v);
+            findings.extend(pod_changes(first, before, &view));
+            self.pods.insert(
+                view.name.clone(),
+                (p.metadata.resource_version.clone(), view),
+            );
         }
         // Forget pods gone from the new ReplicaSet.
-        if cache.len() > pods.len() {
-            cache.retain(|name, _| pods.contains_key(name));
+        if self.pods.len() > new_pods.len() {
+            let live: std::collections::HashSet<&str> = new_pods
+                .iter()
+                .filter_map(|p| p.metadata.name.as_deref())
+                .collect();
+            self.pods.retain(|name, _| live.contains(name.as_str()));
         }
-        ViewState {
-            message: message(verdict),
-            rss,
-            pods,
+        let mut out = collapse(findings);
+        let new_name = snap.new_rs().and_then(|rs| rs.metadata.name.as_deref());
+        let mut rss = BTreeMap::new();
+        for rs in &snap.replica_sets {
+            let view = RsView::of(rs, rs.metadata.name.as_deref() == new_name);
+            let changed = match self.rss.get(&view.name) {
+                Some(b) => {
+                    (b.ready, b.desired, b.is_new) != (view.ready, view.desired, view.is_new)
+                }
+                // A ReplicaSet seen for the first time: worth a line if it runs anything.
+                None => view.is_new || view.desired > 0,
+            };
+            if changed {
+                out.push(format!(
+                    "rs {} {}/{} ready ({})",
+                    view.name,
+                    view.ready,
+                    view.desired,
+                    view.age_word()
+                ));
+            }
+            rss.insert(view.name.clone(), view);
         }
+        self.rss = rss;
+        let message = message(verdict);
+        if (first || self.message != message) && !message.is_empty() {
+            out.push(message.clone());
+        }
+        self.message = message;
+        out
     }
 }
 
@@ -79,41 +111,10 @@ fn message(verdict: &Verdict) -> String {
 }
 
 /// The lines that tell what changed since `prev` (everything worth saying when `prev` is
-/// `None`), without the time and target prefix. Pods first, then ReplicaSets, then the
-/// Deployment's message: cause before effect.
+/// `None`).
 #[cfg(test)]
 pub fn lines_for(prev: Option<&ViewState>, snap: &Snapshot, verdict: &Verdict) -> Vec<String> {
-    changes(prev, &ViewState::of(snap, verdict))
-}
-
-fn changes(prev: Option<&ViewState>, next: &ViewState) -> Vec<String> {
-    let findings: Vec<Finding> = next
-        .pods
-        .values()
-        .flat_map(|pod| pod_changes(prev, pod))
-        .collect();
-    let mut out = collapse(findings);
-    for rs in next.rss.values() {
-        let before = prev.and_then(|p| p.rss.get(&rs.name));
-        let changed = match before {
-            Some(b) => (b.ready, b.desired, b.is_new) != (rs.ready, rs.desired, rs.is_new),
-            // A ReplicaSet seen for the first time: worth a line if it runs anything.
-            None => rs.is_new || rs.desired > 0,
-        };
-        if changed {
-            out.push(format!(
-                "rs {} {}/{} ready ({})",
-                rs.name,
-                rs.ready,
-                rs.desired,
-                rs.age_word()
-            ));
-        }
-    }
-    if prev.is_none_or(|p| p.message != next.message) && !next.message.is_empty() {
-        out.push(next.message.clone());
-    }
-    out
+    prev.cloned().unwrap_or_default().advance(snap, verdict)
 }
 
 /// One thing that happened to one pod. `what` is worded the same for every pod it happened
@@ -161,13 +162,12 @@ fn collapse(findings: Vec<Finding>) -> Vec<String> {
         .collect()
 }
 
-fn pod_changes(prev: Option<&ViewState>, pod: &PodView) -> Vec<Finding> {
+fn pod_changes(first: bool, before: Option<&PodView>, pod: &PodView) -> Vec<Finding> {
     let name = &pod.name;
     let mut out = Vec::new();
-    let before = prev.and_then(|p| p.pods.get(name));
     // On the first observation only trouble is news; a pod that appears later and is
     // already ready is.
-    let was_ready = before.map_or(prev.is_none() && pod.ready, |b| b.ready);
+    let was_ready = before.map_or(first && pod.ready, |b| b.ready);
     if pod.ready && !was_ready {
         out.push(Finding::new(name, "ready".into()));
     }
@@ -218,8 +218,7 @@ fn local_time() -> String {
 /// The line log of one rollout.
 pub struct Lines {
     target: String,
-    state: Option<ViewState>,
-    cache: PodCache,
+    state: ViewState,
     clock: fn() -> String,
     out: Box<dyn Write + Send>,
 }
@@ -233,8 +232,7 @@ impl Lines {
     pub fn with(target: &str, clock: fn() -> String, out: Box<dyn Write + Send>) -> Self {
         Lines {
             target: target.to_string(),
-            state: None,
-            cache: PodCache::new(),
+            state: ViewState::default(),
             clock,
             out,
         }
@@ -249,11 +247,9 @@ impl Lines {
 
 impl super::Progress for Lines {
     fn update(&mut self, snap: &Snapshot, verdict: &Verdict) {
-        let next = ViewState::of_cached(snap, verdict, &mut self.cache);
-        for line in changes(self.state.as_ref(), &next) {
+        for line in self.state.advance(snap, verdict) {
             self.emit(&line);
         }
-        self.state = Some(next);
     }
 
     fn note(&mut self, line: &str) {
@@ -288,7 +284,8 @@ mod tests {
         pods: Vec<k8s_openapi::api::core::v1::Pod>,
     ) -> Snapshot {
         Snapshot {
-            new_rs_memo: Default::default(),
+            changed: None,
+            memo: Default::default(),
             deployment: deployment(4, "model:v2", (2, 2, 2, 2)),
             replica_sets: vec![
                 replica_set(OLD, 3, "model:v1", old_desired, old_desired),
@@ -493,5 +490,31 @@ mod tests {
         log.finish();
         let text = String::from_utf8(buf.0.lock().expect("buffer").clone()).expect("utf-8");
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn a_burst_looks_only_at_the_pods_it_changed() {
+        let before = snap(
+            0,
+            2,
+            vec![running(NEW, "a", false, 0), running(NEW, "b", false, 0)],
+        );
+        let mut state = ViewState::of(&before, &waiting_msg(0));
+        let mut after = snap(
+            0,
+            2,
+            vec![running(NEW, "a", true, 0), running(NEW, "b", true, 0)],
+        );
+        after.changed = Some([format!("{NEW}-b")].into());
+        assert_eq!(
+            state.advance(&after, &waiting_msg(0)),
+            vec![format!("pod {NEW}-b ready")]
+        );
+        // The clock's snapshot looks at every pod: the one not seen changing is told now.
+        after.changed = None;
+        assert_eq!(
+            state.advance(&after, &waiting_msg(0)),
+            vec![format!("pod {NEW}-a ready")]
+        );
     }
 }

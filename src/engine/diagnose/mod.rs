@@ -18,7 +18,10 @@
 //! | 7 | `ReplicaFailure` | new RS condition `ReplicaFailure=True`, or Deployment `Progressing=False/ReplicaSetCreateError` | at once |
 //! | 8 | `ProgressDeadlineExceeded` | Deployment `Progressing=False/ProgressDeadlineExceeded` | at once |
 //!
-//! Each rule scans the new pods in name order, so the same snapshot always names the same pod.
+//! Each rule scans the new pods in name order, so the same snapshot always names the same pod;
+//! the pod rules (1-6) scan only the pods that changed since the snapshot before, and every
+//! pod on the clock's tick (once a second), so following costs what changed, not the size of
+//! the rollout.
 //! Terminating pods (deletionTimestamp set) are skipped: the ReplicaSet has already replaced
 //! them. Every summary is one line and names the pod and container it comes from.
 
@@ -129,6 +132,10 @@ struct Ctx<'a> {
     now: Timestamp,
     new_rs: Option<&'a ReplicaSet>,
     pods: Vec<&'a Pod>,
+    /// The pods the pod rules (1-6) look at: those changed since the snapshot before
+    /// ([`Snapshot::changed`]), in name order. A signal becomes decisive when its pod
+    /// changes, or with time, and the clock's snapshot looks at every pod.
+    scan: Vec<&'a Pod>,
     /// The snapshot's events by involved object's uid, oldest first, built on the first
     /// look-up: a scan per pod made every judgement quadratic in a large rollout, and a
     /// healthy one never needs them.
@@ -203,12 +210,18 @@ pub fn diagnose(snap: &Snapshot, th: &Thresholds, now: Timestamp) -> Option<Diag
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
     pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let scan = pods
+        .iter()
+        .copied()
+        .filter(|p| snap.is_changed(p))
+        .collect();
     let ctx = Ctx {
         snap,
         th,
         now,
         new_rs,
         pods,
+        scan,
         events_by_uid: OnceCell::new(),
     };
     RULES.iter().find_map(|rule| rule(&ctx))

@@ -137,7 +137,7 @@ pub(super) fn readiness_failing(ctx: &Ctx<'_>) -> Option<Diagnosis> {
             return None;
         }
     }
-    ctx.pods.iter().find_map(|pod| {
+    ctx.scan.iter().find_map(|pod| {
         let spec = pod.spec.as_ref()?;
         let status = pod.status.as_ref()?;
         spec.containers.iter().find_map(|c| {

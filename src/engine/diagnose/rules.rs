@@ -71,7 +71,7 @@ fn first_event(events: &[&Event], pred: impl Fn(&Event) -> bool) -> Option<Times
 
 /// Rule 1: a new pod's container cannot get its image.
 pub(super) fn image_pull(ctx: &Ctx<'_>) -> Option<Diagnosis> {
-    ctx.pods.iter().find_map(|pod| {
+    ctx.scan.iter().find_map(|pod| {
         statuses(pod).find_map(|cs| {
             let (reason, message) = waiting(cs).filter(|(r, _)| PULL_REASONS.contains(r))?;
             let image = image_of(pod, cs);
@@ -121,7 +121,7 @@ pub(super) fn image_pull(ctx: &Ctx<'_>) -> Option<Diagnosis> {
 /// Rule 2: the kubelet cannot build the container's config (a missing ConfigMap, Secret or key).
 pub(super) fn config_error(ctx: &Ctx<'_>) -> Option<Diagnosis> {
     const REASON: &str = "CreateContainerConfigError";
-    ctx.pods.iter().find_map(|pod| {
+    ctx.scan.iter().find_map(|pod| {
         statuses(pod).find_map(|cs| {
             let (_, message) = waiting(cs).filter(|(r, _)| *r == REASON)?;
             let message = one_line(message);
@@ -201,7 +201,7 @@ fn memory(m: Option<&BTreeMap<String, Quantity>>) -> Option<String> {
 /// Rule 3: a container was killed by the kernel for exceeding its memory.
 pub(super) fn oom_killed(ctx: &Ctx<'_>) -> Option<Diagnosis> {
     const REASON: &str = "OOMKilled";
-    ctx.pods.iter().find_map(|pod| {
+    ctx.scan.iter().find_map(|pod| {
         statuses(pod).find_map(|cs| {
             let current = cs.state.as_ref().and_then(|s| s.terminated.as_ref());
             let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
@@ -281,7 +281,7 @@ fn probe_kill<'a>(events: &[&'a Event], container: &str) -> Option<(&'static str
 /// dependency not up yet) would otherwise end the rollout and `--restarts` would mean nothing.
 pub(super) fn crash_loop(ctx: &Ctx<'_>) -> Option<Diagnosis> {
     let threshold = i64::from(ctx.th.restarts.max(1));
-    ctx.pods.iter().find_map(|pod| {
+    ctx.scan.iter().find_map(|pod| {
         statuses(pod).find_map(|cs| {
             let backing_off = waiting(cs).is_some_and(|(r, _)| r == "CrashLoopBackOff");
             let restarts = i64::from(cs.restart_count.max(0));

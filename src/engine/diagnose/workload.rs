@@ -52,7 +52,7 @@ fn requests(pod: &Pod, resource: &str) -> bool {
 /// Rule 5: a new pod has been unschedulable for longer than the grace period.
 pub(super) fn unschedulable(ctx: &Ctx<'_>) -> Option<Diagnosis> {
     let grace = SignedDuration::try_from(ctx.th.unschedulable_grace).unwrap_or(SignedDuration::MAX);
-    ctx.pods.iter().find_map(|pod| {
+    ctx.scan.iter().find_map(|pod| {
         let cond = pod.status.as_ref()?.conditions.iter().flatten().find(|c| {
             c.type_ == "PodScheduled"
                 && c.status == "False"

@@ -59,7 +59,8 @@ fn machine(on_failure: OnFailure, on_interrupt: OnInterrupt) -> Machine {
 /// Rolling from v1 (revision 1) to v2 (revision 2): the new pod is `new_pod`.
 fn rolling(new_pod: k8s_openapi::api::core::v1::Pod) -> Snapshot {
     Snapshot {
-        new_rs_memo: Default::default(),
+        changed: None,
+        memo: Default::default(),
         deployment: deployment(2, "v2", (1, 0, 1, 1)),
         replica_sets: vec![
             replica_set(OLD, 1, "v1", 1, 1),
@@ -92,7 +93,8 @@ fn complete(revision: i64, image: &str, generation: i64) -> Snapshot {
         s.observed_generation = Some(generation);
     }
     Snapshot {
-        new_rs_memo: Default::default(),
+        changed: None,
+        memo: Default::default(),
         deployment: d,
         replica_sets: vec![
             replica_set(OLD, revision, image, 1, 1),

@@ -144,7 +144,8 @@ pub fn rollout(image: &str) -> Snapshot {
         status: None,
     };
     Snapshot {
-        new_rs_memo: Default::default(),
+        changed: None,
+        memo: Default::default(),
         deployment,
         replica_sets: vec![
             replica_set("inference-6c5b4", OLD_RS, "inference:v2"),
