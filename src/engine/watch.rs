@@ -45,6 +45,7 @@ impl std::fmt::Display for Unreachable {
 }
 
 /// What one of the merged streams yielded.
+#[derive(Debug)]
 enum Item {
     /// A watch delivered something (the caches changed or were re-listed).
     Changed,
@@ -54,6 +55,8 @@ enum Item {
     Tick,
     /// The pods watch delivered something: the pod named, or (`None`) its whole list.
     Pod(Option<String>),
+    /// The Deployment changed: its status decides completion, so it is judged at once.
+    Deployment,
     /// The user may not read what an optional watch follows (RBAC): follow without it
     /// rather than wait forever for a cache that never fills, as `kubectl rollout status`
     /// needs only the Deployment.
@@ -122,6 +125,13 @@ impl Item {
         }
     }
 
+    /// Whether the item is judged at once rather than with the rest of its burst: the
+    /// Deployment (completion), the clock, a re-list, and anything about the watches'
+    /// health.
+    fn urgent(&self) -> bool {
+        !matches!(self, Item::Changed | Item::Pod(Some(_)))
+    }
+
     /// [`Item::of`] for a watch following can do without: a 403 is no error to retry.
     fn optional<T>(kind: Optional) -> impl Fn(Result<T, watcher::Error>) -> Item {
         move |r| match r {
@@ -156,7 +166,7 @@ impl Health {
                 self.failing = Some((err, since));
                 Some(note)
             }
-            Item::Changed | Item::Pod(_) => {
+            Item::Changed | Item::Pod(_) | Item::Deployment => {
                 self.failing = None;
                 None
             }
@@ -219,7 +229,16 @@ pub struct Watch {
     /// The pods changed since the last snapshot (`None`: all of them, see
     /// [`Snapshot::changed`]).
     touched: Option<std::collections::HashSet<String>>,
+    /// While a burst of pod, ReplicaSet and event changes is gathered: when it is judged.
+    window: Option<Instant>,
 }
+
+/// How long a burst of pod, ReplicaSet and event changes is gathered before it is judged. A
+/// rollout of hundreds of pods sends a change every few milliseconds for its whole length;
+/// judging each costs a pass over the pods, gathering them for 100 ms bounds that to ten
+/// a second. The Deployment's own changes (completion) are judged at once; a failure seen
+/// on a pod is acted on at most this much later.
+const COALESCE: Duration = Duration::from_millis(100);
 
 /// How long watches may fail before the cluster is asked directly.
 const PROBE_AFTER: Duration = Duration::from_secs(5);
@@ -257,7 +276,10 @@ impl Watch {
             .default_backoff()
             .modify(strip),
         )
-        .map(Item::of);
+        .map(|r| match r {
+            Ok(_) => Item::Deployment,
+            Err(e) => Item::of::<()>(Err(e)),
+        });
         let rs_stream = reflector::reflector(
             rs_writer,
             watcher(cluster.api::<ReplicaSet>(), cfg().labels(&selector))
@@ -314,6 +336,7 @@ impl Watch {
             due: false,
             probed: None,
             touched: None,
+            window: None,
         }
     }
 
@@ -364,7 +387,21 @@ impl Watch {
             if std::mem::take(&mut self.due) {
                 return self.snapshot();
             }
-            let Some(item) = self.changes.next().await else {
+            let next = match self.window {
+                Some(until) => {
+                    match tokio::time::timeout_at(until.into(), self.changes.next()).await {
+                        Ok(item) => item,
+                        // The burst's window closed: judge what it brought.
+                        Err(_) => {
+                            self.window = None;
+                            self.due = self.judgeable();
+                            continue;
+                        }
+                    }
+                }
+                None => self.changes.next().await,
+            };
+            let Some(item) = next else {
                 return Err(CliError::Internal("every watch stream ended".into()));
             };
             // A rollout of many pods sends bursts of events: take every one already
@@ -375,34 +412,48 @@ impl Watch {
                 items.push(item);
             }
             let ticked = items.iter().any(|i| matches!(i, Item::Tick));
-            for item in &items {
-                match item {
-                    // The clock: time-based rules look at every pod again.
-                    Item::Tick | Item::Pod(None) => self.touched = None,
-                    Item::Pod(Some(name)) => {
-                        if let Some(t) = self.touched.as_mut() {
-                            t.insert(name.clone());
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            let urgent = items.iter().any(Item::urgent);
             for item in items {
-                if let Some(note) = self.health.observe(item, now) {
-                    self.notes.push_back(note);
-                }
+                self.take(item, now);
             }
             if ticked {
                 self.probe(now).await;
             }
-            let caches = [
-                (Optional::ReplicaSets, listed(&self.replica_sets)),
-                (Optional::Pods, listed(&self.pods)),
-                (Optional::Events, listed(&self.events)),
-            ];
-            // The notes go first; the snapshot follows them.
-            self.due = self.health.judgeable(caches, listed(&self.deployments));
+            if urgent {
+                self.window = None;
+                // The notes go first; the snapshot follows them.
+                self.due = self.judgeable();
+            } else if self.window.is_none() {
+                self.window = Some(now + COALESCE);
+            }
         }
+    }
+
+    /// Takes one item into the bookkeeping: what changed, and the watches' health.
+    fn take(&mut self, item: Item, now: Instant) {
+        match &item {
+            // The clock: time-based rules look at every pod again.
+            Item::Tick | Item::Pod(None) => self.touched = None,
+            Item::Pod(Some(name)) => {
+                if let Some(t) = self.touched.as_mut() {
+                    t.insert(name.clone());
+                }
+            }
+            _ => {}
+        }
+        if let Some(note) = self.health.observe(item, now) {
+            self.notes.push_back(note);
+        }
+    }
+
+    /// Whether a snapshot may be judged now (see [`Health::judgeable`]).
+    fn judgeable(&self) -> bool {
+        let caches = [
+            (Optional::ReplicaSets, listed(&self.replica_sets)),
+            (Optional::Pods, listed(&self.pods)),
+            (Optional::Events, listed(&self.events)),
+        ];
+        self.health.judgeable(caches, listed(&self.deployments))
     }
 
     /// The rollout as the caches hold it; the Deployment gone from them was deleted.
@@ -525,5 +576,21 @@ mod tests {
             !h.judgeable(pods_unlisted, false),
             "the Deployment is never optional"
         );
+    }
+
+    #[test]
+    fn pod_replicaset_and_event_changes_wait_for_their_burst_and_the_rest_is_judged_at_once() {
+        for gathered in [Item::Changed, Item::Pod(Some("web-1".into()))] {
+            assert!(!gathered.urgent(), "{gathered:?}");
+        }
+        for at_once in [
+            Item::Deployment,
+            Item::Tick,
+            Item::Pod(None),
+            Item::Error("refused".into()),
+            Item::Forbidden(Optional::Events, "forbidden".into()),
+        ] {
+            assert!(at_once.urgent(), "{at_once:?}");
+        }
     }
 }
