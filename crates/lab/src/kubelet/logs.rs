@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -31,9 +32,15 @@ impl LogFile {
     /// Creates (truncates) the file.
     pub fn create(path: PathBuf) -> std::io::Result<Arc<Self>> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            super::user::private_dir(dir, 0o700)?;
         }
-        let file = std::fs::File::create(&path)?;
+        // Only the lab reads a container's log; the pod's user never writes it.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
         Ok(Arc::new(Self {
             path,
             file: Mutex::new(Some(file)),
