@@ -84,9 +84,11 @@ async fn first_ok(addr: SocketAddr, ca_pem: Option<&str>, t0: Instant) -> Result
     bail!("no answer on {addr} within 10 s")
 }
 
-/// Figure 1: `Lab::start` to a serving API, against an axum hello-world.
+/// Figure 1: `Lab::start` to a serving API, against an axum hello-world; and what TLS
+/// (the CA and certificate made at start-up, the client's handshake) adds, against the same
+/// lab over plain HTTP.
 pub async fn startup() -> Result<Vec<Row>> {
-    let (mut lab_t, mut base_t) = (Vec::new(), Vec::new());
+    let (mut lab_t, mut plain_t, mut base_t) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..STARTS {
         let t0 = Instant::now();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -100,14 +102,35 @@ pub async fn startup() -> Result<Vec<Row>> {
         let lab = Lab::start(support::lab_config(1)).await?;
         lab_t.push(first_ok(lab.addr(), lab.access().ca_pem.as_deref(), t0).await?);
         lab.shutdown().await;
+
+        let t0 = Instant::now();
+        let plain = Lab::start(LabConfig {
+            insecure_http: true,
+            ..support::lab_config(1)
+        })
+        .await?;
+        plain_t.push(first_ok(plain.addr(), None, t0).await?);
+        plain.shutdown().await;
     }
-    let (l, b) = (percentile(&lab_t, 50.0), percentile(&base_t, 50.0));
-    Ok(vec![Row::new(
-        "1 lab start-up to GET /version over HTTPS (p50)",
-        fmt_d(l),
-        format!("{} axum hello", fmt_d(b)),
-        ratio(l.as_secs_f64(), b.as_secs_f64()),
-    )])
+    let (l, p, b) = (
+        percentile(&lab_t, 50.0),
+        percentile(&plain_t, 50.0),
+        percentile(&base_t, 50.0),
+    );
+    Ok(vec![
+        Row::new(
+            "1 lab start-up to GET /version over HTTPS (p50)",
+            fmt_d(l),
+            format!("{} axum hello", fmt_d(b)),
+            ratio(l.as_secs_f64(), b.as_secs_f64()),
+        ),
+        Row::new(
+            "1 the same over plain HTTP (insecure_http)",
+            fmt_d(p),
+            format!("{} HTTPS", fmt_d(l)),
+            ratio(p.as_secs_f64(), l.as_secs_f64()),
+        ),
+    ])
 }
 
 fn writer() -> WriteOptions {

@@ -16,7 +16,7 @@ use super::respond::error_response;
 use crate::error::ApiError;
 
 /// Paths anonymous clients may read.
-const PUBLIC: [&str; 4] = ["/healthz", "/livez", "/readyz", "/version"];
+const PUBLIC: [&str; 5] = ["/healthz", "/livez", "/readyz", "/version", "/version/"];
 
 /// What a request's `Authorization` header says about it.
 #[derive(Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /version` | v1.33 version info (steers kubectl's dispatcher) |
+//! | `GET /version`, `/version/` | v1.33 version info (steers kubectl's dispatcher) |
 //! | `GET /api`, `/apis` | aggregated discovery when asked for, else `APIVersions` / `APIGroupList` |
 //! | `GET /api/v1`, `/apis/{g}/{v}`, `/apis/{g}` | legacy `APIResourceList` / `APIGroup` |
 //! | `GET /openapi/v3[/{gv}]` | minimal OpenAPI v3 (PATCH with `fieldValidation`) |
@@ -65,6 +65,11 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route(
             "/version",
+            get(|| async { respond::json_response(StatusCode::OK, &discovery::version()) }),
+        )
+        // The Python client asks for `/version/`, which upstream serves too.
+        .route(
+            "/version/",
             get(|| async { respond::json_response(StatusCode::OK, &discovery::version()) }),
         )
         .route("/healthz", get(|| async { "ok" }))

@@ -227,6 +227,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_log_file_is_readable_by_the_lab_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("logs/c/0.log");
+        LogFile::create(path.clone()).expect("created");
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("logs/c")), 0o700);
+    }
+
+    #[test]
     fn cri_lines_lose_their_timestamp_stream_and_tag() {
         let raw =
             b"2024-01-01T00:00:00.1Z stdout F hello world\n2024-01-01T00:00:00.2Z stderr F oops\n";

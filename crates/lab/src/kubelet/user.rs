@@ -260,6 +260,31 @@ mod tests {
     }
 
     #[test]
+    fn a_program_behind_a_closed_directory_is_copied_where_any_user_can_run_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // tempdir makes its directory 0700: open it, as /tmp is.
+        private_dir(dir.path(), 0o755).expect("open tempdir");
+        let closed = dir.path().join("home");
+        private_dir(&closed, 0o700).expect("closed dir");
+        let program = closed.join("rollout");
+        std::fs::write(&program, b"#!/bin/sh\n").expect("program");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("mode");
+        let state = dir.path().join("state");
+        let reachable = reachable_program(&program.to_string_lossy(), &state).expect("reachable");
+        assert_eq!(Path::new(&reachable), state.join("bin/rollout"));
+        let mode = std::fs::metadata(&reachable).expect("copied").mode() & 0o777;
+        assert_eq!(mode, 0o755);
+
+        let open = dir.path().join("open");
+        private_dir(&open, 0o755).expect("open dir");
+        let shared = open.join("tool");
+        std::fs::write(&shared, b"#!/bin/sh\n").expect("program");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).expect("mode");
+        let same = reachable_program(&shared.to_string_lossy(), &state).expect("reachable");
+        assert_eq!(same, shared.to_string_lossy());
+    }
+
+    #[test]
     fn the_container_root_tmp_and_working_dir_are_private() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("c");

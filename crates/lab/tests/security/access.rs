@@ -58,7 +58,7 @@ async fn a_request_without_the_token_or_with_another_gets_401_and_the_kubeconfig
 #[tokio::test]
 async fn health_and_version_answer_anonymous_clients_but_not_a_wrong_token() {
     let lab = api_lab(LabConfig::default()).await;
-    for path in ["/healthz", "/livez", "/readyz", "/version"] {
+    for path in ["/healthz", "/livez", "/readyz", "/version", "/version/"] {
         let open = request(&lab, "GET", path, &[], b"").await;
         assert_eq!(open.status, 200, "{path}: {open:?}");
         let wrong = request(&lab, "GET", path, &[("Authorization", "Bearer nope")], b"").await;
