@@ -285,6 +285,12 @@ pub struct LabUpArgs {
     /// Fault injection, e.g. `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2,forbid=events` (rates are fractions of requests; watch-cut is seconds; forbid, repeatable, answers 403 to every request for that resource).
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
+    /// Serve plain HTTP instead of HTTPS, for tests that read the wire (the kubeconfig's bearer token is still required).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Run pod processes as root when the lab runs as root (by default they run as their securityContext's runAsUser, else nobody).
+    #[arg(long)]
+    pub pods_as_root: bool,
 }
 
 #[derive(Debug, Args)]

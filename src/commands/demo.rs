@@ -77,7 +77,7 @@ pub async fn run() -> Exit {
         Err(e) => return fail(Exit::Error, e, None),
     };
     let kubeconfig = dir.join("kubeconfig.yaml");
-    if let Err(e) = std::fs::write(&kubeconfig, lab.kubeconfig()) {
+    if let Err(e) = lab.write_kubeconfig(&kubeconfig) {
         return fail(
             Exit::Error,
             format!("cannot write {}: {e}", kubeconfig.display()),

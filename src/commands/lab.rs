@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rollout_lab::{Faults, Lab, LabConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::fail;
@@ -19,19 +18,20 @@ pub fn default_kubeconfig() -> PathBuf {
     }
 }
 
-/// Asks the API for `/healthz` over a plain connection, so the kubeconfig is only written
-/// once a client could use it.
-async fn answers(addr: std::net::SocketAddr) -> bool {
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+/// Asks the API for its version as a client of the kubeconfig would (TLS against the lab's
+/// CA, with its token), so the kubeconfig is only written once a client could use it.
+async fn answers(lab: &Lab) -> bool {
+    let Ok(kubeconfig) = kube::config::Kubeconfig::from_yaml(&lab.kubeconfig()) else {
         return false;
     };
-    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).await.is_err() {
+    let options = kube::config::KubeConfigOptions::default();
+    let Ok(config) = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await else {
         return false;
+    };
+    match kube::Client::try_from(config) {
+        Ok(client) => client.apiserver_version().await.is_ok(),
+        Err(_) => false,
     }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    buf.starts_with(b"HTTP/1.1 200")
 }
 
 pub async fn up(args: LabUpArgs) -> Exit {
@@ -78,6 +78,8 @@ pub async fn up(args: LabUpArgs) -> Exit {
         },
         proxy_delay: args.proxy_delay,
         model_server_command,
+        insecure_http: args.insecure_http,
+        pods_as_root: args.pods_as_root,
         ..LabConfig::default()
     };
     let (mut sigint, mut sigterm) = match (
@@ -100,7 +102,7 @@ pub async fn up(args: LabUpArgs) -> Exit {
             );
         }
     };
-    if !answers(lab.addr()).await {
+    if !answers(&lab).await {
         return fail(
             Exit::Error,
             format!("the lab API at {} does not answer", lab.url()),
@@ -117,7 +119,7 @@ pub async fn up(args: LabUpArgs) -> Exit {
             Some("pass --kubeconfig PATH in a writable directory"),
         );
     }
-    if let Err(e) = std::fs::write(&path, lab.kubeconfig()) {
+    if let Err(e) = lab.write_kubeconfig(&path) {
         return fail(
             Exit::Error,
             format!("cannot write the kubeconfig {}: {e}", path.display()),

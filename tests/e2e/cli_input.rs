@@ -151,7 +151,11 @@ async fn an_unreachable_cluster_exits_1_and_a_missing_kubeconfig_exits_2() {
     // A kubeconfig of its own (whatever cluster the suite runs against): its server is
     // that closed port.
     let closed = env.dir.path().join("closed.yaml");
-    let text = rollout_lab::kubeconfig::render(&format!("http://127.0.0.1:{port}"));
+    let text = rollout_lab::kubeconfig::render(&rollout_lab::kubeconfig::Access {
+        server: format!("http://127.0.0.1:{port}"),
+        ca_pem: None,
+        token: "unused".into(),
+    });
     std::fs::write(&closed, text).expect("kubeconfig written");
 
     let run = env
