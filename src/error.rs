@@ -5,6 +5,13 @@
 //! anything a user sees: each variant decides its exit code.
 
 use crate::exit::Exit;
+use crate::text::{one_line, shell_quote};
+
+/// Whether a connection error's cause chain is a failed TLS certificate verification
+/// (rustls words it "invalid peer certificate: UnknownIssuer", "...: NotValidForName", ...).
+fn is_tls_failure(reason: &str) -> bool {
+    reason.contains("invalid peer certificate") || reason.contains("certificate verify failed")
+}
 
 /// A failure of a command, before or after it changed anything.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +22,8 @@ pub enum CliError {
         message: String,
         hint: Option<String>,
     },
-    /// The kubeconfig could not be read or has no usable context.
+    /// The kubeconfig could not be read or has no usable context: bad input, exit 2 whether
+    /// it came from `--kubeconfig`, `KUBECONFIG` or `~/.kube/config`.
     #[error("{message}")]
     Config {
         message: String,
@@ -58,12 +66,17 @@ impl CliError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CliError::Usage { hint, .. } | CliError::Config { hint, .. } => hint.clone(),
+            CliError::Unreachable { reason, .. } if is_tls_failure(reason) => Some(
+                "TLS verification failed: check the kubeconfig's certificate-authority-data (or insecure-skip-tls-verify for a test cluster)"
+                    .into(),
+            ),
             CliError::Unreachable { .. } => Some(
                 "check the kubeconfig's server address, or start the lab with `rollout lab up`"
                     .into(),
             ),
             CliError::NotFound { namespace, .. } => Some(format!(
-                "list what exists with `kubectl get deployments -n {namespace}`"
+                "list what exists with `kubectl get deployments -n {}`",
+                shell_quote(namespace)
             )),
             CliError::Conflict { .. } => Some(
                 "another client is changing it at the same time; run the command again once it settles"
@@ -79,20 +92,22 @@ impl CliError {
     /// The documented exit code of this error.
     pub fn exit(&self) -> Exit {
         match self {
-            CliError::Usage { .. } | CliError::NotFound { .. } => Exit::Usage,
-            CliError::Config { .. }
-            | CliError::Conflict { .. }
+            CliError::Usage { .. } | CliError::Config { .. } | CliError::NotFound { .. } => {
+                Exit::Usage
+            }
+            CliError::Conflict { .. }
             | CliError::Unreachable { .. }
             | CliError::Api { .. }
             | CliError::Internal(_) => Exit::Error,
         }
     }
 
-    /// Prints `error: ...` and `hint: ...` to stderr.
+    /// Prints `error: ...` and `hint: ...` to stderr, each one line whatever text from the
+    /// user or the cluster they carry.
     pub fn report(&self) {
-        eprintln!("error: {self}");
+        crate::output::err_line(&format!("error: {}", one_line(&self.to_string())));
         if let Some(h) = self.hint() {
-            eprintln!("hint: {h}");
+            crate::output::err_line(&format!("hint: {}", one_line(&h)));
         }
     }
 }

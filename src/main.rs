@@ -7,9 +7,11 @@ mod duration;
 mod engine;
 mod error;
 mod exit;
+mod input;
 mod outcome;
 mod output;
 mod target;
+mod text;
 
 use clap::Parser;
 
@@ -22,7 +24,11 @@ fn main() {
             } else {
                 0
             };
-            let _ = e.print();
+            if e.use_stderr() {
+                output::err(&cli::usage_error_text(&e.render().to_string()));
+            } else {
+                let _ = e.print();
+            }
             std::process::exit(code);
         }
     };
@@ -38,7 +44,7 @@ fn main() {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::err_line(&format!("error: cannot start the async runtime: {e}"));
             std::process::exit(exit::Exit::Error.code());
         }
     };

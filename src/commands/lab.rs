@@ -134,7 +134,10 @@ pub async fn up(args: LabUpArgs) -> Exit {
         path.display()
     );
     eprintln!();
-    eprintln!("  export KUBECONFIG={}", path.display());
+    eprintln!(
+        "  export KUBECONFIG={}",
+        crate::text::shell_quote(&path.display().to_string())
+    );
     eprintln!("  kubectl get nodes");
     eprintln!();
     eprintln!("Ctrl-C stops the lab.");
@@ -172,16 +175,21 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
     spec.body = match args.body {
         None => None,
         Some(b) => match b.strip_prefix('@') {
-            Some(file) => match std::fs::read(file) {
-                Ok(bytes) => Some(bytes),
-                Err(e) => {
-                    return fail(
-                        Exit::Usage,
-                        format!("cannot read --body file {file}: {e}"),
-                        None,
-                    );
+            Some(file) => {
+                match crate::input::read_file(Path::new(file), crate::input::BODY_LIMIT) {
+                    Ok(bytes) => Some(bytes),
+                    Err(e) => {
+                        return fail(
+                            Exit::Usage,
+                            format!("cannot read --body file {}: {e}", crate::text::shown(file)),
+                            Some(&format!(
+                                "--body @FILE names a readable file of at most {}",
+                                crate::input::size(crate::input::BODY_LIMIT)
+                            )),
+                        );
+                    }
                 }
-            },
+            }
             None => Some(b.into_bytes()),
         },
     };
@@ -192,13 +200,13 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
         Ok(report) => {
             if output == Some("json") {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(s) => println!("{s}"),
+                    Ok(s) => crate::output::out(&format!("{s}\n")),
                     Err(e) => {
                         return fail(Exit::Error, format!("cannot render the report: {e}"), None);
                     }
                 }
             } else {
-                print!("{}", report.render_human());
+                crate::output::out(&report.render_human());
             }
             if report.failed > 0 {
                 Exit::Failed
