@@ -10,6 +10,8 @@ mod exit;
 mod input;
 mod outcome;
 mod output;
+#[cfg(test)]
+mod proptests;
 mod target;
 mod text;
 
