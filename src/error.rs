@@ -111,3 +111,52 @@ impl CliError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable(reason: &str) -> CliError {
+        CliError::Unreachable {
+            server: "https://127.0.0.1:6443/".into(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_certificate_verification_is_named_in_the_hint() {
+        // The text kube gives for a server whose certificate the kubeconfig's CA did not sign.
+        let e = unreachable(
+            "ServiceError: client error (Connect): invalid peer certificate: UnknownIssuer",
+        );
+        assert!(
+            e.hint()
+                .is_some_and(|h| h.starts_with("TLS verification failed"))
+        );
+        let e =
+            unreachable("ServiceError: client error (Connect): Connection refused (os error 111)");
+        assert!(e.hint().is_some_and(|h| h.contains("server address")));
+    }
+
+    #[test]
+    fn every_kubeconfig_failure_is_a_usage_error() {
+        let e = CliError::Config {
+            message: "cannot read kubeconfig /x: No such file".into(),
+            hint: None,
+        };
+        assert_eq!(e.exit(), Exit::Usage);
+    }
+
+    #[test]
+    fn a_namespace_in_a_suggested_command_is_shell_quoted() {
+        let e = CliError::NotFound {
+            kind: "deployment",
+            name: "web".into(),
+            namespace: "a b".into(),
+        };
+        assert_eq!(
+            e.hint().as_deref(),
+            Some("list what exists with `kubectl get deployments -n 'a b'`")
+        );
+    }
+}

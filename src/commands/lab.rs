@@ -170,7 +170,7 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
     spec.timeout = args.timeout;
     spec.method = match args.method.parse() {
         Ok(m) => m,
-        Err(e) => return fail(Exit::Usage, e, None),
+        Err(e) => return fail(Exit::Usage, e, Some("use --method GET or --method POST")),
     };
     spec.body = match args.body {
         None => None,
@@ -214,6 +214,10 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
                 Exit::Success
             }
         }
-        Err(e) => fail(Exit::Usage, e, None),
+        Err(e) => fail(
+            Exit::Usage,
+            e,
+            Some("see `rollout lab load --help` for the flags' ranges"),
+        ),
     }
 }
