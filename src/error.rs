@@ -65,7 +65,11 @@ impl CliError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
-            CliError::Usage { hint, .. } | CliError::Config { hint, .. } => hint.clone(),
+            // Every usage error has a hint; this one only stands in for a missing one.
+            CliError::Usage { hint, .. } | CliError::Config { hint, .. } => Some(
+                hint.clone()
+                    .unwrap_or_else(|| "run the command with --help for its usage".into()),
+            ),
             CliError::Unreachable { reason, .. } if is_tls_failure(reason) => Some(
                 "TLS verification failed: check the kubeconfig's certificate-authority-data (or insecure-skip-tls-verify for a test cluster)"
                     .into(),

@@ -12,6 +12,10 @@ use crate::cli::ClusterArgs;
 use crate::error::CliError;
 use crate::input::{self, KUBECONFIG_LIMIT, ReadError};
 
+/// A file a kubeconfig names (a CA, a client certificate or key, a token): far beyond any
+/// real one.
+pub const REFERENCED_LIMIT: u64 = 1024 * 1024;
+
 /// Connects as kubectl would. Nothing is sent to the cluster yet.
 pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
     let kubeconfig = load(args.kubeconfig.as_deref())?;
@@ -31,6 +35,7 @@ pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
             hint: Some(format!("known contexts: {}", known.join(", "))),
         });
     }
+    referenced_files_fit(&kubeconfig, args.context.as_deref())?;
     let options = KubeConfigOptions {
         context: args.context.clone(),
         ..KubeConfigOptions::default()
@@ -135,6 +140,60 @@ fn read_one(path: &Path) -> Result<Kubeconfig, (String, bool)> {
     Ok(config)
 }
 
+/// Refuses a file the chosen context names (certificate-authority, client-certificate,
+/// client-key, tokenFile) that is larger than [`REFERENCED_LIMIT`], before the client
+/// library reads it whole. A missing file is left to the client library to report.
+fn referenced_files_fit(config: &Kubeconfig, context: Option<&str>) -> Result<(), CliError> {
+    let Some(name) = context.or(config.current_context.as_deref()) else {
+        return Ok(());
+    };
+    let Some(ctx) = config
+        .contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref())
+    else {
+        return Ok(());
+    };
+    let cluster = config
+        .clusters
+        .iter()
+        .find(|c| c.name == ctx.cluster)
+        .and_then(|c| c.cluster.as_ref());
+    let user = ctx
+        .user
+        .as_ref()
+        .and_then(|u| config.auth_infos.iter().find(|a| &a.name == u))
+        .and_then(|a| a.auth_info.as_ref());
+    let files = [
+        (
+            "certificate-authority",
+            cluster.and_then(|c| c.certificate_authority.as_ref()),
+        ),
+        (
+            "client-certificate",
+            user.and_then(|u| u.client_certificate.as_ref()),
+        ),
+        ("client-key", user.and_then(|u| u.client_key.as_ref())),
+        ("tokenFile", user.and_then(|u| u.token_file.as_ref())),
+    ];
+    for (field, path) in files {
+        let Some(path) = path else { continue };
+        if let Err(ReadError::TooLarge(limit)) = input::read_file(Path::new(path), REFERENCED_LIMIT)
+        {
+            return Err(CliError::Config {
+                message: format!(
+                    "the kubeconfig's {field} {} is larger than {}",
+                    crate::text::shown(path),
+                    input::size(limit)
+                ),
+                hint: Some(format!("point {field} at the file it should name")),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Text with kube's byte-order-mark handling: UTF-8 (with or without a BOM), UTF-16 LE/BE.
 fn decode(bytes: Vec<u8>) -> Option<String> {
     let utf16 = |rest: &[u8], from: fn([u8; 2]) -> u16| {
@@ -223,6 +282,21 @@ mod tests {
             .as_ref()
             .and_then(|a| a.token_file.clone());
         assert_eq!(token.as_deref(), Some("/abs/token"));
+    }
+
+    #[test]
+    fn an_endless_file_named_by_the_context_is_refused_at_its_cap() {
+        let config = Kubeconfig::from_yaml(
+            "clusters:\n- name: c\n  cluster:\n    server: https://x\n    certificate-authority: /dev/zero\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user: {token: t}\n",
+        )
+        .expect("a kubeconfig");
+        let e = referenced_files_fit(&config, None).expect_err("capped");
+        assert_eq!(
+            e.to_string(),
+            "the kubeconfig's certificate-authority \"/dev/zero\" is larger than 1 MiB"
+        );
+        assert_eq!(e.exit(), crate::exit::Exit::Usage);
+        assert!(referenced_files_fit(&config, Some("other")).is_ok());
     }
 
     #[test]

@@ -38,7 +38,13 @@ pub async fn up(args: LabUpArgs) -> Exit {
     let started = Instant::now();
     let faults = match args.faults.as_deref().map(Faults::parse).transpose() {
         Ok(f) => f.unwrap_or_default(),
-        Err(e) => return fail(Exit::Usage, format!("invalid --faults: {e}"), None),
+        Err(e) => {
+            return fail(
+                Exit::Usage,
+                format!("invalid --faults: {e}"),
+                Some("e.g. --faults 500=0.1,429=0.05,watch-cut=10 (see `rollout lab up --help`)"),
+            );
+        }
     };
     let model_server_command = match std::env::current_exe() {
         Ok(exe) => vec![

@@ -169,7 +169,7 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
     if cms.is_empty() && secrets.is_empty() {
         return Err(CliError::usage(
             "--config: the pod template references no ConfigMap or Secret",
-            None,
+            Some("--config follows the ConfigMaps and Secrets of env, envFrom and volumes; without any, leave it out".to_string()),
         ));
     }
     let mut hasher = Sha256::new();
@@ -179,7 +179,7 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
         let cm = cm.ok_or_else(|| {
             CliError::usage(
                 format!("configmap \"{n}\" referenced by the pod template does not exist"),
-                None,
+                Some("create it before rolling out its content".to_string()),
             )
         })?;
         let data: BTreeMap<String, String> = cm.data.unwrap_or_default();
@@ -194,7 +194,7 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
         let s = s.ok_or_else(|| {
             CliError::usage(
                 format!("secret \"{n}\" referenced by the pod template does not exist"),
-                None,
+                Some("create it before rolling out its content".to_string()),
             )
         })?;
         let data: BTreeMap<String, Vec<u8>> = s
