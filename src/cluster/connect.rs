@@ -18,6 +18,14 @@ pub const REFERENCED_LIMIT: u64 = 1024 * 1024;
 
 /// Connects as kubectl would. Nothing is sent to the cluster yet.
 pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
+    if let Some(ns) = &args.namespace
+        && !is_namespace(ns)
+    {
+        return Err(CliError::usage(
+            format!("{} is not a valid namespace", crate::text::shown(ns)),
+            Some("namespaces are lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit".to_string()),
+        ));
+    }
     let kubeconfig = load(args.kubeconfig.as_deref())?;
     if let Some(ctx) = &args.context
         && !kubeconfig.contexts.iter().any(|c| &c.name == ctx)
@@ -62,6 +70,15 @@ pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
         namespace,
         server,
     })
+}
+
+/// A namespace name: a DNS-1123 label, as the API server requires.
+fn is_namespace(ns: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    ns.len() <= 63
+        && ns.starts_with(alnum)
+        && ns.ends_with(alnum)
+        && ns.chars().all(|c| alnum(c) || c == '-')
 }
 
 /// The kubeconfig as kubectl finds it: `--kubeconfig`, else every file of `KUBECONFIG`
@@ -297,6 +314,16 @@ mod tests {
         );
         assert_eq!(e.exit(), crate::exit::Exit::Usage);
         assert!(referenced_files_fit(&config, Some("other")).is_ok());
+    }
+
+    #[test]
+    fn namespaces_are_dns_labels() {
+        assert!(is_namespace("prod-1"));
+        assert!(!is_namespace("Prod"));
+        assert!(!is_namespace("a b"));
+        assert!(!is_namespace("-x"));
+        assert!(!is_namespace(""));
+        assert!(!is_namespace(&"a".repeat(64)));
     }
 
     #[test]

@@ -159,6 +159,11 @@ const CASES: &[Case] = &[
         hint: Some("--image [CONTAINER=]IMAGE"),
     },
     Case {
+        args: &["status", "web", "-n", "a b;\u{7}"],
+        error: "\"a b;\\x07\" is not a valid namespace",
+        hint: Some("namespaces are lower-case letters"),
+    },
+    Case {
         args: &["undo", "web", "--to-revision", "9"],
         error: "revision 9 not found in history of deployment \"web\"",
         hint: Some("kept revisions: 1"),
