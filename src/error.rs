@@ -89,6 +89,10 @@ impl CliError {
             CliError::Api { code: 403, .. } => {
                 Some("your kubeconfig user lacks permission for this".into())
             }
+            CliError::Api { code: 422, .. } => Some(
+                "the API server found the result invalid and changed nothing: fix the field it names"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -96,9 +100,12 @@ impl CliError {
     /// The documented exit code of this error.
     pub fn exit(&self) -> Exit {
         match self {
-            CliError::Usage { .. } | CliError::Config { .. } | CliError::NotFound { .. } => {
-                Exit::Usage
-            }
+            // 422 Invalid: the API server's validation refused what the input asked for;
+            // nothing was written, as for any usage error.
+            CliError::Usage { .. }
+            | CliError::Config { .. }
+            | CliError::NotFound { .. }
+            | CliError::Api { code: 422, .. } => Exit::Usage,
             CliError::Conflict { .. }
             | CliError::Unreachable { .. }
             | CliError::Api { .. }
@@ -140,6 +147,17 @@ mod tests {
         let e =
             unreachable("ServiceError: client error (Connect): Connection refused (os error 111)");
         assert!(e.hint().is_some_and(|h| h.contains("server address")));
+    }
+
+    #[test]
+    fn a_change_the_api_server_finds_invalid_is_a_usage_error_with_a_hint() {
+        let e = CliError::Api {
+            action: "updating deployment \"web\"".into(),
+            message: "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -5".into(),
+            code: 422,
+        };
+        assert_eq!(e.exit(), Exit::Usage);
+        assert!(e.hint().is_some_and(|h| h.contains("changed nothing")));
     }
 
     #[test]

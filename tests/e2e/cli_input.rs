@@ -164,6 +164,11 @@ const CASES: &[Case] = &[
         hint: Some("namespaces are lower-case letters"),
     },
     Case {
+        args: &["update", "web", "--patch", r#"{"spec":{"replicas":-5}}"#],
+        error: "spec.replicas: Invalid value: -5",
+        hint: Some("the API server found the result invalid and changed nothing"),
+    },
+    Case {
         args: &["undo", "web", "--to-revision", "9"],
         error: "revision 9 not found in history of deployment \"web\"",
         hint: Some("kept revisions: 1"),
