@@ -303,7 +303,11 @@ fn build_spec(d: &Deployment, req: &ChangeRequest) -> Result<Built, Refused> {
             .map(|c| format!("{c}:"))
             .unwrap_or_default();
         desc.push(match change {
-            EnvChange::Set { value, .. } => format!("env {prefix}{key}={value}"),
+            // The description is shown and recorded as the change-cause: a value's control
+            // characters are escaped there (the env var itself keeps them).
+            EnvChange::Set { value, .. } => {
+                format!("env {prefix}{key}={}", crate::text::one_line(value))
+            }
             EnvChange::Remove { .. } => format!("env {prefix}{key}-"),
         });
     }

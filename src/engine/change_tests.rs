@@ -181,3 +181,24 @@ fn pod_template_annotations_over_256_kib_are_refused() {
         e.message
     );
 }
+
+#[test]
+fn an_env_value_keeps_its_control_characters_but_its_description_escapes_them() {
+    let d = deployment(&[("server", "model:v1")]);
+    let req = ChangeRequest {
+        env: vec![parse_env("MODE=a\u{1b}[31m\nb").expect("set")],
+        ..Default::default()
+    };
+    let b = build(&d, &req).expect("built");
+    let env = b
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers[0].env.clone());
+    let value = env
+        .and_then(|e| e.into_iter().find(|v| v.name == "MODE"))
+        .and_then(|v| v.value);
+    assert_eq!(value.as_deref(), Some("a\u{1b}[31m\nb"));
+    assert_eq!(b.description, "env MODE=a\\x1b[31m\\nb");
+}
