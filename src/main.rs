@@ -26,7 +26,10 @@ fn main() {
             } else {
                 0
             };
-            if e.use_stderr() {
+            // A bare `rollout` (or `rollout lab`) prints the help, as is; every other refusal
+            // is one error and one hint.
+            let help = e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+            if e.use_stderr() && !help {
                 output::err(&cli::usage_error_text(&e.render().to_string()));
             } else {
                 let _ = e.print();

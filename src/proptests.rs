@@ -191,6 +191,27 @@ proptest! {
     }
 
     #[test]
+    fn any_command_line_is_parsed_or_refused_as_usage_without_a_panic(args in prop::collection::vec(prop_oneof![
+        Just("update".to_string()), Just("status".to_string()), Just("history".to_string()),
+        Just("undo".to_string()), Just("lab".to_string()), Just("load".to_string()),
+        Just("--timeout".to_string()), Just("--image".to_string()), Just("--patch".to_string()),
+        Just("-l".to_string()), Just("-n".to_string()), Just("--watch".to_string()),
+        Just("--revision".to_string()), Just("diff".to_string()), Just("--".to_string()),
+        text(),
+    ], 0..8)) {
+        use clap::Parser;
+        let argv = std::iter::once("rollout".to_string()).chain(args);
+        if let Err(e) = crate::cli::Cli::try_parse_from(argv) {
+            let text = crate::cli::usage_error_text(&e.render().to_string());
+            let help = e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+            if e.use_stderr() && !help {
+                prop_assert_eq!(text.lines().filter(|l| l.starts_with("hint: ")).count(), 1);
+                prop_assert!(text.starts_with("error: "), "{}", text);
+            }
+        }
+    }
+
+    #[test]
     fn echoed_input_is_one_line_without_control_characters(arg in any::<String>()) {
         let s = shown(&arg);
         prop_assert!(!s.chars().any(char::is_control));
