@@ -120,6 +120,8 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Restart every pod of a Deployment by a rolling update, and follow it.
     Restart(ResumeArgs),
+    /// Cut a Service over to another Deployment (blue-green), swap it back, or show its sides.
+    Bluegreen(BlueGreenArgs),
     /// The local lab cluster: a Kubernetes API with controllers and a kubelet on this machine.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -230,6 +232,43 @@ pub struct ResumeArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub follow: FollowArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BlueGreenArgs {
+    /// NAME, svc/NAME or service/NAME.
+    #[arg(value_name = "SERVICE")]
+    pub service: String,
+    /// The Deployment to cut the Service over to.
+    #[arg(long, value_name = "DEPLOYMENT", required_unless_present_any = ["rollback", "status"], conflicts_with_all = ["rollback", "status"])]
+    pub to: Option<String>,
+    /// Swap back to the side recorded at the last swap.
+    #[arg(long, conflicts_with = "status")]
+    pub rollback: bool,
+    /// With --rollback: scale a scaled-down previous side back to its recorded size first.
+    #[arg(long, requires = "rollback")]
+    pub scale_up: bool,
+    /// With --scale-up: scale even when the capacity preflight says the pods will not fit.
+    #[arg(long, requires = "scale_up")]
+    pub force: bool,
+    /// Show the active side, each side's image, version and readiness, and the last swap.
+    #[arg(long)]
+    pub status: bool,
+    /// How long every pod of the target must have been Ready.
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    pub stable_for: std::time::Duration,
+    /// Why, recorded on the Service (default: a description of the swap).
+    #[arg(long, value_name = "TEXT")]
+    pub cause: Option<String>,
+    /// Check the preconditions and print the plan and the selector diff; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up waiting for the endpoints (or a --scale-up) after this long (0 = no limit).
+    #[arg(long, default_value = "2m", value_parser = crate::duration::parse)]
+    pub timeout: std::time::Duration,
+    /// Swap only if the Service's resourceVersion is still RV (as read by a script before).
+    #[arg(long, value_name = "RV")]
+    pub resource_version: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

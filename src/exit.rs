@@ -20,6 +20,8 @@ pub enum Exit {
     Paused,
     /// A preflight check refused the change.
     Refused,
+    /// Another change replaced this one before it went live.
+    Superseded,
     /// `history diff`: the revisions differ (as `diff(1)` and `kubectl diff`).
     Different,
     /// `history diff`: the diff could not be made (any error, as `kubectl diff` exits > 1).
@@ -37,6 +39,7 @@ impl Exit {
             Exit::TimedOut => 5,
             Exit::Paused => 6,
             Exit::Refused => 7,
+            Exit::Superseded => 8,
         }
     }
 }
@@ -52,4 +55,5 @@ Exit codes:
   5  timed out while still progressing
   6  paused
   7  refused by a preflight check
+  8  superseded: another change replaced this one before it went live
 history diff: 0 same, 1 different, 2 the diff could not be made";

@@ -28,6 +28,8 @@ pub enum Ended {
     Interrupted,
     /// A preflight check refused the change.
     Refused,
+    /// Another client replaced the change with another template before it went live.
+    Superseded,
 }
 
 /// Revisions before and after the command.
@@ -132,6 +134,7 @@ impl Outcome {
             Ended::Paused => Exit::Paused,
             Ended::TimedOut | Ended::Interrupted => Exit::TimedOut,
             Ended::Refused => Exit::Refused,
+            Ended::Superseded => Exit::Superseded,
         }
     }
 

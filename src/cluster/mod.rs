@@ -186,7 +186,8 @@ impl Cluster {
             .collect())
     }
 
-    /// An unguarded patch (merge or strategic): for writes that own what they set.
+    /// An unguarded patch (merge or strategic): for writes that own what they set. Nothing
+    /// in it depends on the object's version, so a conflict is answered by sending it again.
     pub async fn patch<K, P>(
         &self,
         name: &str,
@@ -201,11 +202,19 @@ impl Cluster {
     {
         let api = self.api::<K>();
         let params = params(dry_run);
-        match retry::transient_errors(|| api.patch(name, &params, patch)).await {
-            Err(kube::Error::Api(s)) if s.code == 404 => {
-                Err(self.not_found(kind_word::<K>(), name))
+        let mut attempt = 0;
+        loop {
+            match retry::transient_errors(|| api.patch(name, &params, patch)).await {
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    return Err(self.not_found(kind_word::<K>(), name));
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < retry::RETRIES => {
+                    tracing::debug!("{action}: conflict ({}), sending it again", s.message);
+                    tokio::time::sleep(retry::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other.map_err(|e| self.error(action, e)),
             }
-            other => other.map_err(|e| self.error(action, e)),
         }
     }
 
@@ -306,10 +315,14 @@ impl Cluster {
         };
         let api = self.api::<Event>();
         let post = PostParams::default();
-        retry::transient_errors(|| api.create(&post, &ev))
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error("recording an event", e))
+        match retry::transient_errors(|| api.create(&post, &ev)).await {
+            // Its name is unique to this call: an earlier attempt that failed on the way back
+            // did create it.
+            Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => Ok(()),
+            other => other
+                .map(|_| ())
+                .map_err(|e| self.error("recording an event", e)),
+        }
     }
 
     /// A container's log, or `None` when it cannot be read (logs are evidence, not the

@@ -24,9 +24,28 @@ pub struct Started {
     pub action: &'static str,
     /// The Deployment as it was before the change.
     pub before: Deployment,
-    /// The Deployment's generation after the change: older status is stale.
-    pub generation: i64,
+    /// The Deployment as the change left it (as the API returned it after the write).
+    pub after: Deployment,
+    /// The revision to return to on failure (by default the one `before` ran).
+    pub from_revision: Option<i64>,
+    /// The rollout was started by an earlier run and is picked up: a condition it already
+    /// carries is its own, not left over from before.
+    pub picked_up: bool,
     pub started: Instant,
+}
+
+impl Started {
+    /// A change made now: `before` was running, `after` is what was written.
+    pub fn new(action: &'static str, before: Deployment, after: Deployment) -> Started {
+        Started {
+            action,
+            from_revision: deployment_revision(&before),
+            before,
+            after,
+            picked_up: false,
+            started: Instant::now(),
+        }
+    }
 }
 
 /// Thresholds from the follow flags.
@@ -46,7 +65,7 @@ pub async fn follow_change(
     s: Started,
 ) -> Result<Outcome, CliError> {
     let name = s.before.metadata.name.clone().unwrap_or_default();
-    let from_revision = deployment_revision(&s.before);
+    let from_revision = s.from_revision;
     if f.no_wait {
         let mut o = Outcome::new(
             format!("{}/{name}", cluster.namespace),
@@ -63,10 +82,15 @@ pub async fn follow_change(
         namespace: cluster.namespace.clone(),
         from_revision,
         expect: Expect {
-            generation: s.generation,
+            generation: s.after.metadata.generation.unwrap_or(0),
             revision: None,
-            left_over: LeftOver::of(&s.before, k8s_openapi::jiff::Timestamp::now()),
+            left_over: if s.picked_up {
+                None
+            } else {
+                LeftOver::of(&s.before, k8s_openapi::jiff::Timestamp::now())
+            },
         },
+        template: s.after.spec.as_ref().map(|spec| spec.template.clone()),
         thresholds: thresholds(f),
         timeout: Some(f.timeout).filter(|t| !t.is_zero()),
         policy: Policy {

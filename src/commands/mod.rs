@@ -1,6 +1,7 @@
 //! One module per command; `run` connects, dispatches, and turns the result into the
 //! documented exit code.
 
+mod bluegreen;
 mod demo;
 mod follow;
 mod history;
@@ -36,6 +37,10 @@ pub async fn run(cli: Cli) -> Exit {
         },
         Command::Pause(args) => pause::run(&cli.cluster, &printer, args).await,
         Command::Update(args) => update::run(&cli.cluster, &printer, args).await,
+        Command::Status(args) if bluegreen::is_service(args.target.target.as_deref()) => {
+            bluegreen::status_of(&cli.cluster, &printer, args.target.target.as_deref()).await
+        }
+        Command::Bluegreen(args) => bluegreen::run(&cli.cluster, &printer, args).await,
         Command::Status(args) => status::run(&cli.cluster, &printer, args).await,
         Command::Undo(args) => undo::run(&cli.cluster, &printer, args).await,
         Command::Resume(args) => {

@@ -45,7 +45,7 @@ async fn pause(cluster: &Cluster, name: &str) -> Result<Outcome, CliError> {
             format!("deployment \"{name}\" is already paused"),
         )
     } else {
-        rollback::pause(cluster, name).await?;
+        rollback::pause(cluster, name, false).await?;
         Outcome::new(
             target,
             "pause",

@@ -12,6 +12,7 @@ use super::follow::{Started, follow_change};
 use super::targets;
 use crate::cli::{ClusterArgs, ResumeArgs};
 use crate::cluster::{self, Cluster};
+use crate::engine::rollback;
 use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
@@ -62,7 +63,13 @@ async fn one(
             o.revision.to = o.revision.from;
             return Ok(o);
         }
-        Kind::Resume => ("resume", json!({"spec": {"paused": null}})),
+        Kind::Resume => (
+            "resume",
+            json!({
+                "metadata": {"annotations": {rollback::PAUSED_BY_INTERRUPT: null}},
+                "spec": {"paused": null},
+            }),
+        ),
         Kind::Restart if paused => {
             let reason = format!(
                 "deployment \"{name}\" is paused: a restart would not roll until it is resumed"
@@ -98,10 +105,8 @@ async fn one(
         }
     ));
     let s = Started {
-        action,
-        before: d,
-        generation: updated.metadata.generation.unwrap_or(0),
         started,
+        ..Started::new(action, d, updated)
     };
     follow_change(cluster, printer, &args.follow, s).await
 }

@@ -77,6 +77,7 @@ async fn status_one(
             // Status changes nothing: it reports the condition as kubectl does.
             left_over: None,
         },
+        template: None,
         thresholds: Thresholds::default(),
         timeout: Some(args.timeout).filter(|t| !t.is_zero()),
         // Status never acts: the policy is never consulted in status mode.

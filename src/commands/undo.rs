@@ -70,7 +70,7 @@ async fn undo_one(
         }
         Undone::Restored {
             revision,
-            generation,
+            after,
             resumed,
         } => {
             printer.info(&format!(
@@ -80,10 +80,8 @@ async fn undo_one(
                 printer.info(&format!("deployment.apps/{name} resumed (it was paused)"));
             }
             let s = Started {
-                action: "undo",
-                before: d,
-                generation,
                 started,
+                ..Started::new("undo", d, *after)
             };
             follow_change(cluster, printer, &args.follow, s).await
         }

@@ -17,8 +17,12 @@ use super::follow::{Started, follow_change};
 use super::targets;
 use crate::cli::{ClusterArgs, UpdateArgs};
 use crate::cluster::{self, Cluster, Guarded};
+use rollout_semantics::access::annotation;
+use rollout_semantics::kubectl::rollout_status;
+
 use crate::engine::change::{self, Built, ChangeRequest};
 use crate::engine::patch;
+use crate::engine::rollback;
 use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
@@ -277,6 +281,9 @@ async fn update_one(
     };
     let description = describe(&built, &req, args.config);
     let sent = match written {
+        Guarded::Unchanged(current) if !args.dry_run && !live(&current) => {
+            return pick_up(cluster, printer, args, current, started, &description).await;
+        }
         Guarded::Unchanged(current) => {
             let mut o = Outcome::new(
                 target,
@@ -305,12 +312,63 @@ async fn update_one(
         return Ok(o);
     }
     let s = Started {
-        action: "update",
-        before: d,
-        generation: sent.metadata.generation.unwrap_or(0),
         started,
+        ..Started::new("update", d, sent)
     };
     follow_change(cluster, printer, &args.follow, s).await
+}
+
+/// Whether the Deployment's template is live: rolled out on fresh status, not paused.
+fn live(d: &Deployment) -> bool {
+    let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
+    !paused && matches!(rollout_status(d, None), Ok((_, true)))
+}
+
+/// The Deployment already has the requested template but it is not live yet: an earlier run
+/// was killed, lost its connection or was interrupted. Follow that rollout to its verdict
+/// with this run's policy (rolling back to the revision before it), resuming first a pause
+/// an interrupted run left; never a silent "unchanged" over a half-done rollout.
+async fn pick_up(
+    cluster: &Cluster,
+    printer: &Printer,
+    args: &UpdateArgs,
+    d: Deployment,
+    started: Instant,
+    description: &str,
+) -> Result<Outcome, CliError> {
+    let name = d.metadata.name.clone().unwrap_or_default();
+    let target = format!("{}/{name}", cluster.namespace);
+    let current = deployment_revision(&d);
+    let rss = cluster.replica_sets_of(&d).await?;
+    let before = rollback::revisions(&rss)
+        .into_iter()
+        .filter(|r| current.is_some_and(|c| *r < c))
+        .max();
+    let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
+    let after = if paused && annotation(&d.metadata, rollback::PAUSED_BY_INTERRUPT).is_some() {
+        printer.info(&format!(
+            "{target}: resuming the rollout an interrupted run paused"
+        ));
+        rollback::resume(cluster, &name, "resuming").await?
+    } else {
+        d.clone()
+    };
+    let revision = current.map_or("?".to_string(), |r| r.to_string());
+    printer.info(&format!(
+        "{target}: already has {description}; picking up its rollout in progress (revision {revision})"
+    ));
+    let s = Started {
+        from_revision: before,
+        picked_up: true,
+        started,
+        ..Started::new("update", d, after)
+    };
+    let mut o = follow_change(cluster, printer, &args.follow, s).await?;
+    o.actions.insert(
+        0,
+        format!("picked up the rollout of revision {revision} an earlier run started"),
+    );
+    Ok(o)
 }
 
 /// The change as the change-cause and messages word it: `image server=model:v2, env ...`,

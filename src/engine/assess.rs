@@ -210,6 +210,7 @@ mod tests {
             },
         });
         Snapshot {
+            new_rs_memo: Default::default(),
             deployment: serde_json::from_value(d).expect("a deployment"),
             ..Snapshot::default()
         }

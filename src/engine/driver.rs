@@ -57,6 +57,7 @@ pub async fn drive(
     let name = name.as_str();
     let mut watch = Watch::start(cluster, &d);
     let mut last = Snapshot {
+        new_rs_memo: Default::default(),
         deployment: d,
         ..Snapshot::default()
     };
@@ -113,8 +114,8 @@ pub async fn drive(
                     }
                     .map_err(|e| e.to_string()),
                 ),
-                Action::Pause => Observation::Paused(
-                    rollback::pause(cluster, name)
+                Action::Pause { resumable } => Observation::Paused(
+                    rollback::pause(cluster, name, resumable)
                         .await
                         .map(|_| ())
                         .map_err(|e| e.to_string()),

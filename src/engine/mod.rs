@@ -14,6 +14,7 @@
 //! | `rollback` | the writes of the failure path: undo, record, pause | no |
 
 pub mod assess;
+pub mod bluegreen;
 pub mod change;
 pub mod diagnose;
 pub mod driver;

@@ -19,10 +19,10 @@ pub const ROLLBACK_REASON: &str = "rollout.dev/rollback-reason";
 pub enum Undone {
     /// The template already matched that revision; nothing was sent.
     Skipped { revision: i64 },
-    /// The template was restored; `generation` is the Deployment's generation after it.
+    /// The template was restored; `after` is the Deployment as the API returned it.
     Restored {
         revision: i64,
-        generation: i64,
+        after: Box<Deployment>,
         resumed: bool,
     },
     /// Dry run: the Deployment as it would be.
@@ -94,7 +94,7 @@ pub async fn undo(
         }),
         Guarded::Written(updated) => Ok(Undone::Restored {
             revision,
-            generation: updated.metadata.generation.unwrap_or(0),
+            after: Box::new(updated),
             resumed,
         }),
     }
@@ -134,6 +134,22 @@ fn undo_error(
     }
 }
 
+/// Resumes the Deployment `name` (and drops the interrupt's mark, if any).
+pub async fn resume(cluster: &Cluster, name: &str, action: &str) -> Result<Deployment, CliError> {
+    let patch = Patch::Strategic(json!({
+        "metadata": {"annotations": {PAUSED_BY_INTERRUPT: null}},
+        "spec": {"paused": null},
+    }));
+    cluster
+        .patch(
+            name,
+            &patch,
+            false,
+            &format!("{action} of deployment \"{name}\""),
+        )
+        .await
+}
+
 /// Records a rollback: the reason annotation on the Deployment and a Warning Event on it.
 pub async fn record(cluster: &Cluster, d: &Deployment, reason: &str) -> Result<(), CliError> {
     let name = d.metadata.name.clone().unwrap_or_default();
@@ -155,9 +171,22 @@ pub async fn record(cluster: &Cluster, d: &Deployment, reason: &str) -> Result<(
         .await
 }
 
-/// Pauses the Deployment `name` where it stands.
-pub async fn pause(cluster: &Cluster, name: &str) -> Result<Deployment, CliError> {
-    let patch = Patch::Strategic(json!({"spec": {"paused": true}}));
+/// The annotation that says rollout paused a Deployment because it was interrupted, so a
+/// re-run of the same command resumes it (a pause for a failure, or anyone else's, stays).
+pub const PAUSED_BY_INTERRUPT: &str = "rollout.dev/paused-by-interrupt";
+
+/// Pauses the Deployment `name` where it stands; `resumable` marks it with
+/// [`PAUSED_BY_INTERRUPT`].
+pub async fn pause(cluster: &Cluster, name: &str, resumable: bool) -> Result<Deployment, CliError> {
+    let mark = resumable.then(|| {
+        jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    });
+    let patch = Patch::Strategic(json!({
+        "metadata": {"annotations": {PAUSED_BY_INTERRUPT: mark}},
+        "spec": {"paused": true},
+    }));
     cluster
         .patch(
             name,

@@ -2,7 +2,7 @@
 //! and the namespace's Events. Everything the engine decides is a pure function of a
 //! snapshot, so the decisions are tested without a cluster.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
@@ -22,19 +22,31 @@ pub struct Snapshot {
     /// does, and only a failure needs them: [`Self::events_for`] and
     /// [`Self::related_events`] pick them out.
     pub events: Vec<Arc<Event>>,
+    /// Which of `replica_sets` is the new one, found once: finding it compares templates
+    /// (a normalised copy of each), and a judgement asks several times per snapshot.
+    pub new_rs_memo: OnceLock<Option<usize>>,
 }
 
 impl Snapshot {
     /// The ReplicaSet whose template equals the Deployment's (upstream `FindNewReplicaSet`).
     pub fn new_rs(&self) -> Option<&ReplicaSet> {
-        let refs: Vec<&ReplicaSet> = self.replica_sets.iter().collect();
-        revision::find_new_rs(&self.deployment, &refs)
+        let index = self.new_rs_memo.get_or_init(|| {
+            let refs: Vec<&ReplicaSet> = self.replica_sets.iter().collect();
+            let new = revision::find_new_rs(&self.deployment, &refs)?;
+            self.replica_sets
+                .iter()
+                .position(|rs| std::ptr::eq(rs, new))
+        });
+        index.and_then(|i| self.replica_sets.get(i))
     }
 
-    /// Every other ReplicaSet.
+    /// Every other ReplicaSet (upstream `FindOldReplicaSets`).
     pub fn old_rss(&self) -> Vec<&ReplicaSet> {
-        let refs: Vec<&ReplicaSet> = self.replica_sets.iter().collect();
-        revision::find_old_rss(&self.deployment, &refs)
+        let new = self.new_rs();
+        self.replica_sets
+            .iter()
+            .filter(|rs| !new.is_some_and(|n| std::ptr::eq(*rs, n)))
+            .collect()
     }
 
     /// The pods a ReplicaSet controls.

@@ -199,6 +199,9 @@ pub enum Seen {
 
 /// The running watches of one Deployment's rollout.
 pub struct Watch {
+    cluster: Cluster,
+    /// The Deployment as first read: its name and selector scope the watches.
+    deployment: Deployment,
     name: String,
     namespace: String,
     changes: SelectAll<BoxStream<'static, Item>>,
@@ -210,7 +213,12 @@ pub struct Watch {
     notes: std::collections::VecDeque<String>,
     /// A judgeable snapshot is due once the notes before it are shown.
     due: bool,
+    /// When the cluster was last asked directly whether it answers (see [`Watch::probe`]).
+    probed: Option<Instant>,
 }
+
+/// How long watches may fail before the cluster is asked directly.
+const PROBE_AFTER: Duration = Duration::from_secs(5);
 
 /// Drops what following never reads and would otherwise be kept for every cached object:
 /// managedFields are often the larger half of a pod.
@@ -282,6 +290,8 @@ impl Watch {
             tick.boxed(),
         ]);
         Watch {
+            cluster: cluster.clone(),
+            deployment: d.clone(),
             name,
             namespace: cluster.namespace.clone(),
             changes,
@@ -292,6 +302,39 @@ impl Watch {
             health: Health::default(),
             notes: Default::default(),
             due: false,
+            probed: None,
+        }
+    }
+
+    /// While a watch has failed for [`PROBE_AFTER`], a GET asks the cluster directly, once a
+    /// period. A watch resumed from its last resourceVersion yields nothing while nothing
+    /// changes (a settled rollout), so "no answer since the error" can be a quiet watch, not a
+    /// lost cluster: when the GET is answered, the watches are started again, and their
+    /// fresh lists, once in, are judged.
+    async fn probe(&mut self, now: Instant) {
+        let quiet_for = self
+            .health
+            .unreachable(now)
+            .map(|u| u.for_)
+            .unwrap_or_default();
+        let due = self
+            .probed
+            .is_none_or(|at| now.duration_since(at) >= PROBE_AFTER);
+        if quiet_for < PROBE_AFTER || !due {
+            return;
+        }
+        self.probed = Some(now);
+        let answered = self.cluster.api::<Deployment>().get_opt(&self.name).await;
+        if answered.is_ok() {
+            let forbidden = std::mem::take(&mut self.health.forbidden);
+            let notes = std::mem::take(&mut self.notes);
+            *self = Watch {
+                notes,
+                ..Watch::start(&self.cluster, &self.deployment)
+            };
+            self.health.forbidden = forbidden;
+            self.notes
+                .push_back("the cluster answers again: listing the rollout afresh".into());
         }
     }
 
@@ -320,10 +363,14 @@ impl Watch {
             while let Some(Some(item)) = self.changes.next().now_or_never() {
                 items.push(item);
             }
+            let ticked = items.iter().any(|i| matches!(i, Item::Tick));
             for item in items {
                 if let Some(note) = self.health.observe(item, now) {
                     self.notes.push_back(note);
                 }
+            }
+            if ticked {
+                self.probe(now).await;
             }
             let caches = [
                 (Optional::ReplicaSets, listed(&self.replica_sets)),
@@ -366,6 +413,7 @@ impl Watch {
             .filter(|p| controller_uid(&p.metadata).is_some_and(|u| rs_uids.contains(u)))
             .collect();
         Ok(Seen::Snapshot(Box::new(Snapshot {
+            new_rs_memo: Default::default(),
             deployment: (*deployment).clone(),
             replica_sets,
             pods,

@@ -135,6 +135,7 @@ pub fn mid_rollout() -> Snapshot {
     let new = "web-7c7f8d7866";
     let old = "web-5d4b9c8f7";
     Snapshot {
+        new_rs_memo: Default::default(),
         deployment: deployment(4, "model:v2", (4, 2, 3, 3)),
         replica_sets: vec![
             replica_set(old, 3, "model:v1", 2, 2),

@@ -7,7 +7,7 @@
 //! changes; for the new ReplicaSet's pods, becoming ready or losing readiness, a restart,
 //! waiting for a reason other than the routine `ContainerCreating`, and being unschedulable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use super::model::{PodView, ROUTINE_WAITING, RsView};
@@ -24,8 +24,17 @@ pub struct ViewState {
     pods: BTreeMap<String, PodView>,
 }
 
+/// Pod views by pod name, with the resourceVersion each was made from: a burst of changes
+/// re-derives only the pods that changed.
+type PodCache = HashMap<String, (Option<String>, PodView)>;
+
 impl ViewState {
+    #[cfg(test)]
     pub fn of(snap: &Snapshot, verdict: &Verdict) -> Self {
+        Self::of_cached(snap, verdict, &mut PodCache::new())
+    }
+
+    fn of_cached(snap: &Snapshot, verdict: &Verdict, cache: &mut PodCache) -> Self {
         let new_name = snap.new_rs().and_then(|rs| rs.metadata.name.clone());
         let rss = snap
             .replica_sets
@@ -35,14 +44,25 @@ impl ViewState {
                 (view.name.clone(), view)
             })
             .collect();
-        let pods = snap
-            .new_pods()
-            .into_iter()
-            .map(|p| {
-                let view = PodView::of(p);
-                (view.name.clone(), view)
-            })
-            .collect();
+        let new_pods = snap.new_pods();
+        let mut pods = BTreeMap::new();
+        for p in &new_pods {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let rv = &p.metadata.resource_version;
+            let view = match cache.get(&name) {
+                Some((seen, view)) if seen == rv && rv.is_some() => view.clone(),
+                _ => {
+                    let view = PodView::of(p);
+                    cache.insert(name.clone(), (rv.clone(), view.clone()));
+                    view
+                }
+            };
+            pods.insert(name, view);
+        }
+        // Forget pods gone from the new ReplicaSet.
+        if cache.len() > pods.len() {
+            cache.retain(|name, _| pods.contains_key(name));
+        }
         ViewState {
             message: message(verdict),
             rss,
@@ -199,6 +219,7 @@ fn local_time() -> String {
 pub struct Lines {
     target: String,
     state: Option<ViewState>,
+    cache: PodCache,
     clock: fn() -> String,
     out: Box<dyn Write + Send>,
 }
@@ -213,6 +234,7 @@ impl Lines {
         Lines {
             target: target.to_string(),
             state: None,
+            cache: PodCache::new(),
             clock,
             out,
         }
@@ -227,7 +249,7 @@ impl Lines {
 
 impl super::Progress for Lines {
     fn update(&mut self, snap: &Snapshot, verdict: &Verdict) {
-        let next = ViewState::of(snap, verdict);
+        let next = ViewState::of_cached(snap, verdict, &mut self.cache);
         for line in changes(self.state.as_ref(), &next) {
             self.emit(&line);
         }
@@ -266,6 +288,7 @@ mod tests {
         pods: Vec<k8s_openapi::api::core::v1::Pod>,
     ) -> Snapshot {
         Snapshot {
+            new_rs_memo: Default::default(),
             deployment: deployment(4, "model:v2", (2, 2, 2, 2)),
             replica_sets: vec![
                 replica_set(OLD, 3, "model:v1", old_desired, old_desired),

@@ -325,6 +325,7 @@ mod tests {
     fn a_completed_rollout_shows_a_full_bar_and_hides_the_scaled_down_replica_set() {
         let new = "web-7c7f8d7866";
         let snap = Snapshot {
+            new_rs_memo: Default::default(),
             deployment: deployment(4, "model:v2", (2, 2, 2, 2)),
             replica_sets: vec![
                 replica_set("web-5d4b9c8f7", 3, "model:v1", 0, 0),
@@ -385,6 +386,7 @@ mod tests {
             .collect();
         pods.push(waiting(new, "zzzzz", "CrashLoopBackOff"));
         let snap = Snapshot {
+            new_rs_memo: Default::default(),
             deployment: deployment(4, "model:v2", (15, 15, 14, 14)),
             replica_sets: vec![replica_set(new, 4, "model:v2", 15, 14)],
             pods: pods.into_iter().map(Into::into).collect(),
@@ -527,6 +529,7 @@ mod tests {
         live.note("scaled web-7c7f8d7866 up");
         let new = "web-7c7f8d7866";
         let done = Snapshot {
+            new_rs_memo: Default::default(),
             deployment: deployment(4, "model:v2", (1, 1, 1, 1)),
             replica_sets: vec![
                 replica_set("web-5d4b9c8f7", 3, "model:v1", 0, 0),

@@ -102,6 +102,11 @@ fn headline(o: &Outcome) -> Option<(&'static str, Tone, String)> {
                 cause(o),
             ),
         )),
+        Ended::Superseded => Some((
+            "error:",
+            Tone::Bad,
+            format!("{} of deployment {target} was {}", o.action, o.reason),
+        )),
         Ended::RolledOut | Ended::Unchanged | Ended::Accepted | Ended::Paused => None,
     }
 }
@@ -140,6 +145,7 @@ fn last_line(o: &Outcome) -> String {
             format!("{subject} still progressing, stopped following after {took}{rev_only}")
         }
         Ended::Refused => with_reason(format!("{subject} {} refused", o.action), cause(o)),
+        Ended::Superseded => format!("{subject} {} superseded by another change{facts}", o.action),
     }
 }
 

@@ -114,3 +114,38 @@ async fn a_rollback_the_api_refuses_leaves_the_failed_rollout_in_place_and_says_
     assert!(both.contains("rollout undo web --to-revision 1"), "{both}");
     assert_eq!(server(&env.get("web").await).0, "busyboxx:1.36", "{both}");
 }
+
+/// Conflicts on the rollback's own writes are answered by re-reading and writing again: the
+/// failed rollout is still rolled back (exit 3), not left in place.
+#[tokio::test]
+async fn conflicts_on_the_rollback_write_are_retried_and_the_rollback_completes() {
+    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+        return;
+    };
+    let Some(lab) = env.lab.as_ref() else { return };
+    env.create(inference("web", 2, json!(null))).await;
+    env.wait_rolled_out("web").await;
+    let before = env.template("web").await;
+    let bad = ["update", "web", "--image", "busyboxx:1.36"];
+    env.rollout(&[&bad[..], &["--no-wait"]].concat())
+        .await
+        .expect_code(0);
+    // The re-run picks the failing rollout up (it writes nothing itself), so the next
+    // writes are the rollback's.
+    lab.set_faults(Faults {
+        conflict_next: 3,
+        ..Faults::default()
+    });
+    let run = env.rollout(&bad).await;
+    let left = lab.faults().conflict_next;
+    lab.set_faults(Faults::default());
+    run.expect_code(3)
+        .expect_output("picking up its rollout in progress");
+    assert_eq!(
+        left,
+        0,
+        "the rollback met the three conflicts\n{}",
+        run.both()
+    );
+    assert_eq!(env.template("web").await, before, "{}", run.both());
+}

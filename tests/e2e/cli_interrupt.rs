@@ -10,19 +10,32 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::support::{DEADLINE, Env};
 use crate::support::{inference, ready_after};
 
-/// A `rollout update` that is following a rollout whose new pods take 20 s to load.
-struct Following {
-    child: tokio::process::Child,
+/// A `rollout update` that is following a rollout whose new pods take a while to load.
+pub struct Following {
+    pub child: tokio::process::Child,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
     seen: Vec<String>,
 }
 
-/// Starts `rollout update web` and waits until it is following (its first progress line).
-async fn start_update(env: &Env, extra: &[&str]) -> Following {
-    let slow = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "command": ["sh", "-c", ready_after(20)]}]}}}});
+/// The arguments of the update these tests interrupt: VERSION=v2, and new pods that take
+/// `load` seconds to become ready.
+pub fn slow_update(load: u32) -> Vec<String> {
+    let slow = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "command": ["sh", "-c", ready_after(load)]}]}}}});
     let patch = serde_json::to_string(&slow).expect("json");
+    ["update", "web", "--env", "VERSION=v2", "--patch", &patch]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Starts `rollout update web` (20 s loads) and waits until it is following.
+async fn start_update(env: &Env, extra: &[&str]) -> Following {
+    start_following(env, &slow_update(20), extra).await
+}
+
+/// Starts `rollout ARGS EXTRA` and waits until it is following (its first progress line).
+pub async fn start_following(env: &Env, args: &[String], extra: &[&str]) -> Following {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"));
-    cmd.args(["update", "web", "--env", "VERSION=v2", "--patch", &patch])
+    cmd.args(args)
         .args(extra)
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
@@ -55,7 +68,7 @@ async fn start_update(env: &Env, extra: &[&str]) -> Following {
 
 impl Following {
     /// Waits (at most `within`) for the command to end: (exit code, all of stderr).
-    async fn finish(mut self, within: Duration) -> (Option<i32>, String) {
+    pub async fn finish(mut self, within: Duration) -> (Option<i32>, String) {
         let rest = tokio::time::timeout(within, async {
             let mut rest = Vec::new();
             while let Ok(Some(line)) = self.lines.next_line().await {

@@ -3,15 +3,18 @@
 //! kubeconfig names, one fresh namespace per test (README, "Tests"). `support` starts labs
 //! or namespaces and runs the binary and kubectl.
 
+mod bluegreen;
 mod cli_failures;
 mod cli_faults;
 mod cli_input;
 mod cli_interrupt;
 mod cli_lifecycle;
 mod cli_output;
+mod cli_rerun;
 mod cli_undo;
 mod cli_update;
 mod history_pause;
+mod lab_bluegreen;
 mod lab_kill;
 mod lab_kubectl_rollout;
 mod lab_manifests;

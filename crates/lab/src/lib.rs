@@ -206,6 +206,11 @@ impl Lab {
         }
     }
 
+    /// The fault settings now (a `conflict_next` budget counts down as writes take it).
+    pub fn faults(&self) -> Faults {
+        self.faults.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
     /// A kubeconfig (YAML) whose current context `rollout-lab` points at this lab.
     pub fn kubeconfig(&self) -> String {
         kubeconfig::render(&self.url())

@@ -30,7 +30,11 @@ mod tests;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::jiff::Timestamp;
+use rollout_semantics::access::annotation;
+use rollout_semantics::revision::CHANGE_CAUSE;
+use rollout_semantics::template::equal_ignore_hash;
 
 use super::assess::{Expect, LeftOver, Verdict, assess};
 use super::diagnose::{self, Diagnosis, Thresholds};
@@ -63,6 +67,10 @@ pub struct Plan {
     /// The revision that ran before the change (the rollback target on failure).
     pub from_revision: Option<i64>,
     pub expect: Expect,
+    /// The pod template this command wrote: when the Deployment moves to another one, the
+    /// change was superseded and its verdict is not this command's to give. `None` for
+    /// status.
+    pub template: Option<PodTemplateSpec>,
     pub thresholds: Thresholds,
     /// `None`: no limit.
     pub timeout: Option<Duration>,
@@ -129,8 +137,9 @@ pub enum Action {
     Undo { to: i64 },
     /// Record why the Deployment was rolled back, answered by [`Observation::Recorded`].
     Record { reason: String },
-    /// Pause the Deployment, answered by [`Observation::Paused`].
-    Pause,
+    /// Pause the Deployment, answered by [`Observation::Paused`]. `resumable`: the pause
+    /// only stops the following (an interrupt), so a re-run of the command may resume it.
+    Pause { resumable: bool },
     /// The current leg ends at this time from now (`None`: no limit).
     Deadline(Option<Duration>),
     /// The outcome is final.
@@ -302,6 +311,9 @@ impl Machine {
     }
 
     fn judge(&mut self, snap: &Snapshot, now: Now) -> (State, Vec<Action>) {
+        if let Some(ended) = self.superseded(snap, now) {
+            return ended;
+        }
         let mut verdict = assess(snap, &self.plan.expect, &self.plan.thresholds, now.wall);
         let paused = snap
             .deployment
@@ -345,6 +357,44 @@ impl Machine {
             }
         };
         (state, actions)
+    }
+
+    /// Someone else moved the Deployment to another template (a second update, `kubectl
+    /// rollout undo`): once the controller has taken it in (so its revision is known), this
+    /// command's change will never go live, whatever becomes of the other one. Until then the
+    /// snapshot is not judged at all: its verdict would be about the other change.
+    fn superseded(&mut self, snap: &Snapshot, now: Now) -> Option<(State, Vec<Action>)> {
+        let ours = self.plan.template.as_ref()?;
+        let d = &snap.deployment;
+        let theirs = &d.spec.as_ref()?.template;
+        if equal_ignore_hash(ours, theirs) {
+            return None;
+        }
+        let observed = d.status.as_ref().and_then(|s| s.observed_generation);
+        if observed < d.metadata.generation {
+            let waiting =
+                Verdict::Progressing("Waiting for deployment spec update to be observed...".into());
+            return Some((State::Following, vec![Action::Show(waiting)]));
+        }
+        // Back to an old ReplicaSet (`kubectl rollout undo`), the controller renumbers it
+        // before it copies the revision to the Deployment: the new ReplicaSet says it first.
+        let rs_revision = snap
+            .new_rs()
+            .and_then(|rs| rollout_semantics::revision::revision_of(rs).ok());
+        let revision = deployment_revision(d).max(rs_revision).filter(|r| *r > 0);
+        self.outcome.revision.to = revision;
+        let by = match revision {
+            Some(r) => format!("revision {r}"),
+            None => "another template".to_string(),
+        };
+        let cause = annotation(&d.metadata, CHANGE_CAUSE)
+            .map(|c| format!(" (change-cause: {c})"))
+            .unwrap_or_default();
+        self.outcome.next = Some(format!("rollout status {}", self.plan.name));
+        let reason = format!(
+            "superseded by {by}{cause}: another client changed the deployment's template while this change rolled out, so it will not go live"
+        );
+        Some((State::Done, self.done(Ended::Superseded, reason, now)))
     }
 
     /// The failure judged again with every event (the decision is the same, on warnings; the
@@ -432,7 +482,7 @@ impl Machine {
                 State::Pausing(PauseFor::Interrupt),
                 vec![
                     Action::Note("interrupted: pausing the deployment".into()),
-                    Action::Pause,
+                    Action::Pause { resumable: true },
                 ],
             ),
             OnInterrupt::Rollback => self.roll_back("interrupted".into(), now.instant, now),
@@ -447,7 +497,7 @@ impl Machine {
             OnFailure::Rollback => self.roll_back(summary, decided_at, now),
             OnFailure::Pause => (
                 State::Pausing(PauseFor::Failure(summary)),
-                vec![Action::Pause],
+                vec![Action::Pause { resumable: false }],
             ),
             OnFailure::None => {
                 let reason = format!("rollout failed and was left in place: {summary}");
@@ -539,7 +589,7 @@ impl Machine {
                 .as_secs_f64(),
         );
         let generation = match undone {
-            Undone::Restored { generation, .. } => generation,
+            Undone::Restored { after, .. } => after.metadata.generation.unwrap_or(0),
             Undone::Skipped { .. } | Undone::DryRun { .. } => {
                 self.outcome
                     .actions

@@ -40,6 +40,7 @@ fn plan(on_failure: OnFailure, on_interrupt: OnInterrupt, mode: Mode) -> Plan {
             revision: None,
             left_over: None,
         },
+        template: None,
         thresholds: Thresholds::default(),
         timeout: Some(Duration::from_secs(600)),
         policy: Policy {
@@ -58,6 +59,7 @@ fn machine(on_failure: OnFailure, on_interrupt: OnInterrupt) -> Machine {
 /// Rolling from v1 (revision 1) to v2 (revision 2): the new pod is `new_pod`.
 fn rolling(new_pod: k8s_openapi::api::core::v1::Pod) -> Snapshot {
     Snapshot {
+        new_rs_memo: Default::default(),
         deployment: deployment(2, "v2", (1, 0, 1, 1)),
         replica_sets: vec![
             replica_set(OLD, 1, "v1", 1, 1),
@@ -90,6 +92,7 @@ fn complete(revision: i64, image: &str, generation: i64) -> Snapshot {
         s.observed_generation = Some(generation);
     }
     Snapshot {
+        new_rs_memo: Default::default(),
         deployment: d,
         replica_sets: vec![
             replica_set(OLD, revision, image, 1, 1),
@@ -105,7 +108,11 @@ fn undone(generation: i64) -> Observation<'static> {
         before: deployment(2, "v2", (1, 0, 1, 1)),
         undone: Undone::Restored {
             revision: 1,
-            generation,
+            after: Box::new({
+                let mut d = deployment(3, "v1", (1, 0, 1, 1));
+                d.metadata.generation = Some(generation);
+                d
+            }),
             resumed: false,
         },
     })))
@@ -128,7 +135,7 @@ fn writes(actions: &[Action]) -> Vec<&Action> {
                 a,
                 Action::Undo { .. }
                     | Action::Record { .. }
-                    | Action::Pause
+                    | Action::Pause { .. }
                     | Action::FetchLogs { .. }
             )
         })
@@ -178,7 +185,7 @@ fn each_failure_policy_acts_as_documented() {
         },
         Case {
             policy: OnFailure::Pause,
-            writes: vec![Action::Pause],
+            writes: vec![Action::Pause { resumable: false }],
             result: Ended::Paused,
             exit: Exit::Failed,
         },
@@ -570,4 +577,66 @@ fn observations_a_state_does_not_expect_change_nothing() {
         vec![]
     );
     assert_eq!(m.step(undone(3), clock(3)).len(), 1);
+}
+
+/// The machine of an update that wrote `v2`'s template.
+fn update_to_v2() -> Machine {
+    let mut p = plan(OnFailure::Rollback, OnInterrupt::None, Mode::Change);
+    p.template = complete(2, "v2", 2).deployment.spec.map(|s| s.template);
+    Machine::new(p)
+}
+
+#[test]
+fn another_template_taken_in_by_the_controller_supersedes_the_change_with_exit_8() {
+    let mut m = update_to_v2();
+    m.step(Observation::Snapshot(&progressing()), clock(1));
+    // Someone ran `kubectl rollout undo`: v1's template, observed; its ReplicaSet is
+    // renumbered 3 before the Deployment's annotation follows (it still says 2).
+    let mut undone = complete(3, "v1", 3);
+    let annotations = undone
+        .deployment
+        .metadata
+        .annotations
+        .get_or_insert_default();
+    annotations.insert("deployment.kubernetes.io/revision".into(), "2".into());
+    annotations.insert(
+        "kubernetes.io/change-cause".into(),
+        "kubectl rollout undo".into(),
+    );
+    let a = m.step(Observation::Snapshot(&undone), clock(4));
+    assert_eq!(a, vec![Action::Finish]);
+    assert_eq!(m.outcome.result, Ended::Superseded);
+    assert_eq!(exit(&m), Exit::Superseded);
+    assert_eq!(Exit::Superseded.code(), 8);
+    assert!(
+        m.outcome
+            .reason
+            .starts_with("superseded by revision 3 (change-cause: kubectl rollout undo)"),
+        "{}",
+        m.outcome.reason
+    );
+    assert_eq!(m.outcome.revision.to, Some(3));
+}
+
+#[test]
+fn another_template_not_yet_observed_is_waited_on_not_judged() {
+    let mut m = update_to_v2();
+    // v1 again at generation 3, but the controller still reports generation 2 (complete!):
+    // that completion is not this change's, nor is it a verdict yet.
+    let mut unobserved = complete(1, "v1", 2);
+    unobserved.deployment.metadata.generation = Some(3);
+    let a = m.step(Observation::Snapshot(&unobserved), clock(2));
+    assert!(
+        matches!(&a[..], [Action::Show(Verdict::Progressing(_))]),
+        "{a:?}"
+    );
+    assert!(!m.is_done());
+}
+
+#[test]
+fn the_template_this_command_wrote_rolling_out_is_judged_as_usual() {
+    let mut m = update_to_v2();
+    m.step(Observation::Snapshot(&progressing()), clock(1));
+    m.step(Observation::Snapshot(&complete(2, "v2", 2)), clock(3));
+    assert_eq!(exit(&m), Exit::Success);
 }

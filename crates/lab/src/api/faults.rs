@@ -31,6 +31,9 @@ pub struct Faults {
     pub expire_rate: f64,
     /// Resources (plurals, e.g. `events`) every request to which is answered 403 Forbidden.
     pub forbid: Vec<String>,
+    /// The next this many writes are answered 409 Conflict, then none: a conflict at one
+    /// known moment, for tests that must not depend on chance.
+    pub conflict_next: u32,
 }
 
 impl Faults {
@@ -40,7 +43,7 @@ impl Faults {
         let mut f = Faults::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').ok_or_else(|| {
-                format!("fault {part:?} is not KEY=VALUE (keys: 500, 429, 409, watch-cut, expire, forbid)")
+                format!("fault {part:?} is not KEY=VALUE (keys: 500, 429, 409, 409-next, watch-cut, expire, forbid)")
             })?;
             if key == "forbid" {
                 f.forbid.push(value.to_string());
@@ -60,17 +63,33 @@ impl Faults {
                 "500" => f.error_rate = rate(number)?,
                 "429" => f.throttle_rate = rate(number)?,
                 "409" => f.conflict_rate = rate(number)?,
+                "409-next" => {
+                    f.conflict_next = value
+                        .parse()
+                        .map_err(|_| format!("409-next={value}: a whole number of writes"))?
+                }
                 "expire" => f.expire_rate = rate(number)?,
                 "watch-cut" if number > 0.0 => f.watch_cut_max_seconds = Some(number),
                 "watch-cut" => return Err("fault watch-cut: seconds must be positive".into()),
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?} (keys: 500, 429, 409, watch-cut, expire, forbid)"
+                        "unknown fault {other:?} (keys: 500, 429, 409, 409-next, watch-cut, expire, forbid)"
                     ));
                 }
             }
         }
         Ok(f)
+    }
+
+    /// Takes one write from the [`Faults::conflict_next`] budget: the conflict to answer.
+    pub fn take_conflict(&mut self, is_write: bool) -> Option<ApiError> {
+        if !is_write || self.conflict_next == 0 {
+            return None;
+        }
+        self.conflict_next -= 1;
+        Some(ApiError::conflict_message(
+            "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected fault)",
+        ))
     }
 
     /// The injected error for one request to `plural` in `namespace`, if any.
@@ -167,5 +186,16 @@ mod tests {
             e.message
         );
         assert!(f.roll(false, "pods", Some("ml")).is_none());
+    }
+
+    #[test]
+    fn a_conflict_budget_answers_that_many_writes_409_and_no_read() {
+        let mut f = Faults::parse("409-next=2").expect("valid");
+        assert_eq!(f.conflict_next, 2);
+        assert!(f.take_conflict(false).is_none(), "reads are not taken");
+        assert_eq!(f.take_conflict(true).map(|e| e.code), Some(409));
+        assert_eq!(f.take_conflict(true).map(|e| e.code), Some(409));
+        assert!(f.take_conflict(true).is_none());
+        assert_eq!(f.conflict_next, 0);
     }
 }

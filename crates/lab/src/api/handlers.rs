@@ -6,6 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 
+use super::faults::Faults;
 use super::paths::{self, Target};
 use super::query::{self, Filter, Query};
 use super::respond::{self, Representation, error_response, json_response, with_warnings};
@@ -269,7 +270,13 @@ fn inject_fault(
     rt: &ResourceType,
     namespace: Option<&str>,
 ) -> Result<(), ApiError> {
-    let faults = state.faults.lock().map(|f| f.clone()).unwrap_or_default();
+    let faults = match state.faults.lock() {
+        Ok(mut f) => match f.take_conflict(is_write(method)) {
+            Some(conflict) => return Err(conflict),
+            None => f.clone(),
+        },
+        Err(_) => Faults::default(),
+    };
     match faults.roll(is_write(method), rt.plural, namespace) {
         Some(e) => Err(e),
         None => Ok(()),

@@ -144,6 +144,7 @@ pub fn rollout(image: &str) -> Snapshot {
         status: None,
     };
     Snapshot {
+        new_rs_memo: Default::default(),
         deployment,
         replica_sets: vec![
             replica_set("inference-6c5b4", OLD_RS, "inference:v2"),

@@ -1,0 +1,188 @@
+//! `rollout bluegreen SERVICE --status` (and `rollout status svc/NAME`): the active side,
+//! each side's image, VERSION env and readiness, the endpoints, and the last swap as the
+//! Service's annotations record it. Reads only.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use serde::Serialize;
+
+use super::report::{Ending, structured};
+use super::{io, watch};
+use crate::cluster::Cluster;
+use crate::engine::bluegreen::checks::{self, template_labels};
+use crate::engine::bluegreen::endpoints::compare;
+use crate::engine::bluegreen::guard::Record;
+use crate::engine::bluegreen::selector::{Labels, format_selector, matches};
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::output::Printer;
+
+/// One Deployment that can serve the Service.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Side {
+    pub name: String,
+    /// The Service's selector selects its pods.
+    pub active: bool,
+    pub images: Vec<String>,
+    /// The VERSION env of its first container that sets one.
+    pub version: Option<String>,
+    pub replicas: i32,
+    pub ready: i32,
+    pub updated: i32,
+}
+
+/// The status object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub target: String,
+    pub result: Ending,
+    pub selector: Labels,
+    pub active_side: Option<String>,
+    pub sides: Vec<Side>,
+    /// Serving endpoints, as `pod (ip)` where the pod is known.
+    pub endpoints: Vec<String>,
+    pub last_swap: Record,
+    pub exit_code: i32,
+}
+
+/// Deployments whose pod template carries every key of the selector and shares at least
+/// one of its values: the sides a swap can choose between.
+fn sides(deployments: &[Deployment], selector: &Labels) -> Vec<Side> {
+    deployments
+        .iter()
+        .filter(|d| {
+            let labels = template_labels(d);
+            selector.keys().all(|k| labels.contains_key(k))
+                && selector.iter().any(|(k, v)| labels.get(k) == Some(v))
+        })
+        .map(|d| {
+            let containers = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .map(|s| s.containers.clone())
+                .unwrap_or_default();
+            let st = d.status.clone().unwrap_or_default();
+            Side {
+                name: d.metadata.name.clone().unwrap_or_default(),
+                active: matches(selector, &template_labels(d)),
+                images: containers.iter().filter_map(|c| c.image.clone()).collect(),
+                version: containers.iter().find_map(|c| {
+                    c.env
+                        .iter()
+                        .flatten()
+                        .find(|e| e.name == "VERSION")
+                        .and_then(|e| e.value.clone())
+                }),
+                replicas: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                ready: st.ready_replicas.unwrap_or(0),
+                updated: st.updated_replicas.unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+pub async fn run(cluster: &Cluster, printer: &Printer, service: &str) -> Result<Exit, CliError> {
+    let svc = io::get_service(cluster, service).await?;
+    let selector = checks::service_selector(&svc);
+    let deployments = io::list::<Deployment>(cluster, "").await?;
+    let sides = sides(&deployments, &selector);
+    let keys: Vec<String> = selector.keys().cloned().collect();
+    let pods = if keys.is_empty() {
+        Vec::new()
+    } else {
+        io::list(cluster, &keys.join(",")).await?
+    };
+    let serving = watch::serving_now(cluster, service).await?;
+    let known = watch::ready_pods(pods.iter());
+    let endpoints = compare(&serving, &known).serving;
+    let active: Vec<&Side> = sides.iter().filter(|s| s.active).collect();
+    let status = Status {
+        target: format!("{}/{service}", cluster.namespace),
+        result: Ending::Status,
+        selector: selector.clone(),
+        active_side: match active.as_slice() {
+            [one] => Some(one.name.clone()),
+            _ => None,
+        },
+        sides: sides.clone(),
+        endpoints,
+        last_swap: Record::of(svc.metadata.annotations.as_ref()),
+        exit_code: 0,
+    };
+    if !structured(printer, &status) {
+        printer.data(&human(&status));
+    }
+    Ok(Exit::Success)
+}
+
+/// The human form, for stdout.
+fn human(s: &Status) -> String {
+    let mut out = format!(
+        "service {}: selector {}, active side: {}\n",
+        s.target,
+        format_selector(&s.selector),
+        s.active_side
+            .as_deref()
+            .unwrap_or("none (no single deployment selected)")
+    );
+    let rows: Vec<[String; 5]> = s
+        .sides
+        .iter()
+        .map(|d| {
+            [
+                d.name.clone(),
+                if d.active { "*" } else { "" }.to_string(),
+                d.images.join(","),
+                d.version.clone().unwrap_or_else(|| "-".into()),
+                format!("{}/{} ready", d.ready, d.replicas),
+            ]
+        })
+        .collect();
+    let header = [
+        "SIDE".to_string(),
+        "ACTIVE".into(),
+        "IMAGE".into(),
+        "VERSION".into(),
+        "READY".into(),
+    ];
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "endpoints: {}\n",
+        if s.endpoints.is_empty() {
+            "none".to_string()
+        } else {
+            s.endpoints.join(", ")
+        }
+    ));
+    let r = &s.last_swap;
+    match (&r.swapped_at, &r.previous_selector) {
+        (Some(at), Some(prev)) => {
+            out.push_str(&format!(
+                "last swap: {at} to {} from {} ({}), cause: {}, {}\n",
+                r.active_side.as_deref().unwrap_or("?"),
+                r.previous_side.as_deref().unwrap_or("?"),
+                format_selector(prev),
+                r.cause.as_deref().unwrap_or("-"),
+                r.state.as_deref().unwrap_or("-"),
+            ));
+        }
+        _ => out.push_str("last swap: none recorded\n"),
+    }
+    out
+}

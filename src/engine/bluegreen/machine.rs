@@ -1,0 +1,189 @@
+//! The swap as a state machine: `step(state, observation) -> (state, actions)`. The
+//! command's driver performs the actions (the guarded write, the endpoint watch, the
+//! record) and feeds back what it observed; everything decided lives here, tested without
+//! a cluster.
+
+use super::checks::{Plan, Refusal};
+use super::endpoints::EndpointCheck;
+
+/// Where a swap is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// Reading and checking the preconditions.
+    Checking {
+        dry_run: bool,
+    },
+    /// The guarded write is in flight.
+    Swapping {
+        plan: Plan,
+    },
+    /// The selector is swapped; the endpoints are not yet exactly the target's ready pods.
+    WaitingForEndpoints {
+        plan: Plan,
+        last: Option<EndpointCheck>,
+    },
+    /// The endpoints switched; marking the swap settled and emitting the Event.
+    Recording {
+        plan: Plan,
+        endpoints: EndpointCheck,
+    },
+    Done(Done),
+    /// A precondition failed; nothing was changed.
+    Refused(Vec<Refusal>),
+    Failed(Failure),
+}
+
+/// How a swap succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Done {
+    Swapped {
+        plan: Plan,
+        endpoints: EndpointCheck,
+        /// What could not be recorded (the swap itself stands).
+        warnings: Vec<String>,
+    },
+    /// The Service already selects the target.
+    Unchanged { plan: Plan },
+    /// `--dry-run`: the plan, nothing changed.
+    DryRun { plan: Plan },
+}
+
+/// How a swap failed after its preconditions held.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The Service changed between the read and the write: nothing was overwritten.
+    Conflict(String),
+    /// The write failed otherwise: nothing was changed.
+    Write(String),
+    /// The selector was swapped but the endpoints did not become exactly the target's
+    /// ready pods before the deadline.
+    EndpointsTimedOut {
+        plan: Box<Plan>,
+        last: Option<EndpointCheck>,
+    },
+    /// The deadline passed before the write (while checking).
+    TimedOut,
+    /// Ctrl-C or SIGTERM after the write: the selector is swapped, the record still says
+    /// `switching`, and running the same command again completes the swap.
+    Interrupted {
+        plan: Box<Plan>,
+        last: Option<EndpointCheck>,
+    },
+}
+
+/// Why a write failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    Conflict(String),
+    Other(String),
+}
+
+/// What the driver saw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    Checked(Result<Plan, Vec<Refusal>>),
+    Written(Result<(), WriteError>),
+    Endpoints(EndpointCheck),
+    Recorded { warnings: Vec<String> },
+    Deadline,
+    Interrupted,
+}
+
+/// What the driver is to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Print the plan and the selector diff (`--dry-run`).
+    PrintPlan(Plan),
+    /// Send the guarded write.
+    Write(Plan),
+    /// Watch the endpoints and the target's pods, reporting each change.
+    WatchEndpoints,
+    /// Mark the swap settled and emit the Event.
+    Record(Plan, EndpointCheck),
+}
+
+impl State {
+    /// Done, refused or failed: no further step.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, State::Done(_) | State::Refused(_) | State::Failed(_))
+    }
+}
+
+/// One transition.
+pub fn step(state: State, observed: Observation) -> (State, Vec<Action>) {
+    use Observation as O;
+    use State as S;
+    match (state, observed) {
+        (s, _) if s.is_terminal() => (s, Vec::new()),
+        (S::WaitingForEndpoints { plan, last }, O::Deadline) => (
+            S::Failed(Failure::EndpointsTimedOut {
+                plan: Box::new(plan),
+                last,
+            }),
+            Vec::new(),
+        ),
+        (_, O::Deadline) => (S::Failed(Failure::TimedOut), Vec::new()),
+        (S::WaitingForEndpoints { plan, last }, O::Interrupted) => (
+            S::Failed(Failure::Interrupted {
+                plan: Box::new(plan),
+                last,
+            }),
+            Vec::new(),
+        ),
+        (S::Checking { .. }, O::Checked(Err(refusals))) => (S::Refused(refusals), Vec::new()),
+        (S::Checking { .. }, O::Checked(Ok(plan))) if plan.is_noop() => {
+            (S::Done(Done::Unchanged { plan }), Vec::new())
+        }
+        (S::Checking { dry_run: false }, O::Checked(Ok(plan))) if plan.resumed => (
+            S::WaitingForEndpoints { plan, last: None },
+            vec![Action::WatchEndpoints],
+        ),
+        (S::Checking { dry_run: true }, O::Checked(Ok(plan))) => (
+            S::Done(Done::DryRun { plan: plan.clone() }),
+            vec![Action::PrintPlan(plan)],
+        ),
+        (S::Checking { dry_run: false }, O::Checked(Ok(plan))) => (
+            S::Swapping { plan: plan.clone() },
+            vec![Action::Write(plan)],
+        ),
+        (S::Swapping { plan }, O::Written(Ok(()))) => (
+            S::WaitingForEndpoints { plan, last: None },
+            vec![Action::WatchEndpoints],
+        ),
+        (S::Swapping { .. }, O::Written(Err(WriteError::Conflict(m)))) => {
+            (S::Failed(Failure::Conflict(m)), Vec::new())
+        }
+        (S::Swapping { .. }, O::Written(Err(WriteError::Other(m)))) => {
+            (S::Failed(Failure::Write(m)), Vec::new())
+        }
+        (S::WaitingForEndpoints { plan, .. }, O::Endpoints(check)) if check.is_exact() => (
+            S::Recording {
+                plan: plan.clone(),
+                endpoints: check.clone(),
+            },
+            vec![Action::Record(plan, check)],
+        ),
+        (S::WaitingForEndpoints { plan, .. }, O::Endpoints(check)) => (
+            S::WaitingForEndpoints {
+                plan,
+                last: Some(check),
+            },
+            Vec::new(),
+        ),
+        (S::Recording { plan, endpoints }, O::Recorded { warnings }) => (
+            S::Done(Done::Swapped {
+                plan,
+                endpoints,
+                warnings,
+            }),
+            Vec::new(),
+        ),
+        // An observation that does not belong to the state (a late endpoint change after
+        // the switch was seen) changes nothing.
+        (s, _) => (s, Vec::new()),
+    }
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;
