@@ -38,7 +38,13 @@ pub async fn up(args: LabUpArgs) -> Exit {
     let started = Instant::now();
     let faults = match args.faults.as_deref().map(Faults::parse).transpose() {
         Ok(f) => f.unwrap_or_default(),
-        Err(e) => return fail(Exit::Usage, format!("invalid --faults: {e}"), None),
+        Err(e) => {
+            return fail(
+                Exit::Usage,
+                format!("invalid --faults: {e}"),
+                Some("e.g. --faults 500=0.1,429=0.05,watch-cut=10 (see `rollout lab up --help`)"),
+            );
+        }
     };
     let model_server_command = match std::env::current_exe() {
         Ok(exe) => vec![
@@ -136,7 +142,10 @@ pub async fn up(args: LabUpArgs) -> Exit {
         path.display()
     );
     eprintln!();
-    eprintln!("  export KUBECONFIG={}", path.display());
+    eprintln!(
+        "  export KUBECONFIG={}",
+        crate::text::shell_quote(&path.display().to_string())
+    );
     eprintln!("  kubectl get nodes");
     eprintln!();
     eprintln!("Ctrl-C stops the lab.");
@@ -169,21 +178,26 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
     spec.timeout = args.timeout;
     spec.method = match args.method.parse() {
         Ok(m) => m,
-        Err(e) => return fail(Exit::Usage, e, None),
+        Err(e) => return fail(Exit::Usage, e, Some("use --method GET or --method POST")),
     };
     spec.body = match args.body {
         None => None,
         Some(b) => match b.strip_prefix('@') {
-            Some(file) => match std::fs::read(file) {
-                Ok(bytes) => Some(bytes),
-                Err(e) => {
-                    return fail(
-                        Exit::Usage,
-                        format!("cannot read --body file {file}: {e}"),
-                        None,
-                    );
+            Some(file) => {
+                match crate::input::read_file(Path::new(file), crate::input::BODY_LIMIT) {
+                    Ok(bytes) => Some(bytes),
+                    Err(e) => {
+                        return fail(
+                            Exit::Usage,
+                            format!("cannot read --body file {}: {e}", crate::text::shown(file)),
+                            Some(&format!(
+                                "--body @FILE names a readable file of at most {}",
+                                crate::input::size(crate::input::BODY_LIMIT)
+                            )),
+                        );
+                    }
                 }
-            },
+            }
             None => Some(b.into_bytes()),
         },
     };
@@ -194,13 +208,13 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
         Ok(report) => {
             if output == Some("json") {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(s) => println!("{s}"),
+                    Ok(s) => crate::output::out(&format!("{s}\n")),
                     Err(e) => {
                         return fail(Exit::Error, format!("cannot render the report: {e}"), None);
                     }
                 }
             } else {
-                print!("{}", report.render_human());
+                crate::output::out(&report.render_human());
             }
             if report.failed > 0 {
                 Exit::Failed
@@ -208,6 +222,10 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
                 Exit::Success
             }
         }
-        Err(e) => fail(Exit::Usage, e, None),
+        Err(e) => fail(
+            Exit::Usage,
+            e,
+            Some("see `rollout lab load --help` for the flags' ranges"),
+        ),
     }
 }
