@@ -8,6 +8,31 @@ use clap::{Args, Parser, Subcommand};
 use crate::engine::policy::{OnFailure, OnInterrupt};
 use crate::exit::EXIT_CODES_HELP;
 
+/// clap's text for a command line it refused, in the CLI's `error:` / `hint:` form: clap's
+/// `tip:` (or, without one, its pointer to `--help`) becomes the one `hint:` line, and the
+/// error's lines are kept with control characters escaped.
+pub fn usage_error_text(rendered: &str) -> String {
+    let mut body: Vec<String> = Vec::new();
+    let mut tip: Option<String> = None;
+    let mut more = "run the command with --help for its usage".to_string();
+    for line in rendered.lines() {
+        let trimmed = line.trim();
+        if let Some(t) = trimmed.strip_prefix("tip: ") {
+            tip.get_or_insert_with(|| t.to_string());
+        } else if let Some(m) = trimmed.strip_prefix("For more information, ") {
+            more = format!("for more information, {}", m.trim_end_matches('.'));
+        } else if !(trimmed.is_empty() && body.last().is_some_and(|l| l.trim().is_empty())) {
+            body.push(crate::text::one_line(line));
+        }
+    }
+    while body.last().is_some_and(|l| l.trim().is_empty()) {
+        body.pop();
+    }
+    let mut text = body.join("\n");
+    text.push_str(&format!("\nhint: {}\n", tip.unwrap_or(more)));
+    text
+}
+
 /// Roll out new versions of Kubernetes Deployments without dropping requests.
 #[derive(Debug, Parser)]
 #[command(name = "rollout", version, about, after_help = EXIT_CODES_HELP)]
@@ -285,6 +310,12 @@ pub struct LabUpArgs {
     /// Fault injection, e.g. `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2,forbid=events` (rates are fractions of requests; watch-cut is seconds; forbid, repeatable, answers 403 to every request for that resource).
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
+    /// Serve plain HTTP instead of HTTPS, for tests that read the wire (the kubeconfig's bearer token is still required).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Run pod processes as root when the lab runs as root (by default they run as their securityContext's runAsUser, else nobody).
+    #[arg(long)]
+    pub pods_as_root: bool,
 }
 
 #[derive(Debug, Args)]
@@ -306,4 +337,56 @@ pub struct LabLoadArgs {
     /// Per-request timeout.
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub timeout: std::time::Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clap_error_ends_with_one_hint_line() {
+        let text = usage_error_text(
+            "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'\n\nUsage: rollout update <DEPLOYMENT>\n\nFor more information, try '--help'.\n",
+        );
+        assert_eq!(
+            text,
+            "error: unexpected argument '--bogus' found\n\nUsage: rollout update <DEPLOYMENT>\nhint: to pass '--bogus' as a value, use '-- --bogus'\n"
+        );
+        let text = usage_error_text(
+            "error: invalid value 'x' for '--timeout <TIMEOUT>': bad\n\nFor more information, try '--help'.\n",
+        );
+        assert_eq!(
+            text,
+            "error: invalid value 'x' for '--timeout <TIMEOUT>': bad\nhint: for more information, try '--help'\n"
+        );
+    }
+
+    #[test]
+    fn every_duration_flag_refuses_a_value_beyond_the_maximum() {
+        for args in [
+            &[
+                "rollout",
+                "update",
+                "web",
+                "--image",
+                "m:v2",
+                "--timeout",
+                "9000h",
+            ][..],
+            &["rollout", "status", "web", "--timeout", "5124095576030431h"],
+            &["rollout", "resume", "web", "--unschedulable-grace", "9000h"],
+            &[
+                "rollout",
+                "lab",
+                "load",
+                "http://127.0.0.1:1",
+                "--duration",
+                "9000h",
+            ],
+        ] {
+            let e = Cli::try_parse_from(args).expect_err("refused");
+            assert!(e.use_stderr(), "{args:?}");
+            assert!(e.to_string().contains("at most 8760h"), "{args:?}: {e}");
+        }
+    }
 }

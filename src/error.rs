@@ -5,6 +5,13 @@
 //! anything a user sees: each variant decides its exit code.
 
 use crate::exit::Exit;
+use crate::text::{one_line, shell_quote};
+
+/// Whether a connection error's cause chain is a failed TLS certificate verification
+/// (rustls words it "invalid peer certificate: UnknownIssuer", "...: NotValidForName", ...).
+fn is_tls_failure(reason: &str) -> bool {
+    reason.contains("invalid peer certificate") || reason.contains("certificate verify failed")
+}
 
 /// A failure of a command, before or after it changed anything.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +22,8 @@ pub enum CliError {
         message: String,
         hint: Option<String>,
     },
-    /// The kubeconfig could not be read or has no usable context.
+    /// The kubeconfig could not be read or has no usable context: bad input, exit 2 whether
+    /// it came from `--kubeconfig`, `KUBECONFIG` or `~/.kube/config`.
     #[error("{message}")]
     Config {
         message: String,
@@ -57,13 +65,22 @@ impl CliError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
-            CliError::Usage { hint, .. } | CliError::Config { hint, .. } => hint.clone(),
+            // Every usage error has a hint; this one only stands in for a missing one.
+            CliError::Usage { hint, .. } | CliError::Config { hint, .. } => Some(
+                hint.clone()
+                    .unwrap_or_else(|| "run the command with --help for its usage".into()),
+            ),
+            CliError::Unreachable { reason, .. } if is_tls_failure(reason) => Some(
+                "TLS verification failed: check the kubeconfig's certificate-authority-data (or insecure-skip-tls-verify for a test cluster)"
+                    .into(),
+            ),
             CliError::Unreachable { .. } => Some(
                 "check the kubeconfig's server address, or start the lab with `rollout lab up`"
                     .into(),
             ),
             CliError::NotFound { namespace, .. } => Some(format!(
-                "list what exists with `kubectl get deployments -n {namespace}`"
+                "list what exists with `kubectl get deployments -n {}`",
+                shell_quote(namespace)
             )),
             CliError::Conflict { .. } => Some(
                 "another client is changing it at the same time; run the command again once it settles"
@@ -72,6 +89,10 @@ impl CliError {
             CliError::Api { code: 403, .. } => {
                 Some("your kubeconfig user lacks permission for this".into())
             }
+            CliError::Api { code: 422, .. } => Some(
+                "the API server found the result invalid and changed nothing: fix the field it names"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -79,20 +100,85 @@ impl CliError {
     /// The documented exit code of this error.
     pub fn exit(&self) -> Exit {
         match self {
-            CliError::Usage { .. } | CliError::NotFound { .. } => Exit::Usage,
-            CliError::Config { .. }
-            | CliError::Conflict { .. }
+            // 422 Invalid: the API server's validation refused what the input asked for;
+            // nothing was written, as for any usage error.
+            CliError::Usage { .. }
+            | CliError::Config { .. }
+            | CliError::NotFound { .. }
+            | CliError::Api { code: 422, .. } => Exit::Usage,
+            CliError::Conflict { .. }
             | CliError::Unreachable { .. }
             | CliError::Api { .. }
             | CliError::Internal(_) => Exit::Error,
         }
     }
 
-    /// Prints `error: ...` and `hint: ...` to stderr.
+    /// Prints `error: ...` and `hint: ...` to stderr, each one line whatever text from the
+    /// user or the cluster they carry.
     pub fn report(&self) {
-        eprintln!("error: {self}");
+        crate::output::err_line(&format!("error: {}", one_line(&self.to_string())));
         if let Some(h) = self.hint() {
-            eprintln!("hint: {h}");
+            crate::output::err_line(&format!("hint: {}", one_line(&h)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable(reason: &str) -> CliError {
+        CliError::Unreachable {
+            server: "https://127.0.0.1:6443/".into(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_certificate_verification_is_named_in_the_hint() {
+        // The text kube gives for a server whose certificate the kubeconfig's CA did not sign.
+        let e = unreachable(
+            "ServiceError: client error (Connect): invalid peer certificate: UnknownIssuer",
+        );
+        assert!(
+            e.hint()
+                .is_some_and(|h| h.starts_with("TLS verification failed"))
+        );
+        let e =
+            unreachable("ServiceError: client error (Connect): Connection refused (os error 111)");
+        assert!(e.hint().is_some_and(|h| h.contains("server address")));
+    }
+
+    #[test]
+    fn a_change_the_api_server_finds_invalid_is_a_usage_error_with_a_hint() {
+        let e = CliError::Api {
+            action: "updating deployment \"web\"".into(),
+            message: "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -5".into(),
+            code: 422,
+        };
+        assert_eq!(e.exit(), Exit::Usage);
+        assert!(e.hint().is_some_and(|h| h.contains("changed nothing")));
+    }
+
+    #[test]
+    fn every_kubeconfig_failure_is_a_usage_error() {
+        let e = CliError::Config {
+            message: "cannot read kubeconfig /x: No such file".into(),
+            hint: None,
+        };
+        assert_eq!(e.exit(), Exit::Usage);
+    }
+
+    #[test]
+    fn a_namespace_in_a_suggested_command_is_shell_quoted() {
+        let e = CliError::NotFound {
+            kind: "deployment",
+            name: "web".into(),
+            namespace: "a b".into(),
+        };
+        assert_eq!(
+            e.hint().as_deref(),
+            Some("list what exists with `kubectl get deployments -n 'a b'`")
+        );
     }
 }

@@ -7,9 +7,13 @@ mod duration;
 mod engine;
 mod error;
 mod exit;
+mod input;
 mod outcome;
 mod output;
+#[cfg(test)]
+mod proptests;
 mod target;
+mod text;
 
 use clap::Parser;
 
@@ -22,7 +26,14 @@ fn main() {
             } else {
                 0
             };
-            let _ = e.print();
+            // A bare `rollout` (or `rollout lab`) prints the help, as is; every other refusal
+            // is one error and one hint.
+            let help = e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+            if e.use_stderr() && !help {
+                output::err(&cli::usage_error_text(&e.render().to_string()));
+            } else {
+                let _ = e.print();
+            }
             std::process::exit(code);
         }
     };
@@ -38,7 +49,7 @@ fn main() {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::err_line(&format!("error: cannot start the async runtime: {e}"));
             std::process::exit(exit::Exit::Error.code());
         }
     };

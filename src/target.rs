@@ -2,6 +2,7 @@
 //! `deployments/NAME`, `deployment.apps/NAME`.
 
 use crate::error::CliError;
+use crate::text::shown;
 
 /// The Deployment name in a target argument.
 pub fn deployment_name(arg: &str) -> Result<String, CliError> {
@@ -16,7 +17,10 @@ pub fn deployment_name(arg: &str) -> Result<String, CliError> {
         )
     {
         return Err(CliError::usage(
-            format!("\"{kind}\" is not a Deployment: rollout acts on Deployments"),
+            format!(
+                "{} is not a Deployment: rollout acts on Deployments",
+                shown(kind)
+            ),
             Some("name one as NAME, deploy/NAME or deployment.apps/NAME".to_string()),
         ));
     }
@@ -29,7 +33,7 @@ pub fn deployment_name(arg: &str) -> Result<String, CliError> {
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     if !valid {
         return Err(CliError::usage(
-            format!("\"{name}\" is not a valid Deployment name"),
+            format!("{} is not a valid Deployment name", shown(name)),
             Some("names are lower-case letters, digits, '-' and '.', starting and ending with a letter or digit".to_string()),
         ));
     }

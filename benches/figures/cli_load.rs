@@ -11,6 +11,7 @@ use anyhow::{Result, anyhow};
 
 use crate::relay::Relay;
 use crate::support::{self, Env, Row, fmt_d, fmt_mib};
+use rollout_lab::LabConfig;
 
 /// Pods of the large rollout (the figure); `ROLLOUT_BENCH_PODS` overrides.
 const BIG: i32 = 500;
@@ -32,8 +33,13 @@ fn loader(load: &str) -> serde_json::Value {
 /// `rollout update model --env LOAD=<load>` through the relay: (requests, wall time).
 async fn counted(env: &Env, relay: &Relay, load: u32) -> Result<(Vec<String>, Duration)> {
     let kubeconfig = env.dir.path().join("relay.yaml");
-    let url = format!("http://{}", relay.addr);
-    std::fs::write(&kubeconfig, rollout_lab::kubeconfig::render(&url))?;
+    // The relay reads request lines off the wire: this lab serves plain HTTP (see below).
+    let access = rollout_lab::kubeconfig::Access {
+        server: format!("http://{}", relay.addr),
+        ca_pem: None,
+        token: env.lab.token().to_string(),
+    };
+    rollout_lab::kubeconfig::write(&kubeconfig, &rollout_lab::kubeconfig::render(&access))?;
     relay.take();
     let t0 = Instant::now();
     let child = support::rollout_with(
@@ -61,7 +67,11 @@ fn breakdown(requests: &[String]) -> String {
 
 /// Figure 10: API requests of a rollout with a 12 s model load against one with 3 s.
 pub async fn requests_per_rollout() -> Result<Vec<Row>> {
-    let env = Env::start(support::lab_config(1)).await?;
+    let env = Env::start(LabConfig {
+        insecure_http: true,
+        ..support::lab_config(1)
+    })
+    .await?;
     // maxSurge 100%: the three new pods load side by side, so the long rollout lasts ~3× the
     // short one without taking minutes.
     let mut d = support::deployment("model", 3, loader("0"));

@@ -35,10 +35,48 @@ async fn get_ok(addr: SocketAddr, path: &str) -> bool {
     buf.starts_with(b"HTTP/1.1 200")
 }
 
-/// Time from `t0` to the first 200 on `GET /version`.
-async fn first_ok(addr: SocketAddr, t0: Instant) -> Result<Duration> {
+/// `GET path` over a fresh TLS connection that trusts only `ca_pem`; true on a 200 answer.
+async fn get_ok_tls(addr: SocketAddr, ca_pem: &str, path: &str) -> bool {
+    use rustls::pki_types::pem::PemObject;
+    let Ok(ca) = rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()) else {
+        return false;
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    if roots.add(ca).is_err() {
+        return false;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let Ok(builder) =
+        rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()
+    else {
+        return false;
+    };
+    let config = builder.with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let Ok(mut s) = connector.connect(name, tcp).await else {
+        return false;
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    buf.starts_with(b"HTTP/1.1 200")
+}
+
+/// Time from `t0` to the first 200 on `GET /version`, over TLS when `ca_pem` is given.
+async fn first_ok(addr: SocketAddr, ca_pem: Option<&str>, t0: Instant) -> Result<Duration> {
     while t0.elapsed() < Duration::from_secs(10) {
-        if get_ok(addr, "/version").await {
+        let ok = match ca_pem {
+            Some(ca) => get_ok_tls(addr, ca, "/version").await,
+            None => get_ok(addr, "/version").await,
+        };
+        if ok {
             return Ok(t0.elapsed());
         }
         tokio::time::sleep(Duration::from_micros(200)).await;
@@ -46,30 +84,53 @@ async fn first_ok(addr: SocketAddr, t0: Instant) -> Result<Duration> {
     bail!("no answer on {addr} within 10 s")
 }
 
-/// Figure 1: `Lab::start` to a serving API, against an axum hello-world.
+/// Figure 1: `Lab::start` to a serving API, against an axum hello-world; and what TLS
+/// (the CA and certificate made at start-up, the client's handshake) adds, against the same
+/// lab over plain HTTP.
 pub async fn startup() -> Result<Vec<Row>> {
-    let (mut lab_t, mut base_t) = (Vec::new(), Vec::new());
+    let (mut lab_t, mut plain_t, mut base_t) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..STARTS {
         let t0 = Instant::now();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let app = axum::Router::new().route("/version", axum::routing::get(|| async { "ok" }));
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        base_t.push(first_ok(addr, t0).await?);
+        base_t.push(first_ok(addr, None, t0).await?);
         server.abort();
 
         let t0 = Instant::now();
         let lab = Lab::start(support::lab_config(1)).await?;
-        lab_t.push(first_ok(lab.addr(), t0).await?);
+        lab_t.push(first_ok(lab.addr(), lab.access().ca_pem.as_deref(), t0).await?);
         lab.shutdown().await;
+
+        let t0 = Instant::now();
+        let plain = Lab::start(LabConfig {
+            insecure_http: true,
+            ..support::lab_config(1)
+        })
+        .await?;
+        plain_t.push(first_ok(plain.addr(), None, t0).await?);
+        plain.shutdown().await;
     }
-    let (l, b) = (percentile(&lab_t, 50.0), percentile(&base_t, 50.0));
-    Ok(vec![Row::new(
-        "1 lab start-up to GET /version (p50)",
-        fmt_d(l),
-        format!("{} axum hello", fmt_d(b)),
-        ratio(l.as_secs_f64(), b.as_secs_f64()),
-    )])
+    let (l, p, b) = (
+        percentile(&lab_t, 50.0),
+        percentile(&plain_t, 50.0),
+        percentile(&base_t, 50.0),
+    );
+    Ok(vec![
+        Row::new(
+            "1 lab start-up to GET /version over HTTPS (p50)",
+            fmt_d(l),
+            format!("{} axum hello", fmt_d(b)),
+            ratio(l.as_secs_f64(), b.as_secs_f64()),
+        ),
+        Row::new(
+            "1 the same over plain HTTP (insecure_http)",
+            fmt_d(p),
+            format!("{} HTTPS", fmt_d(l)),
+            ratio(p.as_secs_f64(), l.as_secs_f64()),
+        ),
+    ])
 }
 
 fn writer() -> WriteOptions {

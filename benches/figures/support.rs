@@ -201,7 +201,7 @@ impl Env {
         let lab = Lab::start(config).await?;
         let dir = tempfile::tempdir()?;
         let kubeconfig = dir.path().join("kubeconfig.yaml");
-        std::fs::write(&kubeconfig, lab.kubeconfig())?;
+        lab.write_kubeconfig(&kubeconfig)?;
         let client = client_for(&lab.kubeconfig()).await?;
         Ok(Env {
             lab,

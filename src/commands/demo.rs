@@ -40,9 +40,9 @@ async fn apply(kubeconfig: &str, manifest: &str) -> Result<(), String> {
 
 /// Runs one `rollout ...` command line in-process against the demo lab.
 async fn step(title: &str, kubeconfig: &std::path::Path, args: &[&str]) -> Exit {
-    eprintln!();
-    eprintln!("==> {title}");
-    eprintln!("    $ rollout {}", args.join(" "));
+    crate::output::err_line("");
+    crate::output::err_line(&format!("==> {title}"));
+    crate::output::err_line(&format!("    $ rollout {}", args.join(" ")));
     let mut argv = vec!["rollout"];
     argv.extend_from_slice(args);
     let path = kubeconfig.to_string_lossy().into_owned();
@@ -77,19 +77,21 @@ pub async fn run() -> Exit {
         Err(e) => return fail(Exit::Error, e, None),
     };
     let kubeconfig = dir.join("kubeconfig.yaml");
-    if let Err(e) = std::fs::write(&kubeconfig, lab.kubeconfig()) {
+    if let Err(e) = lab.write_kubeconfig(&kubeconfig) {
         return fail(
             Exit::Error,
             format!("cannot write {}: {e}", kubeconfig.display()),
             None,
         );
     }
-    eprintln!(
+    crate::output::err_line(&format!(
         "lab started at {} (kubeconfig {})",
         lab.url(),
         kubeconfig.display()
+    ));
+    crate::output::err_line(
+        "==> deploying the stand-in inference Deployment (3 replicas, exec readiness probe)",
     );
-    eprintln!("==> deploying the stand-in inference Deployment (3 replicas, exec readiness probe)");
     if let Err(e) = apply(&lab.kubeconfig(), INFERENCE).await {
         return fail(
             Exit::Error,
@@ -130,20 +132,20 @@ pub async fn run() -> Exit {
     for (title, args, expected) in steps {
         let got = step(title, &kubeconfig, &args).await;
         if got != expected {
-            eprintln!(
+            crate::output::err_line(&format!(
                 "demo: step \"{title}\" ended with exit code {} (expected {})",
                 got.code(),
                 expected.code()
-            );
+            ));
             result = Exit::Error;
             break;
         }
     }
     lab.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    eprintln!();
-    eprintln!(
-        "lab stopped. Run `rollout lab up` for a lab that stays up, and point kubectl and rollout at it."
+    crate::output::err_line("");
+    crate::output::err_line(
+        "lab stopped. Run `rollout lab up` for a lab that stays up, and point kubectl and rollout at it.",
     );
     result
 }

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rollout_lab::{Faults, Lab, LabConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::fail;
@@ -19,26 +18,33 @@ pub fn default_kubeconfig() -> PathBuf {
     }
 }
 
-/// Asks the API for `/healthz` over a plain connection, so the kubeconfig is only written
-/// once a client could use it.
-async fn answers(addr: std::net::SocketAddr) -> bool {
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+/// Asks the API for its version as a client of the kubeconfig would (TLS against the lab's
+/// CA, with its token), so the kubeconfig is only written once a client could use it.
+async fn answers(lab: &Lab) -> bool {
+    let Ok(kubeconfig) = kube::config::Kubeconfig::from_yaml(&lab.kubeconfig()) else {
         return false;
     };
-    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).await.is_err() {
+    let options = kube::config::KubeConfigOptions::default();
+    let Ok(config) = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await else {
         return false;
+    };
+    match kube::Client::try_from(config) {
+        Ok(client) => client.apiserver_version().await.is_ok(),
+        Err(_) => false,
     }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    buf.starts_with(b"HTTP/1.1 200")
 }
 
 pub async fn up(args: LabUpArgs) -> Exit {
     let started = Instant::now();
     let faults = match args.faults.as_deref().map(Faults::parse).transpose() {
         Ok(f) => f.unwrap_or_default(),
-        Err(e) => return fail(Exit::Usage, format!("invalid --faults: {e}"), None),
+        Err(e) => {
+            return fail(
+                Exit::Usage,
+                format!("invalid --faults: {e}"),
+                Some("e.g. --faults 500=0.1,429=0.05,watch-cut=10 (see `rollout lab up --help`)"),
+            );
+        }
     };
     let model_server_command = match std::env::current_exe() {
         Ok(exe) => vec![
@@ -78,6 +84,8 @@ pub async fn up(args: LabUpArgs) -> Exit {
         },
         proxy_delay: args.proxy_delay,
         model_server_command,
+        insecure_http: args.insecure_http,
+        pods_as_root: args.pods_as_root,
         ..LabConfig::default()
     };
     let (mut sigint, mut sigterm) = match (
@@ -100,7 +108,7 @@ pub async fn up(args: LabUpArgs) -> Exit {
             );
         }
     };
-    if !answers(lab.addr()).await {
+    if !answers(&lab).await {
         return fail(
             Exit::Error,
             format!("the lab API at {} does not answer", lab.url()),
@@ -117,7 +125,7 @@ pub async fn up(args: LabUpArgs) -> Exit {
             Some("pass --kubeconfig PATH in a writable directory"),
         );
     }
-    if let Err(e) = std::fs::write(&path, lab.kubeconfig()) {
+    if let Err(e) = lab.write_kubeconfig(&path) {
         return fail(
             Exit::Error,
             format!("cannot write the kubeconfig {}: {e}", path.display()),
@@ -134,7 +142,10 @@ pub async fn up(args: LabUpArgs) -> Exit {
         path.display()
     );
     eprintln!();
-    eprintln!("  export KUBECONFIG={}", path.display());
+    eprintln!(
+        "  export KUBECONFIG={}",
+        crate::text::shell_quote(&path.display().to_string())
+    );
     eprintln!("  kubectl get nodes");
     eprintln!();
     eprintln!("Ctrl-C stops the lab.");
@@ -167,21 +178,26 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
     spec.timeout = args.timeout;
     spec.method = match args.method.parse() {
         Ok(m) => m,
-        Err(e) => return fail(Exit::Usage, e, None),
+        Err(e) => return fail(Exit::Usage, e, Some("use --method GET or --method POST")),
     };
     spec.body = match args.body {
         None => None,
         Some(b) => match b.strip_prefix('@') {
-            Some(file) => match std::fs::read(file) {
-                Ok(bytes) => Some(bytes),
-                Err(e) => {
-                    return fail(
-                        Exit::Usage,
-                        format!("cannot read --body file {file}: {e}"),
-                        None,
-                    );
+            Some(file) => {
+                match crate::input::read_file(Path::new(file), crate::input::BODY_LIMIT) {
+                    Ok(bytes) => Some(bytes),
+                    Err(e) => {
+                        return fail(
+                            Exit::Usage,
+                            format!("cannot read --body file {}: {e}", crate::text::shown(file)),
+                            Some(&format!(
+                                "--body @FILE names a readable file of at most {}",
+                                crate::input::size(crate::input::BODY_LIMIT)
+                            )),
+                        );
+                    }
                 }
-            },
+            }
             None => Some(b.into_bytes()),
         },
     };
@@ -192,13 +208,13 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
         Ok(report) => {
             if output == Some("json") {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(s) => println!("{s}"),
+                    Ok(s) => crate::output::out(&format!("{s}\n")),
                     Err(e) => {
                         return fail(Exit::Error, format!("cannot render the report: {e}"), None);
                     }
                 }
             } else {
-                print!("{}", report.render_human());
+                crate::output::out(&report.render_human());
             }
             if report.failed > 0 {
                 Exit::Failed
@@ -206,6 +222,10 @@ pub async fn load(args: LabLoadArgs, output: Option<&str>) -> Exit {
                 Exit::Success
             }
         }
-        Err(e) => fail(Exit::Usage, e, None),
+        Err(e) => fail(
+            Exit::Usage,
+            e,
+            Some("see `rollout lab load --help` for the flags' ranges"),
+        ),
     }
 }

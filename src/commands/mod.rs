@@ -61,9 +61,10 @@ pub async fn run(cli: Cli) -> Exit {
 
 /// Prints an error in the `error:` / `hint:` form and returns its exit code.
 pub fn fail(code: Exit, message: impl std::fmt::Display, hint: Option<&str>) -> Exit {
-    eprintln!("error: {message}");
+    let message = crate::text::one_line(&message.to_string());
+    crate::output::err_line(&format!("error: {message}"));
     if let Some(h) = hint {
-        eprintln!("hint: {h}");
+        crate::output::err_line(&format!("hint: {}", crate::text::one_line(h)));
     }
     code
 }

@@ -11,6 +11,7 @@ use crate::exit::Exit;
 use crate::outcome::Outcome;
 use crate::output::Printer;
 use crate::target::deployment_name;
+use crate::text::{shell_quote, shown};
 
 /// The Deployment names a command acts on.
 pub async fn resolve(cluster: &Cluster, t: &TargetArgs) -> Result<Vec<String>, CliError> {
@@ -18,8 +19,12 @@ pub async fn resolve(cluster: &Cluster, t: &TargetArgs) -> Result<Vec<String>, C
         return Ok(vec![deployment_name(name)?]);
     }
     let selector = t.selector.clone().unwrap_or_default();
-    rollout_semantics::selector::parse(&selector)
-        .map_err(|e| CliError::usage(format!("invalid selector \"{selector}\": {e}"), None))?;
+    rollout_semantics::selector::parse(&selector).map_err(|e| {
+        CliError::usage(
+            format!("invalid selector {}: {e}", shown(&selector)),
+            Some("a label selector as kubectl takes it, e.g. -l app=web,tier!=batch".to_string()),
+        )
+    })?;
     let list: Vec<Deployment> = cluster
         .list(&ListParams::default().labels(&selector))
         .await?;
@@ -27,12 +32,14 @@ pub async fn resolve(cluster: &Cluster, t: &TargetArgs) -> Result<Vec<String>, C
     if names.is_empty() {
         return Err(CliError::usage(
             format!(
-                "no deployment in namespace \"{}\" matches \"{selector}\"",
-                cluster.namespace
+                "no deployment in namespace \"{}\" matches {}",
+                cluster.namespace,
+                shown(&selector)
             ),
             Some(format!(
-                "check with `kubectl get deployments -n {} -l '{selector}'`",
-                cluster.namespace
+                "check with `kubectl get deployments -n {} -l {}`",
+                shell_quote(&cluster.namespace),
+                shell_quote(&selector)
             )),
         ));
     }

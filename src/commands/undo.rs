@@ -24,7 +24,7 @@ pub async fn run(
     if args.to_revision.is_some_and(|r| r < 0) {
         return Err(CliError::usage(
             "--to-revision must be a positive revision number",
-            None,
+            Some("give a revision `rollout history DEPLOYMENT` lists, or leave it out for the previous one".to_string()),
         ));
     }
     let cluster = cluster::connect(cluster_args).await?;

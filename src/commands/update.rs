@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::follow::{Started, follow_change};
@@ -21,10 +21,12 @@ use rollout_semantics::access::annotation;
 use rollout_semantics::kubectl::rollout_status;
 
 use crate::engine::change::{self, Built, ChangeRequest};
+use crate::engine::patch;
 use crate::engine::rollback;
 use crate::engine::snapshot::deployment_revision;
 use crate::error::CliError;
 use crate::exit::Exit;
+use crate::input;
 use crate::outcome::{Ended, Outcome};
 use crate::output::Printer;
 
@@ -44,37 +46,39 @@ fn parse(args: &UpdateArgs) -> Result<ChangeRequest, CliError> {
         })?);
     }
     for e in &args.env {
-        req.env
-            .push(change::parse_env(e).map_err(|m| CliError::usage(m, None))?);
+        req.env.push(change::parse_env(e).map_err(|m| {
+            CliError::usage(
+                m,
+                Some("use --env KEY=VALUE, --env CONTAINER:KEY=VALUE or --env KEY-".to_string()),
+            )
+        })?);
     }
     if let Some(p) = &args.patch {
         let text = match p.strip_prefix('@') {
-            Some(file) => std::fs::read_to_string(file).map_err(|e| {
-                CliError::usage(format!("cannot read --patch file {file}: {e}"), None)
-            })?,
+            Some(file) => input::read_flag_text(
+                "--patch",
+                file,
+                input::PATCH_LIMIT,
+                &format!(
+                    "--patch @FILE names a readable JSON or YAML file of at most {}",
+                    input::size(input::PATCH_LIMIT)
+                ),
+            )?,
             None => p.clone(),
         };
-        let value: Value = serde_json::from_str(&text)
-            .or_else(|_| serde_saphyr::from_str::<Value>(&text))
-            .map_err(|e| CliError::usage(format!("--patch is neither JSON nor YAML: {e}"), None))?;
-        if !value.is_object() {
-            return Err(CliError::usage(
-                "--patch must be an object, e.g. {\"spec\":{\"template\":...}}",
-                None,
-            ));
-        }
-        req.patch = Some(value);
+        req.patch = Some(patch::parse(&text)?);
     }
+    let percent_hint = || Some("e.g. 1, 0 or 25%".to_string());
     if let Some(s) = &args.max_surge {
         req.max_surge = Some(
             change::parse_int_or_percent("--max-surge", s, false)
-                .map_err(|m| CliError::usage(m, None))?,
+                .map_err(|m| CliError::usage(m, percent_hint()))?,
         );
     }
     if let Some(u) = &args.max_unavailable {
         req.max_unavailable = Some(
             change::parse_int_or_percent("--max-unavailable", u, true)
-                .map_err(|m| CliError::usage(m, None))?,
+                .map_err(|m| CliError::usage(m, percent_hint()))?,
         );
     }
     let nothing = req.images.is_empty()
@@ -169,7 +173,7 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
     if cms.is_empty() && secrets.is_empty() {
         return Err(CliError::usage(
             "--config: the pod template references no ConfigMap or Secret",
-            None,
+            Some("--config follows the ConfigMaps and Secrets of env, envFrom and volumes; without any, leave it out".to_string()),
         ));
     }
     let mut hasher = Sha256::new();
@@ -179,7 +183,7 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
         let cm = cm.ok_or_else(|| {
             CliError::usage(
                 format!("configmap \"{n}\" referenced by the pod template does not exist"),
-                None,
+                Some("create it before rolling out its content".to_string()),
             )
         })?;
         let data: BTreeMap<String, String> = cm.data.unwrap_or_default();
@@ -194,7 +198,7 @@ async fn config_hash(cluster: &Cluster, pod: &PodSpec) -> Result<(String, Vec<St
         let s = s.ok_or_else(|| {
             CliError::usage(
                 format!("secret \"{n}\" referenced by the pod template does not exist"),
-                None,
+                Some("create it before rolling out its content".to_string()),
             )
         })?;
         let data: BTreeMap<String, Vec<u8>> = s
@@ -257,12 +261,13 @@ async fn update_one(
     let action = format!("updating deployment \"{name}\"");
     let written = cluster
         .guarded_patch(d.clone(), args.dry_run, &action, |d| {
-            let b = change::build(d, &req).map_err(|m| CliError::usage(m, None))?;
+            let b = change::build(d, &req)?;
             let unchanged = Some(&b.spec) == d.spec.as_ref();
             let description = describe(&b, &req, args.config);
             let cause = args.cause.clone().unwrap_or(description);
             let mut annotations = d.metadata.annotations.clone().unwrap_or_default();
             annotations.insert(CHANGE_CAUSE.into(), cause);
+            patch::annotations_fit("the Deployment's annotations", Some(&annotations))?;
             let ops = vec![
                 json!({"op": "replace", "path": "/spec", "value": b.spec}),
                 json!({"op": if d.metadata.annotations.is_some() { "replace" } else { "add" }, "path": "/metadata/annotations", "value": annotations}),

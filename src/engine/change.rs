@@ -8,6 +8,10 @@ use k8s_openapi::api::core::v1::EnvVar;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
+pub use super::image::validate_image;
+use crate::error::CliError;
+use crate::text::shown;
+
 /// One `--env` flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvChange {
@@ -45,67 +49,43 @@ pub struct Built {
     pub strategy_change: Option<String>,
 }
 
-/// Validates an image reference as the container runtime would parse it.
-pub fn validate_image(image: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("invalid image reference \"{image}\": {why}"));
-    if image.is_empty() {
-        return bad("it is empty");
-    }
-    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return bad("it contains whitespace");
-    }
-    let (rest, digest) = match image.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (image, None),
-    };
-    if let Some(d) = digest {
-        let ok = d.strip_prefix("sha256:").is_some_and(|h| {
-            h.len() == 64
-                && h.chars()
-                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        });
-        if !ok {
-            return bad("the digest must be sha256: followed by 64 lower-case hex digits");
+/// Why a change is refused before anything is sent: a usage error (exit 2) with a hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Refused {
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Refused {
+            message: message.into(),
+            hint: Some(hint.into()),
         }
     }
-    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match rest[last_slash..].rfind(':') {
-        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
-        None => (rest, None),
-    };
-    if let Some(tag) = tag {
-        let ok = !tag.is_empty()
-            && tag.len() <= 128
-            && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if !ok {
-            return bad("the tag may only contain letters, digits, '_', '.' and '-' (at most 128)");
+
+    /// A failure of ours, not of the input (encoding a typed object cannot fail in practice).
+    pub fn internal(message: String) -> Self {
+        Refused {
+            message,
+            hint: None,
         }
     }
-    if name.is_empty() {
-        return bad("the repository name is empty");
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
-    let mut parts: Vec<&str> = name.split('/').collect();
-    // A first component with a '.' or ':' (or `localhost`) is a registry host.
-    if parts.len() > 1
-        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
-    {
-        parts.remove(0);
-    }
-    for p in parts {
-        let ok = !p.is_empty()
-            && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && p.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && p.chars().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-            });
-        if !ok {
-            return bad("repository names are lower-case letters, digits and separators");
+}
+
+impl From<Refused> for CliError {
+    fn from(r: Refused) -> Self {
+        match r.hint {
+            Some(hint) => CliError::usage(r.message, Some(hint)),
+            None => CliError::Internal(r.message),
         }
     }
-    Ok(())
 }
 
 /// Parses `[CONTAINER=]IMAGE`.
@@ -114,8 +94,26 @@ pub fn parse_image(arg: &str) -> Result<(Option<String>, String), String> {
         Some((c, i)) => (Some(c.to_string()), i.to_string()),
         None => (None, arg.to_string()),
     };
+    if let Some(c) = &container
+        && !is_dns_label(c)
+    {
+        return Err(format!(
+            "invalid --image {}: {} is not a container name",
+            shown(arg),
+            shown(c)
+        ));
+    }
     validate_image(&image)?;
     Ok((container, image))
+}
+
+/// A container name: a DNS-1123 label (lower-case letters, digits, inner '-', at most 63).
+fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// Parses `[CONTAINER:]KEY=VALUE` or `[CONTAINER:]KEY-`.
@@ -146,11 +144,14 @@ pub fn parse_env(arg: &str) -> Result<EnvChange, String> {
                 key: k.to_string(),
             }),
             _ => Err(format!(
-                "invalid --env \"{arg}\": use KEY=VALUE, CONTAINER:KEY=VALUE or KEY- to remove"
+                "invalid --env {}: use KEY=VALUE, CONTAINER:KEY=VALUE or KEY- to remove",
+                shown(arg)
             )),
         },
         Some(_) => Err(format!(
-            "invalid --env \"{arg}\": \"{key}\" is not a valid variable name"
+            "invalid --env {}: {} is not a valid variable name",
+            shown(arg),
+            shown(&key)
         )),
     }
 }
@@ -159,19 +160,24 @@ pub fn parse_env(arg: &str) -> Result<EnvChange, String> {
 pub fn parse_int_or_percent(flag: &str, arg: &str, max_100: bool) -> Result<IntOrString, String> {
     if let Some(p) = arg.strip_suffix('%') {
         return match p.parse::<u32>() {
-            Ok(n) if max_100 && n > 100 => {
-                Err(format!("invalid {flag} \"{arg}\": must not exceed 100%"))
+            Ok(n) if max_100 && n > 100 => Err(format!(
+                "invalid {flag} {}: must not exceed 100%",
+                shown(arg)
+            )),
+            Ok(_) if p.chars().all(|c| c.is_ascii_digit()) => {
+                Ok(IntOrString::String(arg.to_string()))
             }
-            Ok(_) => Ok(IntOrString::String(arg.to_string())),
-            Err(_) => Err(format!(
-                "invalid {flag} \"{arg}\": use a non-negative integer or a percentage such as 25%"
+            _ => Err(format!(
+                "invalid {flag} {}: use a non-negative integer or a percentage such as 25%",
+                shown(arg)
             )),
         };
     }
     match arg.parse::<i32>() {
-        Ok(n) if n >= 0 => Ok(IntOrString::Int(n)),
+        Ok(n) if n >= 0 && arg.chars().all(|c| c.is_ascii_digit()) => Ok(IntOrString::Int(n)),
         _ => Err(format!(
-            "invalid {flag} \"{arg}\": use a non-negative integer or a percentage such as 25%"
+            "invalid {flag} {}: use a non-negative integer or a percentage such as 25%",
+            shown(arg)
         )),
     }
 }
@@ -204,19 +210,27 @@ fn upsert_env(env: &mut Vec<EnvVar>, key: &str, value: &str) {
     }
 }
 
-/// Applies a request to a Deployment's spec.
-pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, String> {
+/// Applies a request to a Deployment's spec; what a cluster would refuse is [`Refused`].
+pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, Refused> {
+    let built = build_spec(d, req)?;
+    super::patch::annotations_fit(
+        "the pod template's annotations",
+        built
+            .spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.as_ref()),
+    )?;
+    Ok(built)
+}
+
+fn build_spec(d: &Deployment, req: &ChangeRequest) -> Result<Built, Refused> {
     let dname = d.metadata.name.clone().unwrap_or_default();
     let mut spec = d.spec.clone().unwrap_or_default();
     let mut desc: Vec<String> = Vec::new();
     if let Some(p) = &req.patch {
-        let current =
-            serde_json::to_value(d).map_err(|e| format!("cannot encode deployment: {e}"))?;
-        let schema = strategic_patch::Schema::for_resource("deployments");
-        let patched = strategic_patch::strategic_merge(&current, p, &schema)
-            .map_err(|e| format!("invalid --patch: {e}"))?;
-        let patched: Deployment = serde_json::from_value(patched)
-            .map_err(|e| format!("invalid --patch: the result is not a Deployment: {e}"))?;
+        let patched = super::patch::apply(d, p)?;
         spec = patched.spec.unwrap_or_default();
         desc.push("patch".to_string());
     }
@@ -227,9 +241,13 @@ pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, String> {
         .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
         .unwrap_or_default();
     let unknown = |c: &str| {
-        format!(
-            "container \"{c}\" not found in deployment \"{dname}\" (containers: {})",
-            names.join(", ")
+        Refused::new(
+            format!(
+                "container {} not found in deployment \"{dname}\" (containers: {})",
+                shown(c),
+                names.join(", ")
+            ),
+            "name one of the containers listed",
         )
     };
     let pod = spec.template.spec.get_or_insert_with(Default::default);
@@ -238,9 +256,12 @@ pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, String> {
             Some(c) => c.clone(),
             None if pod.containers.len() == 1 => pod.containers[0].name.clone(),
             None => {
-                return Err(format!(
-                    "deployment \"{dname}\" has {} containers: name one, as --image CONTAINER=IMAGE",
-                    pod.containers.len()
+                return Err(Refused::new(
+                    format!(
+                        "deployment \"{dname}\" has {} containers: name one, as --image CONTAINER=IMAGE",
+                        pod.containers.len()
+                    ),
+                    format!("containers: {}", names.join(", ")),
                 ));
             }
         };
@@ -282,7 +303,11 @@ pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, String> {
             .map(|c| format!("{c}:"))
             .unwrap_or_default();
         desc.push(match change {
-            EnvChange::Set { value, .. } => format!("env {prefix}{key}={value}"),
+            // The description is shown and recorded as the change-cause: a value's control
+            // characters are escaped there (the env var itself keeps them).
+            EnvChange::Set { value, .. } => {
+                format!("env {prefix}{key}={}", crate::text::one_line(value))
+            }
             EnvChange::Remove { .. } => format!("env {prefix}{key}-"),
         });
     }
@@ -302,9 +327,12 @@ pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, String> {
             .as_deref()
             .is_some_and(|t| t != "RollingUpdate")
         {
-            return Err(format!(
-                "deployment \"{dname}\" uses the {} strategy: --max-surge and --max-unavailable apply to RollingUpdate only",
-                strategy.type_.clone().unwrap_or_default()
+            return Err(Refused::new(
+                format!(
+                    "deployment \"{dname}\" uses the {} strategy: --max-surge and --max-unavailable apply to RollingUpdate only",
+                    strategy.type_.clone().unwrap_or_default()
+                ),
+                "leave out --max-surge and --max-unavailable, or switch the strategy with --patch",
             ));
         }
         let ru = strategy.rolling_update.get_or_insert_with(Default::default);
@@ -324,7 +352,10 @@ pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, String> {
             ru.max_unavailable.clone().unwrap_or_else(default),
         );
         if is_zero(&after.0) && is_zero(&after.1) {
-            return Err("maxSurge and maxUnavailable may not both be 0: the rollout could never make progress".to_string());
+            return Err(Refused::new(
+                "maxSurge and maxUnavailable may not both be 0: the rollout could never make progress",
+                "give one of them a value above 0, e.g. --max-surge 1",
+            ));
         }
         strategy_change = Some(format!(
             "maxSurge {} -> {}, maxUnavailable {} -> {}",
@@ -347,167 +378,5 @@ pub fn build(d: &Deployment, req: &ChangeRequest) -> Result<Built, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn deployment(containers: &[(&str, &str)]) -> Deployment {
-        let cs: Vec<Value> = containers
-            .iter()
-            .map(|(n, i)| json!({"name": n, "image": i, "env": [{"name": "MODE", "value": "a"}]}))
-            .collect();
-        serde_json::from_value(json!({
-            "metadata": {"name": "web"},
-            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": cs}}},
-        }))
-        .expect("a deployment")
-    }
-
-    fn image_of(b: &Built, container: &str) -> Option<String> {
-        b.spec
-            .template
-            .spec
-            .as_ref()?
-            .containers
-            .iter()
-            .find(|c| c.name == container)?
-            .image
-            .clone()
-    }
-
-    #[test]
-    fn valid_image_references_pass_and_typos_with_bad_characters_fail() {
-        for ok in [
-            "model:v2",
-            "ghcr.io/acme/model:1.0.4",
-            "localhost:5000/m:latest",
-            "busybox",
-            "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        ] {
-            assert!(validate_image(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "Model:v2",
-            "model:v2 ",
-            "model:",
-            "model::v2",
-            "model:v2@sha256:xyz",
-            "/model",
-        ] {
-            assert!(validate_image(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn an_image_without_container_needs_a_single_container() {
-        let one = deployment(&[("server", "model:v1")]);
-        let req = ChangeRequest {
-            images: vec![(None, "model:v2".into())],
-            ..Default::default()
-        };
-        let b = build(&one, &req).expect("built");
-        assert_eq!(image_of(&b, "server").as_deref(), Some("model:v2"));
-        assert_eq!(b.description, "image server=model:v2");
-        let two = deployment(&[("server", "model:v1"), ("sidecar", "proxy:1")]);
-        assert!(build(&two, &req).is_err_and(|e| e.contains("has 2 containers")));
-    }
-
-    #[test]
-    fn an_unknown_container_is_named_with_the_ones_that_exist() {
-        let d = deployment(&[("server", "model:v1")]);
-        let req = ChangeRequest {
-            images: vec![(Some("nope".into()), "model:v2".into())],
-            ..Default::default()
-        };
-        let err = build(&d, &req).expect_err("unknown container");
-        assert_eq!(
-            err,
-            "container \"nope\" not found in deployment \"web\" (containers: server)"
-        );
-    }
-
-    #[test]
-    fn env_flags_set_replace_and_remove_variables() {
-        let d = deployment(&[("server", "model:v1")]);
-        let req = ChangeRequest {
-            env: vec![
-                parse_env("VERSION=v2").expect("set"),
-                parse_env("server:MODE=b").expect("set"),
-                parse_env("MODE-").expect("remove"),
-            ],
-            ..Default::default()
-        };
-        let b = build(&d, &req).expect("built");
-        let env = b
-            .spec
-            .template
-            .spec
-            .as_ref()
-            .and_then(|s| s.containers[0].env.clone())
-            .unwrap_or_default();
-        assert_eq!(
-            env.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
-            vec!["VERSION"]
-        );
-        assert_eq!(
-            b.description,
-            "env VERSION=v2, env server:MODE=b, env MODE-"
-        );
-    }
-
-    #[test]
-    fn bad_env_flags_are_rejected() {
-        assert!(parse_env("=x").is_err());
-        assert!(parse_env("NOVALUE").is_err());
-        assert!(parse_env("1BAD=x").is_err());
-        assert_eq!(
-            parse_env("c:K-"),
-            Ok(EnvChange::Remove {
-                container: Some("c".into()),
-                key: "K".into()
-            })
-        );
-    }
-
-    #[test]
-    fn surge_and_unavailable_overrides_are_validated_and_described() {
-        assert!(parse_int_or_percent("--max-unavailable", "101%", true).is_err());
-        assert!(parse_int_or_percent("--max-surge", "-1", false).is_err());
-        assert!(parse_int_or_percent("--max-surge", "abc", false).is_err());
-        let d = deployment(&[("server", "model:v1")]);
-        let req = ChangeRequest {
-            max_surge: Some(IntOrString::Int(0)),
-            max_unavailable: Some(IntOrString::Int(1)),
-            ..Default::default()
-        };
-        let b = build(&d, &req).expect("built");
-        assert_eq!(
-            b.strategy_change.as_deref(),
-            Some("maxSurge 25% -> 0, maxUnavailable 25% -> 1")
-        );
-        let both_zero = ChangeRequest {
-            max_surge: Some(IntOrString::Int(0)),
-            max_unavailable: Some(IntOrString::String("0%".into())),
-            ..Default::default()
-        };
-        assert!(build(&d, &both_zero).is_err());
-    }
-
-    #[test]
-    fn a_strategic_patch_changes_any_template_field() {
-        let d = deployment(&[("server", "model:v1")]);
-        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "args": ["--port=8501"]}]}}}});
-        let b = build(
-            &d,
-            &ChangeRequest {
-                patch: Some(patch),
-                ..Default::default()
-            },
-        )
-        .expect("built");
-        let c = &b.spec.template.spec.as_ref().expect("pod spec").containers[0];
-        assert_eq!(c.args.as_deref(), Some(&["--port=8501".to_string()][..]));
-        assert_eq!(c.image.as_deref(), Some("model:v1"));
-    }
-}
+#[path = "change_tests.rs"]
+mod tests;

@@ -7,6 +7,8 @@
 //! | `policy` | what a failure or an interrupt gets (typed flags) | yes |
 //! | `machine` | one followed rollout as a state enum and a step function | yes |
 //! | `change` | the change an update makes, built and validated | yes |
+//! | `image` | image references, checked against the reference grammar | yes |
+//! | `patch` | `--patch`: parsed, merged, checked against the Deployment schema | yes |
 //! | `watch` | the watches and caches that yield snapshots | no |
 //! | `driver` | runs a machine: watches, deadline, interrupt, the machine's actions | no |
 //! | `rollback` | the writes of the failure path: undo, record, pause | no |
@@ -16,7 +18,9 @@ pub mod bluegreen;
 pub mod change;
 pub mod diagnose;
 pub mod driver;
+pub mod image;
 pub mod machine;
+pub mod patch;
 pub mod policy;
 pub mod rollback;
 pub mod snapshot;

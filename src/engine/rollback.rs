@@ -127,7 +127,10 @@ fn undo_error(
                 "kept revisions: {kept}; revisionHistoryLimit may be 0"
             )),
         ),
-        other => CliError::usage(other.to_string(), None),
+        other => CliError::usage(
+            other.to_string(),
+            Some(format!("see the revisions with `rollout history {name}`")),
+        ),
     }
 }
 

@@ -294,7 +294,7 @@ impl super::Progress for Live {
 
     fn note(&mut self, line: &str) {
         if self.board.multi.println(line).is_err() || self.board.finished {
-            eprintln!("{line}");
+            super::err_line(line);
         }
     }
 

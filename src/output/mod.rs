@@ -11,7 +11,7 @@ pub mod model;
 pub mod report;
 pub mod style;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
@@ -66,17 +66,17 @@ impl Printer {
 
     /// A line of information on stderr.
     pub fn info(&self, line: &str) {
-        eprintln!("{line}");
+        err_line(line);
     }
 
     /// A warning on stderr.
     pub fn warn(&self, line: &str) {
-        eprintln!("warning: {line}");
+        err_line(&format!("warning: {line}"));
     }
 
     /// Data on stdout (tables, diffs, templates).
     pub fn data(&self, text: &str) {
-        print!("{text}");
+        out(text);
     }
 
     /// The progress display for one rollout: live on a terminal, lines otherwise.
@@ -112,7 +112,53 @@ impl Printer {
             return;
         }
         let (report, last) = report::human(outcome, self.color);
-        eprint!("{report}");
-        println!("{last}");
+        err(&report);
+        out(&format!("{last}\n"));
     }
+}
+
+/// Writes `text` to stdout. A reader that went away (`rollout history web | head -1`) ends
+/// the process as it ends coreutils and kubectl: by SIGPIPE (status 141 in a shell), quietly
+/// and without a panic. Any other write failure (a full disk) is an error, exit 1.
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => pipe_closed(),
+        Err(e) => {
+            err_line(&format!("error: cannot write to stdout: {e}"));
+            std::process::exit(crate::exit::Exit::Error.code());
+        }
+    }
+}
+
+/// Writes `text` to stderr; a failure is ignored. Progress and messages are advisory: a
+/// closed stderr must not abandon a rollout half way (and its failure policy with it), and
+/// the exit code still carries the verdict.
+pub fn err(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr
+        .write_all(text.as_bytes())
+        .and_then(|()| stderr.flush());
+}
+
+/// One line on stderr, as [`err`].
+pub fn err_line(line: &str) {
+    err(&format!("{line}\n"));
+}
+
+/// Ends the process by SIGPIPE, the death of a pipeline writer whose reader left: the Rust
+/// runtime ignores SIGPIPE (so a write fails with EPIPE instead), so its default action is
+/// restored and the signal raised.
+fn pipe_closed() -> ! {
+    use nix::sys::signal::{SigHandler, Signal, raise, signal};
+    // SAFETY: installs the default disposition, no handler code of ours; nothing else in
+    // the process relies on SIGPIPE being ignored once stdout is gone.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    let _ = raise(Signal::SIGPIPE);
+    // Not reached on Unix; the status a shell would show for it otherwise.
+    std::process::exit(141)
 }

@@ -87,6 +87,10 @@ async fn a_sigkilled_lab_leaves_no_pod_process_behind() {
         assert!(t0.elapsed() < DEADLINE, "the lab wrote no kubeconfig");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // It holds the lab's token: readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&kubeconfig).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the kubeconfig's mode");
     let client = client(&kubeconfig).await;
     // Each container forks a grandchild, which PR_SET_PDEATHSIG alone would not reach.
     let d: Deployment = serde_json::from_value(serde_json::json!({

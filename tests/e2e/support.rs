@@ -182,7 +182,8 @@ impl Env {
         let lab = Lab::start(config).await.expect("the lab starts on port 0");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let kubeconfig = dir.path().join("kubeconfig.yaml");
-        std::fs::write(&kubeconfig, lab.kubeconfig()).expect("the kubeconfig is written");
+        lab.write_kubeconfig(&kubeconfig)
+            .expect("the kubeconfig is written");
         let kc = Kubeconfig::from_yaml(&lab.kubeconfig()).expect("the kubeconfig parses");
         let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await

@@ -114,6 +114,41 @@ impl ApiError {
         Self::new(405, "MethodNotAllowed", message)
     }
 
+    /// A request without the lab's bearer token, or with a wrong one (upstream's answer
+    /// when no authenticator accepts a request).
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    /// A request body over the API server's limit (upstream `limitedReadBody`).
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
+    /// A request body that did not arrive within the server's read timeout (upstream's
+    /// timeout filter answers a request that outlives its deadline so).
+    pub fn body_timeout() -> Self {
+        Self::new(
+            504,
+            "Timeout",
+            "Timeout: request did not complete within requested timeout - context deadline exceeded",
+        )
+    }
+
+    /// A create or update body whose Content-Type is missing or not one the server decodes
+    /// (upstream `NegotiateInputSerializer`).
+    pub fn unsupported_body_type() -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        )
+    }
+
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             415,

@@ -2,7 +2,13 @@
 //!
 //! `Lab::start` brings up the API server on loopback (port 0 by default) with its store,
 //! registry and in-lab controllers; the returned handle reports the address, writes a
-//! kubeconfig for it, and stops everything when shut down or dropped. Every component acts
+//! kubeconfig for it, and stops everything when shut down or dropped.
+//!
+//! The lab is closed to other local users as kind or k3s are: it serves HTTPS with a CA
+//! made at start-up (`tls`), answers only requests that carry its random bearer token
+//! (`api::auth`), hands both out only in a kubeconfig readable by its owner alone
+//! (`kubeconfig::write`), and runs pod processes as an unprivileged user when started by
+//! root (`kubelet::user`). Every component acts
 //! only through the registry, the same path HTTP clients take, so every change is a watch
 //! event that kubectl and kube-rs see.
 
@@ -16,7 +22,9 @@ pub mod logs;
 pub mod proxy;
 pub mod registry;
 pub mod resources;
+pub mod serve;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +66,15 @@ pub struct LabConfig {
     /// What the stand-in model-server image runs (the CLI sets `[current_exe, "lab",
     /// "model-server"]`); empty makes that image fail to pull with a message saying why.
     pub model_server_command: Vec<String>,
+    /// Serve plain HTTP instead of HTTPS (for tests that read the wire); the bearer token
+    /// is still required.
+    pub insecure_http: bool,
+    /// Run pod processes as the lab's own user even when that is root. Off, a lab started by
+    /// root runs them as `securityContext.runAsUser`/`runAsGroup`, else as nobody (65534).
+    pub pods_as_root: bool,
+    /// The longest a client may take over a TLS handshake, request headers or a request
+    /// body before its connection is closed (upstream's ReadHeaderTimeout is 32 s).
+    pub read_timeout: Duration,
 }
 
 impl Default for LabConfig {
@@ -72,6 +89,9 @@ impl Default for LabConfig {
             controllers: true,
             image_table: None,
             model_server_command: Vec::new(),
+            insecure_http: false,
+            pods_as_root: false,
+            read_timeout: Duration::from_secs(32),
         }
     }
 }
@@ -91,6 +111,8 @@ pub enum LabError {
     Images(#[source] kubelet::images::ImageTableError),
     #[error("cannot create the lab's state directory")]
     StateDir(#[source] std::io::Error),
+    #[error("cannot set up the lab's TLS")]
+    Tls(#[source] tls::TlsError),
 }
 
 /// A running lab. Dropping it stops it.
@@ -101,6 +123,7 @@ pub struct Lab {
     faults: Arc<Mutex<Faults>>,
     server: Option<JoinHandle<()>>,
     kubelets: kubelet::Kubelets,
+    access: kubeconfig::Access,
 }
 
 impl Lab {
@@ -116,6 +139,19 @@ impl Lab {
             addr: config.listen,
             source,
         })?;
+        let credentials = if config.insecure_http {
+            None
+        } else {
+            Some(tls::generate().map_err(LabError::Tls)?)
+        };
+        let access = kubeconfig::Access {
+            server: match credentials {
+                Some(_) => format!("https://{addr}"),
+                None => format!("http://{addr}"),
+            },
+            ca_pem: credentials.as_ref().map(|c| c.ca_pem.clone()),
+            token: tls::new_token(),
+        };
         let store = Store::new(config.history);
         let registry = Registry::new(store);
         seed(&registry, config.nodes, &config.node_capacity).map_err(LabError::Seed)?;
@@ -144,6 +180,7 @@ impl Lab {
                 images,
                 model_server_command: config.model_server_command.clone(),
                 state_dir: None,
+                pods_as_root: config.pods_as_root,
             },
             &node_names,
         )
@@ -154,6 +191,8 @@ impl Lab {
             faults: faults.clone(),
             server_address: addr.to_string(),
             logs: Arc::new(Mutex::new(Some(kubelets.log_source()))),
+            token: Arc::from(access.token.as_str()),
+            read_timeout: config.read_timeout,
         };
         controllers::spawn_all(&registry, &shutdown, config.controllers);
         if config.controllers {
@@ -164,12 +203,11 @@ impl Lab {
             ));
         }
         let app = api::router(state);
-        let token = shutdown.clone();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await;
-        });
+        let options = serve::ServeOptions {
+            tls: credentials.map(|c| c.server),
+            read_timeout: config.read_timeout,
+        };
+        let server = tokio::spawn(serve::run(listener, app, options, shutdown.clone()));
         Ok(Lab {
             addr,
             registry,
@@ -177,6 +215,7 @@ impl Lab {
             faults,
             server: Some(server),
             kubelets,
+            access,
         })
     }
 
@@ -184,9 +223,19 @@ impl Lab {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT` (`http://` with `insecure_http`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.access.server.clone()
+    }
+
+    /// The server, CA and bearer token a client needs.
+    pub fn access(&self) -> &kubeconfig::Access {
+        &self.access
+    }
+
+    /// The bearer token every request must carry.
+    pub fn token(&self) -> &str {
+        &self.access.token
     }
 
     /// The in-process registry (for in-lab components and tests).
@@ -211,9 +260,15 @@ impl Lab {
         self.faults.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
-    /// A kubeconfig (YAML) whose current context `rollout-lab` points at this lab.
+    /// A kubeconfig (YAML) whose current context `rollout-lab` points at this lab, with
+    /// its CA and token: keep it private (see [`Lab::write_kubeconfig`]).
     pub fn kubeconfig(&self) -> String {
-        kubeconfig::render(&self.url())
+        kubeconfig::render(&self.access)
+    }
+
+    /// Writes the kubeconfig to `path`, readable by its owner only (mode 0600).
+    pub fn write_kubeconfig(&self, path: &std::path::Path) -> std::io::Result<()> {
+        kubeconfig::write(path, &self.kubeconfig())
     }
 
     /// Ends every watch stream, stops the controllers and waits for the server to close.

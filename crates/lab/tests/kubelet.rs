@@ -551,7 +551,7 @@ async fn shutting_the_lab_down_leaves_no_container_process() {
 async fn kubectl(lab: &Lab, args: &[&str]) -> Option<(bool, String, String)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("kubeconfig");
-    std::fs::write(&config, lab.kubeconfig()).expect("kubeconfig");
+    lab.write_kubeconfig(&config).expect("kubeconfig");
     let mut cmd = tokio::process::Command::new("kubectl");
     cmd.arg("--kubeconfig").arg(&config).args(args);
     let out = cmd.output().await.ok()?;

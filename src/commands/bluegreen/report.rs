@@ -8,7 +8,8 @@ use crate::engine::bluegreen::checks::Refusal;
 use crate::engine::bluegreen::endpoints::EndpointCheck;
 use crate::engine::bluegreen::selector::{Labels, format_selector, selector_diff};
 use crate::exit::Exit;
-use crate::output::{Format, Printer};
+use crate::output::{self, Format, Printer};
+use crate::text::one_line;
 
 /// How a blue-green command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,12 +110,12 @@ impl SwapResult {
 pub fn structured<T: Serialize>(printer: &Printer, value: &T) -> bool {
     match printer.format {
         Some(Format::Json) => match serde_json::to_string_pretty(value) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("error: cannot render the result: {e}"),
+            Ok(s) => output::out(&format!("{s}\n")),
+            Err(e) => output::err_line(&format!("error: cannot render the result: {e}")),
         },
         Some(Format::Yaml) => match serde_saphyr::to_string(value) {
-            Ok(s) => print!("{s}"),
-            Err(e) => eprintln!("error: cannot render the result: {e}"),
+            Ok(s) => output::out(&s),
+            Err(e) => output::err_line(&format!("error: cannot render the result: {e}")),
         },
         None => return false,
     }
@@ -149,20 +150,20 @@ pub fn print(printer: &Printer, r: &SwapResult) {
         }
     }
     for refusal in &r.refusals {
-        eprintln!("error: {}", refusal.reason);
-        eprintln!("hint: {}", refusal.hint);
+        output::err_line(&format!("error: {}", one_line(&refusal.reason)));
+        output::err_line(&format!("hint: {}", one_line(&refusal.hint)));
     }
     if matches!(
         r.result,
         Ending::Conflict | Ending::Failed | Ending::ScaleUpFailed
     ) {
-        eprintln!("error: {}", r.reason);
+        output::err_line(&format!("error: {}", one_line(&r.reason)));
     }
     if r.result == Ending::Conflict {
-        eprintln!(
+        output::err_line(&format!(
             "hint: see who changed it with `kubectl get service {} -o yaml`, then run this again",
             r.target.rsplit('/').next().unwrap_or_default()
-        );
+        ));
     }
     if let Some(e) = &r.endpoints {
         let took = r
@@ -178,7 +179,7 @@ pub fn print(printer: &Printer, r: &SwapResult) {
     if let Some(next) = &r.next {
         printer.info(&format!("next: {next}"));
     }
-    println!("{}", last_line(r));
+    output::out(&format!("{}\n", last_line(r)));
 }
 
 fn last_line(r: &SwapResult) -> String {

@@ -41,6 +41,11 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
         e.message = "the lab accepts JSON and YAML bodies only, not protobuf; create the object from a manifest instead (kubectl apply -f / create -f)".into();
         return Err(e);
     }
+    super::check_declared_length(&headers)?;
+    if matches!(method, Method::POST | Method::PUT) && !decodable_body_type(content_type) {
+        return Err(ApiError::unsupported_body_type());
+    }
+    let state = &state;
     match target {
         Target::Group(g) => {
             if method != Method::GET {
@@ -63,13 +68,13 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
                 .ok_or_else(ApiError::no_route)
         }
         Target::Collection { rt, namespace } => {
-            inject_fault(&state, &method, rt, namespace.as_deref())?;
+            inject_fault(state, &method, rt, namespace.as_deref())?;
             let repr = representation(&headers, &query);
             match method {
                 Method::GET if query.flag("watch")? => {
-                    watch_collection(&state, rt, namespace.as_deref(), &query, repr)
+                    watch_collection(state, rt, namespace.as_deref(), &query, repr)
                 }
-                Method::GET => list(&state, rt, namespace.as_deref(), &query, repr),
+                Method::GET => list(state, rt, namespace.as_deref(), &query, repr),
                 Method::POST => {
                     let ns = namespace.as_deref().unwrap_or("");
                     if rt.namespaced && namespace.is_none() {
@@ -77,19 +82,17 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
                             "create needs a namespace in the path",
                         ));
                     }
-                    let obj = decode(&body_bytes(body).await?)?;
-                    let w =
-                        state
-                            .registry
-                            .create(rt, ns, obj, &write_options(&query, &headers)?)?;
+                    let bytes = body_bytes(state, body).await?;
+                    let opts = body_write_options(&query, &headers, &bytes)?;
+                    let w = state.registry.create(rt, ns, decode(&bytes)?, &opts)?;
                     Ok(written(rt, StatusCode::CREATED, w, repr))
                 }
                 Method::DELETE => delete_collection(
-                    &state,
+                    state,
                     rt,
                     namespace.as_deref(),
                     &query,
-                    &body_bytes(body).await?,
+                    &body_bytes(state, body).await?,
                 ),
                 _ => Err(ApiError::method_not_allowed(format!(
                     "{method} is not allowed on a collection"
@@ -103,14 +106,14 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
             sub,
         } => {
             inject_fault(
-                &state,
+                state,
                 &method,
                 rt,
                 Some(namespace.as_str()).filter(|n| !n.is_empty()),
             )?;
             let repr = representation(&headers, &query);
             object(
-                &state,
+                state,
                 rt,
                 &namespace,
                 &name,
@@ -149,20 +152,19 @@ async fn object(
             ))
         }
         (None, Method::PUT) | (Some("status"), Method::PUT) => {
-            let obj = decode(&body_bytes(body).await?)?;
-            let w = reg.update(
-                rt,
-                ns,
-                name,
-                obj,
-                subresource(sub)?,
-                &write_options(query, headers)?,
-            )?;
+            let bytes = body_bytes(state, body).await?;
+            let opts = body_write_options(query, headers, &bytes)?;
+            let w = reg.update(rt, ns, name, decode(&bytes)?, subresource(sub)?, &opts)?;
             Ok(written(rt, StatusCode::OK, w, repr))
         }
         (None, Method::PATCH) | (Some("status"), Method::PATCH) => {
             let pt = patch_type(headers)?;
-            let bytes = body_bytes(body).await?;
+            let bytes = body_bytes(state, body).await?;
+            let opts = if pt == PatchType::Json {
+                write_options(query, headers)?
+            } else {
+                body_write_options(query, headers, &bytes)?
+            };
             let w = reg.patch(
                 rt,
                 ns,
@@ -170,7 +172,7 @@ async fn object(
                 pt,
                 &bytes,
                 subresource(sub)?,
-                &write_options(query, headers)?,
+                &opts,
                 query.flag("force")?,
             )?;
             let code = if w.created {
@@ -181,7 +183,7 @@ async fn object(
             Ok(written(rt, code, w, repr))
         }
         (None, Method::DELETE) => {
-            let bytes = body_bytes(body).await?;
+            let bytes = body_bytes(state, body).await?;
             let opts = query::delete_options_from_body(query.delete_options()?, &bytes)?;
             match reg.delete(rt, ns, name, &opts)? {
                 DeleteOutcome::Pending(obj) => Ok(json_response(StatusCode::OK, &obj)),
@@ -208,7 +210,7 @@ async fn object(
                     ns,
                     name,
                     None,
-                    Some(decode(&body_bytes(body).await?)?),
+                    Some(decode(&body_bytes(state, body).await?)?),
                     &opts,
                 )?,
                 Method::PATCH => {
@@ -218,7 +220,7 @@ async fn object(
                             "application/apply-patch+yaml",
                         ));
                     }
-                    let bytes = body_bytes(body).await?;
+                    let bytes = body_bytes(state, body).await?;
                     reg.write_scale(rt, ns, name, Some((pt, &bytes)), None, &opts)?
                 }
                 other => {
@@ -231,7 +233,7 @@ async fn object(
         }
         (Some("log"), Method::GET) if rt.plural == "pods" => pod_log(state, ns, name, query),
         (Some("binding"), Method::POST) if rt.plural == "pods" => {
-            let binding = decode(&body_bytes(body).await?)?;
+            let binding = decode(&body_bytes(state, body).await?)?;
             bind(
                 state,
                 rt,
@@ -283,7 +285,24 @@ fn inject_fault(
     }
 }
 
-/// Decodes a JSON (or YAML) body; a missing Content-Type means JSON.
+/// True for the Content-Types a create or update body may have (parameters such as
+/// `charset` aside): JSON and YAML. A missing one reads as JSON, as upstream's
+/// `NegotiateInputSerializer` takes the first supported type (client-go's scale client
+/// sends its PUT without one).
+fn decodable_body_type(content_type: &str) -> bool {
+    if content_type.trim().is_empty() {
+        return true;
+    }
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(media.as_str(), "application/json" | "application/yaml")
+}
+
+/// Decodes a JSON (or YAML) body.
 fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
     let v: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
@@ -320,6 +339,19 @@ fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
         dry_run: query.dry_run()?,
         field_manager: field_manager(query, headers),
         field_validation: query.field_validation()?,
+        duplicate_fields: Vec::new(),
+    })
+}
+
+/// The options of a write whose body may repeat keys (create, update, merge patches).
+fn body_write_options(
+    query: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<WriteOptions, ApiError> {
+    Ok(WriteOptions {
+        duplicate_fields: crate::resources::validation::duplicate_fields(body),
+        ..write_options(query, headers)?
     })
 }
 

@@ -1,8 +1,9 @@
-//! The lab's HTTP API: a Kubernetes API server over plain HTTP on loopback.
+//! The lab's HTTP API: a Kubernetes API server on loopback (HTTPS unless started with
+//! `insecure_http`, see `serve`), every route behind the bearer-token check of `auth`.
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /version` | v1.33 version info (steers kubectl's dispatcher) |
+//! | `GET /version`, `/version/` | v1.33 version info (steers kubectl's dispatcher) |
 //! | `GET /api`, `/apis` | aggregated discovery when asked for, else `APIVersions` / `APIGroupList` |
 //! | `GET /api/v1`, `/apis/{g}/{v}`, `/apis/{g}` | legacy `APIResourceList` / `APIGroup` |
 //! | `GET /openapi/v3[/{gv}]` | minimal OpenAPI v3 (PATCH with `fieldValidation`) |
@@ -18,6 +19,7 @@
 //!
 //! `{prefix}` is `/api/v1` or `/apis/{group}/{version}`.
 
+mod auth;
 mod discovery;
 mod faults;
 mod handlers;
@@ -49,13 +51,25 @@ pub struct ApiState {
     pub faults: Arc<Mutex<Faults>>,
     pub server_address: String,
     pub logs: Arc<Mutex<Option<Arc<dyn LogSource>>>>,
+    /// The bearer token every request must carry (see `auth`).
+    pub token: Arc<str>,
+    /// How long a request body may take to arrive.
+    pub read_timeout: std::time::Duration,
 }
+
+/// The largest request body accepted, as upstream's `MaxRequestBodyBytes` (3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// The router of the whole API.
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route(
             "/version",
+            get(|| async { respond::json_response(StatusCode::OK, &discovery::version()) }),
+        )
+        // The Python client asks for `/version/`, which upstream serves too.
+        .route(
+            "/version/",
             get(|| async { respond::json_response(StatusCode::OK, &discovery::version()) }),
         )
         .route("/healthz", get(|| async { "ok" }))
@@ -77,6 +91,10 @@ pub fn router(state: ApiState) -> Router {
         .fallback(any(|| async {
             respond::error_response(&crate::error::ApiError::no_route())
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
 }
 
@@ -122,13 +140,42 @@ async fn openapi_doc(axum::extract::Path(gv): axum::extract::Path<String>) -> Re
     }
 }
 
-/// Reads a whole request body, answering 400 on a broken one.
-pub(crate) async fn body_bytes(body: Body) -> Result<Bytes, crate::error::ApiError> {
-    axum::body::to_bytes(body, 64 * 1024 * 1024)
-        .await
-        .map_err(|e| {
-            crate::error::ApiError::bad_request(format!("unable to read the request body: {e}"))
-        })
+/// Reads a whole request body: 413 past [`MAX_BODY_BYTES`], 504 when it does not arrive
+/// within the read timeout (a stalled client cannot hold a request open), 400 on a broken
+/// one.
+pub(crate) async fn body_bytes(
+    state: &ApiState,
+    body: Body,
+) -> Result<Bytes, crate::error::ApiError> {
+    use crate::error::ApiError;
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    match tokio::time::timeout(state.read_timeout, limited.collect()).await {
+        Err(_) => Err(ApiError::body_timeout()),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::too_large(MAX_BODY_BYTES))
+        }
+        Ok(Err(e)) => Err(ApiError::bad_request(format!(
+            "unable to read the request body: {e}"
+        ))),
+    }
+}
+
+/// A declared body over [`MAX_BODY_BYTES`] is refused before it is read.
+pub(crate) fn check_declared_length(
+    headers: &axum::http::HeaderMap,
+) -> Result<(), crate::error::ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES as u64 => {
+            Err(crate::error::ApiError::too_large(MAX_BODY_BYTES))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The manager name of a write: `fieldManager`, else the User-Agent's program name, as

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -31,9 +32,15 @@ impl LogFile {
     /// Creates (truncates) the file.
     pub fn create(path: PathBuf) -> std::io::Result<Arc<Self>> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            super::user::private_dir(dir, 0o700)?;
         }
-        let file = std::fs::File::create(&path)?;
+        // Only the lab reads a container's log; the pod's user never writes it.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
         Ok(Arc::new(Self {
             path,
             file: Mutex::new(Some(file)),
@@ -218,6 +225,19 @@ impl LogSource for LogIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_file_is_readable_by_the_lab_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("logs/c/0.log");
+        LogFile::create(path.clone()).expect("created");
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("logs/c")), 0o700);
+    }
 
     #[test]
     fn cri_lines_lose_their_timestamp_stream_and_tag() {

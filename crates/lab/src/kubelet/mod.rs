@@ -29,6 +29,7 @@ pub mod process;
 pub mod spec;
 mod start;
 pub mod status;
+pub mod user;
 mod worker;
 
 use std::collections::{BTreeSet, HashMap};
@@ -100,6 +101,9 @@ pub struct Shared {
     /// `<state dir>/pods/<ns>_<name>_<uid>/`
     pub root: PathBuf,
     pub cancel: CancellationToken,
+    /// The lab's effective uid (pods can switch users only when it is root).
+    pub lab_uid: u32,
+    pub pods_as_root: bool,
 }
 
 /// How the kubelets start.
@@ -109,6 +113,8 @@ pub struct KubeletConfig {
     pub model_server_command: Vec<String>,
     /// Where pod directories go; a fresh temporary directory when `None`.
     pub state_dir: Option<PathBuf>,
+    /// Run pod processes as the lab's user even when it is root (see `user`).
+    pub pods_as_root: bool,
 }
 
 /// The lab's kubelets: a handle to kill every container and to serve logs.
@@ -135,11 +141,22 @@ impl Kubelets {
                 uuid::Uuid::new_v4().simple()
             )),
         };
-        std::fs::create_dir_all(root.join("pods"))?;
+        // Root's, listable by nobody, traversable by pod users to their own directories.
+        user::private_dir(&root, 0o711)?;
+        user::private_dir(&root.join("pods"), 0o711)?;
+        let lab_uid = user::lab_uid();
+        let mut model_server_command = config.model_server_command;
+        if lab_uid == 0
+            && let Some(program) = model_server_command.first_mut()
+        {
+            *program = user::reachable_program(program, &root)?;
+        }
         let shared = Arc::new(Shared {
             registry: registry.clone(),
             images: config.images,
-            model_server_command: config.model_server_command,
+            model_server_command,
+            lab_uid,
+            pods_as_root: config.pods_as_root,
             ipam: Mutex::new(Ipam::random_start()),
             groups: Groups::default(),
             logs: LogIndex::default(),

@@ -289,6 +289,7 @@ mod tests {
                 working_dir: std::env::temp_dir(),
                 root: std::env::temp_dir(),
                 memory_limit: None,
+                run_as: None,
             },
             container,
             pod_ip: "127.0.0.1".into(),

@@ -160,6 +160,8 @@ pub fn command(argv: &[String], spec: &ProcessSpec) -> Option<tokio::process::Co
     let mut cmd = match setpriv() {
         Some(setpriv) => {
             let mut cmd = tokio::process::Command::new(setpriv);
+            // setpriv sets the death signal after switching users: a user switch clears it.
+            cmd.args(super::user::setpriv_args(spec.run_as));
             cmd.args(["--pdeathsig", "USR2", "--", "/bin/sh"]);
             cmd
         }
@@ -170,6 +172,10 @@ pub fn command(argv: &[String], spec: &ProcessSpec) -> Option<tokio::process::Co
                 cmd.pre_exec(|| {
                     nix::sys::prctl::set_pdeathsig(Signal::SIGUSR2).map_err(std::io::Error::from)
                 });
+            }
+            // std switches users (and drops supplementary groups) before `pre_exec` runs.
+            if let Some(r) = spec.run_as {
+                cmd.uid(r.uid).gid(r.gid);
             }
             cmd
         }
@@ -287,6 +293,7 @@ mod tests {
             working_dir: dir.to_path_buf(),
             root: dir.to_path_buf(),
             memory_limit: None,
+            run_as: None,
         }
     }
 

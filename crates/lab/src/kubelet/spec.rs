@@ -29,6 +29,8 @@ pub struct ProcessSpec {
     pub root: PathBuf,
     /// `resources.limits.memory` in bytes: the group is killed past it (`memory.rs`).
     pub memory_limit: Option<u64>,
+    /// The user the processes run as; `None` is the lab's own (see `user.rs`).
+    pub run_as: Option<super::user::RunAs>,
 }
 
 /// Why a container cannot be configured (upstream `CreateContainerConfigError`, or
@@ -417,6 +419,7 @@ pub fn process_spec(
         env,
         working_dir: sandbox.root.join(wd),
         root: sandbox.root.to_path_buf(),
+        run_as: None,
         memory_limit: super::memory::limit_bytes(container),
     })
 }

@@ -24,6 +24,7 @@ use super::prober::{self, Target, WorkerContext};
 use super::process;
 use super::spec::{self, Objects, Sandbox};
 use super::status::{State, Terminated};
+use super::user;
 use super::worker::{Ctr, Msg, Run, Worker, restarts};
 use crate::controllers::events::EventType;
 use crate::kinds;
@@ -208,7 +209,15 @@ impl Worker {
         };
         let c = &self.containers[i];
         let spec = match spec::process_spec(&self.pod, &c.spec, runner, &sandbox, &objects) {
-            Ok(s) => s,
+            Ok(mut s) => {
+                s.run_as = user::identity(
+                    self.shared.lab_uid,
+                    self.shared.pods_as_root,
+                    &self.pod,
+                    &c.spec,
+                );
+                s
+            }
             Err(e) => {
                 let state = waiting(e.reason(), Some(e.to_string()));
                 if c.state != state {
@@ -223,8 +232,7 @@ impl Worker {
         };
         // A new container gets a fresh root, as a new writable layer would be.
         let _ = std::fs::remove_dir_all(&root);
-        let _ = std::fs::create_dir_all(spec::tmp_dir(&root));
-        let _ = std::fs::create_dir_all(&spec.working_dir);
+        let _ = user::container_root(&root, &spec::tmp_dir(&root), &spec.working_dir, spec.run_as);
         let name = c.name.clone();
         let attempt = c.attempts;
         let log_path = self

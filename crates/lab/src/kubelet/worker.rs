@@ -143,7 +143,9 @@ impl Worker {
         );
         let ip = shared.ipam.lock().ok().and_then(|mut i| i.allocate());
         let dir = shared.root.join(format!("{ns}_{name}_{uid}"));
-        let _ = std::fs::create_dir_all(&dir);
+        // The pod directory is traversable by its containers' users; its logs are not.
+        let _ = super::user::private_dir(&dir, 0o711);
+        let _ = super::user::private_dir(&dir.join("logs"), 0o700);
         let containers: Vec<Ctr> = pod
             .pointer("/spec/containers")
             .and_then(Value::as_array)

@@ -46,6 +46,9 @@ pub struct WriteOptions {
     pub dry_run: bool,
     pub field_manager: String,
     pub field_validation: FieldValidation,
+    /// Keys the request body repeated (`validation::duplicate_fields`), judged with the
+    /// unknown fields under `field_validation`.
+    pub duplicate_fields: Vec<String>,
 }
 
 /// A successful write: the object as stored (or as it would be, on dry run) and any
@@ -121,18 +124,20 @@ impl Registry {
         if opts.field_validation != FieldValidation::Ignore {
             let unknown = resources::validation::unknown_fields(rt.plural, obj)
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            if !unknown.is_empty() {
+            let problems: Vec<String> = opts
+                .duplicate_fields
+                .iter()
+                .map(|f| format!("duplicate field \"{f}\""))
+                .chain(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+                .collect();
+            if !problems.is_empty() {
                 if opts.field_validation == FieldValidation::Strict {
-                    let list = unknown
-                        .iter()
-                        .map(|f| format!("unknown field \"{f}\""))
-                        .collect::<Vec<_>>()
-                        .join(", ");
                     return Err(ApiError::bad_request(format!(
-                        "strict decoding error: {list}"
+                        "strict decoding error: {}",
+                        problems.join(", ")
                     )));
                 }
-                warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+                warnings.extend(problems);
             }
         }
         *obj = resources::validation::decode(rt.plural, obj)

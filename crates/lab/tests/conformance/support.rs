@@ -59,7 +59,9 @@ impl TestLab {
             return None;
         }
         let kubeconfig = self.dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, self.lab.kubeconfig()).expect("the kubeconfig is written");
+        self.lab
+            .write_kubeconfig(&kubeconfig)
+            .expect("the kubeconfig is written");
         let cache = self.dir.path().join("kube-cache");
         Some(Kubectl {
             kubeconfig,

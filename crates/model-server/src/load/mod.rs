@@ -36,6 +36,9 @@ use crate::server::{POD_HEADER, VERSION_HEADER};
 
 /// Highest request rate accepted.
 pub const MAX_RPS: f64 = 10_000.0;
+/// The lowest request rate: one request every 1000 s (a lower rate's interval would not fit
+/// a `Duration`, and no run of at most a week would send a second request).
+pub const MIN_RPS: f64 = 0.001;
 /// Longest run accepted.
 pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Most requests one run may schedule.
@@ -64,7 +67,7 @@ impl FromStr for LoadMethod {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadSpec {
     pub url: Target,
-    /// Requests started per second (0 < rps <= [`MAX_RPS`]).
+    /// Requests started per second ([`MIN_RPS`] <= rps <= [`MAX_RPS`]).
     pub rps: f64,
     /// How long to keep starting requests.
     pub duration: Duration,
@@ -95,7 +98,7 @@ impl LoadSpec {
     }
 
     fn planned_requests(&self) -> Result<u64, LoadError> {
-        if !(self.rps > 0.0 && self.rps <= MAX_RPS) {
+        if !(MIN_RPS..=MAX_RPS).contains(&self.rps) {
             return Err(LoadError::Rate(self.rps));
         }
         if self.duration.is_zero() || self.duration > MAX_DURATION {
@@ -115,10 +118,19 @@ impl LoadSpec {
     }
 }
 
+/// A rate as a message shows it: plainly, or in exponent form when far from 1.
+fn rate(r: f64) -> String {
+    if r == 0.0 || (1e-3..1e6).contains(&r.abs()) {
+        format!("{r}")
+    } else {
+        format!("{r:e}")
+    }
+}
+
 /// A load spec that cannot be run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LoadError {
-    #[error("load rate {0} rps is out of range; use more than 0 and at most {MAX_RPS}")]
+    #[error("load rate {} rps is out of range; use at least {MIN_RPS} and at most {MAX_RPS}", rate(*.0))]
     Rate(f64),
     #[error("load duration must be longer than zero and at most a week")]
     Duration,
@@ -356,6 +368,11 @@ mod tests {
             LoadSpec {
                 rps: 1e-300,
                 duration: Duration::MAX,
+                ..spec()
+            },
+            // Its interval (1e300 s) would not fit a Duration.
+            LoadSpec {
+                rps: 1e-300,
                 ..spec()
             },
             LoadSpec {

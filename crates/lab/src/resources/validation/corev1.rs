@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::super::json::{arr_at, at, i64_at, obj_at, str_at};
-use super::{Cause, NEGATIVE, gofmt, labels, syntax};
+use super::{Cause, MAX_DATA_BYTES, NEGATIVE, gofmt, labels, syntax};
 
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
 
@@ -91,14 +91,41 @@ pub fn config_map(obj: &Value) -> Vec<Cause> {
             ));
         }
     }
+    // binaryData values are base64 on the wire; the limit counts the bytes they stand for.
+    let total = values_len(data, str::len) + values_len(binary, decoded_len);
+    if total > MAX_DATA_BYTES {
+        // Upstream reports it on the empty path (the whole object), printed `[]`.
+        causes.push(Cause::too_long("[]", MAX_DATA_BYTES));
+    }
     causes
 }
 
 pub fn secret(obj: &Value) -> Vec<Cause> {
-    data_keys(obj, "data")
+    let mut causes: Vec<Cause> = data_keys(obj, "data")
         .into_iter()
         .chain(data_keys(obj, "stringData"))
-        .collect()
+        .collect();
+    let total = values_len(obj_at(obj, &["data"]), decoded_len)
+        + values_len(obj_at(obj, &["stringData"]), str::len);
+    if total > MAX_DATA_BYTES {
+        causes.push(Cause::too_long("data", MAX_DATA_BYTES));
+    }
+    causes
+}
+
+/// The summed lengths of a map's string values, each measured by `len`.
+fn values_len(map: Option<&serde_json::Map<String, Value>>, len: fn(&str) -> usize) -> usize {
+    map.into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(Value::as_str)
+        .map(len)
+        .sum()
+}
+
+/// How many bytes a base64 text decodes to.
+fn decoded_len(b64: &str) -> usize {
+    let padding = b64.bytes().rev().take_while(|b| *b == b'=').count();
+    (b64.len() / 4 * 3).saturating_sub(padding.min(2))
 }
 
 fn data_keys(obj: &Value, bag: &str) -> Vec<Cause> {

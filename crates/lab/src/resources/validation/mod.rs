@@ -5,6 +5,7 @@
 //! defaulting. Strict field checking ([`unknown_fields`]) lives in `strict`.
 
 mod corev1;
+mod duplicates;
 mod gofmt;
 mod strict;
 mod syntax;
@@ -13,6 +14,7 @@ mod workloads;
 use serde_json::Value;
 
 use super::json::{obj_at, str_at};
+pub use duplicates::duplicate_fields;
 pub use strict::{DecodeError, decode, unknown_fields};
 
 /// One field error, shaped like `metav1.StatusCause`.
@@ -57,6 +59,15 @@ impl Cause {
         Cause {
             reason: "FieldValueDuplicate",
             message: format!("Duplicate value: {bad}"),
+            field: field.into(),
+        }
+    }
+
+    /// `Too long: must have at most <max> bytes` (upstream `field.TooLong`).
+    fn too_long(field: impl Into<String>, max: usize) -> Cause {
+        Cause {
+            reason: "FieldValueTooLong",
+            message: format!("Too long: must have at most {max} bytes"),
             field: field.into(),
         }
     }
@@ -189,7 +200,14 @@ fn labels(map: Option<&Value>, field: &str) -> Vec<Cause> {
     causes
 }
 
-/// upstream `ValidateAnnotations`: keys are qualified names (checked lower-cased); values free.
+/// upstream `TotalAnnotationSizeLimitB`: keys and values of an object's annotations together.
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
+/// upstream `MaxSecretSize`: the data of a ConfigMap or a Secret together.
+pub const MAX_DATA_BYTES: usize = 1024 * 1024;
+
+/// upstream `ValidateAnnotations`: keys are qualified names (checked lower-cased); values
+/// free, but keys and values together at most [`MAX_ANNOTATIONS_BYTES`].
 fn annotations(obj: &Value, meta_path: &str) -> Vec<Cause> {
     let mut causes = Vec::new();
     let path: Vec<&str> = meta_path.split('.').chain(["annotations"]).collect();
@@ -197,13 +215,21 @@ fn annotations(obj: &Value, meta_path: &str) -> Vec<Cause> {
         return causes;
     };
     let field = format!("{meta_path}.annotations");
-    for key in map.keys() {
+    let mut total = 0;
+    for (key, value) in map {
         for msg in syntax::qualified_name(&key.to_lowercase()) {
             causes.push(Cause::invalid(&field, &gofmt::quote(key), &msg));
         }
+        total += key.len() + value.as_str().map_or(0, str::len);
+    }
+    if total > MAX_ANNOTATIONS_BYTES {
+        causes.push(Cause::too_long(&field, MAX_ANNOTATIONS_BYTES));
     }
     causes
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod limits_tests;
