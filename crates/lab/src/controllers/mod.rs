@@ -11,6 +11,7 @@ pub mod nodes;
 pub mod replicaset;
 pub mod runtime;
 pub mod scheduler;
+pub mod taint_eviction;
 pub mod trigger_time;
 
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,11 @@ pub fn spawn_all(registry: &Registry, cancel: &CancellationToken, workloads: boo
         registry.clone(),
         cancel.clone(),
         scheduler::Scheduler,
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        taint_eviction::TaintEviction::default(),
     ));
     tokio::spawn(runtime::run(
         registry.clone(),

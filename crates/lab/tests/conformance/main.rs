@@ -14,4 +14,5 @@ mod kube_patch;
 mod kube_watch;
 mod kubectl;
 mod kubectl_patch;
+mod scheduling;
 mod support;
