@@ -58,9 +58,22 @@ pub(super) struct Run {
     pub kill_message: Option<String>,
 }
 
+/// Which list of the pod spec a container comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `initContainers`: runs to completion, in order, before the next one.
+    Init,
+    /// An init container with `restartPolicy: Always` (native sidecar): started in order,
+    /// then kept running beside the app containers.
+    Sidecar,
+    /// `containers`.
+    App,
+}
+
 /// One container of the pod.
 pub(super) struct Ctr {
     pub name: String,
+    pub kind: Kind,
     pub spec: Value,
     pub image: String,
     pub state: State,
@@ -90,6 +103,9 @@ pub(super) struct Worker {
     pub containers: Vec<Ctr>,
     pub tx: mpsc::UnboundedSender<Msg>,
     terminating: bool,
+    /// Every init container has completed (sidecars started) once; from then on the app
+    /// containers no longer wait for them, as upstream's pod stays initialized.
+    initialized: bool,
     done: bool,
     start_time: String,
     last_written: Option<Value>,
@@ -144,17 +160,38 @@ impl Worker {
         let ip = shared.ipam.lock().ok().and_then(|mut i| i.allocate());
         let dir = shared.root.join(format!("{ns}_{name}_{uid}"));
         let _ = std::fs::create_dir_all(&dir);
-        let containers: Vec<Ctr> = pod
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
+        let list = |ptr: &str| {
+            pod.pointer(ptr)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let inits = list("/spec/initContainers");
+        // Upstream's default waiting reason while a pod has init containers to run.
+        let waiting_reason = if inits.is_empty() {
+            "ContainerCreating"
+        } else {
+            "PodInitializing"
+        };
+        let kinds = inits
             .into_iter()
-            .flatten()
-            .map(|c| Ctr {
-                name: str_at(c, "/name").to_string(),
-                spec: c.clone(),
-                image: str_at(c, "/image").to_string(),
+            .map(|c| {
+                let kind = if str_at(&c, "/restartPolicy") == "Always" {
+                    Kind::Sidecar
+                } else {
+                    Kind::Init
+                };
+                (kind, c)
+            })
+            .chain(list("/spec/containers").into_iter().map(|c| (Kind::App, c)));
+        let containers: Vec<Ctr> = kinds
+            .map(|(kind, c)| Ctr {
+                name: str_at(&c, "/name").to_string(),
+                kind,
+                image: str_at(&c, "/image").to_string(),
+                spec: c,
                 state: State::Waiting {
-                    reason: "ContainerCreating".into(),
+                    reason: waiting_reason.into(),
                     message: None,
                 },
                 last: None,
@@ -174,7 +211,16 @@ impl Worker {
                 (ns.clone(), name.clone()),
                 PodLogs {
                     uid: uid.clone(),
-                    containers: containers.iter().map(|c| c.name.clone()).collect(),
+                    containers: containers
+                        .iter()
+                        .filter(|c| c.kind == Kind::App)
+                        .map(|c| c.name.clone())
+                        .collect(),
+                    init_containers: containers
+                        .iter()
+                        .filter(|c| c.kind != Kind::App)
+                        .map(|c| c.name.clone())
+                        .collect(),
                     ..PodLogs::default()
                 },
             )
@@ -197,6 +243,7 @@ impl Worker {
             containers,
             tx,
             terminating: false,
+            initialized: false,
             done: false,
             start_time,
             last_written: None,
@@ -227,6 +274,64 @@ impl Worker {
         }
     }
 
+    /// The restart policy one container runs under: a sidecar always restarts, an init
+    /// container under a pod's `Always` restarts only on failure (it must complete once).
+    pub fn container_policy(&self, i: usize) -> &str {
+        match (self.containers[i].kind, self.restart_policy()) {
+            (Kind::Sidecar, _) => "Always",
+            (Kind::Init, "Always") => "OnFailure",
+            (_, p) => p,
+        }
+    }
+
+    fn completed(&self, i: usize) -> bool {
+        matches!(&self.containers[i].state, State::Terminated(t) if t.exit_code == 0)
+    }
+
+    fn started(&self, i: usize) -> bool {
+        self.containers[i]
+            .run
+            .as_ref()
+            .is_some_and(|r| r.started.load(Ordering::SeqCst))
+    }
+
+    /// Steps the containers allowed to start now: init containers one at a time in order
+    /// (each to completion, a sidecar only until it has started), then the app containers.
+    fn step_all(&mut self, now: Instant) -> Option<Instant> {
+        let mut wake: Option<Instant> = None;
+        let mut open = true;
+        for i in 0..self.containers.len() {
+            let kind = self.containers[i].kind;
+            // Once initialized nothing blocks (init containers are skipped, sidecars only
+            // restart), so a closed gate only ever holds back later containers.
+            if !open {
+                break;
+            }
+            if kind == Kind::Init && (self.initialized || self.completed(i)) {
+                continue;
+            }
+            if let Some(t) = self.step_container(i, now) {
+                wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
+            }
+            let blocked = match kind {
+                Kind::Init => !self.completed(i),
+                Kind::Sidecar => !self.initialized && !self.started(i),
+                Kind::App => false,
+            };
+            if blocked {
+                open = false;
+            } else if kind != Kind::App
+                && self.containers[i + 1..].iter().all(|c| c.kind == Kind::App)
+            {
+                self.initialized = true;
+            }
+        }
+        if !self.containers.iter().any(|c| c.kind != Kind::App) {
+            self.initialized = true;
+        }
+        wake
+    }
+
     /// One pass: start what is due, begin termination when asked, write the status.
     /// Returns when to look again.
     fn sync(&mut self) -> Option<Instant> {
@@ -237,11 +342,7 @@ impl Worker {
             self.terminate();
         }
         if !self.terminating {
-            for i in 0..self.containers.len() {
-                if let Some(t) = self.step_container(i, now) {
-                    wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
-                }
-            }
+            wake = self.step_all(now);
         }
         let all_stopped = self.containers.iter().all(|c| c.run.is_none());
         if self.terminating && all_stopped {
@@ -378,7 +479,7 @@ impl Worker {
         }
     }
 
-    fn views(&self) -> Vec<ContainerView> {
+    fn views(&self) -> Vec<(Kind, ContainerView)> {
         self.containers
             .iter()
             .map(|c| {
@@ -387,24 +488,30 @@ impl Worker {
                     .as_ref()
                     .is_some_and(|r| r.started.load(Ordering::SeqCst));
                 let has_readiness = c.spec.get("readinessProbe").is_some();
-                ContainerView {
-                    name: c.name.clone(),
-                    image: c.image.clone(),
-                    image_id: image_id(&c.image),
-                    container_id: c
-                        .run
-                        .as_ref()
-                        .map(|r| format!("lab://{}", r.id))
-                        .or_else(|| match &c.state {
-                            State::Terminated(t) => Some(t.container_id.clone()),
-                            _ => None,
-                        }),
-                    state: c.state.clone(),
-                    last_state: c.last.clone(),
-                    restart_count: c.restarts,
-                    ready: started && (!has_readiness || c.ready_probe),
-                    started,
-                }
+                let view =
+                    ContainerView {
+                        name: c.name.clone(),
+                        image: c.image.clone(),
+                        image_id: image_id(&c.image),
+                        container_id: c.run.as_ref().map(|r| format!("lab://{}", r.id)).or_else(
+                            || match &c.state {
+                                State::Terminated(t) => Some(t.container_id.clone()),
+                                _ => None,
+                            },
+                        ),
+                        state: c.state.clone(),
+                        last_state: c.last.clone(),
+                        restart_count: c.restarts,
+                        // A regular init container counts as ready once it has completed.
+                        ready: match c.kind {
+                            Kind::Init => {
+                                matches!(&c.state, State::Terminated(t) if t.exit_code == 0)
+                            }
+                            _ => started && (!has_readiness || c.ready_probe),
+                        },
+                        started,
+                    };
+                (c.kind, view)
             })
             .collect()
     }
@@ -415,8 +522,21 @@ impl Worker {
         let Some(pods) = kinds::find("", "v1", "pods") else {
             return;
         };
-        let views = self.views();
-        let phase = status::phase(self.restart_policy(), &views, terminal);
+        let all = self.views();
+        let views: Vec<ContainerView> = all
+            .iter()
+            .filter(|(k, _)| *k == Kind::App)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let inits: Vec<status::InitView> = all
+            .iter()
+            .filter(|(k, _)| *k != Kind::App)
+            .map(|(k, v)| status::InitView {
+                view: v.clone(),
+                sidecar: *k == Kind::Sidecar,
+            })
+            .collect();
+        let phase = status::pod_phase(self.restart_policy(), &inits, &views, terminal);
         let mine = [
             "PodReadyToStartContainers",
             "Initialized",
@@ -449,8 +569,17 @@ impl Worker {
             .filter_map(|g| g["conditionType"].as_str().map(String::from))
             .collect();
         let now = crate::registry::meta_now();
-        let conditions =
-            status::conditions(&existing, phase, self.ip.is_some(), &views, &gates, &now);
+        let conditions = status::conditions(
+            &existing,
+            phase,
+            self.ip.is_some(),
+            &status::Containers {
+                init: &inits,
+                app: &views,
+            },
+            &gates,
+            &now,
+        );
         let mut st = self.pod.get("status").cloned().unwrap_or_else(|| json!({}));
         let ip = self.ip.map(|i| i.to_string());
         st["phase"] = json!(phase);
@@ -468,6 +597,14 @@ impl Worker {
                 .map(status::container_status)
                 .collect::<Vec<_>>()
         );
+        if !inits.is_empty() {
+            st["initContainerStatuses"] = json!(
+                inits
+                    .iter()
+                    .map(|i| status::container_status(&i.view))
+                    .collect::<Vec<_>>()
+            );
+        }
         if self.last_written.as_ref() == Some(&st) {
             return;
         }

@@ -7,6 +7,7 @@
 
 mod errors;
 mod faults;
+mod init_containers;
 mod kube_client;
 mod kube_delete;
 mod kube_edges;
