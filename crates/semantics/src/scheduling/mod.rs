@@ -9,6 +9,7 @@
 //! node preemption might help reports "No preemption victims found for incoming pod").
 
 pub mod capacity;
+pub mod message;
 pub mod predicates;
 pub mod resources;
 #[cfg(test)]
