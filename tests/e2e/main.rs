@@ -15,5 +15,6 @@ mod history_pause;
 mod lab_kill;
 mod lab_kubectl_rollout;
 mod lab_manifests;
+mod lab_node_pools;
 mod lab_zero_drop;
 mod support;
