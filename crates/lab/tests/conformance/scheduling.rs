@@ -344,3 +344,79 @@ spec:
     nodes.sort();
     assert_eq!(nodes, ["lab-node-1", "lab-node-2"]);
 }
+
+#[tokio::test]
+async fn a_cordoned_node_takes_no_new_pods_until_uncordoned() {
+    let lab = lab(1, &[]).await;
+    let Some(k) = lab.kubectl() else { return };
+    k.run(&["cordon", "lab-node-1"]).await.ok();
+    apply(&k, "late", &pod_yaml("late", "")).await;
+    assert_eq!(
+        unschedulable(&k, "late").await,
+        "0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    );
+    k.run(&["uncordon", "lab-node-1"]).await.ok();
+    wait_for(&k, "pod/late", "{.spec.nodeName}", "lab-node-1").await;
+}
+
+#[tokio::test]
+async fn preferred_affinity_attracts_and_a_prefer_no_schedule_taint_repels() {
+    let lab = lab(
+        2,
+        &[
+            ("taints", "lab-node-1=spot=true:PreferNoSchedule"),
+            ("labels", "lab-node-2=disk=ssd"),
+        ],
+    )
+    .await;
+    let Some(k) = lab.kubectl() else { return };
+    let prefers_ssd = "  affinity:
+    nodeAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 50
+        preference:
+          matchExpressions:
+          - {key: disk, operator: In, values: [ssd]}";
+    apply(&k, "fast", &pod_yaml("fast", prefers_ssd)).await;
+    wait_for(&k, "pod/fast", "{.spec.nodeName}", "lab-node-2").await;
+    // lab-node-1 is empty, but its PreferNoSchedule taint outweighs lab-node-2's load.
+    apply(&k, "plain", &pod_yaml("plain", "")).await;
+    wait_for(&k, "pod/plain", "{.spec.nodeName}", "lab-node-2").await;
+    let tolerant = "  tolerations:\n  - {key: spot, operator: Exists, effect: PreferNoSchedule}";
+    apply(&k, "cheap", &pod_yaml("cheap", tolerant)).await;
+    wait_for(&k, "pod/cheap", "{.spec.nodeName}", "lab-node-1").await;
+}
+
+#[tokio::test]
+async fn the_kubelet_rejects_a_directly_bound_pod_that_does_not_fit_its_node() {
+    let lab = lab(1, &[]).await;
+    let Some(k) = lab.kubectl() else { return };
+    let elsewhere = "  nodeName: lab-node-1\n  nodeSelector:\n    pool: gpu";
+    apply(&k, "misplaced", &pod_yaml("misplaced", elsewhere)).await;
+    wait_for(&k, "pod/misplaced", "{.status.phase}", "Failed").await;
+    assert_eq!(
+        get(&k, "pod/misplaced", "{.status.message}").await,
+        "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector"
+    );
+    let huge = "apiVersion: v1
+kind: Pod
+metadata:
+  name: huge
+spec:
+  nodeName: lab-node-1
+  containers:
+  - name: c
+    image: busybox
+    command: [sleep, '3600']
+    resources:
+      requests: {cpu: '64'}
+";
+    apply(&k, "huge", huge).await;
+    wait_for(&k, "pod/huge", "{.status.reason}", "OutOfcpu").await;
+    assert_eq!(
+        get(&k, "pod/huge", "{.status.message}").await,
+        "Pod was rejected: Node didn't have enough resource: cpu, requested: 64000, used: 0, capacity: 8000"
+    );
+    let row = k.run(&["get", "pod", "huge", "--no-headers"]).await.ok();
+    assert_eq!(row.split_whitespace().nth(2), Some("OutOfcpu"), "{row}");
+}
