@@ -135,3 +135,94 @@ async fn a_surge_pod_with_the_gpu_pool_full_gets_the_no_surge_hint() {
         hints[0]
     );
 }
+
+#[tokio::test]
+async fn lab_up_lays_out_node_labels_taints_and_gpus_and_refuses_unknown_nodes() {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::Api;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let bad = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["lab", "up", "--node-taints", "lab-node-9=x:NoSchedule"])
+        .output()
+        .await
+        .expect("rollout runs");
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("invalid node option: node `lab-node-9` is not one of the lab's nodes (lab-node-1 to lab-node-1)"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("lab.yaml");
+    let mut lab = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args([
+            "lab",
+            "up",
+            "--nodes",
+            "2",
+            "--node-labels",
+            "lab-node-2=pool=gpu,accel=a100",
+            "--node-taints",
+            "lab-node-2=nvidia.com/gpu=present:NoSchedule",
+            "--node-gpus",
+            "lab-node-2=2",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout lab up starts");
+    let mut lines = BufReader::new(lab.stderr.take().expect("stderr")).lines();
+    let serving = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with("lab API serving at") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(serving.ok(), Some(true), "the lab announced its API");
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("the lab's kubeconfig");
+    let options = kube::config::KubeConfigOptions::default();
+    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .expect("a client config");
+    let client = kube::Client::try_from(config).expect("a client");
+    let gpu = Api::<Node>::all(client)
+        .get("lab-node-2")
+        .await
+        .expect("lab-node-2");
+    let labels = gpu.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("pool").map(String::as_str), Some("gpu"));
+    assert_eq!(labels.get("accel").map(String::as_str), Some("a100"));
+    assert_eq!(
+        labels
+            .get("node.kubernetes.io/instance-type")
+            .map(String::as_str),
+        Some("lab.gpu")
+    );
+    let taints = gpu.spec.and_then(|s| s.taints).unwrap_or_default();
+    assert_eq!(
+        taints
+            .iter()
+            .map(|t| format!(
+                "{}={}:{}",
+                t.key,
+                t.value.clone().unwrap_or_default(),
+                t.effect
+            ))
+            .collect::<Vec<_>>(),
+        ["nvidia.com/gpu=present:NoSchedule"]
+    );
+    let gpus = gpu
+        .status
+        .and_then(|s| s.allocatable)
+        .and_then(|a| a.get(GPU).cloned());
+    assert_eq!(gpus.map(|q| q.0), Some("2".to_string()));
+    lab.kill().await.expect("the lab stops");
+}

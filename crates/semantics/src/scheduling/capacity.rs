@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::resources::{pod_requests, quantities};
 use super::{Misfit, NodeView, filter, used};
@@ -40,6 +42,28 @@ impl Capacity {
     /// Whether every replica asked for fits.
     pub fn enough(&self, replicas: usize) -> bool {
         self.fits >= replicas
+    }
+}
+
+/// A pod as the Deployment's template would create it, in the Deployment's namespace (the
+/// `template` argument of [`capacity`]).
+pub fn template_pod(d: &Deployment) -> Pod {
+    let template = d
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
+    let meta = template.metadata.unwrap_or_default();
+    Pod {
+        metadata: ObjectMeta {
+            name: d.metadata.name.clone(),
+            namespace: d.metadata.namespace.clone(),
+            labels: meta.labels,
+            annotations: meta.annotations,
+            ..ObjectMeta::default()
+        },
+        spec: template.spec,
+        status: None,
     }
 }
 

@@ -433,3 +433,36 @@ fn no_execute_taints_evict_at_once_or_after_the_shortest_toleration() {
     assert_eq!(no_execute(&timed, &n), NoExecute::EvictAfter(30));
     assert_eq!(no_execute(&bare, &plain("m")), NoExecute::Stay);
 }
+
+#[test]
+fn a_deployment_template_becomes_a_pod_in_its_namespace_for_capacity() {
+    use super::capacity::template_pod;
+    let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "llm", "namespace": "ml"},
+        "spec": {"selector": {"matchLabels": {"app": "llm"}}, "template": {
+            "metadata": {"labels": {"app": "llm"}},
+            "spec": {"nodeSelector": {"pool": "gpu"}, "containers": [{"name": "c", "image": "i"}]}}},
+    }))
+    .expect("deployment");
+    let p = template_pod(&d);
+    assert_eq!(p.metadata.namespace.as_deref(), Some("ml"));
+    assert_eq!(
+        p.metadata
+            .labels
+            .unwrap_or_default()
+            .get("app")
+            .map(String::as_str),
+        Some("llm")
+    );
+    let nodes = [plain("a")];
+    let views = [NodeView {
+        node: &nodes[0],
+        pods: &[],
+    }];
+    let c = capacity(&template_pod(&d), 2, &views);
+    assert_eq!(
+        (c.fits, c.eligible.len()),
+        (0, 0),
+        "no node is in the gpu pool"
+    );
+}
