@@ -106,6 +106,9 @@ pub(super) struct Worker {
     /// Every init container has completed (sidecars started) once; from then on the app
     /// containers no longer wait for them, as upstream's pod stays initialized.
     initialized: bool,
+    /// Every app container has exited for good: the sidecars are being stopped and are not
+    /// restarted (upstream stops them so a Job-like pod can complete).
+    sidecars_done: bool,
     done: bool,
     start_time: String,
     last_written: Option<Value>,
@@ -244,6 +247,7 @@ impl Worker {
             tx,
             terminating: false,
             initialized: false,
+            sidecars_done: false,
             done: false,
             start_time,
             last_written: None,
@@ -310,6 +314,9 @@ impl Worker {
             if kind == Kind::Init && (self.initialized || self.completed(i)) {
                 continue;
             }
+            if kind == Kind::Sidecar && self.sidecars_done {
+                continue;
+            }
             if let Some(t) = self.step_container(i, now) {
                 wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
             }
@@ -329,7 +336,45 @@ impl Worker {
         if !self.containers.iter().any(|c| c.kind != Kind::App) {
             self.initialized = true;
         }
+        self.stop_sidecars_when_apps_are_done();
         wake
+    }
+
+    /// Once every app container has exited and will not restart, the sidecars are stopped
+    /// (SIGTERM, then SIGKILL after the grace period), as upstream does since 1.29.
+    fn stop_sidecars_when_apps_are_done(&mut self) {
+        if self.sidecars_done || !self.initialized {
+            return;
+        }
+        let policy = self.restart_policy().to_string();
+        let mut apps = self
+            .containers
+            .iter()
+            .filter(|c| c.kind == Kind::App)
+            .peekable();
+        let finished = apps.peek().is_some()
+            && apps.all(
+                |c| matches!(&c.state, State::Terminated(t) if !restarts(&policy, t.exit_code)),
+            );
+        if !finished {
+            return;
+        }
+        self.sidecars_done = true;
+        let grace = Duration::from_secs(self.grace_seconds(false).max(0) as u64);
+        let mut stopping = Vec::new();
+        for c in self.containers.iter().filter(|c| c.kind == Kind::Sidecar) {
+            if let Some(run) = &c.run {
+                stopping.push((c.name.clone(), run.pid, run.exit.clone()));
+            }
+        }
+        for (name, pid, exit) in stopping {
+            self.event(
+                EventType::Normal,
+                "Killing",
+                &format!("Stopping container {name}"),
+            );
+            tokio::spawn(stop(pid, exit, grace));
+        }
     }
 
     /// One pass: start what is due, begin termination when asked, write the status.

@@ -234,3 +234,37 @@ async fn a_native_sidecar_starts_before_the_next_init_container_and_keeps_runnin
         ("2/2".into(), "Running".into())
     );
 }
+
+#[tokio::test]
+async fn sidecars_are_stopped_once_the_app_containers_finish_so_the_pod_completes() {
+    let lab = lab().await;
+    let Some(k) = lab.kubectl() else { return };
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata:
+  name: job
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 2
+  initContainers:
+  - {name: proxy, image: busybox, restartPolicy: Always, command: [sleep, '3600']}
+  containers:
+  - {name: work, image: busybox, command: [sh, -c, 'echo done']}
+";
+    apply(&k, "job", yaml).await;
+    wait_for(&k, "pod/job", "{.status.phase}", "Succeeded").await;
+    assert_eq!(
+        get(
+            &k,
+            "pod/job",
+            "{.status.initContainerStatuses[0].state.terminated.exitCode}"
+        )
+        .await,
+        "143",
+        "the sidecar was stopped with SIGTERM"
+    );
+    assert_eq!(
+        ready_and_status(&k, "job").await,
+        ("0/2".into(), "Completed".into())
+    );
+}
