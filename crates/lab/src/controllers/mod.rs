@@ -38,7 +38,7 @@ pub fn spawn_all(registry: &Registry, cancel: &CancellationToken, workloads: boo
     tokio::spawn(runtime::run(
         registry.clone(),
         cancel.clone(),
-        scheduler::Scheduler,
+        scheduler::Scheduler::default(),
     ));
     tokio::spawn(runtime::run(
         registry.clone(),

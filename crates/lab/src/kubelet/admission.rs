@@ -31,7 +31,8 @@ fn units(name: &str, milli: i128) -> i128 {
 /// Admits `pod` onto `node` already running `admitted`, or says why not.
 pub fn admit(pod: &Pod, node: &Node, admitted: &[Pod]) -> Result<(), Rejection> {
     let allocatable = quantities(node.status.as_ref().and_then(|s| s.allocatable.as_ref()));
-    let taken = used(admitted);
+    let refs: Vec<&Pod> = admitted.iter().collect();
+    let taken = used(&refs);
     let mut want = pod_requests(pod);
     want.retain(|name, _| !extended(name) || allocatable.contains_key(name));
     want.insert("pods".into(), 1000);

@@ -102,22 +102,28 @@ pub fn capacity(template: &Pod, replicas: usize, nodes: &[NodeView<'_>]) -> Capa
     }
     out.resources.entry("pods".into()).or_default().needed = 1000 * replicas as i128;
     // Simulate: each replica goes to the first node (in order) that still fits it.
-    let mut placed: Vec<Vec<Pod>> = nodes.iter().map(|v| v.pods.to_vec()).collect();
-    for i in 0..replicas {
+    let copies: Vec<Pod> = (0..replicas)
+        .map(|i| {
+            let mut copy = template.clone();
+            let base = copy.metadata.name.clone().unwrap_or_default();
+            copy.metadata.name = Some(format!("{base}-capacity-{i}"));
+            copy
+        })
+        .collect();
+    let mut placed: Vec<Vec<&Pod>> = nodes.iter().map(|v| v.pods.to_vec()).collect();
+    for copy in &copies {
         let views: Vec<NodeView<'_>> = nodes
             .iter()
             .zip(&placed)
-            .map(|(v, pods)| NodeView { node: v.node, pods })
+            .map(|(v, pods)| NodeView {
+                node: v.node,
+                pods: pods.as_slice(),
+            })
             .collect();
         let slot = views
             .iter()
             .position(|v| filter(template, v, &views).is_empty());
         let Some(slot) = slot else { break };
-        let mut copy = template.clone();
-        copy.metadata.name = Some(format!(
-            "{}-capacity-{i}",
-            copy.metadata.name.clone().unwrap_or_default()
-        ));
         placed[slot].push(copy);
         out.fits += 1;
     }

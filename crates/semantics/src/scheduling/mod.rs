@@ -27,7 +27,7 @@ use resources::{Resources, pod_requests, quantities, scoring_requests};
 #[derive(Debug, Clone, Copy)]
 pub struct NodeView<'a> {
     pub node: &'a Node,
-    pub pods: &'a [Pod],
+    pub pods: &'a [&'a Pod],
 }
 
 impl NodeView<'_> {
@@ -91,7 +91,7 @@ impl Misfit {
 }
 
 /// Sum of the requests of the pods bound to a node.
-pub fn used(pods: &[Pod]) -> Resources {
+pub fn used(pods: &[&Pod]) -> Resources {
     let mut out = Resources::new();
     for p in pods {
         for (k, v) in pod_requests(p) {
@@ -144,10 +144,7 @@ pub fn filter(pod: &Pod, view: &NodeView<'_>, all: &[NodeView<'_>]) -> Vec<Misfi
     if !fit.is_empty() {
         return fit;
     }
-    let placed: Vec<(&Node, Vec<&Pod>)> = all
-        .iter()
-        .map(|v| (v.node, v.pods.iter().collect()))
-        .collect();
+    let placed: Vec<(&Node, Vec<&Pod>)> = all.iter().map(|v| (v.node, v.pods.to_vec())).collect();
     match anti_affinity_conflict(pod, view.node, &placed) {
         Some(AntiAffinity::Own) => vec![Misfit::AntiAffinity],
         Some(AntiAffinity::Existing) => vec![Misfit::ExistingAntiAffinity],
@@ -179,7 +176,7 @@ fn score(pod: &Pod, view: &NodeView<'_>, max_weight: i64, max_taints: usize) -> 
             .and_then(|s| s.allocatable.as_ref()),
     );
     let mut requested: Resources = Resources::new();
-    for p in view.pods.iter().chain(std::iter::once(pod)) {
+    for p in view.pods.iter().copied().chain(std::iter::once(pod)) {
         for (k, v) in scoring_requests(p) {
             *requested.entry(k).or_insert(0) += v;
         }

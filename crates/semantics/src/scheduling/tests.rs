@@ -265,7 +265,8 @@ fn anti_affine() -> Value {
 #[test]
 fn hostname_anti_affinity_puts_one_replica_per_node() {
     let nodes = [plain("a"), plain("b")];
-    let running = [pod(anti_affine())];
+    let one = pod(anti_affine());
+    let running = [&one];
     let views = [
         NodeView {
             node: &nodes[0],
@@ -373,9 +374,10 @@ fn capacity_counts_only_nodes_the_template_can_land_on() {
             json!({"cpu": "8", "memory": "32Gi", "pods": "110"}),
         ),
     ];
-    let busy = [pod(
+    let busy_pod = pod(
         json!({"containers": [{"name": "c", "image": "i", "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}),
-    )];
+    );
+    let busy = [&busy_pod];
     let views = [
         NodeView {
             node: &nodes[0],
