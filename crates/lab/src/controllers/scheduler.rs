@@ -97,6 +97,37 @@ impl TypedPods {
     }
 }
 
+fn placed_or_relabelled(ev: &StoredEvent) -> bool {
+    let node = |p: &Value| {
+        p.pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    if node(&ev.object).is_empty() {
+        return false;
+    }
+    match ev.previous.as_deref() {
+        None => true,
+        Some(prev) => {
+            node(prev).is_empty()
+                || prev.pointer("/metadata/labels") != ev.object.pointer("/metadata/labels")
+        }
+    }
+}
+
+/// Found unschedulable with required pod affinity: it waits for other pods to be placed.
+fn waits_for_peers(p: &Value) -> bool {
+    p.pointer("/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution")
+        .is_some()
+        && p.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+            })
+}
+
 fn pending(pod: &Value) -> bool {
     pod.pointer("/spec/nodeName")
         .and_then(Value::as_str)
@@ -133,6 +164,14 @@ impl Reconciler for Scheduler {
             {
                 self.all_keys(cache)
             }
+            // A pod placed (or relabelled) may be what an unschedulable pod's required pod
+            // affinity waits for (upstream's AssignedPodAdd hint for InterPodAffinity).
+            ("", "pods") if placed_or_relabelled(ev) => cache
+                .list(pod_type(), None)
+                .iter()
+                .filter(|p| pending(p) && waits_for_peers(p))
+                .map(|p| key(p))
+                .collect(),
             ("", "nodes") => self.all_keys(cache),
             _ => Vec::new(),
         }

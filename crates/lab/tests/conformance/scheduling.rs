@@ -420,3 +420,22 @@ spec:
     let row = k.run(&["get", "pod", "huge", "--no-headers"]).await.ok();
     assert_eq!(row.split_whitespace().nth(2), Some("OutOfcpu"), "{row}");
 }
+
+#[tokio::test]
+async fn required_pod_affinity_places_a_pod_beside_the_pods_it_selects() {
+    let lab = lab(3, &[]).await;
+    let Some(k) = lab.kubectl() else { return };
+    let near = "  affinity:
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - labelSelector:
+          matchLabels: {app: cache}
+        topologyKey: kubernetes.io/hostname";
+    apply(&k, "web", &pod_yaml("web", near)).await;
+    assert_eq!(
+        unschedulable(&k, "web").await,
+        "0/3 nodes are available: 3 node(s) didn't match pod affinity rules. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    );
+    apply(&k, "cache", &pod_yaml("cache", "  nodeName: lab-node-3")).await;
+    wait_for(&k, "pod/web", "{.spec.nodeName}", "lab-node-3").await;
+}

@@ -2,7 +2,8 @@
 //! message, as pure functions shared by the lab's scheduler and the rollout CLI's preflights.
 //!
 //! Filters run in the default profile's order (`NodeUnschedulable`, `TaintToleration`,
-//! `NodeAffinity`, `NodeResourcesFit`, `InterPodAffinity`) and a node's verdict is the first
+//! `NodeAffinity`, `NodeResourcesFit`, `InterPodAffinity`: required affinity, then the pod's
+//! own anti-affinity, then placed pods' anti-affinity) and a node's verdict is the first
 //! failing plugin's, as `RunFilterPlugins` returns on the first failure. The message follows
 //! `FitError.Error()`: `0/N nodes are available: ` then `"<count> <reason>"` strings sorted
 //! bytewise, then the preemption post-filter's own tally (no lab pod outranks another, so a
@@ -49,6 +50,8 @@ pub enum Misfit {
     TooManyPods,
     /// `NodeResourcesFit`: not enough of one resource.
     Insufficient(String),
+    /// `InterPodAffinity`: no pod the pod's required affinity asks for in the node's domain.
+    PodAffinity,
     /// `InterPodAffinity`: the pod's own required anti-affinity.
     AntiAffinity,
     /// `InterPodAffinity`: a placed pod's required anti-affinity.
@@ -67,6 +70,7 @@ impl fmt::Display for Misfit {
             }
             Misfit::TooManyPods => f.write_str("Too many pods"),
             Misfit::Insufficient(r) => write!(f, "Insufficient {r}"),
+            Misfit::PodAffinity => f.write_str("node(s) didn't match pod affinity rules"),
             Misfit::AntiAffinity => f.write_str("node(s) didn't match pod anti-affinity rules"),
             Misfit::ExistingAntiAffinity => {
                 f.write_str("node(s) didn't satisfy existing pods anti-affinity rules")
@@ -80,7 +84,7 @@ impl Misfit {
     pub fn unresolvable(&self) -> bool {
         matches!(
             self,
-            Misfit::Cordoned | Misfit::Taint { .. } | Misfit::NodeAffinity
+            Misfit::Cordoned | Misfit::Taint { .. } | Misfit::NodeAffinity | Misfit::PodAffinity
         )
     }
 
@@ -145,6 +149,9 @@ pub fn filter(pod: &Pod, view: &NodeView<'_>, all: &[NodeView<'_>]) -> Vec<Misfi
         return fit;
     }
     let placed: Vec<(&Node, Vec<&Pod>)> = all.iter().map(|v| (v.node, v.pods.to_vec())).collect();
+    if !predicates::pod_affinity_satisfied(pod, view.node, &placed) {
+        return vec![Misfit::PodAffinity];
+    }
     match anti_affinity_conflict(pod, view.node, &placed) {
         Some(AntiAffinity::Own) => vec![Misfit::AntiAffinity],
         Some(AntiAffinity::Existing) => vec![Misfit::ExistingAntiAffinity],

@@ -256,6 +256,51 @@ fn topology<'a>(node: &'a Node, key: &str) -> Option<&'a String> {
     node.metadata.labels.as_ref().and_then(|l| l.get(key))
 }
 
+fn required_affinity(pod: &Pod) -> &[PodAffinityTerm] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.pod_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
+        .unwrap_or(&[])
+}
+
+/// `satisfyPodAffinity`: every required pod-affinity term finds a matching pod in the
+/// node's topology domain. When no pod anywhere matches any term, the first pod of a group
+/// that matches its own terms may go to any node carrying the topology keys.
+pub fn pod_affinity_satisfied(pod: &Pod, node: &Node, placed: &[(&Node, Vec<&Pod>)]) -> bool {
+    let terms = required_affinity(pod);
+    if terms.is_empty() {
+        return true;
+    }
+    let own_ns = pod.metadata.namespace.as_deref().unwrap_or("");
+    let in_domain = |term: &PodAffinityTerm| {
+        let Some(domain) = topology(node, &term.topology_key) else {
+            return false;
+        };
+        placed.iter().any(|(n, pods)| {
+            topology(n, &term.topology_key) == Some(domain)
+                && pods.iter().any(|p| term_selects(term, own_ns, p))
+        })
+    };
+    if terms.iter().all(in_domain) {
+        return true;
+    }
+    let anywhere = terms.iter().any(|term| {
+        placed
+            .iter()
+            .any(|(_, pods)| pods.iter().any(|p| term_selects(term, own_ns, p)))
+    });
+    !anywhere
+        && terms.iter().all(|t| term_selects(t, own_ns, pod))
+        && terms
+            .iter()
+            .all(|t| topology(node, &t.topology_key).is_some())
+}
+
 /// Which anti-affinity rule, if any, keeps `pod` off `node`, given every node with the pods
 /// bound to it.
 pub fn anti_affinity_conflict(

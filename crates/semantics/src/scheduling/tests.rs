@@ -468,3 +468,58 @@ fn a_deployment_template_becomes_a_pod_in_its_namespace_for_capacity() {
         "no node is in the gpu pool"
     );
 }
+
+#[test]
+fn required_pod_affinity_follows_its_peers_and_lets_the_first_of_a_group_land() {
+    let nodes = [plain("a"), plain("b")];
+    let near_cache = pod(with_containers(
+        json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "cache"}}, "topologyKey": "kubernetes.io/hostname"}]}}}),
+    ));
+    let cache: Pod = serde_json::from_value(
+        json!({"metadata": {"name": "cache", "namespace": "default", "labels": {"app": "cache"}},
+        "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+    )
+    .expect("pod");
+    let on_b = [&cache];
+    let views = [
+        NodeView {
+            node: &nodes[0],
+            pods: &[],
+        },
+        NodeView {
+            node: &nodes[1],
+            pods: &on_b,
+        },
+    ];
+    assert_eq!(place(&near_cache, &views), Placement::Node("b".into()));
+    assert_eq!(
+        filter(&near_cache, &views[0], &views),
+        vec![Misfit::PodAffinity]
+    );
+    let empty = [
+        NodeView {
+            node: &nodes[0],
+            pods: &[],
+        },
+        NodeView {
+            node: &nodes[1],
+            pods: &[],
+        },
+    ];
+    let Placement::Unschedulable(m) = place(&near_cache, &empty) else {
+        panic!("placed")
+    };
+    assert!(
+        m.starts_with("0/2 nodes are available: 2 node(s) didn't match pod affinity rules."),
+        "{m}"
+    );
+    let self_affine = pod(with_containers(
+        json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}}}),
+    ));
+    assert!(
+        matches!(place(&self_affine, &empty), Placement::Node(_)),
+        "the first of its group"
+    );
+}
