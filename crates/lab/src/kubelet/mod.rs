@@ -13,6 +13,7 @@
 //! | probes: thresholds / running them | `probe.rs` / `prober.rs` | `prober/worker.go` |
 //! | back-off | `backoff.rs` | `flowcontrol.Backoff` |
 //! | phase, conditions, container statuses | `status.rs` | `kubelet_pods.go`, `status/generate.go` |
+//! | init containers and sidecars: start order | `init.rs` | `computeInitContainerActions` |
 //! | pod lifecycle | `worker.rs` | `pod_workers.go`, `kuberuntime_manager.go` |
 //! | node heartbeat and lease | `heartbeat.rs` | `nodestatus`, `nodelease` |
 //!
@@ -23,6 +24,7 @@ pub mod admission;
 pub mod backoff;
 pub mod heartbeat;
 pub mod images;
+mod init;
 pub mod logs;
 pub mod memory;
 pub mod probe;
