@@ -272,10 +272,18 @@ fn related_pods(rs: &ReplicaSet, cache: &Informer) -> Vec<Pod> {
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if selected
-                && seen.insert(pod_uid.to_string())
-                && let Some(pod) = typed::<Pod>(p)
-            {
+            if !selected || !seen.insert(pod_uid.to_string()) {
+                continue;
+            }
+            // Only what co-location ranks read (node, phase, deletion): decoding whole pods
+            // at every scale-down step is most of a rollout's cost otherwise.
+            let slim = json!({
+                "metadata": {"name": p.pointer("/metadata/name"), "uid": pod_uid,
+                    "deletionTimestamp": p.pointer("/metadata/deletionTimestamp")},
+                "spec": {"nodeName": p.pointer("/spec/nodeName"), "containers": []},
+                "status": {"phase": p.pointer("/status/phase")},
+            });
+            if let Some(pod) = typed::<Pod>(&slim) {
                 out.push(pod);
             }
         }

@@ -40,26 +40,54 @@ fn terminal(p: &Value) -> bool {
     )
 }
 
-/// Pods decoded into k8s-openapi types once per resourceVersion: every scheduling decision
-/// looks at every bound pod, and decoding them all each time would cost the lab a tenth of
-/// its CPU in a 100-pod rolling update.
+/// The fields of a pod the scheduling predicates read: identity, labels, node, affinity,
+/// tolerations and each container's resources. Status updates (most of a pod's writes)
+/// leave it unchanged.
+pub fn scheduling_fields(v: &Value) -> Value {
+    let pick = |ptr: &str| v.pointer(ptr).cloned().unwrap_or(Value::Null);
+    let containers = |ptr: &str| -> Value {
+        v.pointer(ptr)
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        json!({"name": c["name"], "image": "", "resources": c["resources"],
+                            "restartPolicy": c["restartPolicy"]})
+                    })
+                    .collect()
+            })
+            .map_or(Value::Null, Value::Array)
+    };
+    json!({
+        "metadata": {"name": pick("/metadata/name"), "namespace": pick("/metadata/namespace"),
+            "uid": pick("/metadata/uid"), "labels": pick("/metadata/labels")},
+        "spec": {"nodeName": pick("/spec/nodeName"), "affinity": pick("/spec/affinity"),
+            "tolerations": pick("/spec/tolerations"), "overhead": pick("/spec/overhead"),
+            "containers": match containers("/spec/containers") {
+                Value::Null => json!([]),
+                c => c,
+            },
+            "initContainers": containers("/spec/initContainers")},
+    })
+}
+
+/// Pods decoded into k8s-openapi types (their scheduling fields only) once per change of
+/// those fields: every decision looks at every bound pod, and decoding whole pods at each
+/// one cost the lab about half again its CPU in a 100-pod rolling update.
 #[derive(Default)]
-pub struct TypedPods(HashMap<Key, (String, Arc<Pod>)>);
+pub struct TypedPods(HashMap<Key, (Value, Arc<Pod>)>);
 
 impl TypedPods {
     fn get(&mut self, v: &Value) -> Option<Arc<Pod>> {
-        let rv = v
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let fields = scheduling_fields(v);
         let k = key(v);
         if let Some((seen, p)) = self.0.get(&k)
-            && seen == rv
+            && *seen == fields
         {
             return Some(p.clone());
         }
-        let p = Arc::new(typed::<Pod>(v)?);
-        self.0.insert(k, (rv.to_string(), p.clone()));
+        let p = Arc::new(typed::<Pod>(&fields)?);
+        self.0.insert(k, (fields, p.clone()));
         Some(p)
     }
 
@@ -140,10 +168,38 @@ fn pending(pod: &Value) -> bool {
             .is_none_or(|s| s == COMPONENT)
 }
 
-/// The scheduler.
+/// The scheduler. It keeps the nodes with their bound pods between decisions and rebuilds
+/// them only after an event that changes what the predicates read (a pod created, bound,
+/// finished, relabelled or deleted; any node change), not after the status writes that
+/// make up most of a rollout's events.
 #[derive(Default)]
 pub struct Scheduler {
     pods: TypedPods,
+    views: Option<Vec<(Node, Vec<Arc<Pod>>)>>,
+    stale: std::cell::Cell<bool>,
+}
+
+/// Whether an event changes the scheduler's picture of nodes and bound pods.
+fn changes_views(ev: &StoredEvent) -> bool {
+    let node = |p: &Value| {
+        p.pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    match (ev.resource.group, ev.resource.plural) {
+        ("", "nodes") => true,
+        ("", "pods") => match ev.previous.as_deref() {
+            _ if ev.kind == Change::Deleted => true,
+            None => !node(&ev.object).is_empty(),
+            Some(prev) => {
+                node(prev) != node(&ev.object)
+                    || terminal(prev) != terminal(&ev.object)
+                    || prev.pointer("/metadata/labels") != ev.object.pointer("/metadata/labels")
+            }
+        },
+        _ => false,
+    }
 }
 
 impl Reconciler for Scheduler {
@@ -152,6 +208,9 @@ impl Reconciler for Scheduler {
     }
 
     fn keys_for(&self, ev: &StoredEvent, cache: &Informer) -> Vec<Key> {
+        if changes_views(ev) {
+            self.stale.set(true);
+        }
         match (ev.resource.group, ev.resource.plural) {
             ("", "pods") if pending(&ev.object) && ev.kind != Change::Deleted => {
                 vec![event_key(ev)]
@@ -196,7 +255,12 @@ impl Reconciler for Scheduler {
         let Some(typed_pod) = typed::<Pod>(&pod) else {
             return Requeue::OnChange;
         };
-        let nodes = self.pods.node_views(cache);
+        if self.stale.replace(false) || self.views.is_none() {
+            self.views = Some(self.pods.node_views(cache));
+        }
+        let Some(nodes) = self.views.as_ref() else {
+            return Requeue::OnChange;
+        };
         let refs: Vec<Vec<&Pod>> = nodes
             .iter()
             .map(|(_, pods)| pods.iter().map(|p| p.as_ref()).collect())
@@ -217,6 +281,9 @@ impl Reconciler for Scheduler {
             Placement::Node(node) => {
                 let mut bound = (*pod).clone();
                 bound["spec"]["nodeName"] = json!(node);
+                // The pod now holds room on `node`, whether or not its event is drained
+                // before the next decision.
+                self.stale.set(true);
                 if registry.bind(pod_type(), ns, &pod, bound, &opts).is_err() {
                     return Requeue::After(RETRY);
                 }
@@ -285,4 +352,29 @@ fn key(p: &Value) -> Key {
             .unwrap_or("")
             .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduling_fields_decode_and_ignore_status_changes() {
+        let pod = json!({"metadata": {"name": "p", "namespace": "default", "uid": "u",
+                "labels": {"app": "web"}, "resourceVersion": "7"},
+            "spec": {"nodeName": "n", "containers": [{"name": "c", "image": "busybox",
+                "resources": {"requests": {"cpu": "250m"}}}],
+                "initContainers": [{"name": "proxy", "image": "busybox", "restartPolicy": "Always"}]},
+            "status": {"phase": "Running"}});
+        let fields = scheduling_fields(&pod);
+        let typed_pod = typed::<Pod>(&fields).expect("decodes");
+        let requests = rollout_semantics::scheduling::resources::pod_requests(&typed_pod);
+        assert_eq!(requests.get("cpu"), Some(&250));
+        let mut updated = pod.clone();
+        updated["status"]["phase"] = json!("Succeeded");
+        updated["metadata"]["resourceVersion"] = json!("8");
+        assert_eq!(scheduling_fields(&updated), fields);
+        let bare = json!({"metadata": {"name": "q"}, "spec": {}});
+        assert!(typed::<Pod>(&scheduling_fields(&bare)).is_some());
+    }
 }

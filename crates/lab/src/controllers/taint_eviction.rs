@@ -77,10 +77,19 @@ impl Reconciler for TaintEviction {
             self.since.remove(k);
             return Requeue::OnChange;
         };
-        let node = cache
-            .get(resource("", "nodes"), "", node_of(&raw))
-            .and_then(|n| typed::<Node>(&n));
-        let (Some(pod), Some(node)) = (typed::<Pod>(&raw), node) else {
+        let Some(node) = cache.get(resource("", "nodes"), "", node_of(&raw)) else {
+            return Requeue::OnChange;
+        };
+        // Most nodes have no NoExecute taint: decide that without decoding anything.
+        let no_execute_taint = node
+            .pointer("/spec/taints")
+            .and_then(Value::as_array)
+            .is_some_and(|t| t.iter().any(|t| t["effect"] == "NoExecute"));
+        if !no_execute_taint {
+            self.since.remove(k);
+            return Requeue::OnChange;
+        }
+        let (Some(pod), Some(node)) = (typed::<Pod>(&raw), typed::<Node>(&node)) else {
             return Requeue::OnChange;
         };
         match no_execute(&pod, &node) {

@@ -335,7 +335,7 @@ impl NodeKubelet {
                     Some("Succeeded" | "Failed")
                 )
             })
-            .filter_map(|p| runtime::typed(&p))
+            .filter_map(|p| runtime::typed(&crate::controllers::scheduler::scheduling_fields(&p)))
             .collect();
         admission::admit(&typed, &node, &admitted)
     }
