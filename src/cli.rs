@@ -304,6 +304,15 @@ pub struct LabUpArgs {
     /// Memory each node offers (a quantity such as 32Gi).
     #[arg(long, default_value = "32Gi", value_name = "QTY")]
     pub memory_per_node: String,
+    /// Labels for one node, e.g. `lab-node-1=pool=gpu,accel=a100` (repeatable; on top of kubernetes.io/hostname, os, arch and node.kubernetes.io/instance-type).
+    #[arg(long, value_name = "NODE=K=V,..")]
+    pub node_labels: Vec<String>,
+    /// Taints for one node as `kubectl taint` writes them, e.g. `lab-node-1=nvidia.com/gpu=present:NoSchedule` (repeatable; several comma-separated).
+    #[arg(long, value_name = "NODE=K[=V]:EFFECT,..")]
+    pub node_taints: Vec<String>,
+    /// GPUs (`nvidia.com/gpu`) of one node, overriding --gpus-per-node, e.g. `lab-node-3=0` (repeatable).
+    #[arg(long, value_name = "NODE=K")]
+    pub node_gpus: Vec<String>,
     /// How long the Service proxy lags behind endpoint changes (kube-proxy's propagation delay).
     #[arg(long, default_value = "100ms", value_parser = crate::duration::parse)]
     pub proxy_delay: std::time::Duration,

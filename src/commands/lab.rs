@@ -72,8 +72,30 @@ pub async fn up(args: LabUpArgs) -> Exit {
             Some("use quantities such as 8, 4000m, 32Gi"),
         );
     }
+    let mut layout = rollout_lab::controllers::nodes::NodeLayout::default();
+    let parsed = args
+        .node_labels
+        .iter()
+        .try_for_each(|a| layout.add_labels(a))
+        .and_then(|()| {
+            args.node_taints
+                .iter()
+                .try_for_each(|a| layout.add_taints(a))
+        })
+        .and_then(|()| args.node_gpus.iter().try_for_each(|a| layout.add_gpus(a)))
+        .and_then(|()| layout.check(usize::from(args.nodes)));
+    if let Err(e) = parsed {
+        return fail(
+            Exit::Usage,
+            format!("invalid node option: {e}"),
+            Some(
+                "e.g. --node-labels 'lab-node-1=pool=gpu' --node-taints 'lab-node-1=nvidia.com/gpu=present:NoSchedule'",
+            ),
+        );
+    }
     let config = LabConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
+        node_layout: layout,
         nodes: usize::from(args.nodes),
         faults,
         node_capacity: rollout_lab::controllers::nodes::NodeCapacity {

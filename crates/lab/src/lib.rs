@@ -53,6 +53,9 @@ pub struct LabConfig {
     pub faults: Faults,
     /// What each node offers (cpu, memory, GPUs).
     pub node_capacity: controllers::nodes::NodeCapacity,
+    /// Per-node labels, taints and GPU counts on top of `node_capacity` and the well-known
+    /// labels.
+    pub node_layout: controllers::nodes::NodeLayout,
     /// How long the Service proxy lags behind Endpoints changes (kube-proxy's
     /// propagation delay; a terminating pod keeps getting new connections this long).
     pub proxy_delay: Duration,
@@ -85,6 +88,7 @@ impl Default for LabConfig {
             history: 100_000,
             faults: Faults::default(),
             node_capacity: controllers::nodes::NodeCapacity::default(),
+            node_layout: controllers::nodes::NodeLayout::default(),
             proxy_delay: Duration::ZERO,
             controllers: true,
             image_table: None,
@@ -109,6 +113,8 @@ pub enum LabError {
     Seed(ApiError),
     #[error("cannot load the lab's image table")]
     Images(#[source] kubelet::images::ImageTableError),
+    #[error("invalid node layout")]
+    NodeLayout(#[source] controllers::nodes::NodeLayoutError),
     #[error("cannot create the lab's state directory")]
     StateDir(#[source] std::io::Error),
     #[error("cannot set up the lab's TLS")]
@@ -139,6 +145,10 @@ impl Lab {
             addr: config.listen,
             source,
         })?;
+        config
+            .node_layout
+            .check(config.nodes)
+            .map_err(LabError::NodeLayout)?;
         let credentials = if config.insecure_http {
             None
         } else {
@@ -154,7 +164,13 @@ impl Lab {
         };
         let store = Store::new(config.history);
         let registry = Registry::new(store);
-        seed(&registry, config.nodes, &config.node_capacity).map_err(LabError::Seed)?;
+        seed(
+            &registry,
+            config.nodes,
+            &config.node_capacity,
+            &config.node_layout,
+        )
+        .map_err(LabError::Seed)?;
         let shutdown = CancellationToken::new();
         let faults = Arc::new(Mutex::new(config.faults.clone()));
         let table = config
@@ -294,6 +310,7 @@ fn seed(
     registry: &Registry,
     nodes: usize,
     capacity: &controllers::nodes::NodeCapacity,
+    layout: &controllers::nodes::NodeLayout,
 ) -> Result<(), ApiError> {
     let opts = WriteOptions {
         field_manager: "lab".into(),
@@ -311,15 +328,21 @@ fn seed(
     let node_type = kinds::find("", "v1", "nodes").ok_or_else(ApiError::no_route)?;
     for i in 1..=nodes {
         let name = format!("lab-node-{i}");
+        let mut own = capacity.clone();
+        if let Some(k) = layout.gpus.get(&name) {
+            own.gpus = *k;
+        }
+        let mut spec = json!({});
+        if let Some(taints) = layout.taints.get(&name).filter(|t| !t.is_empty()) {
+            spec["taints"] = json!(taints);
+        }
         let node = json!({
-            "metadata": {"name": name, "labels": {
-                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-            }},
-            "spec": {},
+            "metadata": {"name": name, "labels": layout.labels_for(&name, own.gpus)},
+            "spec": spec,
         });
         let created = registry.create(node_type, "", node, &opts)?;
         let mut with_status = (*created.object).clone();
-        with_status["status"] = controllers::nodes::initial_status(i, capacity);
+        with_status["status"] = controllers::nodes::initial_status(i, &own);
         registry.update(
             node_type,
             "",

@@ -18,6 +18,7 @@ pub mod revision;
 pub mod rolling;
 #[cfg(test)]
 mod rolling_tests;
+pub mod scheduling;
 pub mod selector;
 mod selector_parse;
 pub mod status;

@@ -25,6 +25,7 @@
 //! Terminating pods (deletionTimestamp set) are skipped: the ReplicaSet has already replaced
 //! them. Every summary is one line and names the pod and container it comes from.
 
+mod placement;
 mod probe;
 mod rules;
 mod text;

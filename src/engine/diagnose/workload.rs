@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::SignedDuration;
 use rollout_semantics::intstr::max_surge;
 
+use super::placement;
 use super::rules::who;
 use super::text::{EVIDENCE_EVENTS, event_evidence, one_line, pod_name, statuses, top_events};
 use super::{Ctx, Diagnosis, FailureClass};
@@ -80,29 +81,32 @@ pub(super) fn unschedulable(ctx: &Ctx<'_>) -> Option<Diagnosis> {
             .collect();
         let name = ctx.deployment_name();
         let ns = ctx.ns_flag();
-        d.hint = Some(if !short.is_empty() && max_surge(&ctx.snap.deployment) > 0 {
+        let surge = max_surge(&ctx.snap.deployment);
+        let blocker = placement::blocker(&message, |r| requests(pod, r));
+        d.hint = Some(if matches!(blocker, placement::Blocker::Capacity { .. }) && surge > 0 {
+            let why = match &blocker {
+                placement::Blocker::Capacity { anti_affinity: true, resources } if resources.is_empty() => {
+                    "the surge pod needs a node without a replica (required pod anti-affinity) and none is left"
+                }
+                _ => "the surge pod needs capacity the cluster does not have",
+            };
             format!(
-                "the surge pod needs capacity the cluster does not have; roll with maxSurge 0 / \
-                 maxUnavailable 1 instead: rollout update {name}{ns} --max-surge 0 \
-                 --max-unavailable 1 ..."
+                "{why}; roll with maxSurge 0 / maxUnavailable 1 instead: rollout update \
+                 {name}{ns} --max-surge 0 --max-unavailable 1 ..."
             )
         } else {
-            format!(
-                "free capacity, or relax the pod's requests, nodeSelector, affinity or \
-                 tolerations: kubectl describe pod {}{ns}",
-                pod_name(pod)
-            )
+            placement::hint(&blocker, pod, pod_name(pod), &ns)
         });
         d.evidence = vec![format!(
             "unschedulable for {}s (grace {}s)",
             ctx.now.duration_since(since).as_secs(),
             grace.as_secs()
         )];
+        d.evidence.extend(placement::tally(&message));
         if !short.is_empty() {
             d.evidence.push(format!(
-                "insufficient: {} (requested by the pod; maxSurge {})",
+                "insufficient: {} (requested by the pod; maxSurge {surge})",
                 short.join(", "),
-                max_surge(&ctx.snap.deployment)
             ));
         }
         d.evidence

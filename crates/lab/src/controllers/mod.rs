@@ -11,6 +11,7 @@ pub mod nodes;
 pub mod replicaset;
 pub mod runtime;
 pub mod scheduler;
+pub mod taint_eviction;
 pub mod trigger_time;
 
 use tokio_util::sync::CancellationToken;
@@ -37,7 +38,12 @@ pub fn spawn_all(registry: &Registry, cancel: &CancellationToken, workloads: boo
     tokio::spawn(runtime::run(
         registry.clone(),
         cancel.clone(),
-        scheduler::Scheduler,
+        scheduler::Scheduler::default(),
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        taint_eviction::TaintEviction::default(),
     ));
     tokio::spawn(runtime::run(
         registry.clone(),

@@ -216,7 +216,8 @@ fn sync(
         }
     } else if active.len() > want {
         let diff = active.len() - want;
-        let related: Vec<&Pod> = active.clone();
+        let related = related_pods(rs, cache);
+        let related: Vec<&Pod> = related.iter().collect();
         let victims = podsem::pods_to_delete(&active, &related, diff, now());
         for v in victims {
             let name = v.metadata.name.clone().unwrap_or_default();
@@ -236,6 +237,58 @@ fn sync(
         }
     }
     write_status(rs, raw, registry, failure)
+}
+
+/// `getIndirectlyRelatedPods`: the pods selected by every ReplicaSet with the same controller
+/// (the Deployment's old and new ReplicaSets), each once, so a node crowded with another
+/// revision's pods ranks as crowded. A ReplicaSet without a controller has none.
+fn related_pods(rs: &ReplicaSet, cache: &Informer) -> Vec<Pod> {
+    let owner = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
+            .map(|o| o.uid.clone())
+    };
+    let Some(uid) = owner(&rs.metadata) else {
+        return Vec::new();
+    };
+    let ns = rs.metadata.namespace.clone().unwrap_or_default();
+    let pods = cache.list(pod_type(), Some(&ns));
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for sibling in cache.list(rs_type(), Some(&ns)) {
+        let Some(sibling) = typed::<ReplicaSet>(&sibling) else {
+            continue;
+        };
+        if owner(&sibling.metadata).as_ref() != Some(&uid) {
+            continue;
+        }
+        let selector = sibling.spec.as_ref().map(|s| &s.selector);
+        for p in &pods {
+            let selected =
+                rollout_semantics::selector::label_selector_matches(selector, &labels_of(p));
+            let pod_uid = p
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !selected || !seen.insert(pod_uid.to_string()) {
+                continue;
+            }
+            // Only what co-location ranks read (node, phase, deletion): decoding whole pods
+            // at every scale-down step is most of a rollout's cost otherwise.
+            let slim = json!({
+                "metadata": {"name": p.pointer("/metadata/name"), "uid": pod_uid,
+                    "deletionTimestamp": p.pointer("/metadata/deletionTimestamp")},
+                "spec": {"nodeName": p.pointer("/spec/nodeName"), "containers": []},
+                "status": {"phase": p.pointer("/status/phase")},
+            });
+            if let Some(pod) = typed::<Pod>(&slim) {
+                out.push(pod);
+            }
+        }
+    }
+    out
 }
 
 /// Recomputes status from the registry's current pods and writes it when it changed.
@@ -305,4 +358,59 @@ fn write_status(
         return Ok(Requeue::After(Duration::from_millis(500)));
     }
     Ok(Requeue::OnChange)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(name: &str, owner_uid: &str, hash: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "default", "uid": name,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                "uid": owner_uid, "controller": true}]},
+            "spec": {"selector": {"matchLabels": {"app": "web", "pod-template-hash": hash}}}})
+    }
+
+    fn pod(name: &str, hash: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "default", "uid": name,
+            "labels": {"app": "web", "pod-template-hash": hash}},
+            "spec": {"nodeName": "lab-node-1", "containers": []}})
+    }
+
+    #[test]
+    fn related_pods_span_every_replica_set_of_the_same_deployment_once() {
+        let cache = Informer::default()
+            .with(
+                rs_type(),
+                vec![
+                    rs("web-old", "d1", "old"),
+                    rs("web-new", "d1", "new"),
+                    rs("api-x", "d2", "x"),
+                ],
+            )
+            .with(
+                pod_type(),
+                vec![
+                    pod("o1", "old"),
+                    pod("n1", "new"),
+                    pod("n2", "new"),
+                    pod("x1", "x"),
+                ],
+            );
+        let Some(old) = typed::<ReplicaSet>(&rs("web-old", "d1", "old")) else {
+            panic!("typed RS");
+        };
+        let mut names: Vec<String> = related_pods(&old, &cache)
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["n1", "n2", "o1"]);
+        let mut orphan = old.clone();
+        orphan.metadata.owner_references = None;
+        assert!(
+            related_pods(&orphan, &cache).is_empty(),
+            "no controller, no related pods"
+        );
+    }
 }

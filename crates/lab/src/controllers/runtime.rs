@@ -44,6 +44,15 @@ pub fn key_of(obj: &Value) -> Key {
 }
 
 impl Informer {
+    /// A cache holding `objects` of type `rt` (for unit tests of reconcilers' reads).
+    #[cfg(test)]
+    pub fn with(mut self, rt: &ResourceType, objects: Vec<Value>) -> Self {
+        for o in objects {
+            self.insert(&rt.store_key(), Arc::new(o));
+        }
+        self
+    }
+
     fn insert(&mut self, store_key: &str, obj: Arc<Value>) {
         self.by_type
             .entry(store_key.to_string())

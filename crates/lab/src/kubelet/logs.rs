@@ -101,6 +101,8 @@ fn read_from(path: &PathBuf, offset: u64) -> (Vec<u8>, u64) {
 pub struct PodLogs {
     pub uid: String,
     pub containers: Vec<String>,
+    /// Init containers (sidecars included), valid for `?container=` but never the default.
+    pub init_containers: Vec<String>,
     pub attempts: HashMap<String, Vec<Arc<LogFile>>>,
     /// Why a container without an attempt is waiting (for the error message).
     pub waiting: HashMap<String, String>,
@@ -124,14 +126,22 @@ fn pick(req: &LogRequest, pod: &PodLogs) -> Result<Arc<LogFile>, ApiError> {
         (Some(c), _) => c.clone(),
         (None, [only]) => only.clone(),
         (None, all) => {
+            let inits = if pod.init_containers.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " or one of the init containers: [{}]",
+                    pod.init_containers.join(" ")
+                )
+            };
             return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {}, choose one of: [{}]",
+                "a container name must be specified for pod {}, choose one of: [{}]{inits}",
                 req.pod,
                 all.join(" ")
             )));
         }
     };
-    if !pod.containers.contains(&name) {
+    if !pod.containers.contains(&name) && !pod.init_containers.contains(&name) {
         return Err(ApiError::bad_request(format!(
             "container {name} is not valid for pod {}",
             req.pod

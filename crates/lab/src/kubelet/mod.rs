@@ -5,6 +5,7 @@
 //!
 //! | piece | file | upstream |
 //! |---|---|---|
+//! | admission of pods bound without the scheduler | `admission.rs` | `lifecycle/predicate.go` |
 //! | image -> runner table | `images.rs` | image pull |
 //! | container spec -> process spec, /tmp rule, env | `spec.rs` | `kuberuntime_container.go`, `envVarsToMap` |
 //! | process groups, logs capture | `process.rs`, `logs.rs` | CRI runtime, CRI log files |
@@ -12,15 +13,18 @@
 //! | probes: thresholds / running them | `probe.rs` / `prober.rs` | `prober/worker.go` |
 //! | back-off | `backoff.rs` | `flowcontrol.Backoff` |
 //! | phase, conditions, container statuses | `status.rs` | `kubelet_pods.go`, `status/generate.go` |
+//! | init containers and sidecars: start order | `init.rs` | `computeInitContainerActions` |
 //! | pod lifecycle | `worker.rs` | `pod_workers.go`, `kuberuntime_manager.go` |
 //! | node heartbeat and lease | `heartbeat.rs` | `nodestatus`, `nodelease` |
 //!
 //! Pod IPs come from 127.42.0.0/16 (unique across the lab's nodes, released when the pod
 //! goes); each pod gets a private directory under the lab's state directory.
 
+pub mod admission;
 pub mod backoff;
 pub mod heartbeat;
 pub mod images;
+mod init;
 pub mod logs;
 pub mod memory;
 pub mod probe;
@@ -277,7 +281,7 @@ impl Reconciler for NodeKubelet {
             .collect()
     }
 
-    fn reconcile(&mut self, key: &Key, cache: &Informer, _registry: &Registry) -> Requeue {
+    fn reconcile(&mut self, key: &Key, cache: &Informer, registry: &Registry) -> Requeue {
         let pod = pods()
             .and_then(|rt| cache.get(rt, &key.0, &key.1))
             .filter(|p| on_node(p, &self.node));
@@ -307,6 +311,13 @@ impl Reconciler for NodeKubelet {
         if terminal {
             return Requeue::OnChange;
         }
+        // A pod no worker of this kubelet has started yet goes through admission.
+        if pod.pointer("/status/startTime").is_none()
+            && let Err(why) = self.admit(&pod, cache)
+        {
+            reject(registry, &pod, &why);
+            return Requeue::OnChange;
+        }
         let (tx, rx) = watch::channel(pod);
         tokio::spawn(worker::run(
             self.shared.clone(),
@@ -318,6 +329,64 @@ impl Reconciler for NodeKubelet {
             .insert(key.clone(), WorkerHandle { uid, pod: tx });
         Requeue::OnChange
     }
+}
+
+impl NodeKubelet {
+    /// Upstream `canAdmitPod` against the pods this kubelet already runs.
+    fn admit(&self, pod: &Value, cache: &Informer) -> Result<(), admission::Rejection> {
+        let node = cache
+            .get(runtime::resource("", "nodes"), "", &self.node)
+            .and_then(|n| runtime::typed::<k8s_openapi::api::core::v1::Node>(&n));
+        let (Some(node), Some(typed)) =
+            (node, runtime::typed::<k8s_openapi::api::core::v1::Pod>(pod))
+        else {
+            return Ok(());
+        };
+        let admitted: Vec<k8s_openapi::api::core::v1::Pod> = self
+            .workers
+            .keys()
+            .filter_map(|(ns, name)| pods().and_then(|rt| cache.get(rt, ns, name)))
+            .filter(|p| {
+                !matches!(
+                    p.pointer("/status/phase").and_then(Value::as_str),
+                    Some("Succeeded" | "Failed")
+                )
+            })
+            .filter_map(|p| runtime::typed(&crate::controllers::scheduler::scheduling_fields(&p)))
+            .collect();
+        admission::admit(&typed, &node, &admitted)
+    }
+}
+
+/// Upstream `rejectPod`: a Warning event and the Failed status saying why.
+fn reject(registry: &Registry, pod: &Value, why: &admission::Rejection) {
+    crate::controllers::events::record(
+        registry,
+        pod,
+        crate::controllers::events::EventType::Warning,
+        &why.reason,
+        &why.message,
+        "kubelet",
+        pod.pointer("/spec/nodeName").and_then(Value::as_str),
+    );
+    let Some(rt) = pods() else { return };
+    let (ns, name) = runtime::key_of(pod);
+    let Ok(current) = registry.get(rt, &ns, &name) else {
+        return;
+    };
+    let mut obj = (*current).clone();
+    obj["status"]["phase"] = serde_json::json!("Failed");
+    obj["status"]["reason"] = serde_json::json!(why.reason);
+    obj["status"]["message"] = serde_json::json!(format!("Pod was rejected: {}", why.message));
+    let opts = runtime::writer("kubelet");
+    let _ = registry.update(
+        rt,
+        &ns,
+        &name,
+        obj,
+        crate::registry::Subresource::Status,
+        &opts,
+    );
 }
 
 #[cfg(test)]

@@ -80,7 +80,7 @@ impl Worker {
         if self.containers[i].run.is_some() {
             return None;
         }
-        let policy = self.restart_policy().to_string();
+        let policy = self.container_policy(i).to_string();
         let pod_ref = self.pod_ref();
         let c = &mut self.containers[i];
         // The exit that decides a restart: the container's terminated state, or, once it

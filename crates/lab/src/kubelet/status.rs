@@ -1,6 +1,7 @@
 //! The pod status a kubelet reports, as pure functions of what it observed: container
-//! status shapes, the phase (upstream `getPhase` in `kubelet_pods.go`) and the pod
-//! conditions (`status/generate.go`), with `lastTransitionTime` moving only on change.
+//! status shapes, the phase (upstream `getPhase` in `kubelet_pods.go`, init containers and
+//! native sidecars included) and the pod conditions (`status/generate.go`), with
+//! `lastTransitionTime` moving only on change.
 
 use serde_json::{Value, json};
 
@@ -91,10 +92,76 @@ pub fn container_status(c: &ContainerView) -> Value {
     v
 }
 
-/// The pod phase (upstream `getPhase`; no init containers in the lab). `terminal` is set
-/// once the kubelet has stopped the pod for good (deletion), when Always no longer holds.
+/// An init container's status, and whether it is a native sidecar (`restartPolicy: Always`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitView {
+    pub view: ContainerView,
+    pub sidecar: bool,
+}
+
+/// A pod's init and app container statuses.
+#[derive(Debug, Clone, Copy)]
+pub struct Containers<'a> {
+    pub init: &'a [InitView],
+    pub app: &'a [ContainerView],
+}
+
+/// The pod phase of a pod without init containers.
 pub fn phase(restart_policy: &str, containers: &[ContainerView], terminal: bool) -> &'static str {
+    pod_phase(restart_policy, &[], containers, terminal)
+}
+
+/// Whether any app container has started once: the pod has been initialized before.
+fn any_app_started(app: &[ContainerView]) -> bool {
+    app.iter().any(|c| {
+        matches!(c.state, State::Running { .. } | State::Terminated(_)) || c.last_state.is_some()
+    })
+}
+
+/// The pod phase (upstream `getPhase`). Regular init containers still to complete keep the
+/// pod Pending, and one that failed under `Never` fails it; a sidecar not yet started keeps
+/// it Pending until the pod has initialized. `terminal` is set once the kubelet has stopped
+/// the pod for good (deletion), when Always no longer holds.
+pub fn pod_phase(
+    restart_policy: &str,
+    init: &[InitView],
+    containers: &[ContainerView],
+    terminal: bool,
+) -> &'static str {
+    let (mut pending_init, mut pending_sidecars, mut failed_init) = (0, 0, 0);
     let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    for i in init {
+        let c = &i.view;
+        match (&c.state, i.sidecar) {
+            (State::Running { .. }, false) => pending_init += 1,
+            (State::Terminated(t), false) if t.exit_code != 0 => failed_init += 1,
+            (State::Terminated(_), false) => {}
+            (State::Waiting { .. }, false) => match &c.last_state {
+                Some(t) if t.exit_code != 0 => failed_init += 1,
+                Some(_) => {}
+                None => pending_init += 1,
+            },
+            (State::Running { .. }, true) => {
+                if !c.started {
+                    pending_sidecars += 1;
+                }
+                running += 1;
+            }
+            (State::Terminated(_), true) => {}
+            (State::Waiting { .. }, true) => {
+                if c.last_state.is_none() {
+                    pending_sidecars += 1;
+                    waiting += 1;
+                }
+            }
+        }
+    }
+    if failed_init > 0 && restart_policy == "Never" {
+        return "Failed";
+    }
+    if pending_init > 0 || (pending_sidecars > 0 && !any_app_started(containers)) {
+        return "Pending";
+    }
     for c in containers {
         match &c.state {
             State::Running { .. } => running += 1,
@@ -134,10 +201,15 @@ fn go_list(names: &[&str]) -> String {
     format!("[{}]", names.join(" "))
 }
 
-/// `(status, reason, message)` of ContainersReady (upstream `GenerateContainersReadyCondition`).
-fn containers_ready(phase: &str, containers: &[ContainerView]) -> (bool, &'static str, String) {
+/// `(status, reason, message)` of ContainersReady (upstream `GenerateContainersReadyCondition`):
+/// the sidecars count as well as the app containers.
+fn containers_ready(phase: &str, containers: &Containers<'_>) -> (bool, &'static str, String) {
     let unready: Vec<&str> = containers
+        .init
         .iter()
+        .filter(|i| i.sidecar)
+        .map(|i| &i.view)
+        .chain(containers.app)
         .filter(|c| !c.ready)
         .map(|c| c.name.as_str())
         .collect();
@@ -214,16 +286,55 @@ fn condition(
     c
 }
 
+/// `(status, reason, message)` of Initialized (upstream `GeneratePodInitializedCondition`).
+fn initialized(phase: &str, containers: &Containers<'_>) -> (bool, &'static str, String) {
+    // `HasAnyRegularContainerStarted`: running or terminated now.
+    let started = containers
+        .app
+        .iter()
+        .any(|c| matches!(c.state, State::Running { .. } | State::Terminated(_)));
+    if started {
+        return (true, "", String::new());
+    }
+    let incomplete: Vec<&str> = containers
+        .init
+        .iter()
+        .filter(|i| {
+            if i.sidecar {
+                !i.view.started
+            } else {
+                !matches!(&i.view.state, State::Terminated(t) if t.exit_code == 0)
+            }
+        })
+        .map(|i| i.view.name.as_str())
+        .collect();
+    if phase == "Succeeded" {
+        return (true, "PodCompleted", String::new());
+    }
+    if incomplete.is_empty() {
+        return (true, "", String::new());
+    }
+    (
+        false,
+        "ContainersNotInitialized",
+        format!(
+            "containers with incomplete status: {}",
+            go_list(&incomplete)
+        ),
+    )
+}
+
 /// The pod's conditions: the kubelet's five in upstream order, then any others (readiness
 /// gates set by other controllers) as they were.
 pub fn conditions(
     existing: &[Value],
     phase: &str,
     sandbox_ready: bool,
-    containers: &[ContainerView],
+    containers: &Containers<'_>,
     gates: &[String],
     now: &str,
 ) -> Vec<Value> {
+    let init = initialized(phase, containers);
     let cr = containers_ready(phase, containers);
     let ready = pod_ready(&cr, gates, existing);
     let mine = [
@@ -235,7 +346,7 @@ pub fn conditions(
     ];
     let mut out = vec![
         condition(existing, mine[0], sandbox_ready, "", "", now),
-        condition(existing, mine[1], true, "", "", now),
+        condition(existing, mine[1], init.0, init.1, &init.2, now),
         condition(existing, mine[2], ready.0, ready.1, &ready.2, now),
         condition(existing, mine[3], cr.0, cr.1, &cr.2, now),
         condition(existing, mine[4], true, "", "", now),

@@ -117,7 +117,17 @@ fn conditions_name_unready_containers_and_keep_transition_times() {
         view("a", running(), None, false),
         view("b", running(), None, false),
     ];
-    let first = conditions(&[], "Running", true, &cs, &[], "T1");
+    let first = conditions(
+        &[],
+        "Running",
+        true,
+        &Containers {
+            init: &[],
+            app: &cs,
+        },
+        &[],
+        "T1",
+    );
     let ready = first.iter().find(|c| c["type"] == "Ready").expect("Ready");
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "ContainersNotReady");
@@ -134,14 +144,34 @@ fn conditions_name_unready_containers_and_keep_transition_times() {
         ]
     );
     // Same status later: the transition time stays.
-    let again = conditions(&first, "Running", true, &cs, &[], "T2");
+    let again = conditions(
+        &first,
+        "Running",
+        true,
+        &Containers {
+            init: &[],
+            app: &cs,
+        },
+        &[],
+        "T2",
+    );
     assert_eq!(again, first);
     // Now ready: Ready moves, Initialized does not.
     let cs = vec![
         view("a", running(), None, true),
         view("b", running(), None, true),
     ];
-    let later = conditions(&again, "Running", true, &cs, &[], "T3");
+    let later = conditions(
+        &again,
+        "Running",
+        true,
+        &Containers {
+            init: &[],
+            app: &cs,
+        },
+        &[],
+        "T3",
+    );
     let get = |t: &str| {
         later
             .iter()
@@ -159,7 +189,17 @@ fn conditions_name_unready_containers_and_keep_transition_times() {
 fn readiness_gates_hold_ready_back() {
     let cs = vec![view("a", running(), None, true)];
     let gates = vec!["example.com/lb".to_string()];
-    let c = conditions(&[], "Running", true, &cs, &gates, "T");
+    let c = conditions(
+        &[],
+        "Running",
+        true,
+        &Containers {
+            init: &[],
+            app: &cs,
+        },
+        &gates,
+        "T",
+    );
     let ready = c.iter().find(|c| c["type"] == "Ready").expect("Ready");
     assert_eq!(ready["reason"], "ReadinessGatesNotReady");
     assert_eq!(
@@ -167,7 +207,17 @@ fn readiness_gates_hold_ready_back() {
         "corresponding condition of pod readiness gate \"example.com/lb\" does not exist."
     );
     let with_gate = vec![serde_json::json!({"type": "example.com/lb", "status": "True"})];
-    let c = conditions(&with_gate, "Running", true, &cs, &gates, "T");
+    let c = conditions(
+        &with_gate,
+        "Running",
+        true,
+        &Containers {
+            init: &[],
+            app: &cs,
+        },
+        &gates,
+        "T",
+    );
     assert_eq!(
         c.iter().find(|c| c["type"] == "Ready").expect("Ready")["status"],
         "True"
@@ -194,10 +244,118 @@ fn container_statuses_have_the_upstream_shape() {
 #[test]
 fn succeeded_and_failed_pods_report_completion_reasons() {
     let cs = vec![view("a", State::Terminated(term(0)), None, false)];
-    let c = conditions(&[], "Succeeded", true, &cs, &[], "T");
+    let c = conditions(
+        &[],
+        "Succeeded",
+        true,
+        &Containers {
+            init: &[],
+            app: &cs,
+        },
+        &[],
+        "T",
+    );
     let ready = c
         .iter()
         .find(|c| c["type"] == "ContainersReady")
         .expect("cr");
     assert_eq!(ready["reason"], "PodCompleted");
+}
+
+fn init(name: &str, state: State, last: Option<i32>, sidecar: bool, started: bool) -> InitView {
+    let mut v = view(name, state, last, started);
+    v.started = started;
+    InitView { view: v, sidecar }
+}
+
+#[test]
+fn init_containers_keep_the_pod_pending_and_a_failure_under_never_fails_it() {
+    let app = [view("app", waiting("PodInitializing"), None, false)];
+    let fetching = [init("fetch", running(), None, false, true)];
+    assert_eq!(pod_phase("Always", &fetching, &app, false), "Pending");
+    let failed = [init(
+        "fetch",
+        State::Terminated(term(1)),
+        None,
+        false,
+        false,
+    )];
+    assert_eq!(pod_phase("Never", &failed, &app, false), "Failed");
+    assert_eq!(pod_phase("Always", &failed, &app, false), "Pending");
+    let looping = [init(
+        "fetch",
+        waiting("CrashLoopBackOff"),
+        Some(1),
+        false,
+        false,
+    )];
+    assert_eq!(pod_phase("OnFailure", &looping, &app, false), "Pending");
+    let done = [
+        init("fetch", State::Terminated(term(0)), None, false, false),
+        init("proxy", running(), None, true, true),
+    ];
+    let app_running = [view("app", running(), None, true)];
+    assert_eq!(pod_phase("Always", &done, &app_running, false), "Running");
+    let sidecar_starting = [init("proxy", running(), None, true, false)];
+    assert_eq!(
+        pod_phase("Always", &sidecar_starting, &app, false),
+        "Pending"
+    );
+}
+
+#[test]
+fn initialized_lists_incomplete_init_containers_and_sidecars_count_for_readiness() {
+    let app = [view("app", waiting("PodInitializing"), None, false)];
+    let inits = [
+        init("fetch", State::Terminated(term(0)), None, false, false),
+        init("proxy", running(), None, true, false),
+        init("warm", waiting("PodInitializing"), None, false, false),
+    ];
+    let c = conditions(
+        &[],
+        "Pending",
+        true,
+        &Containers {
+            init: &inits,
+            app: &app,
+        },
+        &[],
+        "T",
+    );
+    let initialized = c
+        .iter()
+        .find(|c| c["type"] == "Initialized")
+        .expect("Initialized");
+    assert_eq!(initialized["status"], "False");
+    assert_eq!(initialized["reason"], "ContainersNotInitialized");
+    assert_eq!(
+        initialized["message"],
+        "containers with incomplete status: [proxy warm]"
+    );
+    let ready_app = [view("app", running(), None, true)];
+    let unready_sidecar = [init("proxy", running(), None, true, false)];
+    let c = conditions(
+        &[],
+        "Running",
+        true,
+        &Containers {
+            init: &unready_sidecar,
+            app: &ready_app,
+        },
+        &[],
+        "T",
+    );
+    let cr = c
+        .iter()
+        .find(|c| c["type"] == "ContainersReady")
+        .expect("ContainersReady");
+    assert_eq!(cr["message"], "containers with unready status: [proxy]");
+    let initialized = c
+        .iter()
+        .find(|c| c["type"] == "Initialized")
+        .expect("Initialized");
+    assert_eq!(
+        initialized["status"], "True",
+        "an app container has started"
+    );
 }

@@ -58,9 +58,22 @@ pub(super) struct Run {
     pub kill_message: Option<String>,
 }
 
+/// Which list of the pod spec a container comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `initContainers`: runs to completion, in order, before the next one.
+    Init,
+    /// An init container with `restartPolicy: Always` (native sidecar): started in order,
+    /// then kept running beside the app containers.
+    Sidecar,
+    /// `containers`.
+    App,
+}
+
 /// One container of the pod.
 pub(super) struct Ctr {
     pub name: String,
+    pub kind: Kind,
     pub spec: Value,
     pub image: String,
     pub state: State,
@@ -90,6 +103,12 @@ pub(super) struct Worker {
     pub containers: Vec<Ctr>,
     pub tx: mpsc::UnboundedSender<Msg>,
     terminating: bool,
+    /// Every init container has completed (sidecars started) once; from then on the app
+    /// containers no longer wait for them, as upstream's pod stays initialized.
+    pub(super) initialized: bool,
+    /// Every app container has exited for good: the sidecars are being stopped and are not
+    /// restarted (upstream stops them so a Job-like pod can complete).
+    pub(super) sidecars_done: bool,
     done: bool,
     start_time: String,
     last_written: Option<Value>,
@@ -146,17 +165,38 @@ impl Worker {
         // The pod directory is traversable by its containers' users; its logs are not.
         let _ = super::user::private_dir(&dir, 0o711);
         let _ = super::user::private_dir(&dir.join("logs"), 0o700);
-        let containers: Vec<Ctr> = pod
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
+        let list = |ptr: &str| {
+            pod.pointer(ptr)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let inits = list("/spec/initContainers");
+        // Upstream's default waiting reason while a pod has init containers to run.
+        let waiting_reason = if inits.is_empty() {
+            "ContainerCreating"
+        } else {
+            "PodInitializing"
+        };
+        let kinds = inits
             .into_iter()
-            .flatten()
-            .map(|c| Ctr {
-                name: str_at(c, "/name").to_string(),
-                spec: c.clone(),
-                image: str_at(c, "/image").to_string(),
+            .map(|c| {
+                let kind = if str_at(&c, "/restartPolicy") == "Always" {
+                    Kind::Sidecar
+                } else {
+                    Kind::Init
+                };
+                (kind, c)
+            })
+            .chain(list("/spec/containers").into_iter().map(|c| (Kind::App, c)));
+        let containers: Vec<Ctr> = kinds
+            .map(|(kind, c)| Ctr {
+                name: str_at(&c, "/name").to_string(),
+                kind,
+                image: str_at(&c, "/image").to_string(),
+                spec: c,
                 state: State::Waiting {
-                    reason: "ContainerCreating".into(),
+                    reason: waiting_reason.into(),
                     message: None,
                 },
                 last: None,
@@ -176,7 +216,16 @@ impl Worker {
                 (ns.clone(), name.clone()),
                 PodLogs {
                     uid: uid.clone(),
-                    containers: containers.iter().map(|c| c.name.clone()).collect(),
+                    containers: containers
+                        .iter()
+                        .filter(|c| c.kind == Kind::App)
+                        .map(|c| c.name.clone())
+                        .collect(),
+                    init_containers: containers
+                        .iter()
+                        .filter(|c| c.kind != Kind::App)
+                        .map(|c| c.name.clone())
+                        .collect(),
                     ..PodLogs::default()
                 },
             )
@@ -199,6 +248,8 @@ impl Worker {
             containers,
             tx,
             terminating: false,
+            initialized: false,
+            sidecars_done: false,
             done: false,
             start_time,
             last_written: None,
@@ -239,11 +290,7 @@ impl Worker {
             self.terminate();
         }
         if !self.terminating {
-            for i in 0..self.containers.len() {
-                if let Some(t) = self.step_container(i, now) {
-                    wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
-                }
-            }
+            wake = self.step_all(now);
         }
         let all_stopped = self.containers.iter().all(|c| c.run.is_none());
         if self.terminating && all_stopped {
@@ -326,7 +373,7 @@ impl Worker {
 
     /// The grace period: `metadata.deletionGracePeriodSeconds` when deleting, else
     /// `spec.terminationGracePeriodSeconds` (default 30).
-    fn grace_seconds(&self, deleting: bool) -> i64 {
+    pub(super) fn grace_seconds(&self, deleting: bool) -> i64 {
         let spec = self
             .pod
             .pointer("/spec/terminationGracePeriodSeconds")
@@ -380,7 +427,7 @@ impl Worker {
         }
     }
 
-    fn views(&self) -> Vec<ContainerView> {
+    fn views(&self) -> Vec<(Kind, ContainerView)> {
         self.containers
             .iter()
             .map(|c| {
@@ -389,24 +436,30 @@ impl Worker {
                     .as_ref()
                     .is_some_and(|r| r.started.load(Ordering::SeqCst));
                 let has_readiness = c.spec.get("readinessProbe").is_some();
-                ContainerView {
-                    name: c.name.clone(),
-                    image: c.image.clone(),
-                    image_id: image_id(&c.image),
-                    container_id: c
-                        .run
-                        .as_ref()
-                        .map(|r| format!("lab://{}", r.id))
-                        .or_else(|| match &c.state {
-                            State::Terminated(t) => Some(t.container_id.clone()),
-                            _ => None,
-                        }),
-                    state: c.state.clone(),
-                    last_state: c.last.clone(),
-                    restart_count: c.restarts,
-                    ready: started && (!has_readiness || c.ready_probe),
-                    started,
-                }
+                let view =
+                    ContainerView {
+                        name: c.name.clone(),
+                        image: c.image.clone(),
+                        image_id: image_id(&c.image),
+                        container_id: c.run.as_ref().map(|r| format!("lab://{}", r.id)).or_else(
+                            || match &c.state {
+                                State::Terminated(t) => Some(t.container_id.clone()),
+                                _ => None,
+                            },
+                        ),
+                        state: c.state.clone(),
+                        last_state: c.last.clone(),
+                        restart_count: c.restarts,
+                        // A regular init container counts as ready once it has completed.
+                        ready: match c.kind {
+                            Kind::Init => {
+                                matches!(&c.state, State::Terminated(t) if t.exit_code == 0)
+                            }
+                            _ => started && (!has_readiness || c.ready_probe),
+                        },
+                        started,
+                    };
+                (c.kind, view)
             })
             .collect()
     }
@@ -417,8 +470,21 @@ impl Worker {
         let Some(pods) = kinds::find("", "v1", "pods") else {
             return;
         };
-        let views = self.views();
-        let phase = status::phase(self.restart_policy(), &views, terminal);
+        let all = self.views();
+        let views: Vec<ContainerView> = all
+            .iter()
+            .filter(|(k, _)| *k == Kind::App)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let inits: Vec<status::InitView> = all
+            .iter()
+            .filter(|(k, _)| *k != Kind::App)
+            .map(|(k, v)| status::InitView {
+                view: v.clone(),
+                sidecar: *k == Kind::Sidecar,
+            })
+            .collect();
+        let phase = status::pod_phase(self.restart_policy(), &inits, &views, terminal);
         let mine = [
             "PodReadyToStartContainers",
             "Initialized",
@@ -451,8 +517,17 @@ impl Worker {
             .filter_map(|g| g["conditionType"].as_str().map(String::from))
             .collect();
         let now = crate::registry::meta_now();
-        let conditions =
-            status::conditions(&existing, phase, self.ip.is_some(), &views, &gates, &now);
+        let conditions = status::conditions(
+            &existing,
+            phase,
+            self.ip.is_some(),
+            &status::Containers {
+                init: &inits,
+                app: &views,
+            },
+            &gates,
+            &now,
+        );
         let mut st = self.pod.get("status").cloned().unwrap_or_else(|| json!({}));
         let ip = self.ip.map(|i| i.to_string());
         st["phase"] = json!(phase);
@@ -470,6 +545,14 @@ impl Worker {
                 .map(status::container_status)
                 .collect::<Vec<_>>()
         );
+        if !inits.is_empty() {
+            st["initContainerStatuses"] = json!(
+                inits
+                    .iter()
+                    .map(|i| status::container_status(&i.view))
+                    .collect::<Vec<_>>()
+            );
+        }
         if self.last_written.as_ref() == Some(&st) {
             return;
         }

@@ -7,6 +7,7 @@
 
 mod errors;
 mod faults;
+mod init_containers;
 mod kube_client;
 mod kube_delete;
 mod kube_edges;
@@ -14,4 +15,5 @@ mod kube_patch;
 mod kube_watch;
 mod kubectl;
 mod kubectl_patch;
+mod scheduling;
 mod support;

@@ -60,15 +60,74 @@ fn without_surge_or_a_requested_resource_the_hint_is_about_capacity() {
         vec![new_pod().unschedulable(80, NO_GPU).build()],
         vec![],
     );
-    let affinity = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. \
-                    preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
     let not_requested = "0/2 nodes are available: 2 Insufficient cpu.";
-    for snap in [no_surge, pending(80, affinity), pending(80, not_requested)] {
+    for snap in [no_surge, pending(80, not_requested)] {
         let d = run(&snap).unwrap();
         assert_eq!(d.class, FailureClass::Unschedulable);
         let hint = d.hint.unwrap();
         assert!(hint.starts_with("free capacity"), "{hint}");
     }
+}
+
+#[test]
+fn a_node_selector_no_node_matches_asks_for_the_selector_to_be_fixed() {
+    let affinity = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. \
+                    preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+    let d = run(&pending(80, affinity)).unwrap();
+    let hint = d.hint.unwrap();
+    assert!(
+        hint.starts_with("no node matches the pod's node selector"),
+        "{hint}"
+    );
+    assert!(
+        d.evidence
+            .contains(&"nodes (3 in all): 3 not matching the node selector/affinity".to_string()),
+        "{:?}",
+        d.evidence
+    );
+}
+
+#[test]
+fn an_untolerated_pool_taint_asks_for_a_toleration_not_a_surge_change() {
+    let tainted = "0/4 nodes are available: 2 node(s) didn't match Pod's node affinity/selector, \
+                   2 node(s) had untolerated taint {nvidia.com/gpu: present}. preemption: 0/4 \
+                   nodes are available: 4 Preemption is not helpful for scheduling.";
+    let d = run(&pending(80, tainted)).unwrap();
+    assert_eq!(
+        d.hint.as_deref(),
+        Some(
+            "the nodes the pod could use are tainted nvidia.com/gpu=present and the pod does not \
+             tolerate it; add to the pod template: tolerations: [{key: nvidia.com/gpu, operator: \
+             Equal, value: present}]"
+        )
+    );
+    let control_plane_only = "0/3 nodes are available: 1 node(s) had untolerated taint \
+                              {node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match \
+                              Pod's node affinity/selector.";
+    let hint = run(&pending(80, control_plane_only)).unwrap().hint.unwrap();
+    assert!(
+        hint.starts_with("no node matches"),
+        "a control-plane taint is not the fix: {hint}"
+    );
+    let redacted = "0/2 nodes are available: 2 node(s) had untolerated taint(s).";
+    let hint = run(&pending(80, redacted)).unwrap().hint.unwrap();
+    assert!(
+        hint.starts_with("the pod does not tolerate the taints"),
+        "{hint}"
+    );
+}
+
+#[test]
+fn one_replica_per_node_anti_affinity_suggests_rolling_without_surge() {
+    let full = "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules. \
+                preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.";
+    let hint = run(&pending(80, full)).unwrap().hint.unwrap();
+    assert!(
+        hint.starts_with(
+            "the surge pod needs a node without a replica (required pod anti-affinity)"
+        ) && hint.ends_with("--max-surge 0 --max-unavailable 1 ..."),
+        "{hint}"
+    );
 }
 
 fn with_rs_failure(mut snap: Snapshot, rs_uid: &str, message: &str) -> Snapshot {
