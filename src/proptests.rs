@@ -187,7 +187,7 @@ proptest! {
 
     #[test]
     fn quantities_parse_without_a_panic(arg in prop_oneof![text(), "-?[0-9]{1,30}(\\.[0-9]{1,5})?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|e[0-9]{1,5}|E-?[0-9]{1,9})?"]) {
-        let _ = rollout_lab::controllers::scheduler::parse_quantity_milli(&arg);
+        let _ = rollout_semantics::scheduling::resources::parse_quantity_milli(&arg);
     }
 
     #[test]

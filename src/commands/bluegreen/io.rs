@@ -232,17 +232,20 @@ pub async fn capacity(
         }
         Err(e) => return Err(cluster.error("listing pods", e)),
     };
-    let Some(spec) = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()) else {
+    if d.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .is_none()
+    {
         return Ok(Capacity::Skipped(format!(
             "deployment \"{name}\" has no pod spec"
         )));
-    };
-    let per_pod = capacity::pod_requests(spec);
-    let rooms = capacity::rooms(&nodes, &pods, spec);
-    Ok(match capacity::fit(&rooms, &per_pod, new_pods) {
-        Ok(()) => Capacity::Fits(format!(
+    }
+    let more = usize::try_from(new_pods).unwrap_or(0);
+    Ok(match capacity::check(d, more, &nodes, &pods) {
+        Ok(c) => Capacity::Fits(format!(
             "{new_pods} more pods of deployment \"{name}\" fit on the {} nodes they may schedule on",
-            rooms.len()
+            c.eligible.len()
         )),
         Err(short) => Capacity::Short(short),
     })

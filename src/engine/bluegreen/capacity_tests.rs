@@ -5,7 +5,10 @@ fn node(name: &str, gpus: u32, extra: Value) -> Node {
     let mut n = json!({
         "metadata": {"name": name, "labels": {"pool": "gpu"}},
         "spec": {},
-        "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "nvidia.com/gpu": gpus.to_string()}},
+        "status": {
+            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "nvidia.com/gpu": gpus.to_string()},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
     });
     if extra.is_object() {
         json_patch::merge(&mut n, &extra);
@@ -13,115 +16,78 @@ fn node(name: &str, gpus: u32, extra: Value) -> Node {
     serde_json::from_value(n).expect("a node")
 }
 
-fn spec(gpus: u32, extra: Value) -> PodSpec {
-    let mut s = json!({"containers": [{"name": "server", "resources": {
+fn pod_spec(gpus: u32) -> Value {
+    json!({"containers": [{"name": "server", "image": "model:v1", "resources": {
         "requests": {"cpu": "500m", "memory": "1Gi"},
         "limits": {"nvidia.com/gpu": gpus.to_string()},
-    }}]});
+    }}]})
+}
+
+fn side(gpus: u32, extra: Value) -> Deployment {
+    let mut spec = pod_spec(gpus);
     if extra.is_object() {
-        json_patch::merge(&mut s, &extra);
+        json_patch::merge(&mut spec, &extra);
     }
-    serde_json::from_value(s).expect("a pod spec")
+    serde_json::from_value(json!({
+        "metadata": {"name": "blue", "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"color": "blue"}},
+            "template": {"metadata": {"labels": {"color": "blue"}}, "spec": spec},
+        },
+    }))
+    .expect("a deployment")
 }
 
 fn running_on(node: &str, gpus: u32) -> Pod {
-    let mut s = serde_json::to_value(spec(gpus, Value::Null)).expect("json");
+    let mut s = pod_spec(gpus);
     s["nodeName"] = json!(node);
-    serde_json::from_value(
-        json!({"metadata": {"name": "other"}, "spec": s, "status": {"phase": "Running"}}),
-    )
-    .expect("a pod")
+    serde_json::from_value(json!({"metadata": {"name": format!("other-{node}")}, "spec": s, "status": {"phase": "Running"}}))
+        .expect("a pod")
 }
 
 #[test]
-fn requests_sum_containers_and_limits_stand_in_for_missing_requests() {
-    let r = pod_requests(&spec(2, Value::Null));
-    assert_eq!(r["cpu"], 500);
-    assert_eq!(r["nvidia.com/gpu"], 2000);
-    assert_eq!(r["memory"], 1024 * 1024 * 1024 * 1000);
-    assert_eq!(r["pods"], 1000);
+fn pods_fit_while_the_nodes_they_may_land_on_have_room() {
+    let nodes = [node("a", 1, Value::Null), node("b", 1, Value::Null)];
+    let c = check(&side(1, Value::Null), 2, &nodes, &[]).expect("two GPUs for two pods");
+    assert_eq!(c.fits, 2);
+    assert_eq!(c.eligible, vec!["a", "b"]);
 }
 
 #[test]
-fn pods_fit_while_each_node_has_room_for_one_more() {
-    let cases = [
-        (
-            "two free GPUs take two one-GPU pods",
-            vec![node("a", 2, Value::Null)],
-            vec![],
-            2,
-            Ok(()),
-        ),
-        (
-            "a busy GPU leaves room for one",
-            vec![node("a", 2, Value::Null)],
-            vec![running_on("a", 1)],
-            2,
-            Err(1),
-        ),
-        (
-            "pods spread over nodes",
-            vec![node("a", 1, Value::Null), node("b", 1, Value::Null)],
-            vec![],
-            2,
-            Ok(()),
-        ),
-        (
-            "a cordoned node takes nothing",
-            vec![node("a", 4, json!({"spec": {"unschedulable": true}}))],
-            vec![],
-            1,
-            Err(0),
-        ),
-        (
-            "an untolerated NoSchedule taint takes nothing",
-            vec![node(
-                "a",
-                4,
-                json!({"spec": {"taints": [{"key": "gpu", "effect": "NoSchedule"}]}}),
-            )],
-            vec![],
-            1,
-            Err(0),
-        ),
-    ];
-    for (what, nodes, pods, count, want) in cases {
-        let s = spec(1, Value::Null);
-        let got = fit(&rooms(&nodes, &pods, &s), &pod_requests(&s), count).map_err(|e| e.fit);
-        assert_eq!(got, want, "{what}");
-    }
-}
-
-#[test]
-fn a_tolerated_taint_and_a_matching_node_selector_keep_the_node() {
-    let nodes = [node(
-        "a",
-        1,
-        json!({"spec": {"taints": [{"key": "gpu", "effect": "NoSchedule"}]}}),
-    )];
-    let tolerant = spec(
-        1,
-        json!({"tolerations": [{"key": "gpu", "operator": "Exists"}], "nodeSelector": {"pool": "gpu"}}),
-    );
-    assert_eq!(rooms(&nodes, &[], &tolerant).len(), 1);
-    let elsewhere = spec(
-        1,
-        json!({"tolerations": [{"key": "gpu", "operator": "Exists"}], "nodeSelector": {"pool": "cpu"}}),
-    );
-    assert!(rooms(&nodes, &[], &elsewhere).is_empty());
-}
-
-#[test]
-fn a_shortfall_says_the_numbers() {
-    let s = spec(1, Value::Null);
-    let err = fit(
-        &rooms(&[node("a", 1, Value::Null)], &[], &s),
-        &pod_requests(&s),
-        2,
-    )
-    .expect_err("one GPU for two pods");
+fn a_shortfall_says_the_numbers_and_why_the_other_nodes_refuse() {
+    let tainted = json!({"spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]}});
+    let nodes = [node("a", 1, Value::Null), node("b", 4, tainted)];
+    let err = check(&side(1, Value::Null), 2, &nodes, &[running_on("a", 1)])
+        .expect_err("the only untainted GPU is taken");
+    assert_eq!(err.fits, 0);
     assert_eq!(
         err.describe(),
-        "2 new pods requesting cpu 0.5, memory 1024Mi, nvidia.com/gpu 1 each; only 1 fit (free: a: cpu 8, memory 32768Mi, nvidia.com/gpu 1)"
+        "2 new pods requesting cpu 0.5, memory 1024Mi, nvidia.com/gpu 1 each; only 0 fit (free on \
+         the 1 nodes they may schedule on: cpu 7.5, memory 31744Mi, nvidia.com/gpu 0); the first \
+         new pod: 1 Insufficient nvidia.com/gpu, 1 node(s) had untolerated taint {nvidia.com/gpu: \
+         present}"
     );
+}
+
+#[test]
+fn a_tolerated_taint_lets_the_pods_onto_the_pool() {
+    let tainted = json!({"spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]}});
+    let tolerating = json!({"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]});
+    let nodes = [node("b", 2, tainted)];
+    let c = check(&side(1, tolerating), 2, &nodes, &[]).expect("it tolerates the pool");
+    assert_eq!(c.fits, 2);
+}
+
+#[test]
+fn finished_pods_hold_nothing() {
+    let mut done = running_on("a", 1);
+    done.status.as_mut().expect("status").phase = Some("Succeeded".into());
+    let c = check(
+        &side(1, Value::Null),
+        1,
+        &[node("a", 1, Value::Null)],
+        &[done],
+    )
+    .expect("a finished pod frees its GPU");
+    assert_eq!(c.fits, 1);
 }
