@@ -4,6 +4,8 @@
 # VERSION is what the Deployment runs, fully rolled out; any other exit with the Deployment
 # not claiming it. Prints one line per run and a tally.
 #   examples/fault-soak.sh target/release/rollout '500=0.1,429=0.05,409=0.05,watch-cut=5,expire=0.2' 30
+# MODE=resume makes each run `pause`, `update --no-wait`, then `resume` (the one followed and
+# checked), then `status` (which must end 0 at once on the settled rollout).
 set -uo pipefail
 rollout=${1:?usage: fault-soak.sh ROLLOUT FAULTS [RUNS]}
 faults=${2:?faults spec, e.g. 500=0.3}
@@ -36,9 +38,27 @@ spec:
 YAML
 k apply -f "$dir/web.yaml" >/dev/null || { echo "soak: cannot create the Deployment" >&2; exit 1; }
 true_verdicts=0
+skipped=0
 for i in $(seq "$runs"); do
-  "$rollout" update web --env "VERSION=v$i" --timeout 2m >"$dir/out" 2>&1
-  code=$?
+  if [ "${MODE:-update}" = resume ]; then
+    "$rollout" pause web >/dev/null 2>&1 || k patch deploy web -p '{"spec":{"paused":true}}' >/dev/null
+    if ! "$rollout" update web --env "VERSION=v$i" --no-wait >"$dir/update" 2>&1; then
+      echo "run $i: the paused update itself ended non-zero: $(grep -m1 '^error:' "$dir/update")"
+      k patch deploy web -p '{"spec":{"paused":null}}' >/dev/null
+      k rollout status deploy/web --timeout=2m >/dev/null
+      skipped=$((skipped + 1))
+      continue
+    fi
+    "$rollout" resume web --timeout 2m >"$dir/out" 2>&1
+    code=$?
+    if [ "$code" = 0 ]; then
+      "$rollout" status web --timeout 1m >>"$dir/out" 2>&1
+      code=$?
+    fi
+  else
+    "$rollout" update web --env "VERSION=v$i" --timeout 2m >"$dir/out" 2>&1
+    code=$?
+  fi
   live=$(k get deploy web -o jsonpath='{.spec.template.spec.containers[0].env[0].value} {.status.updatedReplicas} {.status.availableReplicas} {.status.replicas} {.metadata.generation} {.status.observedGeneration}')
   read -r version updated available total gen observed <<<"$live"
   rolled=$([ "$version" = "v$i" ] && [ "$updated" = 3 ] && [ "$available" = 3 ] && [ "$total" = 3 ] && [ "$gen" = "$observed" ] && echo yes || echo no)
@@ -56,4 +76,4 @@ for i in $(seq "$runs"); do
   # A failed run leaves its rollout going: let it settle before the next one.
   [ "$code" = 0 ] || k rollout status deploy/web --timeout=2m >/dev/null
 done
-echo "faults $faults: $true_verdicts of $runs runs ended 0 with their version live"
+echo "faults $faults: $true_verdicts of $((runs - skipped)) runs ended 0 with their version live ($skipped not started: the change itself was refused)"
