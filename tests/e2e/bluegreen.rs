@@ -82,6 +82,16 @@ pub fn blue() -> Value {
 }
 
 /// The Service's resourceVersion, its selector, and whether it carries any swap record.
+/// `rollout bluegreen shop ARGS --stable-for 0`: the sides these tests make are ready at once.
+async fn bluegreen(env: &Env, args: &[&str]) -> crate::support::Run {
+    let args: Vec<&str> = ["bluegreen", "shop"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["--stable-for", "0"])
+        .collect();
+    env.rollout(&args).await
+}
+
 async fn untouched(env: &Env) -> (String, Value, bool) {
     let s = svc(env, "shop").await;
     let recorded = annotation(&s.metadata, PREVIOUS_SELECTOR).is_some();
@@ -107,16 +117,7 @@ async fn a_side_with_one_unready_pod_is_refused_and_the_service_is_untouched() {
     })
     .await;
     let before = untouched(&env).await;
-    let run = env
-        .rollout(&[
-            "bluegreen",
-            "shop",
-            "--to",
-            "shop-green",
-            "--stable-for",
-            "0",
-        ])
-        .await;
+    let run = bluegreen(&env, &["--to", "shop-green"]).await;
     run.expect_code(7);
     assert!(
         run.errors().iter().any(|e| e.contains("is not Ready")),
@@ -134,18 +135,7 @@ async fn a_selector_that_would_match_both_sides_is_refused() {
     let env = Env::start().await;
     shop(&env, json!({"app": "shop"}), json!(8080)).await;
     let before = untouched(&env).await;
-    let run = env
-        .rollout(&[
-            "bluegreen",
-            "shop",
-            "--to",
-            "shop-green",
-            "--stable-for",
-            "0",
-            "-o",
-            "json",
-        ])
-        .await;
+    let run = bluegreen(&env, &["--to", "shop-green", "-o", "json"]).await;
     run.expect_code(7);
     let r = run.json();
     assert_eq!(r["result"], "refused");
@@ -165,16 +155,7 @@ async fn a_target_port_missing_on_the_side_is_refused() {
     let env = Env::start().await;
     shop(&env, blue(), json!("grpc")).await;
     let before = untouched(&env).await;
-    let run = env
-        .rollout(&[
-            "bluegreen",
-            "shop",
-            "--to",
-            "shop-green",
-            "--stable-for",
-            "0",
-        ])
-        .await;
+    let run = bluegreen(&env, &["--to", "shop-green"]).await;
     run.expect_code(7);
     assert!(
         run.errors().iter().any(|e| e.contains(
@@ -232,17 +213,7 @@ async fn a_concurrent_change_makes_the_guarded_write_fail_cleanly() {
     );
     assert_eq!(untouched(&env).await, changed);
     // A dry run prints the plan and the selector diff and writes nothing.
-    let dry = env
-        .rollout(&[
-            "bluegreen",
-            "shop",
-            "--to",
-            "shop-green",
-            "--stable-for",
-            "0",
-            "--dry-run",
-        ])
-        .await;
+    let dry = bluegreen(&env, &["--to", "shop-green", "--dry-run"]).await;
     dry.expect_code(0);
     assert!(
         dry.stdout
@@ -252,16 +223,9 @@ async fn a_concurrent_change_makes_the_guarded_write_fail_cleanly() {
     );
     assert_eq!(untouched(&env).await, changed);
     // With the version it reads itself, the same command swaps.
-    env.rollout(&[
-        "bluegreen",
-        "shop",
-        "--to",
-        "shop-green",
-        "--stable-for",
-        "0",
-    ])
-    .await
-    .expect_code(0);
+    bluegreen(&env, &["--to", "shop-green"])
+        .await
+        .expect_code(0);
     assert_eq!(
         selector(&svc(&env, "shop").await),
         json!({"app": "shop", "color": "green"})
@@ -275,16 +239,9 @@ async fn a_concurrent_change_makes_the_guarded_write_fail_cleanly() {
 async fn rollback_to_a_scaled_down_side_is_refused_until_scale_up() {
     let env = Env::start().await;
     shop(&env, blue(), json!("http")).await;
-    env.rollout(&[
-        "bluegreen",
-        "shop",
-        "--to",
-        "shop-green",
-        "--stable-for",
-        "0",
-    ])
-    .await
-    .expect_code(0);
+    bluegreen(&env, &["--to", "shop-green"])
+        .await
+        .expect_code(0);
     env.deployments()
         .patch(
             "shop-blue",
@@ -315,18 +272,7 @@ async fn rollback_to_a_scaled_down_side_is_refused_until_scale_up() {
     );
     assert_eq!(untouched(&env).await, before);
 
-    let run = env
-        .rollout(&[
-            "bluegreen",
-            "shop",
-            "--rollback",
-            "--scale-up",
-            "--stable-for",
-            "0",
-            "-o",
-            "json",
-        ])
-        .await;
+    let run = bluegreen(&env, &["--rollback", "--scale-up", "-o", "json"]).await;
     run.expect_code(0);
     let r = run.json();
     assert_eq!(r["to"], "shop-blue", "{r}");
@@ -361,18 +307,7 @@ async fn running_an_interrupted_swap_again_completes_it() {
         )
         .await
         .expect("the interrupted swap's write");
-    let run = env
-        .rollout(&[
-            "bluegreen",
-            "shop",
-            "--to",
-            "shop-green",
-            "--stable-for",
-            "0",
-            "-o",
-            "json",
-        ])
-        .await;
+    let run = bluegreen(&env, &["--to", "shop-green", "-o", "json"]).await;
     run.expect_code(0);
     let r = run.json();
     assert_eq!(r["result"], "swapped", "{}", run.both());
