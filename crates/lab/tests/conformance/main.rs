@@ -15,5 +15,6 @@ mod kube_patch;
 mod kube_watch;
 mod kubectl;
 mod kubectl_patch;
+mod manifests;
 mod scheduling;
 mod support;

@@ -7,6 +7,7 @@
 use rollout_lab::LabConfig;
 use rollout_lab::controllers::nodes::NodeLayout;
 
+use super::manifests::{apply, get, wait_for};
 use super::support::{Kubectl, TestLab};
 
 async fn lab(nodes: usize, layout: &[(&str, &str)]) -> TestLab {
@@ -45,28 +46,6 @@ spec:
     command: [sleep, '3600']
 "
     )
-}
-
-async fn apply(k: &Kubectl, name: &str, yaml: &str) {
-    let path = k.file(&format!("{name}.yaml"), yaml);
-    k.run(&["apply", "-f", &path]).await.ok();
-}
-
-/// `kubectl wait` on a JSONPath value (a watch, bounded by kubectl's timeout).
-async fn wait_for(k: &Kubectl, object: &str, path: &str, value: &str) {
-    let cond = format!("--for=jsonpath={path}={value}");
-    let run = k.run(&["wait", object, &cond, "--timeout=15s"]).await;
-    assert!(
-        run.success(),
-        "{object} never had {path}={value}: {run:#?}\n{}",
-        k.run(&["get", object, "-o", "yaml"]).await.stdout
-    );
-}
-
-async fn get(k: &Kubectl, object: &str, path: &str) -> String {
-    k.run(&["get", object, "-o", &format!("jsonpath={path}")])
-        .await
-        .ok()
 }
 
 const SCHEDULED_MESSAGE: &str = "{.status.conditions[?(@.type==\"PodScheduled\")].message}";
