@@ -379,7 +379,7 @@ pub struct LabUpArgs {
     /// How long the Service proxy lags behind endpoint changes (kube-proxy's propagation delay).
     #[arg(long, default_value = "100ms", value_parser = crate::duration::parse)]
     pub proxy_delay: std::time::Duration,
-    /// Fault injection, e.g. `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2,forbid=events` (rates are fractions of requests; watch-cut is seconds; forbid, repeatable, answers 403 to every request for that resource).
+    /// Fault injection, e.g. `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2,forbid=events` (rates are fractions of requests; watch-cut is seconds; forbid, repeatable, answers 403 to every request for that resource; fail-watch=PLURAL, repeatable, fails that resource's watches).
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
     /// Serve plain HTTP instead of HTTPS, for tests that read the wire (the kubeconfig's bearer token is still required).
