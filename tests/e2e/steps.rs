@@ -189,3 +189,68 @@ async fn steps_are_checked_before_anything_is_sent() {
     assert_ne!(d.metadata.resource_version, None);
     let _ = rv;
 }
+
+/// `kill -9` while a step is held: the Deployment keeps the step's strategy and the
+/// annotation that records it; the same command run again picks the rollout up there and
+/// finishes it, with the Deployment's own strategy back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_command_after_kill_9_finishes_the_stepped_rollout() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = own_settings(&env.get("web").await);
+    let args = [
+        "update",
+        "web",
+        "--env",
+        "VERSION=v2",
+        "--steps",
+        "1,2",
+        "--pause",
+        "2s",
+    ];
+    let mut first = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("ROLLOUT_CONFIG", "")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout starts");
+    let held = |d: Option<&Deployment>| {
+        d.is_some_and(|d| {
+            let annotated = d
+                .metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(STEPS));
+            annotated && d.spec.as_ref().and_then(|s| s.paused) == Some(true)
+        })
+    };
+    tokio::time::timeout(
+        crate::support::DEADLINE,
+        kube::runtime::wait::await_condition(env.deployments(), "web", held),
+    )
+    .await
+    .expect("the first step is held in time")
+    .expect("the watch works");
+    first.start_kill().expect("SIGKILL is sent");
+    let _ = first.wait().await;
+    let left = env.get("web").await;
+    assert_ne!(
+        own_settings(&left),
+        before,
+        "the killed run left its step in place"
+    );
+
+    let again = env.rollout(&args).await;
+    again
+        .expect_code(0)
+        .expect_output("picking up the stepped rollout an earlier run left at step 1 of 3")
+        .expect_output("step 2 of 3: 2 new pods ready and available");
+    let after = env.get("web").await;
+    assert_eq!(own_settings(&after), before, "{}", again.both());
+    assert_eq!(after.status.and_then(|s| s.updated_replicas), Some(4));
+}

@@ -246,21 +246,21 @@ impl Machine {
             "change accepted",
         );
         outcome.revision.from = plan.from_revision;
-        let stepped = plan
-            .stepping
-            .as_ref()
-            .and_then(|s| s.steps.first())
-            .is_some_and(|first| !first.last);
+        // Where a stepped rollout starts: its first step, or the step a re-run picks up.
+        let at = plan.stepping.as_ref().and_then(|s| {
+            let (index, held) = s.resume.unwrap_or((0, false));
+            let step = s.steps.get(index)?;
+            let phase = if held {
+                Phase::Settling
+            } else {
+                Phase::Scaling
+            };
+            (!step.last).then_some(State::Stepping { index, phase })
+        });
+        let stepped = at.is_some();
         Machine {
             plan,
-            state: if stepped {
-                State::Stepping {
-                    index: 0,
-                    phase: Phase::Scaling,
-                }
-            } else {
-                State::Following
-            },
+            state: at.unwrap_or(State::Following),
             outcome,
             last: Verdict::Progressing("Waiting for the rollout to be observed...".into()),
             stepped,

@@ -10,6 +10,7 @@ fn stepping() -> Stepping {
         steps: plan_steps(&[StepSpec::Pods(1), StepSpec::Pods(2)], 4).expect("plan"),
         restore: Restore::default(),
         bake: Duration::ZERO,
+        resume: None,
     }
 }
 

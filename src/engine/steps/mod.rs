@@ -87,6 +87,9 @@ pub struct Stepping {
     pub restore: Restore,
     /// How long each step's pods run before the next step (`--pause`); not after the last.
     pub bake: Duration,
+    /// A re-run picking up a stepped rollout an earlier run left (killed, or its connection
+    /// lost): the index of the step in force, and whether the Deployment is held (paused).
+    pub resume: Option<(usize, bool)>,
 }
 
 /// A write of the stepped rollout.
