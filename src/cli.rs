@@ -143,8 +143,10 @@ pub enum Command {
     Undo(UndoArgs),
     /// Pause a Deployment's rollout (idempotent).
     Pause(TargetArgs),
-    /// Resume a paused Deployment and follow the rollout.
+    /// Resume a paused Deployment and follow the rollout; approve a step waiting for approval.
     Resume(ResumeArgs),
+    /// Roll back a stepped rollout in flight (the run that owns it does the rollback).
+    Abort(TargetArgs),
     /// Restart every pod of a Deployment by a rolling update, and follow it.
     Restart(ResumeArgs),
     /// Cut a Service over to another Deployment (blue-green), swap it back, or show its sides.
@@ -212,6 +214,9 @@ pub struct UpdateArgs {
     /// With --steps: how long each step's new pods run (ready and available) before the next step, e.g. 2m.
     #[arg(long = "pause", value_name = "DURATION", requires = "steps", value_parser = crate::duration::parse)]
     pub bake: Option<std::time::Duration>,
+    /// With --steps: after each step (and its --pause), wait until `rollout resume DEPLOY` approves it or `rollout abort DEPLOY` rolls back, from any terminal.
+    #[arg(long, requires = "steps")]
+    pub approve: bool,
     /// Override maxSurge (int or percent), written into the Deployment.
     #[arg(long, value_name = "N|P%")]
     pub max_surge: Option<String>,

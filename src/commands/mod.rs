@@ -1,6 +1,7 @@
 //! One module per command; `run` connects, dispatches, and turns the result into the
 //! documented exit code.
 
+mod abort;
 mod bluegreen;
 mod completion;
 mod demo;
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> Exit {
             Err(e) => Err(e),
         },
         Command::Pause(args) => pause::run(&cli.cluster, &printer, args).await,
+        Command::Abort(args) => abort::run(&cli.cluster, &printer, args).await,
         Command::Update(args) => update::run(&cli.cluster, &printer, args).await,
         Command::Status(args) if bluegreen::is_service(args.target.target.as_deref()) => {
             bluegreen::status_of(&cli.cluster, &printer, args.target.target.as_deref()).await

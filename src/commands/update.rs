@@ -265,7 +265,7 @@ async fn update_one(
         return resume_steps(cluster, printer, args, &req, d, progress, text, started).await;
     }
     let stepping = match &args.steps {
-        Some(text) => match stepping_for(&d, text, args.bake.unwrap_or_default())? {
+        Some(text) => match stepping_for(&d, text, args.bake.unwrap_or_default(), args.approve)? {
             Ok(stepping) => Some(stepping),
             Err((reason, next)) => {
                 let mut o = Outcome::new(target, "update", Ended::Refused, reason);
@@ -368,6 +368,7 @@ fn stepping_for(
     d: &Deployment,
     text: &str,
     bake: std::time::Duration,
+    approve: bool,
 ) -> Result<Result<Stepping, (String, String)>, CliError> {
     let name = d.metadata.name.clone().unwrap_or_default();
     if let Some(p) = steps::in_flight(d) {
@@ -419,6 +420,7 @@ fn stepping_for(
         restore: steps::Restore::of(&spec),
         bake,
         resume: None,
+        approve,
     }))
 }
 /// Whether the Deployment's template is live: rolled out on fresh status, not paused.
@@ -533,7 +535,12 @@ async fn resume_steps(
         steps: plan,
         restore: progress.restore,
         bake: args.bake.unwrap_or_default(),
-        resume: Some((index, held)),
+        resume: Some(steps::Resume {
+            index,
+            held,
+            awaiting_approval: progress.awaiting_approval,
+        }),
+        approve: args.approve,
     };
     let s = Started {
         from_revision: revision_before(cluster, &d).await?,

@@ -186,6 +186,10 @@ async fn step_write(
     };
     let action = match write {
         StepWrite::Hold => format!("holding deployment \"{name}\" at its step"),
+        StepWrite::AwaitApproval(step) => format!(
+            "marking step {} of deployment \"{name}\" as waiting for approval",
+            step.number
+        ),
         StepWrite::Advance(step) => {
             format!("starting step {} of deployment \"{name}\"", step.number)
         }

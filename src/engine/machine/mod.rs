@@ -248,13 +248,13 @@ impl Machine {
         outcome.revision.from = plan.from_revision;
         // Where a stepped rollout starts: its first step, or the step a re-run picks up.
         let at = plan.stepping.as_ref().and_then(|s| {
-            let (index, held) = s.resume.unwrap_or((0, false));
-            let step = s.steps.get(index)?;
-            let phase = if held {
-                Phase::Settling
-            } else {
-                Phase::Scaling
+            let (index, phase) = match s.resume {
+                None => (0, Phase::Scaling),
+                Some(r) if r.awaiting_approval => (r.index, Phase::Approving),
+                Some(r) if r.held => (r.index, Phase::Settling),
+                Some(r) => (r.index, Phase::Scaling),
             };
+            let step = s.steps.get(index)?;
             (!step.last).then_some(State::Stepping { index, phase })
         });
         let stepped = at.is_some();

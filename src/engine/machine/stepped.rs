@@ -22,7 +22,7 @@ use crate::engine::assess::{Verdict, assess};
 use crate::engine::diagnose::Diagnosis;
 use crate::engine::policy::OnInterrupt;
 use crate::engine::snapshot::Snapshot;
-use crate::engine::steps::{Step, StepWrite};
+use crate::engine::steps::{self, Step, StepWrite};
 use crate::outcome::Ended;
 
 /// `1 new pod`, `2 new pods`.
@@ -45,6 +45,9 @@ pub(super) enum Phase {
     Settling,
     /// The step is done; its bake time (`--pause`) runs until this instant.
     Baking(Instant),
+    /// The step is done and waits for `rollout resume` (or `rollout abort`) from any
+    /// terminal (`--approve`).
+    Approving,
     /// The next step's surge is being written.
     Advancing,
 }
@@ -61,6 +64,8 @@ pub(super) enum Then {
     },
     /// An interrupt: stop at the step, or roll back.
     Interrupted,
+    /// `rollout abort`: roll back, whatever `--on-failure` says.
+    Abort,
     /// The outcome is set already: finish.
     Finish,
 }
@@ -88,7 +93,10 @@ impl Machine {
     ) -> (State, Vec<Action>) {
         match (phase, obs) {
             (_, Observation::Snapshot(snap)) => self.judge_step(index, phase, snap, now),
-            (Phase::Holding | Phase::Advancing, Observation::StepWritten(Err(e))) => {
+            (
+                Phase::Holding | Phase::Advancing | Phase::Approving,
+                Observation::StepWritten(Err(e)),
+            ) => {
                 let step = index + 1;
                 let of = self.steps().len();
                 let reason = format!(
@@ -97,6 +105,13 @@ impl Machine {
                 self.outcome.set(Ended::Failed, reason);
                 self.restore(true, Then::Finish)
             }
+            (Phase::Approving, Observation::StepWritten(Ok(_))) => (
+                State::Stepping {
+                    index,
+                    phase: Phase::Approving,
+                },
+                Vec::new(),
+            ),
             (Phase::Holding, Observation::StepWritten(Ok(_))) => (
                 State::Stepping {
                     index,
@@ -112,7 +127,7 @@ impl Machine {
                 Vec::new(),
             ),
             (Phase::Baking(until), Observation::Woke) if now.instant >= until => {
-                self.next_step(index)
+                self.step_done(index)
             }
             (_, Observation::Deadline(unreachable)) => {
                 let step = self.at_step(index);
@@ -157,6 +172,15 @@ impl Machine {
         let Some(step) = self.step_at(index) else {
             return (State::Following, Vec::new());
         };
+        if steps::aborted(&snap.deployment) {
+            let note = Action::Note(format!(
+                "aborted at {} (rollout abort): rolling back",
+                self.at_step(index)
+            ));
+            let (state, mut actions) = self.restore(true, Then::Abort);
+            actions.insert(0, note);
+            return (state, actions);
+        }
         if let Verdict::Failed(diag) =
             assess(snap, &self.plan.expect, &self.plan.thresholds, now.wall)
         {
@@ -216,11 +240,51 @@ impl Machine {
                     actions.push(Action::WakeIn(bake));
                     return (state(Phase::Baking(now.instant + bake)), actions);
                 }
+                let (state, more) = self.step_done(index);
+                actions.extend(more);
+                (state, actions)
+            }
+            Phase::Approving if steps::approved_step(&snap.deployment) == Some(step.number) => {
+                actions.push(Action::Note(format!(
+                    "step {} of {of}: approved (rollout resume)",
+                    step.number
+                )));
+                self.outcome
+                    .actions
+                    .push(format!("step {} of {of} approved", step.number));
                 let (state, more) = self.next_step(index);
                 actions.extend(more);
                 (state, actions)
             }
             phase => (state(phase), actions),
+        }
+    }
+
+    /// The step at `index` is done and baked: it waits for approval (`--approve`), or the
+    /// next step begins.
+    fn step_done(&mut self, index: usize) -> (State, Vec<Action>) {
+        let approve = self.plan.stepping.as_ref().is_some_and(|s| s.approve);
+        match self.step_at(index) {
+            Some(step) if approve => {
+                let name = &self.plan.name;
+                let of = self.steps().len();
+                let note = format!(
+                    "step {} of {of}: waiting for approval: `rollout resume {name}` goes on, `rollout abort {name}` rolls back",
+                    step.number
+                );
+                self.last = Verdict::Progressing(note.clone());
+                (
+                    State::Stepping {
+                        index,
+                        phase: Phase::Approving,
+                    },
+                    vec![
+                        Action::Note(note),
+                        Action::Step(StepWrite::AwaitApproval(step)),
+                    ],
+                )
+            }
+            _ => self.next_step(index),
         }
     }
 
@@ -289,6 +353,7 @@ impl Machine {
             Then::Follow => (State::Following, Vec::new()),
             Then::Policy { diag, decided_at } => self.failed(*diag, decided_at, now),
             Then::Finish => (State::Done, vec![Action::Finish]),
+            Then::Abort => self.roll_back("aborted by `rollout abort`".into(), now.instant, now),
             Then::Interrupted => match self.plan.policy.on_interrupt {
                 OnInterrupt::Rollback => self.roll_back("interrupted".into(), now.instant, now),
                 OnInterrupt::None | OnInterrupt::Pause => {

@@ -11,6 +11,7 @@ fn stepping() -> Stepping {
         restore: Restore::default(),
         bake: Duration::ZERO,
         resume: None,
+        approve: false,
     }
 }
 
@@ -219,4 +220,50 @@ fn a_steps_bake_time_runs_before_the_next_step() {
     assert!(m.step(Observation::Woke, clock(30)).is_empty(), "too early");
     let a = m.step(Observation::Woke, clock(42));
     assert_eq!(step_writes(&a), [StepWrite::Advance(step(1))]);
+}
+
+fn annotated(mut snap: Snapshot, key: &str, value: &str) -> Snapshot {
+    snap.deployment
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(key.into(), value.into());
+    snap
+}
+
+#[test]
+fn a_step_waits_for_approval_and_goes_on_once_its_number_is_approved() {
+    let mut p = plan(OnFailure::Rollback, OnInterrupt::None, Mode::Change);
+    p.stepping = Some(Stepping {
+        approve: true,
+        ..stepping()
+    });
+    let mut m = Machine::new(p);
+    m.step(Observation::Snapshot(&at(1, 0, 0)), clock(2));
+    m.step(Observation::StepWritten(Ok(3)), clock(2));
+    let a = m.step(Observation::Snapshot(&at(1, 1, 1)), clock(12));
+    assert_eq!(step_writes(&a), [StepWrite::AwaitApproval(step(0))]);
+    m.step(Observation::StepWritten(Ok(3)), clock(12));
+    // Not approved yet, or an approval of another step: nothing moves.
+    assert!(step_writes(&m.step(Observation::Snapshot(&at(1, 1, 1)), clock(20))).is_empty());
+    let other = annotated(at(1, 1, 1), crate::engine::steps::APPROVED, "2");
+    assert!(step_writes(&m.step(Observation::Snapshot(&other), clock(21))).is_empty());
+    let approved = annotated(at(1, 1, 1), crate::engine::steps::APPROVED, "1");
+    let a = m.step(Observation::Snapshot(&approved), clock(22));
+    assert_eq!(step_writes(&a), [StepWrite::Advance(step(1))]);
+    assert!(
+        m.outcome
+            .actions
+            .contains(&"step 1 of 3 approved".to_string())
+    );
+}
+
+#[test]
+fn an_abort_rolls_back_whatever_the_failure_policy_says() {
+    let mut m = stepped(OnFailure::None, OnInterrupt::None);
+    let aborted = annotated(at(1, 1, 0), crate::engine::steps::ABORT, "now");
+    let a = m.step(Observation::Snapshot(&aborted), clock(5));
+    assert_eq!(step_writes(&a), [StepWrite::Restore { paused: true }]);
+    let a = m.step(Observation::StepWritten(Ok(3)), clock(5));
+    assert_eq!(a, [Action::Undo { to: 1 }]);
 }

@@ -38,6 +38,12 @@ use serde_json::{Value, json};
 /// restore and the step it is at, so another terminal (and a later run) can tell.
 pub const ANNOTATION: &str = "rollout.dev/steps";
 
+/// Written by `rollout resume` on a step waiting for approval: the step number approved.
+pub const APPROVED: &str = "rollout.dev/steps-approved";
+
+/// Written by `rollout abort`: the stepped rollout is to be rolled back (the value says when).
+pub const ABORT: &str = "rollout.dev/steps-abort";
+
 /// The Deployment's own settings a stepped rollout replaces while it runs, written back at
 /// the end whatever the outcome (`None`: the field was absent, and is removed again).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -78,6 +84,9 @@ pub struct Progress {
     pub of: usize,
     pub new_pods: i32,
     pub restore: Restore,
+    /// The step is done and waits for `rollout resume` (or `rollout abort`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_approval: bool,
 }
 
 /// A stepped rollout, as the machine is given it.
@@ -88,8 +97,21 @@ pub struct Stepping {
     /// How long each step's pods run before the next step (`--pause`); not after the last.
     pub bake: Duration,
     /// A re-run picking up a stepped rollout an earlier run left (killed, or its connection
-    /// lost): the index of the step in force, and whether the Deployment is held (paused).
-    pub resume: Option<(usize, bool)>,
+    /// lost).
+    pub resume: Option<Resume>,
+    /// Each step but the last waits for `rollout resume` once done (`--approve`).
+    pub approve: bool,
+}
+
+/// Where a re-run picks a stepped rollout up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The index of the step in force.
+    pub index: usize,
+    /// The Deployment is held (paused) at it.
+    pub held: bool,
+    /// The step is done and waits for approval.
+    pub awaiting_approval: bool,
 }
 
 /// A write of the stepped rollout.
@@ -99,6 +121,8 @@ pub enum StepWrite {
     Hold,
     /// Go on to this step: its surge, unpaused.
     Advance(Step),
+    /// The step is done: say on the Deployment that it waits for approval.
+    AwaitApproval(Step),
     /// The user's own strategy back, the annotation gone; paused (a rollback or a pause is
     /// next) or not (the last step runs to the end; a failure left in place goes on).
     Restore { paused: bool },
@@ -116,8 +140,11 @@ impl Stepping {
                     "strategy": {"rollingUpdate": {"maxSurge": step.max_surge, "maxUnavailable": 0}},
                 },
             }),
+            StepWrite::AwaitApproval(step) => json!({
+                "metadata": {"annotations": {ANNOTATION: self.progress(step, true)}},
+            }),
             StepWrite::Restore { paused } => json!({
-                "metadata": {"annotations": {ANNOTATION: null}},
+                "metadata": {"annotations": {ANNOTATION: null, APPROVED: null, ABORT: null}},
                 "spec": {
                     "paused": if *paused { json!(true) } else { Value::Null },
                     "minReadySeconds": self.restore.min_ready_seconds,
@@ -132,11 +159,16 @@ impl Stepping {
 
     /// The annotation's value at `step`.
     pub fn annotation(&self, step: &Step) -> String {
+        self.progress(step, false)
+    }
+
+    fn progress(&self, step: &Step, awaiting_approval: bool) -> String {
         let progress = Progress {
             step: step.number,
             of: self.steps.len(),
             new_pods: step.new_pods,
             restore: self.restore.clone(),
+            awaiting_approval,
         };
         serde_json::to_string(&progress).unwrap_or_default()
     }
@@ -154,6 +186,19 @@ impl Stepping {
         spec.paused = None;
         Some(self.annotation(first))
     }
+}
+
+/// What `rollout resume` and `rollout abort` find on the Deployment.
+pub fn approved_step(d: &Deployment) -> Option<usize> {
+    d.metadata.annotations.as_ref()?.get(APPROVED)?.parse().ok()
+}
+
+/// Whether `rollout abort` asked for the stepped rollout to be rolled back.
+pub fn aborted(d: &Deployment) -> bool {
+    d.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(ABORT))
 }
 
 /// The stepped rollout recorded on `d`, if one is in flight.
