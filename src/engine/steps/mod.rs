@@ -15,7 +15,10 @@
 //! - The step's pods must not become available before the Deployment is paused: during the
 //!   stepped rollout `minReadySeconds` is raised to at least [`GUARD`], so a pod is available
 //!   only [`GUARD`] after it is Ready. The pause is written as soon as the new ReplicaSet is
-//!   seen at `N_k` (milliseconds), long before. A paused Deployment is not scaled by the
+//!   seen at `N_k`: the controller gets there within three syncs of the step's write (scale
+//!   up; scale the old ReplicaSets down by the earlier steps' available pods; scale up), each
+//!   started by the write before, so milliseconds after the step's first pod, far inside the
+//!   guard. A paused Deployment is not scaled by the
 //!   controller; its pods go on starting, becoming ready and available.
 //! - After the last step (100%) the user's own `maxSurge`, `maxUnavailable`,
 //!   `minReadySeconds` and paused state are written back in one patch, whatever the outcome.
