@@ -116,6 +116,11 @@ pub enum Command {
     Undo(UndoArgs),
     /// Pause a Deployment's rollout (idempotent).
     Pause(TargetArgs),
+    /// Run verification gates (HTTP, command, Prometheus) against a Deployment's new pods, each to its verdict.
+    #[command(
+        after_help = "Exit codes: 0 every gate passed, 4 a gate failed, 6 a gate was inconclusive with --on-inconclusive pause, 2 bad flags."
+    )]
+    Verify(VerifyArgs),
     /// Resume a paused Deployment and follow the rollout.
     Resume(ResumeArgs),
     /// Restart every pod of a Deployment by a rolling update, and follow it.
@@ -282,6 +287,15 @@ pub enum LabCommand {
     /// Run the stand-in model server (what the lab's kubelet runs for the model-server image).
     #[command(hide = true)]
     ModelServer,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
+    #[arg(value_name = "DEPLOYMENT")]
+    pub deployment: String,
+    #[command(flatten)]
+    pub gates: crate::gates::GateArgs,
 }
 
 #[derive(Debug, Args)]

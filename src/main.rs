@@ -7,6 +7,7 @@ mod duration;
 mod engine;
 mod error;
 mod exit;
+mod gates;
 mod input;
 mod outcome;
 mod output;

@@ -12,6 +12,7 @@ mod status;
 mod targets;
 mod undo;
 mod update;
+mod verify;
 
 use crate::cli::{Cli, Command, LabCommand};
 use crate::cluster;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> Exit {
             Err(e) => Err(e),
         },
         Command::Pause(args) => pause::run(&cli.cluster, &printer, args).await,
+        Command::Verify(args) => verify::run(&cli.cluster, &printer, args).await,
         Command::Update(args) => update::run(&cli.cluster, &printer, args).await,
         Command::Status(args) if bluegreen::is_service(args.target.target.as_deref()) => {
             bluegreen::status_of(&cli.cluster, &printer, args.target.target.as_deref()).await
