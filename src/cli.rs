@@ -339,6 +339,9 @@ pub struct LabUpArgs {
     /// Run pod processes as root when the lab runs as root (by default they run as their securityContext's runAsUser, else nobody).
     #[arg(long)]
     pub pods_as_root: bool,
+    /// Keep a Prometheus file_sd targets file of the running pods (each TCP container port, with namespace, pod, container and pod-label labels) for a file_sd_configs scrape job.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_targets: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

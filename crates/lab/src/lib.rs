@@ -19,6 +19,7 @@ pub mod kinds;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod logs;
+pub mod prometheus;
 pub mod proxy;
 pub mod registry;
 pub mod resources;
@@ -78,6 +79,8 @@ pub struct LabConfig {
     /// The longest a client may take over a TLS handshake, request headers or a request
     /// body before its connection is closed (upstream's ReadHeaderTimeout is 32 s).
     pub read_timeout: Duration,
+    /// A Prometheus file_sd targets file kept equal to the running pods (`prometheus`).
+    pub prometheus_targets: Option<PathBuf>,
 }
 
 impl Default for LabConfig {
@@ -96,6 +99,7 @@ impl Default for LabConfig {
             insecure_http: false,
             pods_as_root: false,
             read_timeout: Duration::from_secs(32),
+            prometheus_targets: None,
         }
     }
 }
@@ -119,6 +123,12 @@ pub enum LabError {
     StateDir(#[source] std::io::Error),
     #[error("cannot set up the lab's TLS")]
     Tls(#[source] tls::TlsError),
+    #[error("cannot write the Prometheus targets file {}", .path.display())]
+    PrometheusTargets {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A running lab. Dropping it stops it.
@@ -211,6 +221,21 @@ impl Lab {
             read_timeout: config.read_timeout,
         };
         controllers::spawn_all(&registry, &shutdown, config.controllers);
+        if let Some(path) = &config.prometheus_targets {
+            // Written once now, so a bad path is an error at start and Prometheus finds a
+            // file from the first moment; then kept up to date.
+            prometheus::write_atomically(path, "[]\n").map_err(|source| {
+                LabError::PrometheusTargets {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            tokio::spawn(prometheus::run(
+                registry.clone(),
+                shutdown.clone(),
+                path.clone(),
+            ));
+        }
         if config.controllers {
             tokio::spawn(proxy::run(
                 registry.clone(),
