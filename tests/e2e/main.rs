@@ -19,5 +19,6 @@ mod lab_kill;
 mod lab_kubectl_rollout;
 mod lab_manifests;
 mod lab_node_pools;
+mod lab_prometheus;
 mod lab_zero_drop;
 mod support;
