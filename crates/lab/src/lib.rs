@@ -140,6 +140,8 @@ pub struct Lab {
     server: Option<JoinHandle<()>>,
     kubelets: kubelet::Kubelets,
     access: kubeconfig::Access,
+    /// Emptied when the lab stops: its pods are gone.
+    prometheus_targets: Option<PathBuf>,
 }
 
 impl Lab {
@@ -257,6 +259,7 @@ impl Lab {
             server: Some(server),
             kubelets,
             access,
+            prometheus_targets: config.prometheus_targets.clone(),
         })
     }
 
@@ -319,6 +322,13 @@ impl Lab {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
+        self.empty_targets();
+    }
+
+    fn empty_targets(&mut self) {
+        if let Some(path) = self.prometheus_targets.take() {
+            let _ = prometheus::write_atomically(&path, "[]\n");
+        }
     }
 }
 
@@ -327,6 +337,7 @@ impl Drop for Lab {
         self.shutdown.cancel();
         // Synchronously: the runtime may be gone before the kubelet tasks run again.
         self.kubelets.kill_all();
+        self.empty_targets();
     }
 }
 

@@ -221,8 +221,8 @@ fn fold(ev: &StoredEvent, pods: &mut Pods) -> bool {
     true
 }
 
-/// Keeps the file at `path` equal to the running pods until `cancel` fires, then empties it
-/// (the lab's pods are gone). A failed write is retried with the next change.
+/// Keeps the file at `path` equal to the running pods until `cancel` fires (the lab then
+/// empties it: [`crate::Lab::shutdown`]). A failed write is retried with the next change.
 pub async fn run(registry: Registry, cancel: CancellationToken, path: PathBuf) {
     let mut last: Option<String> = None;
     'relist: loop {
@@ -243,10 +243,8 @@ pub async fn run(registry: Registry, cancel: CancellationToken, path: PathBuf) {
             }
             loop {
                 let ev = tokio::select! {
-                    _ = cancel.cancelled() => {
-                        let _ = write_atomically(&path, "[]\n");
-                        return;
-                    }
+                    biased;
+                    _ = cancel.cancelled() => return,
                     ev = rx.recv() => ev,
                 };
                 match ev {
