@@ -13,6 +13,7 @@ mod cli_output;
 mod cli_rerun;
 mod cli_undo;
 mod cli_update;
+mod cli_verify;
 mod history_pause;
 mod lab_bluegreen;
 mod lab_kill;
