@@ -1,6 +1,6 @@
 //! `rollout verify DEPLOYMENT --verify…`: runs the gates once against the Deployment as
-//! it is, each to its verdict, all at once; the new pods are the ready pods of its current
-//! ReplicaSet. The smoke test of the runbook ("roll out, smoke test, if the metrics look
+//! it is, side by side until they decide together (a failure ends the run at once); the new
+//! pods are the ready pods of its current ReplicaSet. The smoke test of the runbook ("roll out, smoke test, if the metrics look
 //! bad undo") as a step of its own, and the gates' check from the command line.
 //!
 //! Exit: 0 every gate passed; 4 one failed (or was inconclusive with
@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
-use rollout_semantics::pod::is_pod_ready;
 use serde::Serialize;
 
 use crate::cli::{ClusterArgs, VerifyArgs};
@@ -31,34 +30,6 @@ struct Report {
     pods: Vec<gates::Pod>,
     verdict: GateVerdict,
     gates: Vec<GateReport>,
-}
-
-/// The new pods a gate probes: the ready, not terminating pods of the new ReplicaSet.
-pub fn new_pods(snap: &Snapshot) -> Vec<gates::Pod> {
-    snap.new_pods()
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none() && is_pod_ready(p))
-        .map(|p| gates::Pod {
-            name: p.metadata.name.clone().unwrap_or_default(),
-            ip: p
-                .status
-                .as_ref()
-                .and_then(|s| s.pod_ip.clone())
-                .filter(|ip| !ip.is_empty()),
-        })
-        .collect()
-}
-
-/// The verdict of several gates: any failure fails, else any inconclusive, else pass.
-fn overall(reports: &[GateReport]) -> GateVerdict {
-    let any = |v| reports.iter().any(|r| r.verdict == v);
-    if any(GateVerdict::Fail) {
-        GateVerdict::Fail
-    } else if any(GateVerdict::Inconclusive) {
-        GateVerdict::Inconclusive
-    } else {
-        GateVerdict::Pass
-    }
 }
 
 pub async fn run(
@@ -100,7 +71,7 @@ pub async fn run(
         namespace: cluster.namespace.clone(),
         deployment: name.clone(),
         step: String::new(),
-        pods: new_pods(&snap),
+        pods: gates::new_pods(&snap),
     };
     printer.info(&format!(
         "verifying deployment {name}: {} gate(s), {} new pod(s) ready",
@@ -108,26 +79,22 @@ pub async fn run(
         ctx.pods.len()
     ));
     let prober = Prober::new();
-    let reports = futures::future::join_all(
-        gates
-            .iter()
-            .map(|g| gates::run_gate(&prober, g, &ctx, |m| printer.info(&m.line()))),
-    )
-    .await;
+    let (decision, reports) =
+        gates::run_gates(&prober, &gates, &ctx, |m| printer.info(&m.line())).await;
     for r in &reports {
         printer.info(&format!(
             "gate {}: {} ({})",
             r.gate,
-            serde_json::to_value(r.verdict)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            r.verdict.word(),
             r.reason
         ));
     }
-    let verdict = overall(&reports);
-    let decided = |d| reports.iter().any(|r| r.decision == d);
-    let (fail, pause) = (decided(Decision::Fail), decided(Decision::Pause));
+    let verdict = match decision {
+        Decision::Proceed => GateVerdict::Pass,
+        Decision::Fail => GateVerdict::Fail,
+        Decision::Pause => GateVerdict::Inconclusive,
+        Decision::Wait => GateVerdict::Pending,
+    };
     if printer.format.is_some() {
         printer.structured(&Report {
             namespace: ctx.namespace.clone(),
@@ -137,38 +104,9 @@ pub async fn run(
             gates: reports,
         })?;
     }
-    Ok(if fail {
-        Exit::Failed
-    } else if pause {
-        Exit::Paused
-    } else {
-        Exit::Success
+    Ok(match decision {
+        Decision::Proceed => Exit::Success,
+        Decision::Pause => Exit::Paused,
+        Decision::Fail | Decision::Wait => Exit::Failed,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report(verdict: GateVerdict) -> GateReport {
-        GateReport {
-            gate: "g".into(),
-            verdict,
-            decision: Decision::Wait,
-            reason: String::new(),
-            tally: Default::default(),
-            measurements: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn a_failure_outweighs_an_inconclusive_gate_which_outweighs_passes() {
-        use GateVerdict::*;
-        assert_eq!(
-            overall(&[report(Pass), report(Inconclusive), report(Fail)]),
-            Fail
-        );
-        assert_eq!(overall(&[report(Pass), report(Inconclusive)]), Inconclusive);
-        assert_eq!(overall(&[report(Pass), report(Pass)]), Pass);
-    }
 }

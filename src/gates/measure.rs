@@ -1,10 +1,13 @@
 //! The I/O of a gate: [`Prober::measure`] takes one round of measurements of one gate
-//! (every target once, concurrently), and [`run_gate`] drives a [`GateRun`] to its verdict
-//! on its own schedule, for callers without a machine of their own (a one-off check after a
-//! rollout). A stepped rollout's driver calls `measure` itself and feeds the machine.
+//! (every target once, concurrently), and [`run_gates`] drives a [`GateSet`] to its
+//! decision on the gates' own schedule, for callers without a machine of their own
+//! (`rollout verify`). A stepped rollout's driver calls `measure` itself and feeds the
+//! machine.
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -12,7 +15,8 @@ use super::command;
 use super::http::Http;
 use super::prometheus;
 use super::record::{Context, Measurement, Verdict, round_verdict};
-use super::run::{Decision, GateRun, GateVerdict, Next, Tally};
+use super::run::{Decision, GateVerdict, Tally};
+use super::set::GateSet;
 use super::spec::{Check, Gate};
 
 /// Takes measurements; holds the HTTP client every gate shares.
@@ -153,10 +157,11 @@ impl Prober {
     }
 }
 
-/// A gate run to its end by [`run_gate`].
+/// One gate of a [`run_gates`], as it ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct GateReport {
     pub gate: String,
+    /// Pending when another gate decided first.
     pub verdict: GateVerdict,
     /// What the verdict means for the rollout (`on_inconclusive` applied).
     pub decision: Decision,
@@ -165,39 +170,67 @@ pub struct GateReport {
     pub measurements: Vec<Measurement>,
 }
 
-/// Runs `gate` in `ctx` until its verdict, calling `seen` with each measurement as it
-/// comes. Between rounds it waits for the next round's due time (the gate's schedule, not
-/// a condition to poll).
-pub async fn run_gate(
+/// Runs `gates` side by side in `ctx` until they decide together ([`GateSet`]), calling
+/// `seen` with each measurement as it comes. Rounds run concurrently; between them it waits
+/// for the next due time (the gates' schedule, not a condition to poll). A round still
+/// under way when the set decides is dropped.
+pub async fn run_gates(
     prober: &Prober,
-    gate: &Gate,
+    gates: &[Gate],
     ctx: &Context,
     mut seen: impl FnMut(&Measurement),
-) -> GateReport {
-    let mut run = GateRun::new(&gate.policy, Instant::now());
-    let mut measurements = Vec::new();
-    loop {
-        match run.next(Instant::now()) {
-            Next::Done(_) => break,
-            Next::Wait { until } => {
-                tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
-            }
-            Next::Measure { round, timeout } => {
-                let round_of = prober.measure(gate, round, ctx, timeout).await;
-                round_of.iter().for_each(&mut seen);
-                run.record(round, round_verdict(&round_of));
-                measurements.extend(round_of);
-            }
+) -> (Decision, Vec<GateReport>) {
+    let mut set = GateSet::new(gates.iter().map(|g| &g.policy), Instant::now());
+    let mut measurements: Vec<Vec<Measurement>> = vec![Vec::new(); gates.len()];
+    let mut under_way = FuturesUnordered::new();
+    let decision = loop {
+        let poll = set.poll(Instant::now());
+        if poll.decision != Decision::Wait {
+            break poll.decision;
         }
-    }
-    GateReport {
-        gate: gate.name.clone(),
-        verdict: run.verdict(),
-        decision: run.decision(),
-        reason: run.reason().to_string(),
-        tally: run.tally(),
-        measurements,
-    }
+        for due in poll.measure {
+            let Some(gate) = gates.get(due.gate) else {
+                continue;
+            };
+            under_way.push(async move {
+                let round = prober.measure(gate, due.round, ctx, due.timeout).await;
+                (due, round)
+            });
+        }
+        let wake = async {
+            match poll.wake {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some((due, round)) = under_way.next(), if !under_way.is_empty() => {
+                round.iter().for_each(&mut seen);
+                set.record(due.gate, due.round, round_verdict(&round));
+                if let Some(kept) = measurements.get_mut(due.gate) {
+                    kept.extend(round);
+                }
+            }
+            () = wake => {}
+        }
+    };
+    let reports = gates
+        .iter()
+        .zip(set.runs())
+        .zip(measurements)
+        .map(|((gate, run), measurements)| GateReport {
+            gate: gate.name.clone(),
+            verdict: run.verdict(),
+            decision: run.decision(),
+            reason: match run.verdict() {
+                GateVerdict::Pending => "not decided: another gate decided first".into(),
+                _ => run.reason().to_string(),
+            },
+            tally: run.tally(),
+            measurements,
+        })
+        .collect();
+    (decision, reports)
 }
 
 #[cfg(test)]
@@ -295,7 +328,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn run_gate_takes_rounds_until_the_policy_decides() {
+    async fn run_gates_takes_rounds_until_the_policy_decides() {
         let gate = Gate::new(
             Check::Command {
                 command: "test \"$ROLLOUT_GATE_ROUND\" -ge 2".into(),
@@ -308,12 +341,48 @@ mod tests {
             },
         );
         let mut lines = Vec::new();
-        let report = run_gate(&Prober::new(), &gate, &Context::default(), |m| {
+        let (decision, reports) = run_gates(&Prober::new(), &[gate], &Context::default(), |m| {
             lines.push(m.verdict)
         })
         .await;
-        assert_eq!(report.verdict, GateVerdict::Pass);
+        assert_eq!(decision, Decision::Proceed);
+        assert_eq!(reports[0].verdict, GateVerdict::Pass);
         assert_eq!(lines, [Verdict::Fail, Verdict::Pass, Verdict::Pass]);
-        assert_eq!(report.measurements.len(), 3);
+        assert_eq!(reports[0].measurements.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failing_gate_ends_the_run_while_a_slow_one_is_still_pending() {
+        let slow = Gate::new(
+            Check::Command {
+                command: "true".into(),
+            },
+            Policy {
+                interval: Duration::from_secs(60),
+                count: 3,
+                ..Policy::default()
+            },
+        );
+        let failing = Gate::new(
+            Check::Command {
+                command: "exit 1".into(),
+            },
+            Policy::default(),
+        );
+        let started = Instant::now();
+        let (decision, reports) = run_gates(
+            &Prober::new(),
+            &[slow, failing],
+            &Context::default(),
+            |_| {},
+        )
+        .await;
+        assert_eq!(decision, Decision::Fail);
+        assert_eq!(reports[0].verdict, GateVerdict::Pending);
+        assert_eq!(reports[1].verdict, GateVerdict::Fail);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "it did not wait for the slow gate"
+        );
     }
 }

@@ -1,9 +1,13 @@
 //! What a gate measured: one [`Measurement`] per target per round (gate, target, value,
 //! threshold, verdict, why, time), kept for `-o json` and written as one event line each
-//! to an ndjson stream; and the [`Context`] a round measures in (the new pods, the step).
+//! to an ndjson stream; and the [`Context`] a round measures in (the new pods, the step),
+//! with [`new_pods`], the pods a snapshot of the rollout offers to probe.
 
+use rollout_semantics::pod::is_pod_ready;
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::engine::snapshot::Snapshot;
 
 /// The verdict of one measurement (and of one round: any failure fails it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -114,6 +118,22 @@ pub struct Pod {
     pub ip: Option<String>,
 }
 
+/// The new pods a gate probes: the ready, not terminating pods of the new ReplicaSet.
+pub fn new_pods(snap: &Snapshot) -> Vec<Pod> {
+    snap.new_pods()
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && is_pod_ready(p))
+        .map(|p| Pod {
+            name: p.metadata.name.clone().unwrap_or_default(),
+            ip: p
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ip.clone())
+                .filter(|ip| !ip.is_empty()),
+        })
+        .collect()
+}
+
 /// Where a round measures: the Deployment, the step, and the new pods at that moment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
@@ -174,6 +194,55 @@ mod tests {
         assert_eq!(e["value"], 503);
         assert_eq!(e["threshold"], "2xx");
         assert_eq!(e["time"], "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn only_ready_pods_of_the_new_replica_set_that_are_not_terminating_are_probed() {
+        use std::sync::Arc;
+        let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "uid": "d", "annotations": {"deployment.kubernetes.io/revision": "2"}},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "v2"}]}}},
+        }))
+        .expect("a Deployment");
+        let rs = |uid: &str, image: &str, hash: &str| -> k8s_openapi::api::apps::v1::ReplicaSet {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("web-{hash}"), "uid": uid,
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "d", "controller": true}]},
+                "spec": {"selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web", "pod-template-hash": hash}}, "spec": {"containers": [{"name": "c", "image": image}]}}},
+            }))
+            .expect("a ReplicaSet")
+        };
+        let pod = |name: &str, owner: &str, ready: &str, deleting: bool| {
+            let mut p = serde_json::json!({
+                "metadata": {"name": name,
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x", "uid": owner, "controller": true}]},
+                "status": {"podIP": "127.42.0.9", "conditions": [{"type": "Ready", "status": ready}]},
+            });
+            if deleting {
+                p["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z".into();
+            }
+            Arc::new(serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(p).expect("a Pod"))
+        };
+        let snap = Snapshot {
+            deployment: d,
+            replica_sets: vec![rs("old", "v1", "a"), rs("new", "v2", "b")],
+            pods: vec![
+                pod("old-ready", "old", "True", false),
+                pod("new-ready", "new", "True", false),
+                pod("new-not-ready", "new", "False", false),
+                pod("new-leaving", "new", "True", true),
+            ],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            new_pods(&snap),
+            [Pod {
+                name: "new-ready".into(),
+                ip: Some("127.42.0.9".into())
+            }]
+        );
     }
 
     #[test]

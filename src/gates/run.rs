@@ -39,6 +39,17 @@ pub enum GateVerdict {
     Inconclusive,
 }
 
+impl GateVerdict {
+    pub fn word(self) -> &'static str {
+        match self {
+            GateVerdict::Pending => "pending",
+            GateVerdict::Pass => "pass",
+            GateVerdict::Fail => "fail",
+            GateVerdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
 /// What the verdict means for the rollout, with the policy's `on_inconclusive` applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
