@@ -37,8 +37,8 @@ pub struct GateArgs {
     /// The threshold of a --verify-prometheus query, e.g. '< 0.01' (operators <, <=, >, >=, ==, !=; one per query, in order).
     #[arg(long, value_name = "OP NUMBER", value_parser = Threshold::parse, allow_hyphen_values = true, help_heading = "Gates")]
     pub threshold: Vec<Threshold>,
-    /// The Prometheus server --verify-prometheus queries, e.g. http://127.0.0.1:9090.
-    #[arg(long, value_name = "URL", env = "ROLLOUT_PROMETHEUS_URL", value_parser = PrometheusUrl::parse, help_heading = "Gates")]
+    /// The Prometheus server --verify-prometheus queries, e.g. http://127.0.0.1:9090 (also ROLLOUT_PROMETHEUS_URL or the config file's prometheus-url).
+    #[arg(long, value_name = "URL", value_parser = PrometheusUrl::parse, help_heading = "Gates")]
     pub prometheus_url: Option<PrometheusUrl>,
     /// Time from the start of one gate measurement to the start of the next.
     #[arg(long, default_value = "10s", value_parser = crate::duration::parse, help_heading = "Gates")]
