@@ -355,7 +355,7 @@ pub enum LabCommand {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
-    #[arg(value_name = "DEPLOYMENT")]
+    #[arg(value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments))]
     pub deployment: String,
     #[command(flatten)]
     pub gates: crate::gates::GateArgs,
