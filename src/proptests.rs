@@ -197,6 +197,8 @@ proptest! {
         Just("--timeout".to_string()), Just("--image".to_string()), Just("--patch".to_string()),
         Just("-l".to_string()), Just("-n".to_string()), Just("--watch".to_string()),
         Just("--revision".to_string()), Just("diff".to_string()), Just("--".to_string()),
+        Just("verify".to_string()), Just("--verify-http".to_string()), Just("--threshold".to_string()),
+        Just("--verify-prometheus".to_string()), Just("--verify-http-body".to_string()),
         text(),
     ], 0..8)) {
         use clap::Parser;
