@@ -1,12 +1,14 @@
 //! The gates' HTTP client: one request with a deadline, the status and (capped) body back,
-//! or a short reason it did not happen. Plain HTTP/1.1 on hyper, the client stack the
-//! Kubernetes client already brings; no connection is reused between measurements, so
-//! each one reaches the pod or Service afresh (a Service round-robins per connection).
+//! or a short reason it did not happen. HTTP/1.1 on hyper, and https with rustls against
+//! the system's trusted roots: the client stack the Kubernetes client already brings. No
+//! connection is reused between measurements, so each one reaches the pod or Service
+//! afresh (a Service round-robins per connection).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -26,6 +28,8 @@ pub struct Response {
 #[derive(Clone)]
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
+    /// https, or why there is none (no trusted roots on this machine).
+    tls: Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, String>,
 }
 
 impl Default for Http {
@@ -38,10 +42,20 @@ impl Http {
     pub fn new() -> Http {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(connector);
-        Http { client }
+        let builder = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            b.pool_max_idle_per_host(0);
+            b
+        };
+        let client = builder().build(connector.clone());
+        let tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+            .map(|b| {
+                connector.enforce_http(false);
+                builder().build(b.https_only().enable_http1().wrap_connector(connector))
+            })
+            .map_err(|e| format!("no trusted roots for https: {e}"));
+        Http { client, tls }
     }
 
     /// GET `url`, or POST `body` as JSON; within `timeout` for the whole exchange.
@@ -63,8 +77,14 @@ impl Http {
             .header(hyper::header::USER_AGENT, "rollout-gate")
             .body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))
             .map_err(|e| format!("cannot build the request: {e}"))?;
+        let https = request.uri().scheme_str() == Some("https");
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| cause(&e))?;
+            let response = match (https, &self.tls) {
+                (false, _) => self.client.request(request).await,
+                (true, Ok(tls)) => tls.request(request).await,
+                (true, Err(e)) => return Err(e.clone()),
+            }
+            .map_err(|e| cause(&e))?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), BODY_LIMIT)
                 .collect()
@@ -206,6 +226,44 @@ mod tests {
             e.starts_with("cannot connect") && e.contains("refused"),
             "{e}"
         );
+    }
+
+    #[tokio::test]
+    async fn https_checks_the_servers_certificate_against_the_trusted_roots() {
+        // A TLS server with a certificate no root vouches for: the handshake is refused,
+        // and the measurement says why.
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("a cert");
+        let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())
+            .expect("a key");
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .expect("a server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("has an address");
+        tokio::spawn(async move {
+            if let Ok((sock, _)) = listener.accept().await {
+                let _ = acceptor.accept(sock).await;
+            }
+        });
+        let http = Http::new();
+        let e = http
+            .request(&format!("https://{addr}/"), None, Duration::from_secs(5))
+            .await
+            .expect_err("refused");
+        // A machine without a CA bundle has no https at all, and says so.
+        let want = match &http.tls {
+            Ok(_) => "invalid peer certificate",
+            Err(_) => "no trusted roots for https",
+        };
+        assert!(e.contains(want), "{e}");
     }
 
     #[tokio::test]

@@ -131,10 +131,10 @@ pub const POD: &str = "{pod}";
 pub struct UrlTemplate(pub String);
 
 impl UrlTemplate {
-    /// Checks that the URL is absolute `http://` with a host once its placeholders are
-    /// filled, and holds no other `{...}`.
+    /// Checks that the URL is absolute `http://` or `https://` with a host once its
+    /// placeholders are filled, and holds no other `{...}`.
     pub fn parse(s: &str) -> Result<UrlTemplate, String> {
-        let hint = "write http://HOST[:PORT]/PATH, where HOST may be {pod_ip}";
+        let hint = "write http[s]://HOST[:PORT]/PATH, where HOST may be {pod_ip}";
         let mut rest = s;
         while let Some(open) = rest.find('{') {
             let tail = &rest[open..];
@@ -166,14 +166,11 @@ impl UrlTemplate {
     }
 }
 
-/// Why `s` is not an absolute `http://` URL with a host, if it is not.
+/// Why `s` is not an absolute `http://` or `https://` URL with a host, if it is not.
 pub fn check_http_url(s: &str) -> Result<hyper::Uri, String> {
     let uri: hyper::Uri = s.parse().map_err(|_| "not a URL".to_string())?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err("https is not supported (probe the pod or Service over http)".into());
-        }
+        Some("http" | "https") => {}
         Some(other) => return Err(format!("unsupported scheme {}", shown(other))),
         None => return Err("no scheme".into()),
     }
@@ -406,7 +403,6 @@ mod tests {
             ("ftp://x/", "unsupported scheme"),
             ("/healthz", "no scheme"),
             ("http://{podip}:80/", "unknown placeholder"),
-            ("https://x/", "https is not supported"),
             ("not a url", "not a URL"),
         ];
         for (url, why) in cases {
