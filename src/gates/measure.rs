@@ -19,6 +19,11 @@ use super::run::{Decision, GateVerdict, Tally};
 use super::set::GateSet;
 use super::spec::{Check, Gate};
 
+/// The longest one HTTP request of a gate may take, whatever time the gate has left: a
+/// probe that hangs fails its round and the next round still gets its chance. A command
+/// gets all the time the gate has left (a smoke-test suite may run for minutes).
+pub const REQUEST_TIMEOUT_CAP: Duration = Duration::from_secs(30);
+
 /// Takes measurements; holds the HTTP client every gate shares.
 #[derive(Clone, Default)]
 pub struct Prober {
@@ -47,6 +52,7 @@ impl Prober {
         timeout: Duration,
     ) -> Vec<Measurement> {
         let threshold = gate.threshold();
+        let request_timeout = timeout.min(REQUEST_TIMEOUT_CAP);
         let record =
             |target: String, value: Value, verdict: Verdict, detail: String, took: Duration| {
                 Measurement {
@@ -98,7 +104,10 @@ impl Prober {
                             Duration::ZERO,
                         );
                     };
-                    let answer = self.http.request(&filled, body.as_deref(), timeout).await;
+                    let answer = self
+                        .http
+                        .request(&filled, body.as_deref(), request_timeout)
+                        .await;
                     let (value, verdict, detail) = match answer {
                         Err(e) => (Value::Null, Verdict::Fail, e),
                         Ok(r) if !(200..300).contains(&r.status) => (
@@ -144,7 +153,7 @@ impl Prober {
                 threshold,
             } => {
                 let started = Instant::now();
-                let answer = prometheus::query(&self.http, server, query, timeout).await;
+                let answer = prometheus::query(&self.http, server, query, request_timeout).await;
                 let took = started.elapsed();
                 prometheus::judge(answer, threshold)
                     .into_iter()

@@ -25,10 +25,6 @@ use serde::Serialize;
 use super::record::Verdict;
 use super::spec::{OnInconclusive, Policy};
 
-/// The longest one round may take, whatever time the gate has left: a probe that hangs
-/// fails its round and the next round still gets its chance.
-pub const ROUND_TIMEOUT_CAP: Duration = Duration::from_secs(30);
-
 /// A gate's verdict so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,8 +73,9 @@ pub struct Tally {
 /// What to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
-    /// Measure round `round` now; its answer is due within `timeout` (a probe that takes
-    /// longer is a failed measurement).
+    /// Measure round `round` now; its answer is due within `timeout`, the time the gate
+    /// has left (a probe that takes longer is a failed measurement; the prober caps a
+    /// request shorter, a command gets it all).
     Measure { round: u32, timeout: Duration },
     /// Nothing before `until`, unless the round being measured answers.
     Wait { until: Instant },
@@ -138,7 +135,7 @@ impl GateRun {
         self.due = now + self.policy.interval;
         Next::Measure {
             round,
-            timeout: (self.deadline - now).min(ROUND_TIMEOUT_CAP),
+            timeout: self.deadline - now,
         }
     }
 
