@@ -23,4 +23,5 @@ mod lab_manifests;
 mod lab_node_pools;
 mod lab_prometheus;
 mod lab_zero_drop;
+mod steps;
 mod support;
