@@ -143,6 +143,11 @@ pub enum Command {
     Undo(UndoArgs),
     /// Pause a Deployment's rollout (idempotent).
     Pause(TargetArgs),
+    /// Run verification gates (HTTP, command, Prometheus) against a Deployment's new pods, each to its verdict.
+    #[command(
+        after_help = "Exit codes: 0 every gate passed, 4 a gate failed, 6 a gate was inconclusive with --on-inconclusive pause, 2 bad flags."
+    )]
+    Verify(VerifyArgs),
     /// Resume a paused Deployment and follow the rollout; approve a step waiting for approval.
     Resume(ResumeArgs),
     /// Roll back a stepped rollout in flight (the run that owns it does the rollback).
@@ -359,6 +364,15 @@ pub enum LabCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
+    #[arg(value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments))]
+    pub deployment: String,
+    #[command(flatten)]
+    pub gates: crate::gates::GateArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct LabUpArgs {
     /// Where to write the kubeconfig [default: ~/.kube/rollout-lab.yaml]
     #[arg(long, value_name = "PATH")]
@@ -399,6 +413,9 @@ pub struct LabUpArgs {
     /// Run pod processes as root when the lab runs as root (by default they run as their securityContext's runAsUser, else nobody).
     #[arg(long)]
     pub pods_as_root: bool,
+    /// Keep a Prometheus file_sd targets file of the running pods (each TCP container port, with namespace, pod, container and pod-label labels) for a file_sd_configs scrape job.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_targets: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod duration;
 mod engine;
 mod error;
 mod exit;
+mod gates;
 mod input;
 mod logging;
 mod outcome;

@@ -16,6 +16,7 @@ mod status;
 mod targets;
 mod undo;
 mod update;
+mod verify;
 pub mod version;
 
 use crate::cli::{Cli, Command, LabCommand};
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> Exit {
         },
         Command::Pause(args) => pause::run(&cli.cluster, &printer, args).await,
         Command::Abort(args) => abort::run(&cli.cluster, &printer, args).await,
+        Command::Verify(args) => verify::run(&cli.cluster, &printer, args).await,
         Command::Update(args) => update::run(&cli.cluster, &printer, args).await,
         Command::Status(args) if bluegreen::is_service(args.target.target.as_deref()) => {
             bluegreen::status_of(&cli.cluster, &printer, args.target.target.as_deref()).await
