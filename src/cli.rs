@@ -134,7 +134,7 @@ pub struct FollowArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Change a Deployment (image, env, any template field) and follow the rolling update.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Wait for a Deployment's rollout to finish, with kubectl's messages.
     Status(StatusArgs),
     /// Show revisions, or one revision's template, or the diff between two.
@@ -222,6 +222,9 @@ pub struct UpdateArgs {
     /// With --steps: after each step (and its --pause), wait until `rollout resume DEPLOY` approves it or `rollout abort DEPLOY` rolls back, from any terminal.
     #[arg(long, requires = "steps")]
     pub approve: bool,
+    /// With --steps: the gates every step but the last must pass once its new pods are ready and available.
+    #[command(flatten)]
+    pub gates: crate::gates::GateArgs,
     /// Override maxSurge (int or percent), written into the Deployment.
     #[arg(long, value_name = "N|P%")]
     pub max_surge: Option<String>,

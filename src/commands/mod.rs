@@ -48,7 +48,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Pause(args) => pause::run(&cli.cluster, &printer, args).await,
         Command::Abort(args) => abort::run(&cli.cluster, &printer, args).await,
         Command::Verify(args) => verify::run(&cli.cluster, &printer, args).await,
-        Command::Update(args) => update::run(&cli.cluster, &printer, args).await,
+        Command::Update(args) => update::run(&cli.cluster, &printer, *args).await,
         Command::Status(args) if bluegreen::is_service(args.target.target.as_deref()) => {
             bluegreen::status_of(&cli.cluster, &printer, args.target.target.as_deref()).await
         }

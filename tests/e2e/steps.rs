@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
-use crate::support::{Env, inference};
+use crate::support::{Env, inference, lab_config};
 
 const STEPS: &str = "rollout.dev/steps";
 
@@ -253,4 +253,80 @@ async fn the_same_command_after_kill_9_finishes_the_stepped_rollout() {
     let after = env.get("web").await;
     assert_eq!(own_settings(&after), before, "{}", again.both());
     assert_eq!(after.status.and_then(|s| s.updated_replicas), Some(4));
+}
+
+/// The model-serving Deployment of the gate tests at 4 replicas.
+async fn model(env: &Env) {
+    let manifest = crate::cli_verify::MANIFEST.replace("replicas: 2", "replicas: 4");
+    env.apply_yaml(&manifest).await;
+    env.wait_rolled_out("model").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steps_http_gate_that_fails_on_the_first_new_pod_rolls_back_with_the_strategy_restored() {
+    let Some(env) = Env::with_config(lab_config(), "the lab's model-server image").await else {
+        return;
+    };
+    model(&env).await;
+    let before = env.get("model").await;
+    let run = env
+        .rollout(&[
+            "update",
+            "model",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--verify-http",
+            "http://{pod_ip}:8080/no-such-path",
+            "-o",
+            "json",
+        ])
+        .await;
+    run.expect_code(3);
+    let result = run.json();
+    assert_eq!(result["diagnosis"]["class"], "GateFailed", "{result:#}");
+    let measurements = result["gates"].as_array().cloned().unwrap_or_default();
+    assert_eq!(measurements.len(), 1, "one new pod was probed: {result:#}");
+    assert_eq!(measurements[0]["verdict"], "fail");
+    assert_eq!(measurements[0]["value"], 404);
+    let after = env.get("model").await;
+    assert_eq!(
+        own_settings(&after),
+        own_settings(&before),
+        "{}",
+        run.both()
+    );
+    assert_eq!(
+        env.template("model").await,
+        serde_json::to_value(before.spec.expect("spec").template).expect("json")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stepped_rollout_whose_gates_pass_goes_on_to_every_replica() {
+    let Some(env) = Env::with_config(lab_config(), "the lab's model-server image").await else {
+        return;
+    };
+    model(&env).await;
+    let before = own_settings(&env.get("model").await);
+    let run = env
+        .rollout(&[
+            "update",
+            "model",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--verify-http",
+            "http://{pod_ip}:8080/readyz",
+            "--verify",
+            r#"set -- $ROLLOUT_NEW_POD_IPS; case "$ROLLOUT_STEP" in 1/3) test $# -eq 1;; 2/3) test $# -eq 2;; *) false;; esac"#,
+        ])
+        .await;
+    run.expect_code(0)
+        .expect_output("step 1 of 3: every gate passed")
+        .expect_output("step 2 of 3: every gate passed")
+        .expect_output("successfully rolled out");
+    assert_eq!(own_settings(&env.get("model").await), before);
 }
