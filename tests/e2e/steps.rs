@@ -330,3 +330,113 @@ async fn a_stepped_rollout_whose_gates_pass_goes_on_to_every_replica() {
         .expect_output("successfully rolled out");
     assert_eq!(own_settings(&env.get("model").await), before);
 }
+
+/// Starts `rollout update web ... --steps 1,2 --approve` in the background and waits until
+/// its first step waits for approval (as the Deployment's annotation says).
+async fn awaiting_approval(env: &Env) -> tokio::process::Child {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args([
+            "update",
+            "web",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,2",
+            "--approve",
+        ])
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("ROLLOUT_CONFIG", "")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout starts");
+    let waiting = |d: Option<&Deployment>| {
+        d.and_then(|d| d.metadata.annotations.as_ref()?.get(STEPS).cloned())
+            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+            .is_some_and(|p| p["awaitingApproval"] == true && p["step"] == 1)
+    };
+    tokio::time::timeout(
+        crate::support::DEADLINE,
+        kube::runtime::wait::await_condition(env.deployments(), "web", waiting),
+    )
+    .await
+    .expect("the first step waits for approval in time")
+    .expect("the watch works");
+    child
+}
+
+async fn finished(child: tokio::process::Child) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("the run ends")
+    .expect("the run's output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_for_approval_goes_on_when_another_terminal_resumes_it() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = own_settings(&env.get("web").await);
+    let run = awaiting_approval(&env).await;
+    // Waiting for approval is not waiting forever: nothing moves past the step meanwhile.
+    let held = env.get("web").await;
+    assert_eq!(held.spec.as_ref().and_then(|s| s.paused), Some(true));
+    env.rollout(&["resume", "web"])
+        .await
+        .expect_code(0)
+        .expect_output("approved step 1 of 3");
+    // The second step waits too; approve it as well.
+    let second = |d: Option<&Deployment>| {
+        d.and_then(|d| d.metadata.annotations.as_ref()?.get(STEPS).cloned())
+            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+            .is_some_and(|p| p["awaitingApproval"] == true && p["step"] == 2)
+    };
+    tokio::time::timeout(
+        crate::support::DEADLINE,
+        kube::runtime::wait::await_condition(env.deployments(), "web", second),
+    )
+    .await
+    .expect("the second step waits for approval in time")
+    .expect("the watch works");
+    env.rollout(&["resume", "web"]).await.expect_code(0);
+    let (code, stderr) = finished(run).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("step 1 of 3: approved (rollout resume)"),
+        "{stderr}"
+    );
+    assert_eq!(own_settings(&env.get("web").await), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_for_approval_rolls_back_when_another_terminal_aborts_it() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = env.get("web").await;
+    let run = awaiting_approval(&env).await;
+    env.rollout(&["abort", "web"])
+        .await
+        .expect_code(0)
+        .expect_output("to roll back");
+    let (code, stderr) = finished(run).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("aborted at step 1 of 3"), "{stderr}");
+    let after = env.get("web").await;
+    assert_eq!(own_settings(&after), own_settings(&before));
+    assert_eq!(
+        env.template("web").await,
+        serde_json::to_value(before.spec.expect("spec").template).expect("json")
+    );
+    // Nothing in flight any more: another abort is refused.
+    env.rollout(&["abort", "web"]).await.expect_code(7);
+}
