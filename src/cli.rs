@@ -159,6 +159,8 @@ pub enum Command {
     /// The local lab cluster: a Kubernetes API with controllers and a kubelet on this machine.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Run the `rollout update` a runbook file describes (its keys are update's flags).
+    Run(RunArgs),
     /// Print the client version, the commit it was built from, and the server version.
     Version(VersionArgs),
     /// Print the shell completion script: `source <(rollout completion bash)`.
@@ -167,6 +169,16 @@ pub enum Command {
     Man(ManArgs),
     /// Install rollout as the kubectl plugin `kubectl ship`.
     Plugin(PluginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook: a YAML map of update's flags (and `deployment`), e.g. examples/runbooks/model-serving.yaml.
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    /// Print the command line the runbook stands for, and run nothing.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod man;
 mod pause;
 pub mod plugin;
 mod resume;
+mod runbook;
 mod status;
 mod targets;
 mod undo;
@@ -36,6 +37,17 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Lab(LabCommand::ModelServer) => {
             let code = model_server::server::run_from_env().await;
             std::process::exit(code);
+        }
+        Command::Run(args) => {
+            let globals = runbook::Globals {
+                kubeconfig: cli.cluster.kubeconfig.clone(),
+                context: cli.cluster.context.clone(),
+                namespace: cli.cluster.namespace.clone(),
+                output: cli.output.clone(),
+                no_color: cli.no_color,
+                verbose: cli.verbose,
+            };
+            return runbook::run(globals, args).await;
         }
         Command::Version(args) => return version::run(&cli.cluster, &printer, args).await,
         Command::Completion(args) => return completion::run(args),

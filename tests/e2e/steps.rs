@@ -440,3 +440,89 @@ async fn a_step_waiting_for_approval_rolls_back_when_another_terminal_aborts_it(
     // Nothing in flight any more: another abort is refused.
     env.rollout(&["abort", "web"]).await.expect_code(7);
 }
+
+/// What two runs must share to be the same run: their result, exit code, what they did,
+/// and every gate verdict in order.
+fn run_shape(result: &Value) -> Value {
+    json!({
+        "result": result["result"],
+        "exitCode": result["exitCode"],
+        "actions": result["actions"],
+        "revision": result["revision"],
+        "verdicts": result["gates"].as_array().map(|g| g.iter().map(|m| m["verdict"].clone()).collect::<Vec<_>>()),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runbook_and_its_flags_make_the_same_run() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    env.create(inference("twin", 4, json!({}))).await;
+    let gate = r#"set -- $ROLLOUT_NEW_PODS; test $# -ge 1"#;
+    let runbook = env.write_file(
+        "runbook.yaml",
+        &format!(
+            "deployment: web\nenv: [VERSION=v2]\nsteps: [1, 50%]\nverify: ['{gate}']\nverify-count: 2\nverify-interval: 1s\n"
+        ),
+    );
+    let from_file = env
+        .rollout(&["run", &runbook.display().to_string(), "-o", "json"])
+        .await;
+    let from_flags = env
+        .rollout(&[
+            "update",
+            "twin",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--verify",
+            gate,
+            "--verify-count",
+            "2",
+            "--verify-interval",
+            "1s",
+            "-o",
+            "json",
+        ])
+        .await;
+    from_file.expect_code(0);
+    from_flags.expect_code(0);
+    let (a, b) = (from_file.json(), from_flags.json());
+    assert_eq!(run_shape(&a), run_shape(&b), "{a:#}\n{b:#}");
+    assert_eq!(
+        a["gates"].as_array().map(Vec::len),
+        Some(4),
+        "two rounds at each of two steps: {a:#}"
+    );
+    let printed = env
+        .rollout(&["run", &runbook.display().to_string(), "--print"])
+        .await;
+    assert!(
+        printed
+            .stdout
+            .starts_with("rollout update web --env VERSION=v2 --steps 1,50%"),
+        "{}",
+        printed.both()
+    );
+}
+
+/// The seeds' ConfigMap rotation as its example runbook: new content in the ConfigMap, rolled
+/// out in steps, each new pod checked to serve the new model name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configmap_rotation_runbook_rolls_out_the_new_content_in_checked_steps() {
+    let Some(env) = Env::with_config(lab_config(), "the lab's model-server image").await else {
+        return;
+    };
+    env.apply_manifest("06-model-metadata.yaml").await;
+    env.wait_rolled_out("model-metadata").await;
+    env.apply_yaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: model-metadata}\ndata: {MODEL_NAME: ranker}\n")
+        .await;
+    let runbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/runbooks/configmap-rotation.yaml");
+    let run = env.rollout(&["run", &runbook.display().to_string()]).await;
+    run.expect_code(0)
+        .expect_output("step 1 of 3: every gate passed")
+        .expect_output("step 2 of 3: every gate passed")
+        .expect_output("successfully rolled out");
+}
