@@ -526,3 +526,52 @@ async fn the_configmap_rotation_runbook_rolls_out_the_new_content_in_checked_ste
         .expect_output("step 2 of 3: every gate passed")
         .expect_output("successfully rolled out");
 }
+
+/// `--events ndjson`: stderr carries one JSON object a line and nothing else (the result is
+/// on stdout with `-o json`): every state change, action and gate measurement, with times,
+/// and last the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_is_ndjson_with_every_action_measurement_and_the_result() {
+    let env = Env::start().await;
+    env.create(inference("web", 2, json!({}))).await;
+    let run = env
+        .rollout(&[
+            "update",
+            "web",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1",
+            "--verify",
+            "true",
+            "--events",
+            "ndjson",
+            "-o",
+            "json",
+        ])
+        .await;
+    run.expect_code(0);
+    let events: Vec<Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    for kind in ["progress", "note", "action", "gate_measurement", "result"] {
+        assert!(kinds.contains(&kind), "no {kind} event: {kinds:?}");
+    }
+    assert_eq!(kinds.last(), Some(&"result"));
+    let actions: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "action")
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["hold", "measure", "restore_strategy"],
+        "{events:#?}"
+    );
+    assert!(events.iter().all(|e| e["time"].is_string()));
+    assert_eq!(run.json()["exitCode"], 0);
+    assert_eq!(events.last().map(|e| e["exitCode"].clone()), Some(json!(0)));
+}
