@@ -244,6 +244,12 @@ async fn the_same_command_after_kill_9_finishes_the_stepped_rollout() {
         before,
         "the killed run left its step in place"
     );
+    // Never silently: status says what is in flight, and that the step is held.
+    let status = env.rollout(&["status", "web", "--watch=false"]).await;
+    status
+        .expect_code(6)
+        .expect_output("a stepped rollout is in flight at step 1 of 3 (1 new pods), started by ")
+        .expect_output("held (paused) at the step");
 
     let again = env.rollout(&args).await;
     again
