@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Api;
 use kube::runtime::watcher;
 use serde_json::Value;
@@ -22,6 +23,15 @@ const REPLICAS: i32 = 10;
 /// The step: 2 new pods of 10.
 const STEP: i32 = 2;
 
+/// The `V` env value of a pod template's first container: the version a figure sets.
+fn version(t: Option<&PodTemplateSpec>) -> Option<String> {
+    t.and_then(|t| t.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.env.as_ref())
+        .and_then(|e| e.iter().find(|v| v.name == "V"))
+        .and_then(|v| v.value.clone())
+}
+
 /// The largest `spec.replicas` seen of each ReplicaSet whose template sets `V=value`.
 type Largest = Arc<Mutex<HashMap<String, i32>>>;
 
@@ -33,15 +43,7 @@ async fn watch_sizes(env: &Env) -> Result<(tokio::task::JoinHandle<()>, Largest)
         api,
         watcher::Config::default(),
         move |rs: &ReplicaSet, _, _| {
-            let version = rs
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.as_ref())
-                .and_then(|t| t.spec.as_ref())
-                .and_then(|p| p.containers.first())
-                .and_then(|c| c.env.as_ref())
-                .and_then(|e| e.iter().find(|v| v.name == "V"))
-                .and_then(|v| v.value.clone());
+            let version = version(rs.spec.as_ref().and_then(|s| s.template.as_ref()));
             let size = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
             if let (Some(v), Ok(mut l)) = (version, log.lock()) {
                 let entry = l.entry(v).or_insert(0);
@@ -175,14 +177,7 @@ pub async fn gate_to_rollback() -> Result<Vec<Row>> {
         let seen_bad = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cfg = watcher::Config::default().fields("metadata.name=web");
         let deploys = support::observe(env.deployments(), cfg, move |d: &Deployment, at, _| {
-            let v = d
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|p| p.containers.first())
-                .and_then(|c| c.env.as_ref())
-                .and_then(|e| e.iter().find(|v| v.name == "V"))
-                .and_then(|v| v.value.clone());
+            let v = version(d.spec.as_ref().map(|s| &s.template));
             use std::sync::atomic::Ordering;
             match v.as_deref() {
                 Some(x) if x == watched => seen_bad.store(true, Ordering::SeqCst),
@@ -231,14 +226,7 @@ pub async fn gate_to_rollback() -> Result<Vec<Row>> {
         let cfg = watcher::Config::default().fields("metadata.name=web");
         let want = v.clone();
         let deploys = support::observe(env.deployments(), cfg, move |d: &Deployment, at, init| {
-            let v = d
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|p| p.containers.first())
-                .and_then(|c| c.env.as_ref())
-                .and_then(|e| e.iter().find(|v| v.name == "V"))
-                .and_then(|v| v.value.clone());
+            let v = version(d.spec.as_ref().map(|s| &s.template));
             if !init && v.as_deref() != Some(want.as_str()) {
                 mark.mark(at);
             }

@@ -181,37 +181,36 @@ spec:
     targetPort: 8080
 "#;
 
-/// The error rate of one version over the last few seconds of scrapes.
-fn error_rate(version: &str) -> String {
-    format!(
-        "sum(rate(model_errors_total{{app=\"model\",version=\"{version}\"}}[5s])) / sum(rate(model_requests_total{{app=\"model\",version=\"{version}\"}}[5s]))"
-    )
+/// A lab whose pods a real Prometheus scrapes, with `manifest` rolled out and steady
+/// predictions through its Service (20 a second) for the whole test.
+struct Scene {
+    env: Env,
+    prom: Prometheus,
+    dir: tempfile::TempDir,
+    targets: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    load: tokio::task::JoinHandle<
+        Result<model_server::load::LoadReport, model_server::load::LoadError>,
+    >,
 }
 
-#[tokio::test]
-async fn a_prometheus_gate_fails_a_raised_error_rate_and_passes_a_version_without_errors() {
-    let Some(bin) = prometheus_binary() else {
-        return;
-    };
+/// The [`Scene`], or `None` (the test says it skipped) without prometheus or a lab.
+async fn scene(manifest: &str) -> Option<Scene> {
+    let bin = prometheus_binary()?;
     let dir = tempfile::tempdir().expect("a temp dir");
     let targets = dir.path().join("targets.json");
     let config = rollout_lab::LabConfig {
         prometheus_targets: Some(targets.clone()),
         ..lab_config()
     };
-    let Some(env) = Env::with_config(
+    let env = Env::with_config(
         config,
         "the lab's Prometheus targets file and its model-server image",
     )
-    .await
-    else {
-        return;
-    };
+    .await?;
     let prom = Prometheus::start(&bin, dir.path(), &targets);
-    env.apply_yaml(MANIFEST).await;
+    env.apply_yaml(manifest).await;
     env.wait_rolled_out("model").await;
-
-    // Steady predictions through the Service for the whole test.
     let ip = env.cluster_ip("model").await;
     let url = format!("http://{ip}:80/v1/models/classifier:predict");
     let spec = LoadSpec {
@@ -223,6 +222,36 @@ async fn a_prometheus_gate_fails_a_raised_error_rate_and_passes_a_version_withou
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let load = tokio::spawn(model_server::load::run(spec, stopped));
+    Some(Scene {
+        env,
+        prom,
+        dir,
+        targets,
+        stop,
+        load,
+    })
+}
+
+/// The error rate of one version over the last few seconds of scrapes.
+fn error_rate(version: &str) -> String {
+    format!(
+        "sum(rate(model_errors_total{{app=\"model\",version=\"{version}\"}}[5s])) / sum(rate(model_requests_total{{app=\"model\",version=\"{version}\"}}[5s]))"
+    )
+}
+
+#[tokio::test]
+async fn a_prometheus_gate_fails_a_raised_error_rate_and_passes_a_version_without_errors() {
+    let Some(Scene {
+        env,
+        prom,
+        dir,
+        targets,
+        stop,
+        load,
+    }) = scene(MANIFEST).await
+    else {
+        return;
+    };
 
     // The targets file follows the pods: one target per pod port once both run.
     let listed = |n: usize| {
@@ -325,38 +354,19 @@ async fn a_prometheus_gate_fails_a_raised_error_rate_and_passes_a_version_withou
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stepped_rollout_is_rolled_back_by_a_prometheus_error_rate_gate_and_passes_without_errors()
  {
-    let Some(bin) = prometheus_binary() else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let targets = dir.path().join("targets.json");
-    let config = rollout_lab::LabConfig {
-        prometheus_targets: Some(targets.clone()),
-        ..lab_config()
-    };
-    let Some(env) = Env::with_config(
-        config,
-        "the lab's Prometheus targets file and its model-server image",
-    )
-    .await
+    let without_errors = MANIFEST.replace("value: \"0.5\"", "value: \"0\"");
+    // The scene's directory holds Prometheus's configuration and targets: kept to the end.
+    let Some(Scene {
+        env,
+        prom,
+        dir: _dir,
+        targets: _targets,
+        stop,
+        load,
+    }) = scene(&without_errors).await
     else {
         return;
     };
-    let prom = Prometheus::start(&bin, dir.path(), &targets);
-    env.apply_yaml(&MANIFEST.replace("value: \"0.5\"", "value: \"0\""))
-        .await;
-    env.wait_rolled_out("model").await;
-    let ip = env.cluster_ip("model").await;
-    let url = format!("http://{ip}:80/v1/models/classifier:predict");
-    let spec = LoadSpec {
-        rps: 20.0,
-        duration: Duration::from_secs(600),
-        method: LoadMethod::Post,
-        body: Some(br#"{"instances": [[1.0, 2.0]]}"#.to_vec()),
-        ..LoadSpec::new(Target::parse(&url).expect("a loopback target"))
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let load = tokio::spawn(model_server::load::run(spec, stopped));
     // The gate waits for the new pod's first samples: an empty result is inconclusive, and
     // tolerated while the scrapes come in.
     let stepped = |version: &str, error_rate_env: &str| {
