@@ -7,6 +7,7 @@
 
 mod errors;
 mod faults;
+mod fidelity;
 mod init_containers;
 mod kube_client;
 mod kube_delete;
