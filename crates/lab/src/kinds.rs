@@ -23,6 +23,10 @@ pub struct ResourceType {
     pub scale: bool,
     /// `metadata.generation` is maintained (bumped on spec changes).
     pub generation: bool,
+    /// An update (or a patch removing `metadata.resourceVersion`) without a resourceVersion
+    /// is applied over whatever is stored; when false it is refused with 422 (upstream's
+    /// `AllowUnconditionalUpdate`, false for PodDisruptionBudgets).
+    pub unconditional_update: bool,
 }
 
 impl ResourceType {
@@ -94,6 +98,7 @@ const fn rt(
         status: false,
         scale: false,
         generation: false,
+        unconditional_update: true,
     }
 }
 
@@ -185,6 +190,7 @@ pub static RESOURCES: &[ResourceType] = &[
     )),
     ResourceType {
         generation: true,
+        unconditional_update: false,
         ..with_status(rt(
             "policy",
             "v1",

@@ -277,6 +277,9 @@ impl Registry {
             ));
         }
         let current = self.get(rt, ns, name)?;
+        if precondition.is_none() {
+            require_unconditional_update(rt, name)?;
+        }
         if let Some(expected) = precondition
             && resource_version(&current) != Some(expected)
         {
@@ -385,6 +388,29 @@ impl Registry {
             .update(rt, ns, bound, resource_version(current))?;
         Ok(())
     }
+}
+
+/// Refuses a write without a resourceVersion for the types that need one, with upstream's
+/// 422 (`poddisruptionbudgets.policy "x" is invalid: metadata.resourceVersion: ...`).
+pub(crate) fn require_unconditional_update(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
+    if rt.unconditional_update {
+        return Ok(());
+    }
+    let detail = "Invalid value: 0x0: must be specified for an update";
+    Err(ApiError::invalid(
+        format!(
+            "{} \"{name}\" is invalid: metadata.resourceVersion: {detail}",
+            rt.qualified()
+        ),
+        name,
+        rt.group,
+        rt.plural,
+        vec![crate::error::Cause {
+            reason: "FieldValueInvalid".into(),
+            message: detail.into(),
+            field: "metadata.resourceVersion".into(),
+        }],
+    ))
 }
 
 /// The strategic-merge schema of a type.

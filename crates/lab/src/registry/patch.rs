@@ -106,7 +106,11 @@ impl Registry {
             ));
         }
         let patch = parse_body(body)?;
-        let patch_rv = patch.pointer("/metadata/resourceVersion").is_some();
+        // `resourceVersion: null` removes the version instead of naming one: what kubectl
+        // apply sends after applying a file saved with `get -o yaml`.
+        let patch_rv = patch
+            .pointer("/metadata/resourceVersion")
+            .is_some_and(|v| !v.is_null());
         let mut attempt = 0;
         loop {
             let current = self.get(rt, ns, name)?;
@@ -115,6 +119,12 @@ impl Registry {
                 return Err(ApiError::bad_request(
                     "the patch produced something that is not an object",
                 ));
+            }
+            if resource_version(&new).is_none() {
+                // The patch removed the version: an unconditional update where the type
+                // allows one (upstream's `Store.Update` with a zero resourceVersion).
+                super::require_unconditional_update(rt, name)?;
+                new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
             }
             if resource_version(&new) != resource_version(&current) {
                 return Err(ApiError::conflict(
