@@ -13,7 +13,6 @@ use super::respond::{self, Representation, error_response, json_response, with_w
 use super::{ApiState, body_bytes, discovery, field_manager, is_write, success_status, watch};
 use crate::error::ApiError;
 use crate::kinds::ResourceType;
-use crate::logs::LogRequest;
 use crate::registry::{DeleteOutcome, PatchType, Subresource, WriteOptions, Written};
 
 /// Entry point for `/api/{*rest}` and `/apis/{*rest}`.
@@ -231,7 +230,9 @@ async fn object(
             };
             Ok(json_response(StatusCode::OK, &scale))
         }
-        (Some("log"), Method::GET) if rt.plural == "pods" => pod_log(state, ns, name, query),
+        (Some("log"), Method::GET) if rt.plural == "pods" => {
+            super::pod_log::pod_log(state, ns, name, query)
+        }
         (Some("binding"), Method::POST) if rt.plural == "pods" => {
             let binding = decode(&body_bytes(state, body).await?)?;
             bind(
@@ -536,38 +537,6 @@ fn delete_collection(
     }
     let list = json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": state.registry.store().current_rv().to_string()}, "items": deleted});
     Ok(json_response(StatusCode::OK, &list))
-}
-
-fn pod_log(state: &ApiState, ns: &str, name: &str, q: &Query) -> Result<Response<Body>, ApiError> {
-    let pods = crate::kinds::find("", "v1", "pods").ok_or_else(ApiError::no_route)?;
-    let pod = state.registry.get(pods, ns, name)?;
-    let source = state.logs.lock().ok().and_then(|l| l.clone());
-    let Some(source) = source else {
-        let node = pod
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        return Err(ApiError::bad_request(if node.is_empty() {
-            format!("pod {name} does not have a host assigned")
-        } else {
-            format!("no kubelet is serving logs for node {node}")
-        }));
-    };
-    let req = LogRequest {
-        namespace: ns.to_string(),
-        pod: name.to_string(),
-        container: q.get("container").map(String::from),
-        previous: q.flag("previous")?,
-        tail_lines: q.int("tailLines")?.map(|n| n.max(0) as usize),
-        follow: q.flag("follow")?,
-    };
-    let stream = source.logs(&req)?;
-    let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("text/plain"),
-    );
-    Ok(resp)
 }
 
 /// `pods/{name}/binding`: sets `spec.nodeName` once, as the scheduler's bind does.

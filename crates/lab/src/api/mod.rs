@@ -24,6 +24,7 @@ mod discovery;
 mod faults;
 mod handlers;
 mod paths;
+mod pod_log;
 pub mod query;
 mod respond;
 mod watch;

@@ -17,5 +17,6 @@ mod kube_watch;
 mod kubectl;
 mod kubectl_patch;
 mod manifests;
+mod pod_logs;
 mod scheduling;
 mod support;
