@@ -244,11 +244,33 @@ async fn object(
                 &write_options(query, headers)?,
             )
         }
+        (Some(sub @ ("exec" | "attach" | "portforward" | "ephemeralcontainers")), _)
+            if rt.plural == "pods" =>
+        {
+            reg.get(rt, ns, name)?;
+            Err(ApiError::unsupported(
+                unsupported_message(sub),
+                name,
+                rt.group,
+                rt.plural,
+            ))
+        }
         (Some(other), _) if !matches!(other, "status" | "scale") => Err(ApiError::no_route()),
         (_, m) => Err(ApiError::method_not_allowed(format!(
             "{m} is not allowed here"
         ))),
     }
+}
+
+/// The one line the lab answers for a pod subresource it does not implement.
+fn unsupported_message(sub: &str) -> String {
+    let (what, commands) = match sub {
+        "exec" => ("exec", "kubectl exec, cp"),
+        "attach" => ("attach", "kubectl attach"),
+        "portforward" => ("port-forward", "kubectl port-forward"),
+        _ => ("ephemeral containers", "kubectl debug"),
+    };
+    format!("the lab does not support {what} yet ({commands})")
 }
 
 fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {

@@ -4,7 +4,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /version`, `/version/` | v1.33 version info (steers kubectl's dispatcher) |
-//! | `GET /api`, `/apis` | aggregated discovery when asked for, else `APIVersions` / `APIGroupList` |
+//! | `GET /api`, `/apis` (and with a trailing `/`) | aggregated discovery when asked for, else `APIVersions` / `APIGroupList` |
 //! | `GET /api/v1`, `/apis/{g}/{v}`, `/apis/{g}` | legacy `APIResourceList` / `APIGroup` |
 //! | `GET /openapi/v3[/{gv}]` | minimal OpenAPI v3 (PATCH with `fieldValidation`) |
 //! | `GET /healthz`, `/readyz`, `/livez` | `ok` |
@@ -78,6 +78,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/livez", get(|| async { "ok" }))
         .route("/api", get(api_root))
         .route("/apis", get(apis_root))
+        // The Python client's `CoreApi().get_api_versions()` and `ApisApi` ask with a
+        // trailing slash, which upstream serves as the same document.
+        .route("/api/", get(api_root))
+        .route("/apis/", get(apis_root))
         .route(
             "/openapi/v3",
             get(|| async { respond::json_response(StatusCode::OK, &discovery::openapi_root()) }),

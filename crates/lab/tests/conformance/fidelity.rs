@@ -2,8 +2,11 @@
 //! cluster: Secret `stringData`, unconditional updates, log options, trailing-slash discovery
 //! paths, Status details, the events.k8s.io view of events, access reviews and watch expiry.
 
+use serde_json::Value;
+
 use crate::kubectl::first_column;
-use crate::support::{TestLab, deployment_yaml};
+use crate::manifests::{apply, wait_for};
+use crate::support::{TestLab, api_status, deployment_yaml};
 
 #[tokio::test]
 async fn kubectl_shows_secret_string_data_merged_into_data_and_never_returns_it() {
@@ -122,4 +125,92 @@ spec:
     ])
     .await
     .ok();
+}
+
+#[tokio::test]
+async fn discovery_answers_with_a_trailing_slash_as_the_python_client_asks() {
+    let lab = TestLab::start().await;
+    let Some(k) = lab.kubectl() else { return };
+    for (path, kind) in [
+        ("/api/", "APIVersions"),
+        ("/apis/", "APIGroupList"),
+        ("/version/", ""),
+    ] {
+        let out = k.run(&["get", "--raw", path]).await.ok();
+        let doc: Value = serde_json::from_str(&out).expect("a JSON document");
+        if kind.is_empty() {
+            assert_eq!(
+                doc["gitVersion"].as_str().map(|v| &v[..5]),
+                Some("v1.33"),
+                "{doc}"
+            );
+        } else {
+            assert_eq!(doc["kind"], kind, "{path}: {doc}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_path_naming_no_resource_answers_a_not_found_status_with_details() {
+    let lab = TestLab::start().await;
+    let req = axum::http::Request::get("/api/v1/widgets")
+        .body(Vec::new())
+        .expect("a request");
+    let err = lab
+        .client
+        .request_text(req)
+        .await
+        .expect_err("nothing is served there");
+    let status = api_status(err);
+    assert_eq!(status.code, 404);
+    assert_eq!(status.reason, "NotFound");
+    assert_eq!(
+        status.message,
+        "the server could not find the requested resource"
+    );
+    assert!(
+        status.details.is_some(),
+        "kubectl dereferences details: {status:?}"
+    );
+}
+
+#[tokio::test]
+async fn exec_attach_port_forward_and_debug_say_in_one_line_that_the_lab_lacks_them() {
+    let lab = TestLab::with_config(rollout_lab::LabConfig::default()).await;
+    let Some(k) = lab.kubectl() else { return };
+    apply(
+        &k,
+        "app",
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: app
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: busybox, command: [sleep, '3600']}
+",
+    )
+    .await;
+    wait_for(&k, "pod/app", "{.status.phase}", "Running").await;
+    for (args, says) in [
+        (
+            &["exec", "app", "--", "ls"][..],
+            "exec yet (kubectl exec, cp)",
+        ),
+        (&["port-forward", "pod/app", "0:80"][..], "port-forward yet"),
+        (&["attach", "app"][..], "attach yet"),
+        (
+            &["debug", "app", "--image=busybox"][..],
+            "ephemeral containers yet",
+        ),
+    ] {
+        let r = k.run(args).await;
+        assert_eq!(r.code, Some(1), "{args:?}: {r:#?}");
+        let last = r.stderr.lines().last().unwrap_or("");
+        assert!(
+            last.contains(&format!("the lab does not support {says}")),
+            "{args:?}: {r:#?}"
+        );
+    }
 }
