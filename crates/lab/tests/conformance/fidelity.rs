@@ -2,6 +2,8 @@
 //! cluster: Secret `stringData`, unconditional updates, log options, trailing-slash discovery
 //! paths, Status details, the events.k8s.io view of events, access reviews and watch expiry.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::kubectl::first_column;
@@ -213,4 +215,45 @@ spec:
             "{args:?}: {r:#?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_watch_from_a_version_older_than_the_history_age_gets_410_expired() {
+    let lab = TestLab::with_config(rollout_lab::LabConfig {
+        controllers: false,
+        history_age: Duration::from_millis(300),
+        ..rollout_lab::LabConfig::default()
+    })
+    .await;
+    let Some(k) = lab.kubectl() else { return };
+    let cm = k.file(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    );
+    k.run(&["apply", "-f", &cm]).await.ok();
+    let rv = k
+        .run(&[
+            "get",
+            "configmap",
+            "a",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .await
+        .ok();
+    k.run(&["label", "configmap", "a", "step=2"]).await.ok();
+    let watch = |rv: String| {
+        format!(
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=1"
+        )
+    };
+    let fresh = k.run(&["get", "--raw", &watch(rv.clone())]).await.ok();
+    assert!(fresh.contains("\"type\":\"MODIFIED\""), "{fresh}");
+    // The window is time itself: once it has passed, the change after `rv` is compacted.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let expired = k.run(&["get", "--raw", &watch(rv)]).await.ok();
+    let event: Value = serde_json::from_str(expired.trim()).expect("one ERROR event");
+    assert_eq!(event["type"], "ERROR", "{event}");
+    assert_eq!(event["object"]["code"], 410, "{event}");
+    assert_eq!(event["object"]["reason"], "Expired", "{event}");
 }
