@@ -15,16 +15,20 @@
 //! | `GET PUT PATCH .../{name}/status`, `.../{name}/scale` | subresources |
 //! | `GET /api/v1/namespaces/{ns}/pods/{name}/log` | container logs (from the kubelet) |
 //! | `POST /api/v1/namespaces/{ns}/pods/{name}/binding` | bind a pod to a node |
+//! | `POST /apis/authorization.k8s.io/v1/selfsubject{access,rules}reviews` | `kubectl auth can-i` (see `access`) |
+//! | `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` | `kubectl auth whoami` |
 //! | `GET PUT /lab/faults` | the lab's fault-injection settings (not Kubernetes) |
 //!
 //! `{prefix}` is `/api/v1` or `/apis/{group}/{version}`.
 
+mod access;
 mod auth;
 mod discovery;
 mod faults;
 mod handlers;
 mod paths;
 mod pod_log;
+mod protobuf;
 pub mod query;
 mod respond;
 mod watch;
@@ -35,7 +39,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{Method, Response, StatusCode, header};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -90,6 +94,18 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/lab/faults",
             get(faults::get_faults).put(faults::put_faults),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            post(access::access_review),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            post(access::rules_review),
+        )
+        .route(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            post(access::subject_review),
         )
         .route("/api/{*rest}", any(handlers::resource))
         .route("/apis/{*rest}", any(handlers::resource))

@@ -257,3 +257,36 @@ async fn a_watch_from_a_version_older_than_the_history_age_gets_410_expired() {
     assert_eq!(event["object"]["code"], 410, "{event}");
     assert_eq!(event["object"]["reason"], "Expired", "{event}");
 }
+
+#[tokio::test]
+async fn kubectl_auth_can_i_says_yes_except_for_a_resource_the_lab_forbids() {
+    let lab = TestLab::start().await;
+    let Some(k) = lab.kubectl() else { return };
+    let yes = k.run(&["auth", "can-i", "create", "deployments"]).await;
+    assert_eq!((yes.code, yes.stdout.trim()), (Some(0), "yes"), "{yes:#?}");
+    let whoami = k
+        .run(&[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .await
+        .ok();
+    assert_eq!(whoami, "lab");
+    lab.lab
+        .set_faults(rollout_lab::Faults::parse("forbid=events").expect("a fault spec"));
+    let no = k.run(&["auth", "can-i", "list", "events"]).await;
+    assert_eq!(
+        (no.code, no.stdout.trim()),
+        (Some(1), "no - the lab forbids events (fault forbid=events)"),
+        "{no:#?}"
+    );
+    let still = k
+        .run(&["auth", "can-i", "get", "pods", "-n", "default"])
+        .await;
+    assert_eq!(still.stdout.trim(), "yes", "{still:#?}");
+    let listed = k.run(&["auth", "can-i", "--list"]).await.ok();
+    assert!(listed.lines().any(|l| l.starts_with("pods ")), "{listed}");
+    assert!(!listed.lines().any(|l| l.starts_with("events")), "{listed}");
+}
