@@ -48,9 +48,14 @@ impl ResourceType {
         }
     }
 
-    /// The key this type's objects are stored under; unique across groups.
+    /// The key this type's objects are stored under; unique across groups, except that a
+    /// version served from another's storage (`events.k8s.io` Events, see
+    /// `resources::conversion`) shares that type's key.
     pub fn store_key(&self) -> String {
-        format!("{}/{}", self.group, self.plural)
+        match crate::resources::conversion::storage_of(self) {
+            Some(storage) => storage.store_key(),
+            None => format!("{}/{}", self.group, self.plural),
+        }
     }
 
     /// The kind as upstream writes it in 422 messages (`Deployment.apps`).
@@ -287,10 +292,17 @@ mod tests {
     }
 
     #[test]
-    fn store_keys_are_unique_across_groups() {
-        let mut keys: Vec<String> = RESOURCES.iter().map(|r| r.store_key()).collect();
+    fn store_keys_are_unique_across_groups_but_views_share_their_storage() {
+        let mut keys: Vec<String> = RESOURCES
+            .iter()
+            .filter(|r| crate::resources::conversion::storage_of(r).is_none())
+            .map(|r| r.store_key())
+            .collect();
+        let stored = keys.len();
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), RESOURCES.len());
+        assert_eq!(keys.len(), stored);
+        let events_v1 = find("events.k8s.io", "v1", "events").expect("served");
+        assert_eq!(events_v1.store_key(), "/events");
     }
 }

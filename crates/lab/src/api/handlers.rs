@@ -14,6 +14,7 @@ use super::{ApiState, body_bytes, discovery, field_manager, is_write, success_st
 use crate::error::ApiError;
 use crate::kinds::ResourceType;
 use crate::registry::{DeleteOutcome, PatchType, Subresource, WriteOptions, Written};
+use crate::resources::conversion;
 
 /// Entry point for `/api/{*rest}` and `/apis/{*rest}`.
 pub async fn resource(State(state): State<ApiState>, req: Request) -> Response<Body> {
@@ -448,6 +449,14 @@ fn list(
                 .unwrap_or("")
                 .to_string(),
         )
+    };
+    // A view's objects are converted before the filter, which selects on the view's fields.
+    let items: Vec<std::sync::Arc<Value>> = match conversion::storage_of(rt) {
+        Some(_) => items
+            .iter()
+            .map(|o| std::sync::Arc::new(conversion::to_view(rt, o)))
+            .collect(),
+        None => items,
     };
     let mut matching: Vec<&Value> = items
         .iter()

@@ -290,3 +290,116 @@ async fn kubectl_auth_can_i_says_yes_except_for_a_resource_the_lab_forbids() {
     assert!(listed.lines().any(|l| l.starts_with("pods ")), "{listed}");
     assert!(!listed.lines().any(|l| l.starts_with("events")), "{listed}");
 }
+
+#[tokio::test]
+async fn events_written_through_either_version_are_served_by_both() {
+    let lab = TestLab::start().await;
+    let Some(k) = lab.kubectl() else { return };
+    let core = k.file(
+        "core.yaml",
+        "apiVersion: v1
+kind: Event
+metadata: {name: pulled}
+involvedObject: {kind: Pod, name: web-1, namespace: default}
+reason: Pulled
+message: Successfully pulled image
+type: Normal
+source: {component: kubelet}
+reportingComponent: kubelet
+count: 1
+",
+    );
+    k.run(&["apply", "-f", &core]).await.ok();
+    let v1 = k.file(
+        "v1.yaml",
+        "apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: scaled}
+eventTime: 2026-01-01T00:00:00.000000Z
+regarding: {kind: Deployment, name: web, namespace: default}
+reason: ScalingReplicaSet
+note: Scaled up replica set web-1 to 2
+type: Normal
+action: Scale
+reportingController: rollout
+reportingInstance: rollout-1
+",
+    );
+    k.run(&["create", "-f", &v1]).await.ok();
+    let through_v1 = k
+        .run(&[
+            "get",
+            "events.v1.events.k8s.io",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}:{.regarding.name}:{.note}:{.reportingController};{end}",
+        ])
+        .await
+        .ok();
+    assert_eq!(
+        through_v1,
+        "pulled:web-1:Successfully pulled image:kubelet;scaled:web:Scaled up replica set web-1 to 2:rollout;"
+    );
+    let through_core = k
+        .run(&[
+            "get",
+            "events",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}:{.involvedObject.name}:{.message}:{.reportingComponent};{end}",
+        ])
+        .await
+        .ok();
+    assert_eq!(
+        through_core,
+        "pulled:web-1:Successfully pulled image:kubelet;scaled:web:Scaled up replica set web-1 to 2:rollout;"
+    );
+    let selected = k
+        .run(&[
+            "get",
+            "events.events.k8s.io",
+            "--field-selector=regarding.name=web",
+            "-o",
+            "name",
+        ])
+        .await
+        .ok();
+    assert_eq!(selected.trim(), "event.events.k8s.io/scaled");
+    // One object: a patch through one version shows in the other, at one resourceVersion.
+    k.run(&[
+        "patch",
+        "events.v1.events.k8s.io",
+        "pulled",
+        "--type=merge",
+        "-p",
+        r#"{"note":"pulled again"}"#,
+    ])
+    .await
+    .ok();
+    let both = |resource: &'static str, path: &'static str| {
+        let k = &k;
+        async move {
+            k.run(&[
+                "get",
+                resource,
+                "pulled",
+                "-o",
+                &format!("jsonpath={path} {{.metadata.resourceVersion}}"),
+            ])
+            .await
+            .ok()
+        }
+    };
+    let core = both("events", "{.message}").await;
+    let v1 = both("events.v1.events.k8s.io", "{.note}").await;
+    assert_eq!(core, v1);
+    assert!(core.starts_with("pulled again "), "{core}");
+    let table = k
+        .run(&["get", "events.events.k8s.io", "--no-headers"])
+        .await
+        .ok();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("deployment/web") && l.contains("Scaled up replica set")),
+        "{table}"
+    );
+}
