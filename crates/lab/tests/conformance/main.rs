@@ -20,3 +20,4 @@ mod manifests;
 mod pod_logs;
 mod scheduling;
 mod support;
+mod termination;
