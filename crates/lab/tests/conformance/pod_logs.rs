@@ -64,3 +64,39 @@ async fn kubectl_logs_honours_timestamps_since_time_since_and_limit_bytes() {
         .ok();
     assert_eq!(cut, stamped[..5]);
 }
+
+#[tokio::test]
+async fn kubectl_run_with_args_runs_them_after_the_images_empty_entrypoint() {
+    let lab = TestLab::with_config(LabConfig::default()).await;
+    let Some(k) = lab.kubectl() else { return };
+    k.run(&[
+        "run",
+        "p",
+        "--image=busybox:1.36",
+        "--restart=Never",
+        "--",
+        "echo",
+        "hello",
+        "world",
+    ])
+    .await
+    .ok();
+    k.run(&[
+        "run",
+        "q",
+        "--image=busybox:1.36",
+        "--restart=Never",
+        "--command",
+        "--",
+        "sh",
+        "-c",
+        "echo from $0",
+        "command",
+    ])
+    .await
+    .ok();
+    wait_for(&k, "pod/p", "{.status.phase}", "Succeeded").await;
+    wait_for(&k, "pod/q", "{.status.phase}", "Succeeded").await;
+    assert_eq!(k.run(&["logs", "p"]).await.ok(), "hello world\n");
+    assert_eq!(k.run(&["logs", "q"]).await.ok(), "from command\n");
+}
