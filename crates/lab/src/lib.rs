@@ -212,6 +212,7 @@ impl Lab {
             logs: Arc::new(Mutex::new(Some(kubelets.log_source()))),
             token: Arc::from(access.token.as_str()),
             read_timeout: config.read_timeout,
+            metrics: Arc::default(),
         };
         controllers::spawn_all(&registry, &shutdown, config.controllers);
         if config.controllers {

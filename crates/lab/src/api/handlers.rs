@@ -18,10 +18,21 @@ use crate::resources::conversion;
 
 /// Entry point for `/api/{*rest}` and `/apis/{*rest}`.
 pub async fn resource(State(state): State<ApiState>, req: Request) -> Response<Body> {
-    match handle(state, req).await {
+    let labels = super::metrics::labels(
+        req.method(),
+        req.uri().path(),
+        &Query::parse(req.uri().query()),
+        req.headers(),
+    );
+    let metrics = state.metrics.clone();
+    let resp = match handle(state, req).await {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
+    };
+    if let Some(labels) = labels {
+        metrics.count(labels, resp.status().as_u16());
     }
+    resp
 }
 
 async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiError> {
@@ -520,6 +531,8 @@ fn watch_collection(
         .map(|t| std::time::Duration::from_secs(t as u64))
         .unwrap_or(watch::DEFAULT_TIMEOUT);
     let faults = state.faults.lock().map(|f| f.clone()).unwrap_or_default();
+    let guard = super::metrics::labels(&Method::GET, &watch_path(rt, ns), q, &HeaderMap::new())
+        .map(|labels| state.metrics.watch_opened(labels));
     let req = watch::WatchRequest {
         rt,
         filter,
@@ -535,7 +548,16 @@ fn watch_collection(
         state.registry.store(),
         req,
         state.shutdown.clone(),
+        guard,
     ))
+}
+
+/// The collection path of a watch, for its metrics labels.
+fn watch_path(rt: &ResourceType, ns: Option<&str>) -> String {
+    match ns {
+        Some(ns) => format!("{}/namespaces/{ns}/{}", rt.gv_path(), rt.plural),
+        None => format!("{}/{}", rt.gv_path(), rt.plural),
+    }
 }
 
 fn delete_collection(

@@ -8,6 +8,7 @@
 //! | `GET /api/v1`, `/apis/{g}/{v}`, `/apis/{g}` | legacy `APIResourceList` / `APIGroup` |
 //! | `GET /openapi/v3[/{gv}]` | minimal OpenAPI v3 (PATCH with `fieldValidation`) |
 //! | `GET /healthz`, `/readyz`, `/livez` | `ok` |
+//! | `GET /metrics` | Prometheus text: requests, open watches, stored objects (see `metrics`) |
 //! | `GET /{prefix}/{resource}` | list, or watch with `watch=true` (all namespaces for namespaced types) |
 //! | `POST /{prefix}/[namespaces/{ns}/]{resource}` | create |
 //! | `DELETE /{prefix}/[namespaces/{ns}/]{resource}` | deletecollection |
@@ -26,6 +27,7 @@ mod auth;
 mod discovery;
 mod faults;
 mod handlers;
+pub mod metrics;
 mod paths;
 mod pod_log;
 mod protobuf;
@@ -60,6 +62,8 @@ pub struct ApiState {
     pub token: Arc<str>,
     /// How long a request body may take to arrive.
     pub read_timeout: std::time::Duration,
+    /// Request and watch counters behind `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The largest request body accepted, as upstream's `MaxRequestBodyBytes` (3 MiB).
@@ -77,6 +81,7 @@ pub fn router(state: ApiState) -> Router {
             "/version/",
             get(|| async { respond::json_response(StatusCode::OK, &discovery::version()) }),
         )
+        .route("/metrics", get(metrics::serve))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))

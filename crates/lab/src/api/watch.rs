@@ -116,10 +116,17 @@ fn expired_status(requested: u64, oldest: u64) -> Value {
 }
 
 /// Starts a watch and returns its streaming response.
-pub fn start(store: &Store, req: WatchRequest, shutdown: CancellationToken) -> Response<Body> {
+/// `guard` lives as long as the stream (the metrics' count of open watches).
+pub fn start(
+    store: &Store,
+    req: WatchRequest,
+    shutdown: CancellationToken,
+    guard: impl Send + 'static,
+) -> Response<Body> {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     let store = store.clone();
     tokio::spawn(async move {
+        let _guard = guard;
         let mut sender = Sender {
             tx,
             rt: req.rt,

@@ -17,6 +17,7 @@ mod kube_watch;
 mod kubectl;
 mod kubectl_patch;
 mod manifests;
+mod metrics;
 mod pod_logs;
 mod scheduling;
 mod support;
