@@ -47,13 +47,17 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+    let eviction = matches!(&target, Target::Object { sub: Some(s), .. } if s == "eviction");
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") && !eviction {
         let mut e = ApiError::unsupported_media_type(content_type);
         e.message = "the lab accepts JSON and YAML bodies only, not protobuf; create the object from a manifest instead (kubectl apply -f / create -f)".into();
         return Err(e);
     }
     super::check_declared_length(&headers)?;
-    if matches!(method, Method::POST | Method::PUT) && !decodable_body_type(content_type) {
+    if matches!(method, Method::POST | Method::PUT)
+        && !decodable_body_type(content_type)
+        && !eviction
+    {
         return Err(ApiError::unsupported_body_type());
     }
     let state = &state;
@@ -256,6 +260,10 @@ async fn object(
                 &write_options(query, headers)?,
             )
         }
+        (Some("eviction"), Method::POST) if rt.plural == "pods" => {
+            let bytes = body_bytes(state, body).await?;
+            evict(state, ns, name, query, &bytes)
+        }
         (Some(sub @ ("exec" | "attach" | "portforward" | "ephemeralcontainers")), _)
             if rt.plural == "pods" =>
         {
@@ -272,6 +280,40 @@ async fn object(
             "{m} is not allowed here"
         ))),
     }
+}
+
+/// `POST pods/{name}/eviction` with a JSON or (kubectl drain's) protobuf `Eviction`:
+/// 201 and a Success Status once the pod is being deleted (see `registry::eviction`).
+fn evict(
+    state: &ApiState,
+    ns: &str,
+    name: &str,
+    query: &Query,
+    bytes: &[u8],
+) -> Result<Response<Body>, ApiError> {
+    let eviction = if bytes.starts_with(super::protobuf::MAGIC) {
+        super::protobuf::decode(bytes, super::protobuf::EVICTION).ok_or_else(|| {
+            ApiError::bad_request("the body of the request could not be decoded as protobuf")
+        })?
+    } else {
+        decode(bytes)?
+    };
+    let body_name = eviction.pointer("/metadata/name").and_then(Value::as_str);
+    if body_name.is_some_and(|n| !n.is_empty() && n != name) {
+        return Err(ApiError::bad_request(
+            "name in URL does not match name in Eviction object",
+        ));
+    }
+    let delete_options = eviction
+        .get("deleteOptions")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let opts = query::delete_options_from_body(query.delete_options()?, delete_options.as_bytes())?;
+    state.registry.evict(ns, name, &opts)?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }
 
 /// The one line the lab answers for a pod subresource it does not implement.

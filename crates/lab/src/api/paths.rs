@@ -31,6 +31,7 @@ const SUBRESOURCES: &[&str] = &[
     "log",
     "binding",
     "finalize",
+    "eviction",
     // Pod subresources the lab answers with a Status saying it does not support them.
     "exec",
     "attach",

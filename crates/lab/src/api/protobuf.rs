@@ -1,8 +1,9 @@
 //! Just enough of the Kubernetes protobuf encoding to read the access-review bodies kubectl
 //! sends as `application/vnd.kubernetes.protobuf` (its typed clients always do): the
-//! `k8s\0` envelope (`runtime.Unknown` with the object in field 2) and the string and
-//! message fields of a message described by a small schema, read into the same JSON the
-//! JSON body would have been. Other fields are skipped.
+//! `k8s\0` envelope (`runtime.Unknown` with the object in field 2) and the string, number,
+//! boolean and message fields of a message described by a small schema, read into the same
+//! JSON the JSON body would have been. Other fields are skipped. The access reviews and
+//! `kubectl drain`'s Eviction are read so.
 
 use serde_json::{Map, Value, json};
 
@@ -19,12 +20,17 @@ pub struct Field {
 /// What a field holds.
 pub enum Kind {
     Text,
+    /// A repeated string field, read as a JSON array.
+    Texts,
+    /// An `int64`/`int32` varint.
+    Int,
+    Bool,
     Message(&'static [Field]),
 }
 
 /// One field read from the wire.
 enum Wire<'a> {
-    Varint,
+    Varint(u64),
     Bytes(&'a [u8]),
     Fixed,
 }
@@ -49,10 +55,7 @@ fn fields(buf: &[u8]) -> Option<Vec<(u64, Wire<'_>)>> {
     while pos < buf.len() {
         let key = varint(buf, &mut pos)?;
         let value = match key & 7 {
-            0 => {
-                varint(buf, &mut pos)?;
-                Wire::Varint
-            }
+            0 => Wire::Varint(varint(buf, &mut pos)?),
             1 => {
                 pos = pos.checked_add(8).filter(|p| *p <= buf.len())?;
                 Wire::Fixed
@@ -79,13 +82,23 @@ fn fields(buf: &[u8]) -> Option<Vec<(u64, Wire<'_>)>> {
 pub fn message(buf: &[u8], schema: &[Field]) -> Option<Value> {
     let mut obj = Map::new();
     for (number, value) in fields(buf)? {
-        let (Some(field), Wire::Bytes(bytes)) = (schema.iter().find(|f| f.number == number), value)
-        else {
+        let Some(field) = schema.iter().find(|f| f.number == number) else {
             continue;
         };
-        let v = match field.kind {
-            Kind::Text => json!(String::from_utf8_lossy(bytes)),
-            Kind::Message(inner) => message(bytes, inner)?,
+        let v = match (&field.kind, value) {
+            (Kind::Text, Wire::Bytes(b)) => json!(String::from_utf8_lossy(b)),
+            (Kind::Texts, Wire::Bytes(b)) => {
+                let mut all = obj.remove(field.name).unwrap_or(json!([]));
+                if let Some(a) = all.as_array_mut() {
+                    a.push(json!(String::from_utf8_lossy(b)));
+                }
+                all
+            }
+            // Two's complement, as Go encodes a negative int64.
+            (Kind::Int, Wire::Varint(n)) => json!(n as i64),
+            (Kind::Bool, Wire::Varint(n)) => json!(n != 0),
+            (Kind::Message(inner), Wire::Bytes(b)) => message(b, inner)?,
+            _ => continue,
         };
         obj.insert(field.name.to_string(), v);
     }
@@ -155,6 +168,34 @@ pub const SELF_SUBJECT_RULES_REVIEW: &[Field] = &[
     nested(2, "spec", &[text(1, "namespace")]),
 ];
 
+const PRECONDITIONS: &[Field] = &[text(1, "uid"), text(2, "resourceVersion")];
+
+const DELETE_OPTIONS: &[Field] = &[
+    Field {
+        number: 1,
+        name: "gracePeriodSeconds",
+        kind: Kind::Int,
+    },
+    nested(2, "preconditions", PRECONDITIONS),
+    Field {
+        number: 3,
+        name: "orphanDependents",
+        kind: Kind::Bool,
+    },
+    text(4, "propagationPolicy"),
+    Field {
+        number: 5,
+        name: "dryRun",
+        kind: Kind::Texts,
+    },
+];
+
+/// `policy/v1 Eviction` (what `kubectl drain` sends).
+pub const EVICTION: &[Field] = &[
+    nested(1, "metadata", OBJECT_META),
+    nested(2, "deleteOptions", DELETE_OPTIONS),
+];
+
 /// `authentication.k8s.io/v1 SelfSubjectReview`.
 pub const SELF_SUBJECT_REVIEW: &[Field] = &[nested(1, "metadata", OBJECT_META)];
 
@@ -183,6 +224,25 @@ mod tests {
         assert_eq!(
             decode(&body, SELF_SUBJECT_ACCESS_REVIEW),
             Some(json!({"spec": {"resourceAttributes": {"verb": "list", "resource": "pods"}}}))
+        );
+    }
+
+    #[test]
+    fn an_eviction_reads_its_delete_options_numbers_flags_and_lists() {
+        let opts = [
+            vec![1 << 3, 30],
+            vec![3 << 3, 1],
+            len_field(5, b"All"),
+            len_field(4, b"Background"),
+        ]
+        .concat();
+        let eviction = [len_field(1, &len_field(1, b"web-1")), len_field(2, &opts)].concat();
+        let body = [MAGIC.to_vec(), len_field(2, &eviction)].concat();
+        assert_eq!(
+            decode(&body, EVICTION),
+            Some(json!({"metadata": {"name": "web-1"}, "deleteOptions": {
+                "gracePeriodSeconds": 30, "orphanDependents": true, "dryRun": ["All"],
+                "propagationPolicy": "Background"}}))
         );
     }
 

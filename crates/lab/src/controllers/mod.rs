@@ -2,6 +2,7 @@
 //! acting through the API server, so each change it makes is a watch event.
 
 pub mod deployment;
+pub mod disruption;
 pub mod endpoint_selection;
 pub mod endpoints;
 pub mod endpointslices;
@@ -54,5 +55,10 @@ pub fn spawn_all(registry: &Registry, cancel: &CancellationToken, workloads: boo
         registry.clone(),
         cancel.clone(),
         endpointslices::EndpointSliceController::default(),
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        disruption::DisruptionController,
     ));
 }

@@ -8,6 +8,7 @@
 //! Kubernetes.
 
 mod delete;
+mod eviction;
 mod meta;
 mod patch;
 

@@ -5,6 +5,7 @@
 //! client shows), never the order of API calls. Tests that need a module still being
 //! written (upstream defaulting, validation, Table columns, set-based selectors) are marked
 
+mod disruption;
 mod errors;
 mod faults;
 mod fidelity;
