@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod endpointslices;
 pub mod events;
 pub mod gc;
+pub mod hpa;
 pub mod nodes;
 pub mod replicaset;
 pub mod runtime;
@@ -60,5 +61,10 @@ pub fn spawn_all(registry: &Registry, cancel: &CancellationToken, workloads: boo
         registry.clone(),
         cancel.clone(),
         disruption::DisruptionController,
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        hpa::HpaController,
     ));
 }

@@ -9,6 +9,7 @@ mod disruption;
 mod errors;
 mod faults;
 mod fidelity;
+mod hpa;
 mod init_containers;
 mod kube_client;
 mod kube_delete;
