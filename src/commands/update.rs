@@ -106,6 +106,13 @@ pub async fn run(
     args: UpdateArgs,
 ) -> Result<Exit, CliError> {
     let req = parse(&args)?;
+    gates(&args)?;
+    if args.gates.any() && args.steps.is_none() {
+        return Err(CliError::usage(
+            "the gates (--verify, --verify-http, --verify-prometheus) run between the steps of a stepped rollout",
+            Some("add --steps, e.g. --steps 1,50%".to_string()),
+        ));
+    }
     if let Some(text) = &args.steps {
         steps::parse(text).map_err(|e| {
             CliError::usage(e.to_string(), Some("e.g. --steps 1,50%,100%".to_string()))
@@ -265,7 +272,13 @@ async fn update_one(
         return resume_steps(cluster, printer, args, &req, d, progress, text, started).await;
     }
     let stepping = match &args.steps {
-        Some(text) => match stepping_for(&d, text, args.bake.unwrap_or_default(), args.approve)? {
+        Some(text) => match stepping_for(
+            &d,
+            text,
+            args.bake.unwrap_or_default(),
+            args.approve,
+            gates(args)?,
+        )? {
             Ok(stepping) => Some(stepping),
             Err((reason, next)) => {
                 let mut o = Outcome::new(target, "update", Ended::Refused, reason);
@@ -369,6 +382,7 @@ fn stepping_for(
     text: &str,
     bake: std::time::Duration,
     approve: bool,
+    gates: Vec<crate::gates::Gate>,
 ) -> Result<Result<Stepping, (String, String)>, CliError> {
     let name = d.metadata.name.clone().unwrap_or_default();
     if let Some(p) = steps::in_flight(d) {
@@ -421,6 +435,7 @@ fn stepping_for(
         bake,
         resume: None,
         approve,
+        gates,
     }))
 }
 /// Whether the Deployment's template is live: rolled out on fresh status, not paused.
@@ -470,6 +485,11 @@ async fn pick_up(
         format!("picked up the rollout of revision {revision} an earlier run started"),
     );
     Ok(o)
+}
+
+/// The gates of `--verify*`, as usage errors when they do not parse.
+fn gates(args: &UpdateArgs) -> Result<Vec<crate::gates::Gate>, CliError> {
+    args.gates.gates().map_err(|e| CliError::usage(e, None))
 }
 
 /// The newest revision below the one `d` runs: what a rollout picked up returns to.
@@ -541,6 +561,7 @@ async fn resume_steps(
             awaiting_approval: progress.awaiting_approval,
         }),
         approve: args.approve,
+        gates: gates(args)?,
     };
     let s = Started {
         from_revision: revision_before(cluster, &d).await?,

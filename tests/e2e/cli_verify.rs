@@ -4,7 +4,7 @@
 
 use crate::support::{Env, lab_config};
 
-const MANIFEST: &str = r#"apiVersion: apps/v1
+pub const MANIFEST: &str = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: model

@@ -104,6 +104,8 @@ pub struct Stepping {
     pub resume: Option<Resume>,
     /// Each step but the last waits for `rollout resume` once done (`--approve`).
     pub approve: bool,
+    /// The verification gates each step but the last must pass before it is done.
+    pub gates: Vec<crate::gates::Gate>,
 }
 
 /// Where a re-run picks a stepped rollout up.
