@@ -151,8 +151,16 @@ fn words(line: &str) -> Vec<String> {
 /// Runs the binary with `args` and a kubeconfig that does not exist: a command line clap
 /// accepts gets as far as reading the kubeconfig (or the runbook); one it refuses does not.
 fn accepted(args: &[String]) -> Result<(), String> {
+    // Files the command line would write go to a directory of the test's own.
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut args = args.to_vec();
+    for i in 1..args.len() {
+        if args[i - 1] == "--events-file" {
+            args[i] = dir.path().join(&args[i]).display().to_string();
+        }
+    }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-        .args(args)
+        .args(&args)
         .args(["--kubeconfig", "/nonexistent/kubeconfig"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("ROLLOUT_CONFIG", "")
