@@ -69,18 +69,25 @@ pub async fn start_following(env: &Env, args: &[String], extra: &[&str]) -> Foll
 impl Following {
     /// Reads stderr until a line contains `needle` (true), or it ends or `within` passes.
     pub async fn wait_for(&mut self, needle: &str, within: Duration) -> bool {
+        self.wait_any(&[needle], within).await.is_some()
+    }
+
+    /// Reads stderr until a line contains one of `needles` (its index), or it ends or
+    /// `within` passes (`None`).
+    pub async fn wait_any(&mut self, needles: &[&str], within: Duration) -> Option<usize> {
         tokio::time::timeout(within, async {
             while let Ok(Some(line)) = self.lines.next_line().await {
-                let found = line.contains(needle);
+                let found = needles.iter().position(|n| line.contains(n));
                 self.seen.push(line);
-                if found {
-                    return true;
+                if found.is_some() {
+                    return found;
                 }
             }
-            false
+            None
         })
         .await
-        .unwrap_or(false)
+        .ok()
+        .flatten()
     }
 
     /// Sends SIGTERM (Ctrl-C, a CI cancellation) and waits for the end: (exit code, stderr).
