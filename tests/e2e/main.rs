@@ -4,6 +4,7 @@
 //! or namespaces and runs the binary and kubectl.
 
 mod bluegreen;
+mod bluegreen_flow;
 mod cli_failures;
 mod cli_faults;
 mod cli_input;
