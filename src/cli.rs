@@ -275,6 +275,15 @@ pub struct BlueGreenArgs {
     /// The full flow: what a new side that fails (or fails --verify) gets: scaled to 0, or left for inspection.
     #[arg(long, value_enum, default_value_t = SideFailure::ScaleDown)]
     pub on_failure: SideFailure,
+    /// The full flow: readiness-probe failures of one new pod, beyond the probe's own failureThreshold, that fail the new side.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub probe_failures: u32,
+    /// The full flow: container restarts of one new pod that fail the new side.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub restarts: u32,
+    /// The full flow: how long a new pod may stay unschedulable before the new side counts as failed.
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
+    pub unschedulable_grace: std::time::Duration,
     /// Swap back to the side recorded at the last swap.
     #[arg(long, conflicts_with = "status")]
     pub rollback: bool,

@@ -130,6 +130,11 @@ pub async fn run(
                 wait_scale_down: args.wait_scale_down,
                 on_failure: args.on_failure,
                 force: args.force,
+                thresholds: crate::engine::diagnose::Thresholds {
+                    probe_failures: args.probe_failures,
+                    restarts: args.restarts,
+                    unschedulable_grace: args.unschedulable_grace,
+                },
             };
             flow::run(&cluster, printer, &name, &opts, &f, started).await?
         }

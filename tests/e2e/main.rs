@@ -16,6 +16,7 @@ mod cli_undo;
 mod cli_update;
 mod history_pause;
 mod lab_bluegreen;
+mod lab_bluegreen_flow;
 mod lab_kill;
 mod lab_kubectl_rollout;
 mod lab_manifests;

@@ -43,6 +43,8 @@ pub(super) struct Flow {
     pub wait_scale_down: bool,
     pub on_failure: SideFailure,
     pub force: bool,
+    /// When a new side counts as failed (as `update`'s flags say).
+    pub thresholds: crate::engine::diagnose::Thresholds,
 }
 
 fn replicas(d: &Deployment) -> i32 {
@@ -254,7 +256,7 @@ pub(super) async fn run(
         ));
     }
     keep_old::annotate(cluster, service, flow::phase_patch("following")).await?;
-    let outcome = follow(cluster, printer, o, before, written.clone(), same).await?;
+    let outcome = follow(cluster, printer, o, f, before, written.clone(), same).await?;
     if outcome.result != Ended::RolledOut {
         return failed(
             cluster,
@@ -513,6 +515,7 @@ async fn follow(
     cluster: &Cluster,
     printer: &Printer,
     o: &Opts,
+    f: &Flow,
     before: Deployment,
     after: Deployment,
     picked_up: bool,
@@ -522,9 +525,9 @@ async fn follow(
         timeout: o.timeout,
         on_failure: OnFailure::None,
         on_interrupt: OnInterrupt::None,
-        probe_failures: 3,
-        restarts: 2,
-        unschedulable_grace: std::time::Duration::from_secs(10),
+        probe_failures: f.thresholds.probe_failures,
+        restarts: f.thresholds.restarts,
+        unschedulable_grace: f.thresholds.unschedulable_grace,
     };
     let mut s = Started::new("bluegreen", before, after);
     s.picked_up = picked_up;

@@ -1,0 +1,143 @@
+//! The full blue-green flow's capacity preflight on labs sized for it: a new side that
+//! cannot run beside the old one is refused with the numbers (exit 7, nothing created),
+//! started anyway with `--force` (its pods that do not fit fail it before the swap), and a
+//! user who may not list nodes is told the check was skipped. Lab only: it needs the lab's
+//! GPU count and fault injection.
+
+use serde_json::json;
+
+use crate::bluegreen::{blue, selector, service, side, svc};
+use crate::support::{Env, lab_config};
+
+/// Blue: 2 busybox pods holding one GPU each, and the Service on it.
+async fn gpu_blue(env: &Env) {
+    let mut d = side("blue");
+    d["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"limits": {"nvidia.com/gpu": "1"}});
+    env.create(d).await;
+    env.apply_yaml(&service(blue(), json!("http"))).await;
+}
+
+fn with_gpus(gpus: u32) -> rollout_lab::LabConfig {
+    rollout_lab::LabConfig {
+        node_capacity: rollout_lab::controllers::nodes::NodeCapacity {
+            gpus,
+            ..Default::default()
+        },
+        ..lab_config()
+    }
+}
+
+/// One node of 3 GPUs, blue holding 2: green's 2 pods cannot run beside blue. The flow is
+/// refused with the numbers and what would fit (exit 7, no green); with `--force` green is
+/// started anyway, its pod that cannot schedule fails it, and the Service stays on blue.
+#[tokio::test]
+async fn a_new_side_that_cannot_fit_is_refused_unless_forced_and_never_gets_traffic() {
+    let Some(env) = Env::with_config(with_gpus(3), "a lab with 3 GPUs on its one node").await
+    else {
+        return;
+    };
+    gpu_blue(&env).await;
+    let run = env
+        .rollout(&[
+            "bluegreen",
+            "shop",
+            "--env",
+            "VERSION=v2",
+            "--stable-for",
+            "0",
+        ])
+        .await;
+    run.expect_code(7);
+    assert!(
+        run.errors().iter().any(|e| e.contains(
+            "deployment \"shop-green\" cannot run beside \"shop-blue\": 2 new pods requesting"
+        ) && e.contains("only 1 fit")
+            && e.contains("nvidia.com/gpu 1")),
+        "{}",
+        run.both()
+    );
+    assert!(
+        run.hints()
+            .iter()
+            .any(|h| h.contains("--preview-replicas 1") && h.contains("--force")),
+        "{}",
+        run.both()
+    );
+    assert!(
+        env.deployments()
+            .get_opt("shop-green")
+            .await
+            .expect("a read")
+            .is_none()
+    );
+
+    let forced = env
+        .rollout(&[
+            "bluegreen",
+            "shop",
+            "--env",
+            "VERSION=v2",
+            "--force",
+            "--unschedulable-grace",
+            "2s",
+            "--stable-for",
+            "0",
+            "-o",
+            "json",
+        ])
+        .await;
+    forced.expect_code(4);
+    let r = forced.json();
+    assert_eq!(r["result"], "new-side-failed", "{}", forced.both());
+    assert!(
+        r["newSide"]["diagnosis"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("nvidia.com/gpu")),
+        "{r}"
+    );
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+    assert_eq!(
+        env.get("shop-green").await.spec.and_then(|s| s.replicas),
+        Some(0),
+        "scaled to 0 (--on-failure scale-down)"
+    );
+}
+
+/// A user whom RBAC does not let list nodes is told the preflight was skipped and why, and
+/// the flow goes on.
+#[tokio::test]
+async fn the_capacity_check_is_skipped_and_said_so_when_nodes_cannot_be_listed() {
+    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+        return;
+    };
+    env.create(side("blue")).await;
+    env.apply_yaml(&service(blue(), json!("http"))).await;
+    let lab = env.lab.as_ref().expect("a lab");
+    lab.set_faults(rollout_lab::Faults {
+        forbid: vec!["nodes".to_string()],
+        ..rollout_lab::Faults::default()
+    });
+    let run = env
+        .rollout(&[
+            "bluegreen",
+            "shop",
+            "--env",
+            "VERSION=v2",
+            "--stable-for",
+            "0",
+        ])
+        .await;
+    lab.set_faults(rollout_lab::Faults::default());
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("warning: capacity check skipped: cannot list nodes"),
+        "{}",
+        run.both()
+    );
+    assert_eq!(
+        selector(&svc(&env, "shop").await),
+        json!({"app": "shop", "color": "green"})
+    );
+}
