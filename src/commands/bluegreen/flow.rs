@@ -87,6 +87,10 @@ pub(super) async fn run(
     };
     r.to = sides.idle.clone();
     r.from = Some(sides.active.clone());
+    r.selector_before = checks::service_selector(&svc);
+    r.selector_after = r.selector_before.clone();
+    r.selector_after
+        .insert(sides.key.clone(), sides.idle_value.clone());
     let mut report = FlowReport {
         active: sides.active.clone(),
         side: sides.idle.clone(),
@@ -123,7 +127,15 @@ pub(super) async fn run(
         )
         .await;
     }
-    if !o.dry_run {
+    if record.scale_down_side.as_deref() == Some(sides.idle.as_str()) {
+        // The side an earlier flow kept for a swap back is the one to start the new
+        // version on: its window ends here.
+        printer.warn(&format!(
+            "deployment \"{}\" was kept for a swap back until {} (--keep-old); this flow starts the new version on it",
+            sides.idle,
+            record.scale_down_at.as_deref().unwrap_or("?")
+        ));
+    } else if !o.dry_run {
         // An earlier flow's old side whose window has passed.
         r.actions
             .extend(keep_old::settle(cluster, printer, service, false).await?);

@@ -105,7 +105,8 @@ impl FlowRecord {
 }
 
 /// The merge patch that starts a flow: its phase, target, start, cause and keep-old; an
-/// older failure is dropped. A pending scale-down of an earlier flow stays.
+/// older failure is dropped, and so is a pending scale-down of an earlier flow: the side it
+/// kept is the idle side this flow starts the new version on.
 pub fn start_patch(target: &str, now: &str, cause: &str, keep_old: &KeepOld) -> Value {
     json!({"metadata": {"annotations": {
         PHASE: "starting",
@@ -114,6 +115,8 @@ pub fn start_patch(target: &str, now: &str, cause: &str, keep_old: &KeepOld) -> 
         CAUSE: cause,
         FAILURE: null,
         KEEP_OLD: keep_old.shown(),
+        SCALE_DOWN_SIDE: null,
+        SCALE_DOWN_AT: null,
     }}})
 }
 
@@ -283,6 +286,15 @@ mod tests {
         let r = FlowRecord::of(Some(&a));
         assert_eq!(r.scale_down_side, None);
         assert!(!r.unfinished());
+        // The next flow reuses the kept side: its scale-down goes with the start.
+        json_patch::merge(&mut doc, &keeping_patch("inference-blue", Some("x")));
+        json_patch::merge(
+            &mut doc,
+            &start_patch("inference-blue", "t", "c", &KeepOld::Forever),
+        );
+        let a: Labels =
+            serde_json::from_value(doc["metadata"]["annotations"].clone()).expect("labels");
+        assert_eq!(FlowRecord::of(Some(&a)).scale_down_at, None);
         assert_eq!(a.get("team").map(String::as_str), Some("ml"));
     }
 
