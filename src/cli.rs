@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::engine::policy::{OnFailure, OnInterrupt};
 use crate::exit::EXIT_CODES_HELP;
@@ -33,14 +34,33 @@ pub fn usage_error_text(rendered: &str) -> String {
     text
 }
 
+/// The command line's definition; run as the kubectl plugin it is named `kubectl ship`.
+pub fn command() -> clap::Command {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let invoked = std::path::Path::new(&argv0).file_name().unwrap_or_default();
+    if invoked == crate::commands::plugin::NAME {
+        cmd.bin_name("kubectl ship")
+    } else {
+        cmd
+    }
+}
+
 /// Roll out new versions of Kubernetes Deployments without dropping requests.
 #[derive(Debug, Parser)]
-#[command(name = "rollout", version, about, after_help = EXIT_CODES_HELP)]
+#[command(name = "rollout", version = crate::commands::version::LONG, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// More diagnostics on stderr: -v rollout's steps, -vv every API request (method, path,
+    /// status, latency), -vvv the client library too. RUST_LOG or ROLLOUT_LOG take a filter.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// kubectl's spelling of the level (--v=6), for use as a kubectl plugin: 1-3 as -v, 4-7 as -vv, 8+ as -vvv.
+    #[arg(long = "v", global = true, value_name = "LEVEL", hide = true)]
+    pub kubectl_verbosity: Option<u8>,
     /// Disable colour (also NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -58,6 +78,12 @@ pub struct ClusterArgs {
     /// The kubeconfig context to use.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// The kubeconfig cluster to use instead of the context's.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use instead of the context's.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
     /// Namespace (default: the context's namespace, then "default").
     #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
@@ -70,7 +96,8 @@ pub struct TargetArgs {
     #[arg(
         value_name = "DEPLOYMENT",
         required_unless_present = "selector",
-        conflicts_with = "selector"
+        conflicts_with = "selector",
+        add = ArgValueCompleter::new(crate::complete::deployments)
     )]
     pub target: Option<String>,
     /// Act on every Deployment matching this label selector (one line each; worst exit code wins).
@@ -125,6 +152,42 @@ pub enum Command {
     /// The local lab cluster: a Kubernetes API with controllers and a kubelet on this machine.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Print the client version, the commit it was built from, and the server version.
+    Version(VersionArgs),
+    /// Print the shell completion script: `source <(rollout completion bash)`.
+    Completion(CompletionArgs),
+    /// Write the manual pages, one per command, into a directory.
+    Man(ManArgs),
+    /// Install rollout as the kubectl plugin `kubectl ship`.
+    Plugin(PluginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Only the client version; do not contact the cluster.
+    #[arg(long)]
+    pub client: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// bash, zsh, fish or powershell.
+    #[arg(value_parser = ["bash", "zsh", "fish", "powershell"])]
+    pub shell: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write into (created if missing).
+    #[arg(long, default_value = "man", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    /// Where to put the `kubectl-ship` link [default: beside this binary]; it must be on PATH.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -191,7 +254,7 @@ pub struct HistoryArgs {
     #[command(subcommand)]
     pub diff: Option<HistoryCommand>,
     /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
-    #[arg(value_name = "DEPLOYMENT")]
+    #[arg(value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments))]
     pub target: Option<String>,
     /// Print this revision's pod template.
     #[arg(long, value_name = "N")]
@@ -203,7 +266,7 @@ pub enum HistoryCommand {
     /// The pod-template diff between two revisions (exit 0 same, 1 different).
     Diff {
         /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
-        #[arg(value_name = "DEPLOYMENT")]
+        #[arg(value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments))]
         target: String,
         /// The older revision.
         a: i64,
@@ -237,10 +300,10 @@ pub struct ResumeArgs {
 #[derive(Debug, Args)]
 pub struct BlueGreenArgs {
     /// NAME, svc/NAME or service/NAME.
-    #[arg(value_name = "SERVICE")]
+    #[arg(value_name = "SERVICE", add = ArgValueCompleter::new(crate::complete::services))]
     pub service: String,
     /// The Deployment to cut the Service over to.
-    #[arg(long, value_name = "DEPLOYMENT", required_unless_present_any = ["rollback", "status", "images", "env", "patch"], conflicts_with_all = ["rollback", "status"])]
+    #[arg(long, value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments), required_unless_present_any = ["rollback", "status", "images", "env", "patch"], conflicts_with_all = ["rollback", "status"])]
     pub to: Option<String>,
     /// The full flow: start the idle side with this image, as [CONTAINER=]IMAGE (repeatable), follow it to ready, swap.
     #[arg(long = "image", value_name = "[CONTAINER=]IMAGE", conflicts_with_all = ["to", "rollback", "status"])]
@@ -369,7 +432,7 @@ pub struct LabUpArgs {
     /// How long the Service proxy lags behind endpoint changes (kube-proxy's propagation delay).
     #[arg(long, default_value = "100ms", value_parser = crate::duration::parse)]
     pub proxy_delay: std::time::Duration,
-    /// Fault injection, e.g. `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2,forbid=events` (rates are fractions of requests; watch-cut is seconds; forbid, repeatable, answers 403 to every request for that resource).
+    /// Fault injection, e.g. `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2,forbid=events` (rates are fractions of requests; watch-cut is seconds; forbid, repeatable, answers 403 to every request for that resource; fail-watch=PLURAL, repeatable, fails that resource's watches).
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
     /// Serve plain HTTP instead of HTTPS, for tests that read the wire (the kubeconfig's bearer token is still required).

@@ -2,16 +2,20 @@
 //! documented exit code.
 
 mod bluegreen;
+mod completion;
 mod demo;
 mod follow;
 mod history;
 mod lab;
+mod man;
 mod pause;
+pub mod plugin;
 mod resume;
 mod status;
 mod targets;
 mod undo;
 mod update;
+pub mod version;
 
 use crate::cli::{Cli, Command, LabCommand};
 use crate::cluster;
@@ -31,6 +35,10 @@ pub async fn run(cli: Cli) -> Exit {
             let code = model_server::server::run_from_env().await;
             std::process::exit(code);
         }
+        Command::Version(args) => return version::run(&cli.cluster, &printer, args).await,
+        Command::Completion(args) => return completion::run(args),
+        Command::Man(args) => return man::run(args),
+        Command::Plugin(args) => return plugin::run(args),
         Command::History(args) => match cluster::connect(&cli.cluster).await {
             Ok(c) => history::run(&c, &printer, args).await,
             Err(e) => Err(e),

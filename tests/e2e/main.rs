@@ -5,6 +5,7 @@
 
 mod bluegreen;
 mod bluegreen_flow;
+mod cli_ecosystem;
 mod cli_failures;
 mod cli_faults;
 mod cli_input;

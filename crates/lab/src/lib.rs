@@ -127,6 +127,7 @@ pub struct Lab {
     registry: Registry,
     shutdown: CancellationToken,
     faults: Arc<Mutex<Faults>>,
+    faults_changed: Arc<tokio::sync::Notify>,
     server: Option<JoinHandle<()>>,
     kubelets: kubelet::Kubelets,
     access: kubeconfig::Access,
@@ -173,6 +174,7 @@ impl Lab {
         .map_err(LabError::Seed)?;
         let shutdown = CancellationToken::new();
         let faults = Arc::new(Mutex::new(config.faults.clone()));
+        let faults_changed = Arc::new(tokio::sync::Notify::new());
         let table = config
             .image_table
             .clone()
@@ -205,6 +207,7 @@ impl Lab {
             registry: registry.clone(),
             shutdown: shutdown.clone(),
             faults: faults.clone(),
+            faults_changed: faults_changed.clone(),
             server_address: addr.to_string(),
             logs: Arc::new(Mutex::new(Some(kubelets.log_source()))),
             token: Arc::from(access.token.as_str()),
@@ -229,6 +232,7 @@ impl Lab {
             registry,
             shutdown,
             faults,
+            faults_changed,
             server: Some(server),
             kubelets,
             access,
@@ -269,6 +273,7 @@ impl Lab {
         if let Ok(mut f) = self.faults.lock() {
             *f = faults;
         }
+        self.faults_changed.notify_waiters();
     }
 
     /// The fault settings now (a `conflict_next` budget counts down as writes take it).
