@@ -335,9 +335,9 @@ pub struct BlueGreenArgs {
     /// The full flow: stay until --keep-old has passed and scale the old side to 0 (else a later run does).
     #[arg(long)]
     pub wait_scale_down: bool,
-    /// The full flow: what a new side that fails (or fails --verify) gets: scaled to 0, or left for inspection.
-    #[arg(long, value_enum, default_value_t = SideFailure::ScaleDown)]
-    pub on_failure: SideFailure,
+    /// The full flow: what a new side that fails (or fails --verify) gets: rollback scales it back to 0, pause pauses it where it stands, none leaves it (it never gets traffic).
+    #[arg(long, value_enum, default_value_t = OnFailure::Rollback)]
+    pub on_failure: OnFailure,
     /// The full flow: readiness-probe failures of one new pod, beyond the probe's own failureThreshold, that fail the new side.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub probe_failures: u32,
@@ -374,17 +374,6 @@ pub struct BlueGreenArgs {
     /// Swap only if the Service's resourceVersion is still RV (as read by a script before).
     #[arg(long, value_name = "RV")]
     pub resource_version: Option<String>,
-}
-
-/// `rollout bluegreen --on-failure`: what a new side that did not become ready gets. It
-/// never gets traffic either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SideFailure {
-    /// Scale it to 0 (its pods give their resources back; its template stays for `rollout history`).
-    ScaleDown,
-    /// Leave it as it is, for inspection.
-    Leave,
 }
 
 #[derive(Debug, Subcommand)]

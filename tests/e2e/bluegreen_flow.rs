@@ -169,7 +169,7 @@ async fn the_old_side_is_kept_for_a_swap_back_and_scaled_down_by_a_later_run() {
 }
 
 /// A green whose readiness probe never passes is diagnosed as `update` would, gets no
-/// traffic and is scaled to 0 (exit 4); a failing `--verify` with `--on-failure leave`
+/// traffic and is scaled to 0 (exit 4); a failing `--verify` with `--on-failure none`
 /// leaves green running, untouched by traffic (exit 4).
 #[tokio::test]
 async fn a_new_side_that_fails_or_fails_verify_never_gets_traffic() {
@@ -194,7 +194,7 @@ async fn a_new_side_that_fails_or_fails_verify_never_gets_traffic() {
             "--verify",
             "echo checking; exit 3",
             "--on-failure",
-            "leave",
+            "none",
         ],
     )
     .await;

@@ -100,7 +100,7 @@ async fn a_new_side_that_cannot_fit_is_refused_unless_forced_and_never_gets_traf
     assert_eq!(
         env.get("shop-green").await.spec.and_then(|s| s.replicas),
         Some(0),
-        "scaled to 0 (--on-failure scale-down)"
+        "scaled to 0 (--on-failure rollback)"
     );
 }
 

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::report::{Ending, FlowReport, SwapResult};
 use super::{Opts, blank, io, keep_old, refused, swap, verify, watch};
-use crate::cli::{FollowArgs, SideFailure};
+use crate::cli::FollowArgs;
 use crate::cluster::{Cluster, Guarded, retry};
 use crate::commands::follow::{Started, follow_change};
 use crate::commands::update::{CHANGE_CAUSE, template_diff};
@@ -41,7 +41,8 @@ pub(super) struct Flow {
     pub verify: Option<String>,
     pub keep_old: KeepOld,
     pub wait_scale_down: bool,
-    pub on_failure: SideFailure,
+    /// What a failed new side gets (`rollback`: scaled to 0; `pause`; `none`).
+    pub on_failure: OnFailure,
     pub force: bool,
     /// When a new side counts as failed (as `update`'s flags say).
     pub thresholds: crate::engine::diagnose::Thresholds,
@@ -501,11 +502,15 @@ async fn write_side(
         .guarded_patch(existing.clone(), false, &action, |now| {
             let mut want = spec.clone();
             if same {
+                // The change is there: only the size, and a pause a failed run left
+                // (`--on-failure pause`), are to be undone.
                 want = now.spec.clone().unwrap_or_default();
-                if want.replicas.unwrap_or(1) >= start {
+                let paused = want.paused.unwrap_or(false);
+                if want.replicas.unwrap_or(1) >= start && !paused {
                     return Ok(None);
                 }
-                want.replicas = Some(start);
+                want.replicas = Some(want.replicas.unwrap_or(1).max(start));
+                want.paused = None;
             }
             let mut annotations = now.metadata.annotations.clone().unwrap_or_default();
             annotations.insert(CHANGE_CAUSE.into(), cause.to_string());
@@ -627,16 +632,26 @@ async fn failed(
         crate::output::err(&text);
     }
     keep_old::annotate(cluster, service, flow::failed_patch(&cause)).await?;
+    // Rolling a side back that never served is giving its pods back: scaled to 0, its
+    // template kept for `rollout history`.
     let fate = match f.on_failure {
-        SideFailure::ScaleDown => {
+        OnFailure::Rollback => {
             keep_old::scale_down_now(cluster, &s.idle).await?;
             r.actions.push(format!(
-                "scaled deployment \"{}\" to 0 (--on-failure scale-down)",
+                "scaled deployment \"{}\" to 0 (--on-failure rollback)",
                 s.idle
             ));
             "scaled to 0"
         }
-        SideFailure::Leave => "left as it is for inspection",
+        OnFailure::Pause => {
+            crate::engine::rollback::pause(cluster, &s.idle, false).await?;
+            r.actions.push(format!(
+                "paused deployment \"{}\" where it stands (--on-failure pause)",
+                s.idle
+            ));
+            "paused for inspection"
+        }
+        OnFailure::None => "left as it is for inspection",
     };
     r.set(
         if verify_failed {
