@@ -1,9 +1,13 @@
 //! The full blue-green flow's capacity preflight on labs sized for it: a new side that
 //! cannot run beside the old one is refused with the numbers (exit 7, nothing created),
 //! started anyway with `--force` (its pods that do not fit fail it before the swap), and a
-//! user who may not list nodes is told the check was skipped. Lab only: it needs the lab's
-//! GPU count and fault injection.
+//! user who may not list nodes is told the check was skipped; and the flow under load
+//! dropping no request. Lab only: it needs the lab's GPU count, fault injection, model-server
+//! image and a reachable ClusterIP.
 
+use std::time::Duration;
+
+use model_server::load::{LoadSpec, Target};
 use serde_json::json;
 
 use crate::bluegreen::{blue, selector, service, side, svc};
@@ -139,5 +143,106 @@ async fn the_capacity_check_is_skipped_and_said_so_when_nodes_cannot_be_listed()
     assert_eq!(
         selector(&svc(&env, "shop").await),
         json!({"app": "shop", "color": "green"})
+    );
+}
+
+/// The seeds' blue side and Service only; the full flow starts green (a 2 s model load)
+/// under 50 rps through the ClusterIP: no request fails, and once the proxy has caught up
+/// every answer comes from the new version.
+#[tokio::test]
+async fn the_full_flow_under_load_drops_no_request() {
+    let Some(env) = Env::lab_only("the lab's model-server image and a reachable ClusterIP").await
+    else {
+        return;
+    };
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&crate::support::manifest_text("03-bluegreen.yaml"))
+            .expect("the manifest parses");
+    for mut doc in docs.into_iter().filter(|d| d.is_object()) {
+        if doc["metadata"]["name"] == "inference-green" {
+            continue;
+        }
+        if doc["kind"] == "Deployment" {
+            for e in doc["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
+                if e["name"] == "LOAD_SECONDS" {
+                    e["value"] = json!("2");
+                }
+            }
+        }
+        env.apply_yaml(&doc.to_string()).await;
+    }
+    env.wait_rolled_out("inference-blue").await;
+    let url = format!(
+        "http://{}:80/v1/models/inference",
+        env.cluster_ip("inference").await
+    );
+    let spec = LoadSpec {
+        rps: 50.0,
+        duration: Duration::from_secs(300),
+        ..LoadSpec::new(Target::parse(&url).expect("a loopback target"))
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let flow = async {
+        let run = env
+            .rollout(&[
+                "bluegreen",
+                "inference",
+                "--env",
+                "VERSION=v2",
+                "--keep-old",
+                "0",
+                "--stable-for",
+                "0",
+            ])
+            .await;
+        let _ = stop.send(());
+        run
+    };
+    let (during, run) = tokio::join!(model_server::load::run(spec.clone(), stopped), flow);
+    run.expect_code(0);
+    let during = during.expect("a valid load spec");
+    eprintln!(
+        "full flow under load: sent {} failed {} versions {:?}",
+        during.sent, during.failed, during.versions
+    );
+    assert!(during.sent >= 100, "enough load was sent: {during:?}");
+    assert_eq!(during.failed, 0, "no request failed: {during:?}");
+    assert!(
+        during.versions.get("v1-blue").is_some_and(|n| *n > 0),
+        "blue answered while green started: {:?}",
+        during.versions
+    );
+    // The proxy lags endpoint changes; then only v2 answers.
+    let after = LoadSpec {
+        rps: 20.0,
+        duration: Duration::from_millis(500),
+        ..spec
+    };
+    let mut only_v2 = false;
+    for _ in 0..40 {
+        let r = model_server::load::run(after.clone(), std::future::pending::<()>())
+            .await
+            .expect("a valid load spec");
+        assert_eq!(r.failed, 0, "{r:?}");
+        if r.versions.keys().eq(["v2"]) {
+            only_v2 = true;
+            break;
+        }
+    }
+    assert!(
+        only_v2,
+        "only the new version answers once the proxy caught up"
+    );
+    assert_eq!(
+        env.get("inference-blue")
+            .await
+            .spec
+            .and_then(|s| s.replicas),
+        Some(0),
+        "--keep-old 0 scaled blue down"
     );
 }
