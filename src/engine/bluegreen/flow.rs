@@ -186,6 +186,50 @@ pub fn scale_down(
     }
 }
 
+/// What is left when the Service already serves the change (an earlier run got that far).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Left {
+    /// The swap was written but its endpoints never seen switched: settle it first.
+    pub settle_swap: bool,
+    /// The old side's window was never recorded (stopped between the swap and that
+    /// record): keep `side` for `keep` from `from`. `None`: act on what is recorded.
+    pub schedule: Option<(String, KeepOld, jiff::Timestamp)>,
+}
+
+/// Decides what is left: `active` is the side the Service selects, `swap` the swap's record,
+/// `keep_old` this run's `--keep-old` (the recorded one wins), `now` the fallback start of
+/// the window when the swap time is unreadable.
+pub fn left(
+    active: &str,
+    flow: &FlowRecord,
+    swap: &super::guard::Record,
+    keep_old: KeepOld,
+    now: jiff::Timestamp,
+) -> Left {
+    let settle_swap = swap.state.as_deref() == Some(super::guard::SWITCHING)
+        && swap.active_side.as_deref() == Some(active);
+    let swapped_here =
+        flow.target.as_deref() == Some(active) && flow.phase.as_deref() == Some("swapping");
+    let schedule = match (&swap.previous_side, swapped_here) {
+        (Some(old), true) => Some((
+            old.clone(),
+            flow.keep_old
+                .as_deref()
+                .and_then(|k| KeepOld::parse(k).ok())
+                .unwrap_or(keep_old),
+            swap.swapped_at
+                .as_deref()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(now),
+        )),
+        _ => None,
+    };
+    Left {
+        settle_swap,
+        schedule,
+    }
+}
+
 /// `now + d`, as the annotations write times.
 pub fn after(now: jiff::Timestamp, d: Duration) -> String {
     let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
@@ -296,6 +340,64 @@ mod tests {
             serde_json::from_value(doc["metadata"]["annotations"].clone()).expect("labels");
         assert_eq!(FlowRecord::of(Some(&a)).scale_down_at, None);
         assert_eq!(a.get("team").map(String::as_str), Some("ml"));
+    }
+
+    fn swap(state: &str) -> super::super::guard::Record {
+        super::super::guard::Record {
+            active_side: Some("web-green".into()),
+            previous_side: Some("web-blue".into()),
+            swapped_at: Some("2026-01-01T00:00:00Z".into()),
+            state: Some(state.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_run_stopped_after_the_swap_settles_it_and_records_the_window_from_the_swap() {
+        let flow = FlowRecord {
+            phase: Some("swapping".into()),
+            target: Some("web-green".into()),
+            keep_old: Some("10m".into()),
+            ..FlowRecord::default()
+        };
+        let now = t("2026-01-01T00:05:00Z");
+        let l = left(
+            "web-green",
+            &flow,
+            &swap("switching"),
+            KeepOld::Forever,
+            now,
+        );
+        assert!(l.settle_swap);
+        assert_eq!(
+            l.schedule,
+            Some((
+                "web-blue".into(),
+                KeepOld::For(Duration::from_secs(600)),
+                t("2026-01-01T00:00:00Z")
+            ))
+        );
+    }
+
+    #[test]
+    fn a_finished_flow_leaves_only_what_its_record_says() {
+        let flow = FlowRecord {
+            phase: Some("keeping-old".into()),
+            target: Some("web-green".into()),
+            ..FlowRecord::default()
+        };
+        let now = t("2026-01-01T00:05:00Z");
+        let l = left("web-green", &flow, &swap("settled"), KeepOld::Forever, now);
+        assert_eq!(
+            l,
+            Left {
+                settle_swap: false,
+                schedule: None
+            }
+        );
+        // A swap to another side than the one serving is not this flow's to settle.
+        let l = left("web-blue", &flow, &swap("switching"), KeepOld::Forever, now);
+        assert!(!l.settle_swap);
     }
 
     #[test]

@@ -10,8 +10,8 @@ use super::super::{Opts, keep_old, swap};
 use super::Flow;
 use crate::cluster::Cluster;
 use crate::engine::bluegreen::checks;
-use crate::engine::bluegreen::flow::{self, FlowRecord, KeepOld};
-use crate::engine::bluegreen::guard::{Record, SWITCHING};
+use crate::engine::bluegreen::flow::{self, FlowRecord};
+use crate::engine::bluegreen::guard::Record;
 use crate::engine::bluegreen::idle::Sides;
 use crate::engine::policy::OnFailure;
 use crate::error::CliError;
@@ -48,9 +48,14 @@ pub(super) async fn served(
         );
         return Ok(r);
     }
-    let switching = swap_record.state.as_deref() == Some(SWITCHING)
-        && swap_record.active_side.as_deref() == Some(active.as_str());
-    let mut result = if switching {
+    let left = flow::left(
+        &active,
+        record,
+        &swap_record,
+        f.keep_old,
+        jiff::Timestamp::now(),
+    );
+    let mut result = if left.settle_swap {
         let mut s = swap(cluster, printer, service, &active, o, started).await?;
         s.action = "bluegreen-flow".into();
         if s.result != Ending::Swapped {
@@ -71,19 +76,7 @@ pub(super) async fn served(
         r
     };
     // The swap of this flow landed but its window was never recorded (stopped between).
-    let swapped_here = record.target.as_deref() == Some(active.as_str())
-        && record.phase.as_deref() == Some("swapping");
-    if swapped_here && let Some(old) = swap_record.previous_side.clone() {
-        let keep = record
-            .keep_old
-            .as_deref()
-            .and_then(|k| KeepOld::parse(k).ok())
-            .unwrap_or(f.keep_old);
-        let from = swap_record
-            .swapped_at
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or_else(jiff::Timestamp::now);
+    if let Some((old, keep, from)) = left.schedule {
         let done = keep_old::schedule(
             cluster,
             printer,
