@@ -206,6 +206,12 @@ pub struct UpdateArgs {
     /// Roll out the current content of the ConfigMaps and Secrets the pod template references.
     #[arg(long)]
     pub config: bool,
+    /// Roll out in exact steps of new pods, e.g. 1,50%,100%: each step stops once its new pods are ready and available (never more new pods than it allows), then the next begins.
+    #[arg(long, value_name = "N|P%,..", conflicts_with_all = ["max_surge", "max_unavailable", "no_wait"])]
+    pub steps: Option<String>,
+    /// With --steps: how long each step's new pods run (ready and available) before the next step, e.g. 2m.
+    #[arg(long = "pause", value_name = "DURATION", requires = "steps", value_parser = crate::duration::parse)]
+    pub bake: Option<std::time::Duration>,
     /// Override maxSurge (int or percent), written into the Deployment.
     #[arg(long, value_name = "N|P%")]
     pub max_surge: Option<String>,

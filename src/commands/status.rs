@@ -89,6 +89,7 @@ async fn status_one(
             until_paused: args.until == Until::Paused,
         },
         started,
+        stepping: None,
     };
     let mut progress = printer.progress(&target);
     drive(cluster, printer, progress.as_mut(), d, Machine::new(plan)).await

@@ -24,6 +24,7 @@ use crate::engine::change::{self, Built, ChangeRequest};
 use crate::engine::patch;
 use crate::engine::rollback;
 use crate::engine::snapshot::deployment_revision;
+use crate::engine::steps::{self, Stepping};
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::input;
@@ -116,6 +117,11 @@ pub async fn run(
     args: UpdateArgs,
 ) -> Result<Exit, CliError> {
     let req = parse(&args)?;
+    if let Some(text) = &args.steps {
+        steps::parse(text).map_err(|e| {
+            CliError::usage(e.to_string(), Some("e.g. --steps 1,50%,100%".to_string()))
+        })?;
+    }
     let cluster = cluster::connect(cluster_args).await?;
     let names = targets::resolve(&cluster, &args.target).await?;
     let outcomes = futures::future::join_all(
@@ -266,18 +272,35 @@ async fn update_one(
             named.join(", ")
         ));
     }
+    let stepping = match &args.steps {
+        Some(text) => match stepping_for(&d, text, args.bake.unwrap_or_default())? {
+            Ok(stepping) => Some(stepping),
+            Err((reason, next)) => {
+                let mut o = Outcome::new(target, "update", Ended::Refused, reason);
+                o.next = Some(next);
+                o.revision.from = deployment_revision(&d);
+                return Ok(o);
+            }
+        },
+        None => None,
+    };
     // Built from the Deployment as read, and again from a fresh read after a conflict: the
     // change is applied on top of whatever another client wrote meanwhile, never over it.
     let mut built: Option<Built> = None;
     let action = format!("updating deployment \"{name}\"");
     let written = cluster
         .guarded_patch(d.clone(), args.dry_run, &action, |d| {
-            let b = change::build(d, &req)?;
+            let mut b = change::build(d, &req)?;
             let unchanged = Some(&b.spec) == d.spec.as_ref();
             let description = describe(&b, &req, args.config);
             let cause = args.cause.clone().unwrap_or(description);
             let mut annotations = d.metadata.annotations.clone().unwrap_or_default();
             annotations.insert(CHANGE_CAUSE.into(), cause);
+            if let Some(stepping) = &stepping
+                && let Some(progress) = stepping.start(&mut b.spec)
+            {
+                annotations.insert(steps::ANNOTATION.into(), progress);
+            }
             patch::annotations_fit("the Deployment's annotations", Some(&annotations))?;
             let ops = vec![
                 json!({"op": "replace", "path": "/spec", "value": b.spec}),
@@ -311,6 +334,22 @@ async fn update_one(
     if let Some(change) = &built.strategy_change {
         printer.info(&format!("{target}: {change}"));
     }
+    if let Some(stepping) = &stepping {
+        for step in &stepping.steps {
+            printer.info(&format!(
+                "{target}: step {} of {}: {} new pod{}{}",
+                step.number,
+                stepping.steps.len(),
+                step.new_pods,
+                if step.new_pods == 1 { "" } else { "s" },
+                if step.last {
+                    " (the deployment's own strategy back)".to_string()
+                } else {
+                    format!(" (maxSurge {}, maxUnavailable 0)", step.max_surge)
+                }
+            ));
+        }
+    }
     if args.dry_run {
         printer.data(&template_diff(&d, &sent));
         let mut o = Outcome::new(
@@ -324,11 +363,71 @@ async fn update_one(
     }
     let s = Started {
         started,
+        stepping,
         ..Started::new("update", d, sent)
     };
     follow_change(cluster, printer, &args.follow, s).await
 }
 
+/// The stepped rollout of `d`, or why it is refused (exit 7, with the command to run
+/// next) unless `d` is a settled RollingUpdate Deployment with no stepped rollout in flight.
+/// `--steps` that do not fit its replicas are a usage error.
+fn stepping_for(
+    d: &Deployment,
+    text: &str,
+    bake: std::time::Duration,
+) -> Result<Result<Stepping, (String, String)>, CliError> {
+    let name = d.metadata.name.clone().unwrap_or_default();
+    if let Some(p) = steps::in_flight(d) {
+        return Ok(Err((
+            format!(
+                "deployment \"{name}\" has a stepped rollout in flight (step {} of {}, recorded in the {} annotation)",
+                p.step,
+                p.of,
+                steps::ANNOTATION
+            ),
+            format!("rollout status {name}"),
+        )));
+    }
+    let spec = d.spec.clone().unwrap_or_default();
+    if spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.type_.as_deref())
+        .is_some_and(|t| t != "RollingUpdate")
+    {
+        return Ok(Err((
+            format!(
+                "deployment \"{name}\" does not use the RollingUpdate strategy, which --steps needs"
+            ),
+            format!(
+                "rollout update {name} --patch '{{\"spec\":{{\"strategy\":{{\"type\":\"RollingUpdate\"}}}}}}'"
+            ),
+        )));
+    }
+    if !live(d) {
+        return Ok(Err((
+            format!(
+                "deployment \"{name}\" is paused or still rolling out: a stepped rollout starts from a finished one"
+            ),
+            format!("rollout status {name}"),
+        )));
+    }
+    let replicas = spec.replicas.unwrap_or(1);
+    let plan = steps::parse(text)
+        .and_then(|specs| steps::plan(&specs, replicas))
+        .map_err(|e| {
+            CliError::usage(
+                e.to_string(),
+                Some(format!("deployment \"{name}\" has {replicas} replicas")),
+            )
+        })?;
+    Ok(Ok(Stepping {
+        steps: plan,
+        restore: steps::Restore::of(&spec),
+        bake,
+    }))
+}
 /// Whether the Deployment's template is live: rolled out on fresh status, not paused.
 fn live(d: &Deployment) -> bool {
     let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);

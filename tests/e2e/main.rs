@@ -23,4 +23,5 @@ mod lab_kubectl_rollout;
 mod lab_manifests;
 mod lab_node_pools;
 mod lab_zero_drop;
+mod steps;
 mod support;
