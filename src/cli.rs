@@ -341,8 +341,8 @@ pub struct BlueGreenArgs {
     /// The full flow: stay until --keep-old has passed and scale the old side to 0 (else a later run does).
     #[arg(long)]
     pub wait_scale_down: bool,
-    /// The full flow: what a new side that fails (or fails --verify) gets: rollback scales it back to 0, pause pauses it where it stands, none leaves it (it never gets traffic).
-    #[arg(long, value_enum, default_value_t = OnFailure::Rollback)]
+    /// The full flow: what a new side that fails (or fails --verify) gets: rollback scales it back to 0, pause pauses it where it stands, none leaves it (it never gets traffic). [possible values: rollback, pause, none]
+    #[arg(long, value_enum, default_value_t = OnFailure::Rollback, hide_possible_values = true)]
     pub on_failure: OnFailure,
     /// The full flow: readiness-probe failures of one new pod, beyond the probe's own failureThreshold, that fail the new side.
     #[arg(long, default_value_t = 3, value_name = "N")]
