@@ -134,7 +134,7 @@ pub struct FollowArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Change a Deployment (image, env, any template field) and follow the rolling update.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Wait for a Deployment's rollout to finish, with kubectl's messages.
     Status(StatusArgs),
     /// Show revisions, or one revision's template, or the diff between two.
@@ -143,8 +143,15 @@ pub enum Command {
     Undo(UndoArgs),
     /// Pause a Deployment's rollout (idempotent).
     Pause(TargetArgs),
-    /// Resume a paused Deployment and follow the rollout.
+    /// Run verification gates (HTTP, command, Prometheus) against a Deployment's new pods, each to its verdict.
+    #[command(
+        after_help = "Exit codes: 0 every gate passed, 4 a gate failed, 6 a gate was inconclusive with --on-inconclusive pause, 2 bad flags."
+    )]
+    Verify(VerifyArgs),
+    /// Resume a paused Deployment and follow the rollout; approve a step waiting for approval.
     Resume(ResumeArgs),
+    /// Roll back a stepped rollout in flight (the run that owns it does the rollback).
+    Abort(TargetArgs),
     /// Restart every pod of a Deployment by a rolling update, and follow it.
     Restart(ResumeArgs),
     /// Cut a Service over to another Deployment (blue-green), swap it back, or show its sides.
@@ -152,6 +159,8 @@ pub enum Command {
     /// The local lab cluster: a Kubernetes API with controllers and a kubelet on this machine.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Run the `rollout update` a runbook file describes (its keys are update's flags).
+    Run(RunArgs),
     /// Print the client version, the commit it was built from, and the server version.
     Version(VersionArgs),
     /// Print the shell completion script: `source <(rollout completion bash)`.
@@ -160,6 +169,16 @@ pub enum Command {
     Man(ManArgs),
     /// Install rollout as the kubectl plugin `kubectl ship`.
     Plugin(PluginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook: a YAML map of update's flags (and `deployment`), e.g. examples/runbooks/model-serving.yaml.
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    /// Print the command line the runbook stands for, and run nothing.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +231,12 @@ pub struct UpdateArgs {
     /// With --steps: how long each step's new pods run (ready and available) before the next step, e.g. 2m.
     #[arg(long = "pause", value_name = "DURATION", requires = "steps", value_parser = crate::duration::parse)]
     pub bake: Option<std::time::Duration>,
+    /// With --steps: after each step (and its --pause), wait until `rollout resume DEPLOY` approves it or `rollout abort DEPLOY` rolls back, from any terminal.
+    #[arg(long, requires = "steps")]
+    pub approve: bool,
+    /// With --steps: the gates every step but the last must pass once its new pods are ready and available.
+    #[command(flatten)]
+    pub gates: crate::gates::GateArgs,
     /// Override maxSurge (int or percent), written into the Deployment.
     #[arg(long, value_name = "N|P%")]
     pub max_surge: Option<String>,
@@ -396,6 +421,15 @@ pub enum LabCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
+    #[arg(value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments))]
+    pub deployment: String,
+    #[command(flatten)]
+    pub gates: crate::gates::GateArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct LabUpArgs {
     /// Where to write the kubeconfig [default: ~/.kube/rollout-lab.yaml]
     #[arg(long, value_name = "PATH")]
@@ -436,6 +470,9 @@ pub struct LabUpArgs {
     /// Run pod processes as root when the lab runs as root (by default they run as their securityContext's runAsUser, else nobody).
     #[arg(long)]
     pub pods_as_root: bool,
+    /// Keep a Prometheus file_sd targets file of the running pods (each TCP container port, with namespace, pod, container and pod-label labels) for a file_sd_configs scrape job.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_targets: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ pub const KEYS: &[&str] = &[
     "restarts",
     "unschedulable-grace",
     "stable-for",
+    "prometheus-url",
 ];
 
 /// A config file is a few lines; this is far beyond any.
@@ -276,6 +277,34 @@ mod tests {
             "1m",
         ];
         assert_eq!(timeout_of(&parse(&merged(file, env), &flagged)), min(1));
+    }
+
+    #[test]
+    fn the_prometheus_url_of_the_gates_can_come_from_the_environment() {
+        let d = [default(
+            "prometheus-url",
+            "http://prom:9090",
+            "ROLLOUT_PROMETHEUS_URL",
+        )];
+        let cli = parse(&d, &["rollout", "verify", "web", "--verify", "true"]);
+        let Command::Verify(a) = &cli.command else {
+            panic!("verify parses")
+        };
+        assert_eq!(
+            a.gates.prometheus_url.as_ref().map(|u| u.0.as_str()),
+            Some("http://prom:9090")
+        );
+        let bad = [default(
+            "prometheus-url",
+            "prom:9090",
+            "ROLLOUT_PROMETHEUS_URL",
+        )];
+        let e = apply(Cli::command(), &bad).expect_err("refused");
+        assert!(
+            e.to_string()
+                .starts_with("ROLLOUT_PROMETHEUS_URL: invalid value 'prom:9090'"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,12 +9,14 @@ mod duration;
 mod engine;
 mod error;
 mod exit;
+mod gates;
 mod input;
 mod logging;
 mod outcome;
 mod output;
 #[cfg(test)]
 mod proptests;
+mod runbook;
 mod target;
 mod text;
 

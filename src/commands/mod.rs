@@ -1,6 +1,7 @@
 //! One module per command; `run` connects, dispatches, and turns the result into the
 //! documented exit code.
 
+mod abort;
 mod bluegreen;
 mod completion;
 mod demo;
@@ -11,10 +12,12 @@ mod man;
 mod pause;
 pub mod plugin;
 mod resume;
+mod runbook;
 mod status;
 mod targets;
 mod undo;
 mod update;
+mod verify;
 pub mod version;
 
 use crate::cli::{Cli, Command, LabCommand};
@@ -35,6 +38,17 @@ pub async fn run(cli: Cli) -> Exit {
             let code = model_server::server::run_from_env().await;
             std::process::exit(code);
         }
+        Command::Run(args) => {
+            let globals = runbook::Globals {
+                kubeconfig: cli.cluster.kubeconfig.clone(),
+                context: cli.cluster.context.clone(),
+                namespace: cli.cluster.namespace.clone(),
+                output: cli.output.clone(),
+                no_color: cli.no_color,
+                verbose: cli.verbose,
+            };
+            return runbook::run(globals, args).await;
+        }
         Command::Version(args) => return version::run(&cli.cluster, &printer, args).await,
         Command::Completion(args) => return completion::run(args),
         Command::Man(args) => return man::run(args),
@@ -44,7 +58,9 @@ pub async fn run(cli: Cli) -> Exit {
             Err(e) => Err(e),
         },
         Command::Pause(args) => pause::run(&cli.cluster, &printer, args).await,
-        Command::Update(args) => update::run(&cli.cluster, &printer, args).await,
+        Command::Abort(args) => abort::run(&cli.cluster, &printer, args).await,
+        Command::Verify(args) => verify::run(&cli.cluster, &printer, args).await,
+        Command::Update(args) => update::run(&cli.cluster, &printer, *args).await,
         Command::Status(args) if bluegreen::is_service(args.target.target.as_deref()) => {
             bluegreen::status_of(&cli.cluster, &printer, args.target.target.as_deref()).await
         }

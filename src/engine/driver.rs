@@ -19,8 +19,12 @@ use super::steps::{StepWrite, Stepping};
 use super::watch::{Seen, Watch};
 use crate::cluster::Cluster;
 use crate::error::CliError;
+use crate::gates;
 use crate::outcome::Outcome;
 use crate::output::{Printer, Progress};
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use futures::stream::FuturesUnordered;
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn interrupted() {
@@ -66,6 +70,11 @@ pub async fn drive(
     let mut queue: VecDeque<Action> = machine.start().into();
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut wake: Option<tokio::time::Instant> = None;
+    // Gate rounds under way: measured side by side while the rollout goes on being followed.
+    let prober = gates::Prober::new();
+    let mut measuring: FuturesUnordered<
+        LocalBoxFuture<'static, (usize, u32, Vec<gates::Measurement>)>,
+    > = FuturesUnordered::new();
     let interrupt = interrupted();
     tokio::pin!(interrupt);
     loop {
@@ -81,6 +90,29 @@ pub async fn drive(
                 }
                 Action::Warn(line) => {
                     printer.warn(&line);
+                    continue;
+                }
+                Action::Measure {
+                    gate,
+                    round,
+                    timeout,
+                    step,
+                } => {
+                    let Some(g) = machine.stepping().and_then(|s| s.gates.get(gate)).cloned()
+                    else {
+                        continue;
+                    };
+                    let ctx = gates::Context {
+                        namespace: cluster.namespace.clone(),
+                        deployment: name.to_string(),
+                        step,
+                        pods: gates::new_pods(&last),
+                    };
+                    let prober = prober.clone();
+                    measuring.push(Box::pin(async move {
+                        let measurements = prober.measure(&g, round, &ctx, timeout).await;
+                        (gate, round, measurements)
+                    }));
                     continue;
                 }
                 Action::WakeIn(after) => {
@@ -154,6 +186,9 @@ pub async fn drive(
                 }
             },
             _ = sleep => Observation::Deadline(watch.unreachable()),
+            Some((gate, round, measurements)) = measuring.next(), if !measuring.is_empty() => {
+                Observation::Measured { gate, round, measurements }
+            }
             _ = async {
                 match wake {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -186,6 +221,10 @@ async fn step_write(
     };
     let action = match write {
         StepWrite::Hold => format!("holding deployment \"{name}\" at its step"),
+        StepWrite::AwaitApproval(step) => format!(
+            "marking step {} of deployment \"{name}\" as waiting for approval",
+            step.number
+        ),
         StepWrite::Advance(step) => {
             format!("starting step {} of deployment \"{name}\"", step.number)
         }

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
-use crate::support::{Env, inference};
+use crate::support::{Env, inference, lab_config};
 
 const STEPS: &str = "rollout.dev/steps";
 
@@ -188,4 +188,341 @@ async fn steps_are_checked_before_anything_is_sent() {
     );
     assert_ne!(d.metadata.resource_version, None);
     let _ = rv;
+}
+
+/// `kill -9` while a step is held: the Deployment keeps the step's strategy and the
+/// annotation that records it; the same command run again picks the rollout up there and
+/// finishes it, with the Deployment's own strategy back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_command_after_kill_9_finishes_the_stepped_rollout() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = own_settings(&env.get("web").await);
+    let args = [
+        "update",
+        "web",
+        "--env",
+        "VERSION=v2",
+        "--steps",
+        "1,2",
+        "--pause",
+        "2s",
+    ];
+    let mut first = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("ROLLOUT_CONFIG", "")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout starts");
+    let held = |d: Option<&Deployment>| {
+        d.is_some_and(|d| {
+            let annotated = d
+                .metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(STEPS));
+            annotated && d.spec.as_ref().and_then(|s| s.paused) == Some(true)
+        })
+    };
+    tokio::time::timeout(
+        crate::support::DEADLINE,
+        kube::runtime::wait::await_condition(env.deployments(), "web", held),
+    )
+    .await
+    .expect("the first step is held in time")
+    .expect("the watch works");
+    first.start_kill().expect("SIGKILL is sent");
+    let _ = first.wait().await;
+    let left = env.get("web").await;
+    assert_ne!(
+        own_settings(&left),
+        before,
+        "the killed run left its step in place"
+    );
+
+    let again = env.rollout(&args).await;
+    again
+        .expect_code(0)
+        .expect_output("picking up the stepped rollout an earlier run left at step 1 of 3")
+        .expect_output("step 2 of 3: 2 new pods ready and available");
+    let after = env.get("web").await;
+    assert_eq!(own_settings(&after), before, "{}", again.both());
+    assert_eq!(after.status.and_then(|s| s.updated_replicas), Some(4));
+}
+
+/// The model-serving Deployment of the gate tests at 4 replicas.
+async fn model(env: &Env) {
+    let manifest = crate::cli_verify::MANIFEST.replace("replicas: 2", "replicas: 4");
+    env.apply_yaml(&manifest).await;
+    env.wait_rolled_out("model").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steps_http_gate_that_fails_on_the_first_new_pod_rolls_back_with_the_strategy_restored() {
+    let Some(env) = Env::with_config(lab_config(), "the lab's model-server image").await else {
+        return;
+    };
+    model(&env).await;
+    let before = env.get("model").await;
+    let run = env
+        .rollout(&[
+            "update",
+            "model",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--verify-http",
+            "http://{pod_ip}:8080/no-such-path",
+            "-o",
+            "json",
+        ])
+        .await;
+    run.expect_code(3);
+    let result = run.json();
+    assert_eq!(result["diagnosis"]["class"], "GateFailed", "{result:#}");
+    let measurements = result["gates"].as_array().cloned().unwrap_or_default();
+    assert_eq!(measurements.len(), 1, "one new pod was probed: {result:#}");
+    assert_eq!(measurements[0]["verdict"], "fail");
+    assert_eq!(measurements[0]["value"], 404);
+    let after = env.get("model").await;
+    assert_eq!(
+        own_settings(&after),
+        own_settings(&before),
+        "{}",
+        run.both()
+    );
+    assert_eq!(
+        env.template("model").await,
+        serde_json::to_value(before.spec.expect("spec").template).expect("json")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stepped_rollout_whose_gates_pass_goes_on_to_every_replica() {
+    let Some(env) = Env::with_config(lab_config(), "the lab's model-server image").await else {
+        return;
+    };
+    model(&env).await;
+    let before = own_settings(&env.get("model").await);
+    let run = env
+        .rollout(&[
+            "update",
+            "model",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--verify-http",
+            "http://{pod_ip}:8080/readyz",
+            "--verify",
+            r#"set -- $ROLLOUT_NEW_POD_IPS; case "$ROLLOUT_STEP" in 1/3) test $# -eq 1;; 2/3) test $# -eq 2;; *) false;; esac"#,
+        ])
+        .await;
+    run.expect_code(0)
+        .expect_output("step 1 of 3: every gate passed")
+        .expect_output("step 2 of 3: every gate passed")
+        .expect_output("successfully rolled out");
+    assert_eq!(own_settings(&env.get("model").await), before);
+}
+
+/// Starts `rollout update web ... --steps 1,2 --approve` in the background and waits until
+/// its first step waits for approval (as the Deployment's annotation says).
+async fn awaiting_approval(env: &Env) -> tokio::process::Child {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args([
+            "update",
+            "web",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,2",
+            "--approve",
+        ])
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("ROLLOUT_CONFIG", "")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout starts");
+    let waiting = |d: Option<&Deployment>| {
+        d.and_then(|d| d.metadata.annotations.as_ref()?.get(STEPS).cloned())
+            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+            .is_some_and(|p| p["awaitingApproval"] == true && p["step"] == 1)
+    };
+    tokio::time::timeout(
+        crate::support::DEADLINE,
+        kube::runtime::wait::await_condition(env.deployments(), "web", waiting),
+    )
+    .await
+    .expect("the first step waits for approval in time")
+    .expect("the watch works");
+    child
+}
+
+async fn finished(child: tokio::process::Child) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("the run ends")
+    .expect("the run's output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_for_approval_goes_on_when_another_terminal_resumes_it() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = own_settings(&env.get("web").await);
+    let run = awaiting_approval(&env).await;
+    // Waiting for approval is not waiting forever: nothing moves past the step meanwhile.
+    let held = env.get("web").await;
+    assert_eq!(held.spec.as_ref().and_then(|s| s.paused), Some(true));
+    env.rollout(&["resume", "web"])
+        .await
+        .expect_code(0)
+        .expect_output("approved step 1 of 3");
+    // The second step waits too; approve it as well.
+    let second = |d: Option<&Deployment>| {
+        d.and_then(|d| d.metadata.annotations.as_ref()?.get(STEPS).cloned())
+            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+            .is_some_and(|p| p["awaitingApproval"] == true && p["step"] == 2)
+    };
+    tokio::time::timeout(
+        crate::support::DEADLINE,
+        kube::runtime::wait::await_condition(env.deployments(), "web", second),
+    )
+    .await
+    .expect("the second step waits for approval in time")
+    .expect("the watch works");
+    env.rollout(&["resume", "web"]).await.expect_code(0);
+    let (code, stderr) = finished(run).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("step 1 of 3: approved (rollout resume)"),
+        "{stderr}"
+    );
+    assert_eq!(own_settings(&env.get("web").await), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_for_approval_rolls_back_when_another_terminal_aborts_it() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = env.get("web").await;
+    let run = awaiting_approval(&env).await;
+    env.rollout(&["abort", "web"])
+        .await
+        .expect_code(0)
+        .expect_output("to roll back");
+    let (code, stderr) = finished(run).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("aborted at step 1 of 3"), "{stderr}");
+    let after = env.get("web").await;
+    assert_eq!(own_settings(&after), own_settings(&before));
+    assert_eq!(
+        env.template("web").await,
+        serde_json::to_value(before.spec.expect("spec").template).expect("json")
+    );
+    // Nothing in flight any more: another abort is refused.
+    env.rollout(&["abort", "web"]).await.expect_code(7);
+}
+
+/// What two runs must share to be the same run: their result, exit code, what they did,
+/// and every gate verdict in order.
+fn run_shape(result: &Value) -> Value {
+    json!({
+        "result": result["result"],
+        "exitCode": result["exitCode"],
+        "actions": result["actions"],
+        "revision": result["revision"],
+        "verdicts": result["gates"].as_array().map(|g| g.iter().map(|m| m["verdict"].clone()).collect::<Vec<_>>()),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runbook_and_its_flags_make_the_same_run() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    env.create(inference("twin", 4, json!({}))).await;
+    let gate = r#"set -- $ROLLOUT_NEW_PODS; test $# -ge 1"#;
+    let runbook = env.write_file(
+        "runbook.yaml",
+        &format!(
+            "deployment: web\nenv: [VERSION=v2]\nsteps: [1, 50%]\nverify: ['{gate}']\nverify-count: 2\nverify-interval: 1s\n"
+        ),
+    );
+    let from_file = env
+        .rollout(&["run", &runbook.display().to_string(), "-o", "json"])
+        .await;
+    let from_flags = env
+        .rollout(&[
+            "update",
+            "twin",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--verify",
+            gate,
+            "--verify-count",
+            "2",
+            "--verify-interval",
+            "1s",
+            "-o",
+            "json",
+        ])
+        .await;
+    from_file.expect_code(0);
+    from_flags.expect_code(0);
+    let (a, b) = (from_file.json(), from_flags.json());
+    assert_eq!(run_shape(&a), run_shape(&b), "{a:#}\n{b:#}");
+    assert_eq!(
+        a["gates"].as_array().map(Vec::len),
+        Some(4),
+        "two rounds at each of two steps: {a:#}"
+    );
+    let printed = env
+        .rollout(&["run", &runbook.display().to_string(), "--print"])
+        .await;
+    assert!(
+        printed
+            .stdout
+            .starts_with("rollout update web --env VERSION=v2 --steps 1,50%"),
+        "{}",
+        printed.both()
+    );
+}
+
+/// The seeds' ConfigMap rotation as its example runbook: new content in the ConfigMap, rolled
+/// out in steps, each new pod checked to serve the new model name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configmap_rotation_runbook_rolls_out_the_new_content_in_checked_steps() {
+    let Some(env) = Env::with_config(lab_config(), "the lab's model-server image").await else {
+        return;
+    };
+    env.apply_manifest("06-model-metadata.yaml").await;
+    env.wait_rolled_out("model-metadata").await;
+    env.apply_yaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: model-metadata}\ndata: {MODEL_NAME: ranker}\n")
+        .await;
+    let runbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/runbooks/configmap-rotation.yaml");
+    let run = env.rollout(&["run", &runbook.display().to_string()]).await;
+    run.expect_code(0)
+        .expect_output("step 1 of 3: every gate passed")
+        .expect_output("step 2 of 3: every gate passed")
+        .expect_output("successfully rolled out");
 }

@@ -19,6 +19,7 @@ pub mod kinds;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod logs;
+pub mod prometheus;
 pub mod proxy;
 pub mod registry;
 pub mod resources;
@@ -78,6 +79,8 @@ pub struct LabConfig {
     /// The longest a client may take over a TLS handshake, request headers or a request
     /// body before its connection is closed (upstream's ReadHeaderTimeout is 32 s).
     pub read_timeout: Duration,
+    /// A Prometheus file_sd targets file kept equal to the running pods (`prometheus`).
+    pub prometheus_targets: Option<PathBuf>,
 }
 
 impl Default for LabConfig {
@@ -96,6 +99,7 @@ impl Default for LabConfig {
             insecure_http: false,
             pods_as_root: false,
             read_timeout: Duration::from_secs(32),
+            prometheus_targets: None,
         }
     }
 }
@@ -119,6 +123,12 @@ pub enum LabError {
     StateDir(#[source] std::io::Error),
     #[error("cannot set up the lab's TLS")]
     Tls(#[source] tls::TlsError),
+    #[error("cannot write the Prometheus targets file {}", .path.display())]
+    PrometheusTargets {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A running lab. Dropping it stops it.
@@ -131,6 +141,8 @@ pub struct Lab {
     server: Option<JoinHandle<()>>,
     kubelets: kubelet::Kubelets,
     access: kubeconfig::Access,
+    /// Emptied when the lab stops: its pods are gone.
+    prometheus_targets: Option<PathBuf>,
 }
 
 impl Lab {
@@ -214,6 +226,21 @@ impl Lab {
             read_timeout: config.read_timeout,
         };
         controllers::spawn_all(&registry, &shutdown, config.controllers);
+        if let Some(path) = &config.prometheus_targets {
+            // Written once now, so a bad path is an error at start and Prometheus finds a
+            // file from the first moment; then kept up to date.
+            prometheus::write_atomically(path, "[]\n").map_err(|source| {
+                LabError::PrometheusTargets {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            tokio::spawn(prometheus::run(
+                registry.clone(),
+                shutdown.clone(),
+                path.clone(),
+            ));
+        }
         if config.controllers {
             tokio::spawn(proxy::run(
                 registry.clone(),
@@ -236,6 +263,7 @@ impl Lab {
             server: Some(server),
             kubelets,
             access,
+            prometheus_targets: config.prometheus_targets.clone(),
         })
     }
 
@@ -299,6 +327,13 @@ impl Lab {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
+        self.empty_targets();
+    }
+
+    fn empty_targets(&mut self) {
+        if let Some(path) = self.prometheus_targets.take() {
+            let _ = prometheus::write_atomically(&path, "[]\n");
+        }
     }
 }
 
@@ -307,6 +342,7 @@ impl Drop for Lab {
         self.shutdown.cancel();
         // Synchronously: the runtime may be gone before the kubelet tasks run again.
         self.kubelets.kill_all();
+        self.empty_targets();
     }
 }
 

@@ -122,6 +122,12 @@ pub enum Observation<'a> {
     Paused(Result<(), String>),
     /// The time asked for by [`Action::WakeIn`] has come.
     Woke,
+    /// One round of a gate measured (`Action::Measure`): a measurement per target.
+    Measured {
+        gate: usize,
+        round: u32,
+        measurements: Vec<crate::gates::Measurement>,
+    },
     /// A write of the stepped rollout done (the Deployment's generation after it), or why
     /// not.
     StepWritten(Result<i64, String>),
@@ -152,6 +158,15 @@ pub enum Action {
     Pause { resumable: bool },
     /// A write of the stepped rollout, answered by [`Observation::StepWritten`].
     Step(StepWrite),
+    /// Measure one round of gate `gate` of the stepped rollout on the new pods, answered by
+    /// [`Observation::Measured`] (while the machine goes on observing).
+    Measure {
+        gate: usize,
+        round: u32,
+        timeout: Duration,
+        /// `2/3`: the step, for the gate's context.
+        step: String,
+    },
     /// The current leg ends at this time from now (`None`: no limit).
     Deadline(Option<Duration>),
     /// Observe [`Observation::Woke`] after this long (a step's bake time).
@@ -235,6 +250,8 @@ pub struct Machine {
     stepped: bool,
     /// The new ReplicaSet was seen above a step's pods (warned once).
     bound_broken: bool,
+    /// The gates of the step being verified.
+    gating: Option<crate::gates::GateSet>,
 }
 
 impl Machine {
@@ -246,25 +263,26 @@ impl Machine {
             "change accepted",
         );
         outcome.revision.from = plan.from_revision;
-        let stepped = plan
-            .stepping
-            .as_ref()
-            .and_then(|s| s.steps.first())
-            .is_some_and(|first| !first.last);
+        // Where a stepped rollout starts: its first step, or the step a re-run picks up.
+        let at = plan.stepping.as_ref().and_then(|s| {
+            let (index, phase) = match s.resume {
+                None => (0, Phase::Scaling),
+                Some(r) if r.awaiting_approval => (r.index, Phase::Approving),
+                Some(r) if r.held => (r.index, Phase::Settling),
+                Some(r) => (r.index, Phase::Scaling),
+            };
+            let step = s.steps.get(index)?;
+            (!step.last).then_some(State::Stepping { index, phase })
+        });
+        let stepped = at.is_some();
         Machine {
             plan,
-            state: if stepped {
-                State::Stepping {
-                    index: 0,
-                    phase: Phase::Scaling,
-                }
-            } else {
-                State::Following
-            },
+            state: at.unwrap_or(State::Following),
             outcome,
             last: Verdict::Progressing("Waiting for the rollout to be observed...".into()),
             stepped,
             bound_broken: false,
+            gating: None,
         }
     }
 

@@ -19,10 +19,11 @@ use rollout_semantics::access::{rs_available, rs_ready, rs_replicas};
 
 use super::{Action, Machine, Now, Observation, State};
 use crate::engine::assess::{Verdict, assess};
-use crate::engine::diagnose::Diagnosis;
+use crate::engine::diagnose::{Diagnosis, FailureClass};
 use crate::engine::policy::OnInterrupt;
 use crate::engine::snapshot::Snapshot;
-use crate::engine::steps::{Step, StepWrite};
+use crate::engine::steps::{self, Step, StepWrite};
+use crate::gates;
 use crate::outcome::Ended;
 
 /// `1 new pod`, `2 new pods`.
@@ -43,8 +44,13 @@ pub(super) enum Phase {
     Holding,
     /// Paused; the step's pods become ready and available.
     Settling,
+    /// The step's pods are ready and available; its gates are being measured.
+    Gating,
     /// The step is done; its bake time (`--pause`) runs until this instant.
     Baking(Instant),
+    /// The step is done and waits for `rollout resume` (or `rollout abort`) from any
+    /// terminal (`--approve`).
+    Approving,
     /// The next step's surge is being written.
     Advancing,
 }
@@ -61,6 +67,8 @@ pub(super) enum Then {
     },
     /// An interrupt: stop at the step, or roll back.
     Interrupted,
+    /// `rollout abort`: roll back, whatever `--on-failure` says.
+    Abort,
     /// The outcome is set already: finish.
     Finish,
 }
@@ -88,7 +96,10 @@ impl Machine {
     ) -> (State, Vec<Action>) {
         match (phase, obs) {
             (_, Observation::Snapshot(snap)) => self.judge_step(index, phase, snap, now),
-            (Phase::Holding | Phase::Advancing, Observation::StepWritten(Err(e))) => {
+            (
+                Phase::Holding | Phase::Advancing | Phase::Approving,
+                Observation::StepWritten(Err(e)),
+            ) => {
                 let step = index + 1;
                 let of = self.steps().len();
                 let reason = format!(
@@ -97,6 +108,13 @@ impl Machine {
                 self.outcome.set(Ended::Failed, reason);
                 self.restore(true, Then::Finish)
             }
+            (Phase::Approving, Observation::StepWritten(Ok(_))) => (
+                State::Stepping {
+                    index,
+                    phase: Phase::Approving,
+                },
+                Vec::new(),
+            ),
             (Phase::Holding, Observation::StepWritten(Ok(_))) => (
                 State::Stepping {
                     index,
@@ -112,7 +130,28 @@ impl Machine {
                 Vec::new(),
             ),
             (Phase::Baking(until), Observation::Woke) if now.instant >= until => {
-                self.next_step(index)
+                self.step_done(index)
+            }
+            (Phase::Gating, Observation::Woke) => self.poll_gates(index, now),
+            (
+                Phase::Gating,
+                Observation::Measured {
+                    gate,
+                    round,
+                    measurements,
+                },
+            ) => {
+                let mut actions: Vec<Action> = measurements
+                    .iter()
+                    .map(|m| Action::Note(m.line()))
+                    .collect();
+                if let Some(set) = self.gating.as_mut() {
+                    set.record(gate, round, gates::round_verdict(&measurements));
+                }
+                self.outcome.gates.extend(measurements);
+                let (state, more) = self.poll_gates(index, now);
+                actions.extend(more);
+                (state, actions)
             }
             (_, Observation::Deadline(unreachable)) => {
                 let step = self.at_step(index);
@@ -157,6 +196,15 @@ impl Machine {
         let Some(step) = self.step_at(index) else {
             return (State::Following, Vec::new());
         };
+        if steps::aborted(&snap.deployment) {
+            let note = Action::Note(format!(
+                "aborted at {} (rollout abort): rolling back",
+                self.at_step(index)
+            ));
+            let (state, mut actions) = self.restore(true, Then::Abort);
+            actions.insert(0, note);
+            return (state, actions);
+        }
         if let Verdict::Failed(diag) =
             assess(snap, &self.plan.expect, &self.plan.thresholds, now.wall)
         {
@@ -201,27 +249,187 @@ impl Machine {
                 );
                 self.outcome.actions.push(done.clone());
                 actions.push(Action::Note(done));
-                let bake = self
-                    .plan
-                    .stepping
-                    .as_ref()
-                    .map(|s| s.bake)
-                    .unwrap_or_default();
-                if !bake.is_zero() {
-                    actions.push(Action::Note(format!(
-                        "step {} of {of}: baking for {}",
-                        step.number,
-                        humantime::format_duration(bake)
-                    )));
-                    actions.push(Action::WakeIn(bake));
-                    return (state(Phase::Baking(now.instant + bake)), actions);
-                }
+                let (state, more) = self.verify(index, now);
+                actions.extend(more);
+                (state, actions)
+            }
+            Phase::Approving if steps::approved_step(&snap.deployment) == Some(step.number) => {
+                actions.push(Action::Note(format!(
+                    "step {} of {of}: approved (rollout resume)",
+                    step.number
+                )));
+                self.outcome
+                    .actions
+                    .push(format!("step {} of {of} approved", step.number));
                 let (state, more) = self.next_step(index);
                 actions.extend(more);
                 (state, actions)
             }
             phase => (state(phase), actions),
         }
+    }
+
+    /// The step's pods are ready and available: its gates (if any) are measured.
+    fn verify(&mut self, index: usize, now: Now) -> (State, Vec<Action>) {
+        let Some(stepping) = self.plan.stepping.as_ref().filter(|s| !s.gates.is_empty()) else {
+            return self.bake(index, now);
+        };
+        let count = stepping.gates.len();
+        self.gating = Some(gates::GateSet::new(
+            stepping.gates.iter().map(|g| &g.policy),
+            now.instant,
+        ));
+        let of = self.steps().len();
+        let note = Action::Note(format!(
+            "step {} of {of}: verifying ({count} gate{})",
+            index + 1,
+            if count == 1 { "" } else { "s" }
+        ));
+        let (state, mut actions) = self.poll_gates(index, now);
+        actions.insert(0, note);
+        (state, actions)
+    }
+
+    /// The gates' rounds due now and when to look again, or what they decided.
+    fn poll_gates(&mut self, index: usize, now: Now) -> (State, Vec<Action>) {
+        let of = self.steps().len();
+        let Some(set) = self.gating.as_mut() else {
+            return self.bake(index, now);
+        };
+        let poll = set.poll(now.instant);
+        let failed = set
+            .runs()
+            .iter()
+            .zip(self.plan.stepping.iter().flat_map(|s| s.gates.iter()))
+            .find(|(run, _)| run.decision() == gates::Decision::Fail)
+            .map(|(run, gate)| format!("gate {} failed: {}", gate.name, run.reason()));
+        let inconclusive = set
+            .runs()
+            .iter()
+            .zip(self.plan.stepping.iter().flat_map(|s| s.gates.iter()))
+            .find(|(run, _)| run.decision() == gates::Decision::Pause)
+            .map(|(run, gate)| format!("gate {} is inconclusive: {}", gate.name, run.reason()));
+        let mut actions: Vec<Action> = poll
+            .measure
+            .iter()
+            .map(|due| Action::Measure {
+                gate: due.gate,
+                round: due.round,
+                timeout: due.timeout,
+                step: format!("{}/{of}", index + 1),
+            })
+            .collect();
+        match poll.decision {
+            gates::Decision::Wait => {
+                if let Some(at) = poll.wake {
+                    actions.push(Action::WakeIn(at.saturating_duration_since(now.instant)));
+                }
+                let state = State::Stepping {
+                    index,
+                    phase: Phase::Gating,
+                };
+                (state, actions)
+            }
+            gates::Decision::Proceed => {
+                self.gating = None;
+                let passed = format!("step {} of {of}: every gate passed", index + 1);
+                self.outcome.actions.push(passed.clone());
+                actions.push(Action::Note(passed));
+                let (state, more) = self.bake(index, now);
+                actions.extend(more);
+                (state, actions)
+            }
+            gates::Decision::Fail => {
+                self.gating = None;
+                let summary = format!(
+                    "step {} of {of}: {}",
+                    index + 1,
+                    failed.unwrap_or_else(|| "a gate failed".into())
+                );
+                let mut diag = Diagnosis::new(FailureClass::GateFailed, "GateFailed", summary);
+                diag.evidence = self
+                    .outcome
+                    .gates
+                    .iter()
+                    .rev()
+                    .take(5)
+                    .rev()
+                    .map(|m| m.line())
+                    .collect();
+                let (state, more) = self.failed(diag, now.instant, now);
+                actions.extend(more);
+                (state, actions)
+            }
+            gates::Decision::Pause => {
+                self.gating = None;
+                let why = inconclusive.unwrap_or_else(|| "a gate is inconclusive".into());
+                let (state, more) = self.await_approval(index, &why);
+                actions.extend(more);
+                (state, actions)
+            }
+        }
+    }
+
+    /// The step's gates passed (or there are none): its bake time (`--pause`), if any.
+    fn bake(&mut self, index: usize, now: Now) -> (State, Vec<Action>) {
+        let bake = self
+            .plan
+            .stepping
+            .as_ref()
+            .map(|s| s.bake)
+            .unwrap_or_default();
+        if bake.is_zero() {
+            return self.step_done(index);
+        }
+        let of = self.steps().len();
+        let actions = vec![
+            Action::Note(format!(
+                "step {} of {of}: baking for {}",
+                index + 1,
+                humantime::format_duration(bake)
+            )),
+            Action::WakeIn(bake),
+        ];
+        let state = State::Stepping {
+            index,
+            phase: Phase::Baking(now.instant + bake),
+        };
+        (state, actions)
+    }
+
+    /// The step at `index` is done and baked: it waits for approval (`--approve`), or the
+    /// next step begins.
+    fn step_done(&mut self, index: usize) -> (State, Vec<Action>) {
+        let approve = self.plan.stepping.as_ref().is_some_and(|s| s.approve);
+        if approve {
+            self.await_approval(index, "waiting for approval")
+        } else {
+            self.next_step(index)
+        }
+    }
+
+    /// Holds the step until `rollout resume` approves it or `rollout abort` rolls back.
+    fn await_approval(&mut self, index: usize, why: &str) -> (State, Vec<Action>) {
+        let Some(step) = self.step_at(index) else {
+            return self.next_step(index);
+        };
+        let name = &self.plan.name;
+        let of = self.steps().len();
+        let note = format!(
+            "step {} of {of}: {why}: `rollout resume {name}` goes on, `rollout abort {name}` rolls back",
+            step.number
+        );
+        self.last = Verdict::Progressing(note.clone());
+        (
+            State::Stepping {
+                index,
+                phase: Phase::Approving,
+            },
+            vec![
+                Action::Note(note),
+                Action::Step(StepWrite::AwaitApproval(step)),
+            ],
+        )
     }
 
     /// The step at `index` is done (and baked): the next one, or the user's strategy back
@@ -289,6 +497,7 @@ impl Machine {
             Then::Follow => (State::Following, Vec::new()),
             Then::Policy { diag, decided_at } => self.failed(*diag, decided_at, now),
             Then::Finish => (State::Done, vec![Action::Finish]),
+            Then::Abort => self.roll_back("aborted by `rollout abort`".into(), now.instant, now),
             Then::Interrupted => match self.plan.policy.on_interrupt {
                 OnInterrupt::Rollback => self.roll_back("interrupted".into(), now.instant, now),
                 OnInterrupt::None | OnInterrupt::Pause => {

@@ -10,6 +10,9 @@ fn stepping() -> Stepping {
         steps: plan_steps(&[StepSpec::Pods(1), StepSpec::Pods(2)], 4).expect("plan"),
         restore: Restore::default(),
         bake: Duration::ZERO,
+        resume: None,
+        approve: false,
+        gates: Vec::new(),
     }
 }
 
@@ -218,4 +221,152 @@ fn a_steps_bake_time_runs_before_the_next_step() {
     assert!(m.step(Observation::Woke, clock(30)).is_empty(), "too early");
     let a = m.step(Observation::Woke, clock(42));
     assert_eq!(step_writes(&a), [StepWrite::Advance(step(1))]);
+}
+
+fn annotated(mut snap: Snapshot, key: &str, value: &str) -> Snapshot {
+    snap.deployment
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(key.into(), value.into());
+    snap
+}
+
+#[test]
+fn a_step_waits_for_approval_and_goes_on_once_its_number_is_approved() {
+    let mut p = plan(OnFailure::Rollback, OnInterrupt::None, Mode::Change);
+    p.stepping = Some(Stepping {
+        approve: true,
+        ..stepping()
+    });
+    let mut m = Machine::new(p);
+    m.step(Observation::Snapshot(&at(1, 0, 0)), clock(2));
+    m.step(Observation::StepWritten(Ok(3)), clock(2));
+    let a = m.step(Observation::Snapshot(&at(1, 1, 1)), clock(12));
+    assert_eq!(step_writes(&a), [StepWrite::AwaitApproval(step(0))]);
+    m.step(Observation::StepWritten(Ok(3)), clock(12));
+    // Not approved yet, or an approval of another step: nothing moves.
+    assert!(step_writes(&m.step(Observation::Snapshot(&at(1, 1, 1)), clock(20))).is_empty());
+    let other = annotated(at(1, 1, 1), crate::engine::steps::APPROVED, "2");
+    assert!(step_writes(&m.step(Observation::Snapshot(&other), clock(21))).is_empty());
+    let approved = annotated(at(1, 1, 1), crate::engine::steps::APPROVED, "1");
+    let a = m.step(Observation::Snapshot(&approved), clock(22));
+    assert_eq!(step_writes(&a), [StepWrite::Advance(step(1))]);
+    assert!(
+        m.outcome
+            .actions
+            .contains(&"step 1 of 3 approved".to_string())
+    );
+}
+
+#[test]
+fn an_abort_rolls_back_whatever_the_failure_policy_says() {
+    let mut m = stepped(OnFailure::None, OnInterrupt::None);
+    let aborted = annotated(at(1, 1, 0), crate::engine::steps::ABORT, "now");
+    let a = m.step(Observation::Snapshot(&aborted), clock(5));
+    assert_eq!(step_writes(&a), [StepWrite::Restore { paused: true }]);
+    let a = m.step(Observation::StepWritten(Ok(3)), clock(5));
+    assert_eq!(a, [Action::Undo { to: 1 }]);
+}
+
+/// A measurement of the test's command gate with `verdict`.
+fn measured(round: u32, verdict: crate::gates::Verdict) -> Observation<'static> {
+    Observation::Measured {
+        gate: 0,
+        round,
+        measurements: vec![crate::gates::Measurement {
+            gate: "verify ./smoke".into(),
+            round,
+            target: "./smoke".into(),
+            value: serde_json::Value::from(i32::from(verdict != crate::gates::Verdict::Pass)),
+            threshold: "exit 0".into(),
+            verdict,
+            detail: String::new(),
+            time: "2026-01-01T00:00:00Z".into(),
+            took_ms: 5,
+        }],
+    }
+}
+
+fn gated(on_failure: OnFailure, count: u32) -> Machine {
+    use crate::gates::{Check, Gate, Policy};
+    let mut p = plan(on_failure, OnInterrupt::None, Mode::Change);
+    let policy = Policy {
+        count,
+        interval: Duration::from_secs(5),
+        ..Policy::default()
+    };
+    p.stepping = Some(Stepping {
+        gates: vec![Gate::new(
+            Check::Command {
+                command: "./smoke".into(),
+            },
+            policy,
+        )],
+        ..stepping()
+    });
+    let mut m = Machine::new(p);
+    m.step(Observation::Snapshot(&at(1, 0, 0)), clock(2));
+    m.step(Observation::StepWritten(Ok(3)), clock(2));
+    m
+}
+
+fn measures(actions: &[Action]) -> Vec<u32> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Measure { round, step, .. } => {
+                assert_eq!(step, "1/3");
+                Some(*round)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_steps_gates_are_measured_once_it_settles_and_passing_them_goes_on() {
+    let mut m = gated(OnFailure::Rollback, 2);
+    let a = m.step(Observation::Snapshot(&at(1, 1, 1)), clock(12));
+    assert_eq!(measures(&a), [1], "{a:?}");
+    assert!(step_writes(&a).is_empty());
+    let a = m.step(measured(1, crate::gates::Verdict::Pass), clock(13));
+    // One pass of the two needed: the next round at the interval.
+    assert!(a.contains(&Action::WakeIn(Duration::from_secs(4))), "{a:?}");
+    assert!(
+        measures(&m.step(Observation::Woke, clock(16))).is_empty(),
+        "not due yet"
+    );
+    let a = m.step(Observation::Woke, clock(17));
+    assert_eq!(measures(&a), [2]);
+    let a = m.step(measured(2, crate::gates::Verdict::Pass), clock(19));
+    assert_eq!(step_writes(&a), [StepWrite::Advance(step(1))], "{a:?}");
+    assert_eq!(
+        m.outcome.gates.len(),
+        2,
+        "every measurement is kept for -o json"
+    );
+}
+
+#[test]
+fn a_failing_gate_takes_the_failure_path_with_its_measurements_as_evidence() {
+    let mut m = gated(OnFailure::Rollback, 1);
+    m.step(Observation::Snapshot(&at(1, 1, 1)), clock(12));
+    let a = m.step(measured(1, crate::gates::Verdict::Fail), clock(13));
+    assert_eq!(
+        step_writes(&a),
+        [StepWrite::Restore { paused: true }],
+        "{a:?}"
+    );
+    let a = m.step(Observation::StepWritten(Ok(4)), clock(13));
+    assert_eq!(a, [Action::Undo { to: 1 }]);
+    let diag = m.outcome.diagnosis.clone().expect("a diagnosis");
+    assert_eq!(diag.class, FailureClass::GateFailed);
+    assert!(
+        diag.summary
+            .starts_with("step 1 of 3: gate command ./smoke failed"),
+        "{}",
+        diag.summary
+    );
+    assert_eq!(diag.evidence.len(), 1);
 }

@@ -1,9 +1,15 @@
 //! The step bound, replayed: a Deployment controller made of upstream's own RollingUpdate
 //! arithmetic (`rollout_semantics::rolling`) syncs on every tick while the Deployment is not
 //! paused; pods become Ready after random delays and available [`GUARD_TICKS`] later; the
-//! stepped rollout writes each step's strategy, pauses some ticks (fewer than the guard)
-//! after it sees the new ReplicaSet at the step's size, and goes on once the step's pods are
-//! available. At no tick may the new ReplicaSet exceed the step's pods.
+//! stepped rollout writes each step's strategy, pauses some ticks after it sees the new
+//! ReplicaSet at the step's size, and goes on once the step's pods are available. At no tick
+//! may the new ReplicaSet exceed the step's pods.
+//!
+//! What the bound needs: the pause lands within the guard of the step's first new pod. The
+//! controller takes at most [`SYNCS_TO_STEP`] syncs to bring the new ReplicaSet to the step
+//! (scale up; scale the old ones down by the earlier steps' available pods; scale up), each
+//! started by the previous write: milliseconds on a cluster, against a 10 s guard. Here a
+//! tick is a sync, so the pause may come up to `GUARD_TICKS - SYNCS_TO_STEP` ticks late.
 
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, ReplicaSet, ReplicaSetSpec, ReplicaSetStatus,
@@ -19,6 +25,9 @@ use super::{Step, StepSpec, plan};
 
 /// [`super::GUARD`] in ticks: a pod is available this many ticks after it is Ready.
 const GUARD_TICKS: u32 = 10;
+
+/// The most syncs the controller takes from a step's strategy to the step's size.
+const SYNCS_TO_STEP: u32 = 3;
 
 fn rs(name: &str, created: i64, spec: i32, available: i32) -> ReplicaSet {
     ReplicaSet {
@@ -133,6 +142,7 @@ fn run(
         sim.paused = false;
         let mut largest = sim.new;
         let mut pause_at = None;
+        let began = sim.tick;
         loop {
             sim.tick += 1;
             if sim.tick > 10_000 {
@@ -141,6 +151,11 @@ fn run(
             sim.sync();
             largest = largest.max(sim.new);
             if pause_at.is_none() && sim.new >= step.new_pods {
+                assert!(
+                    sim.tick - began <= SYNCS_TO_STEP,
+                    "the step took {} syncs",
+                    sim.tick - began
+                );
                 pause_at = Some(sim.tick + pause_after);
             }
             if pause_at.is_some_and(|t| sim.tick >= t) {
@@ -174,7 +189,7 @@ proptest! {
     fn the_new_replica_set_never_exceeds_the_steps_pods(
         (replicas, steps) in steps_strategy(),
         delays in proptest::collection::vec(0u32..=8, 1..=12),
-        pause_after in 0u32..GUARD_TICKS,
+        pause_after in 0u32..(GUARD_TICKS - SYNCS_TO_STEP),
     ) {
         let (seen, finished) = run(replicas, &steps, delays, pause_after);
         prop_assert!(finished, "the rollout reaches its last step");

@@ -15,7 +15,10 @@
 //! - The step's pods must not become available before the Deployment is paused: during the
 //!   stepped rollout `minReadySeconds` is raised to at least [`GUARD`], so a pod is available
 //!   only [`GUARD`] after it is Ready. The pause is written as soon as the new ReplicaSet is
-//!   seen at `N_k` (milliseconds), long before. A paused Deployment is not scaled by the
+//!   seen at `N_k`: the controller gets there within three syncs of the step's write (scale
+//!   up; scale the old ReplicaSets down by the earlier steps' available pods; scale up), each
+//!   started by the write before, so milliseconds after the step's first pod, far inside the
+//!   guard. A paused Deployment is not scaled by the
 //!   controller; its pods go on starting, becoming ready and available.
 //! - After the last step (100%) the user's own `maxSurge`, `maxUnavailable`,
 //!   `minReadySeconds` and paused state are written back in one patch, whatever the outcome.
@@ -37,6 +40,12 @@ use serde_json::{Value, json};
 /// The annotation a stepped rollout in flight keeps on its Deployment: the strategy to
 /// restore and the step it is at, so another terminal (and a later run) can tell.
 pub const ANNOTATION: &str = "rollout.dev/steps";
+
+/// Written by `rollout resume` on a step waiting for approval: the step number approved.
+pub const APPROVED: &str = "rollout.dev/steps-approved";
+
+/// Written by `rollout abort`: the stepped rollout is to be rolled back (the value says when).
+pub const ABORT: &str = "rollout.dev/steps-abort";
 
 /// The Deployment's own settings a stepped rollout replaces while it runs, written back at
 /// the end whatever the outcome (`None`: the field was absent, and is removed again).
@@ -78,6 +87,9 @@ pub struct Progress {
     pub of: usize,
     pub new_pods: i32,
     pub restore: Restore,
+    /// The step is done and waits for `rollout resume` (or `rollout abort`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_approval: bool,
 }
 
 /// A stepped rollout, as the machine is given it.
@@ -87,6 +99,24 @@ pub struct Stepping {
     pub restore: Restore,
     /// How long each step's pods run before the next step (`--pause`); not after the last.
     pub bake: Duration,
+    /// A re-run picking up a stepped rollout an earlier run left (killed, or its connection
+    /// lost).
+    pub resume: Option<Resume>,
+    /// Each step but the last waits for `rollout resume` once done (`--approve`).
+    pub approve: bool,
+    /// The verification gates each step but the last must pass before it is done.
+    pub gates: Vec<crate::gates::Gate>,
+}
+
+/// Where a re-run picks a stepped rollout up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The index of the step in force.
+    pub index: usize,
+    /// The Deployment is held (paused) at it.
+    pub held: bool,
+    /// The step is done and waits for approval.
+    pub awaiting_approval: bool,
 }
 
 /// A write of the stepped rollout.
@@ -96,6 +126,8 @@ pub enum StepWrite {
     Hold,
     /// Go on to this step: its surge, unpaused.
     Advance(Step),
+    /// The step is done: say on the Deployment that it waits for approval.
+    AwaitApproval(Step),
     /// The user's own strategy back, the annotation gone; paused (a rollback or a pause is
     /// next) or not (the last step runs to the end; a failure left in place goes on).
     Restore { paused: bool },
@@ -113,8 +145,11 @@ impl Stepping {
                     "strategy": {"rollingUpdate": {"maxSurge": step.max_surge, "maxUnavailable": 0}},
                 },
             }),
+            StepWrite::AwaitApproval(step) => json!({
+                "metadata": {"annotations": {ANNOTATION: self.progress(step, true)}},
+            }),
             StepWrite::Restore { paused } => json!({
-                "metadata": {"annotations": {ANNOTATION: null}},
+                "metadata": {"annotations": {ANNOTATION: null, APPROVED: null, ABORT: null}},
                 "spec": {
                     "paused": if *paused { json!(true) } else { Value::Null },
                     "minReadySeconds": self.restore.min_ready_seconds,
@@ -129,11 +164,16 @@ impl Stepping {
 
     /// The annotation's value at `step`.
     pub fn annotation(&self, step: &Step) -> String {
+        self.progress(step, false)
+    }
+
+    fn progress(&self, step: &Step, awaiting_approval: bool) -> String {
         let progress = Progress {
             step: step.number,
             of: self.steps.len(),
             new_pods: step.new_pods,
             restore: self.restore.clone(),
+            awaiting_approval,
         };
         serde_json::to_string(&progress).unwrap_or_default()
     }
@@ -151,6 +191,19 @@ impl Stepping {
         spec.paused = None;
         Some(self.annotation(first))
     }
+}
+
+/// What `rollout resume` and `rollout abort` find on the Deployment.
+pub fn approved_step(d: &Deployment) -> Option<usize> {
+    d.metadata.annotations.as_ref()?.get(APPROVED)?.parse().ok()
+}
+
+/// Whether `rollout abort` asked for the stepped rollout to be rolled back.
+pub fn aborted(d: &Deployment) -> bool {
+    d.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(ABORT))
 }
 
 /// The stepped rollout recorded on `d`, if one is in flight.
