@@ -194,7 +194,7 @@ async fn the_full_flow_under_load_drops_no_request() {
                 "--env",
                 "VERSION=v2",
                 "--keep-old",
-                "0",
+                "1h",
                 "--stable-for",
                 "0",
             ])
