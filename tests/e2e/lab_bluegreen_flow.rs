@@ -242,7 +242,7 @@ async fn the_full_flow_under_load_drops_no_request() {
             .await
             .spec
             .and_then(|s| s.replicas),
-        Some(0),
-        "--keep-old 0 scaled blue down"
+        Some(2),
+        "--keep-old 1h keeps blue: a proxy lagging behind the switch still reaches pods that serve"
     );
 }
