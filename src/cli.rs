@@ -64,6 +64,12 @@ pub struct Cli {
     /// Disable colour (also NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Also write an event stream of every state change, gate measurement and action: ndjson on stderr (which then carries nothing else but errors), or into --events-file.
+    #[arg(long, global = true, value_parser = ["ndjson"], value_name = "FORMAT")]
+    pub events: Option<String>,
+    /// Write the --events stream into this file instead of stderr.
+    #[arg(long, global = true, value_name = "PATH", requires = "events")]
+    pub events_file: Option<PathBuf>,
     /// Output format of the final result on stdout: json or yaml (progress goes to stderr).
     #[arg(short = 'o', long = "output", global = true, value_parser = ["json", "yaml"])]
     pub output: Option<String>,
