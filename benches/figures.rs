@@ -15,12 +15,15 @@
 //! | 9 | 3rd `Unhealthy` event → rollback patch (seed's bad v3) | kubectl failing at the deadline |
 //! | 10 | API requests of a rollout with a 12 s model load | the same with 3 s |
 //! | 11 | peak RSS of `rollout update` following 500 pods | `kubectl rollout status` |
+//! | 12 | blue-green: side ready → selector patch, patch → endpoints, failed requests under load | `kubectl rollout status` + `kubectl patch svc`; `kubectl scale` + `patch svc` to a starting side |
 //! | 13 | new pods beyond a step's bound, `rollout update --steps` | `kubectl set env` + `kubectl rollout pause` |
 //! | 14 | a gate's failure → rollback patch | `kubectl rollout undo` started at once |
 //!
 //! A figure that fails prints why and the run goes on; `ROLLOUT_BENCH_ONLY=3,8` runs a
 //! subset, `ROLLOUT_BENCH_PODS` sizes figure 11.
 
+#[path = "figures/bluegreen.rs"]
+mod bluegreen;
 #[path = "figures/cli.rs"]
 mod cli;
 #[path = "figures/cli_load.rs"]
@@ -92,6 +95,7 @@ async fn run(marker: &str) -> Vec<Row> {
             Box::pin(cli_load::requests_per_rollout()),
         ),
         (&[11], "CLI peak memory", Box::pin(cli_load::cli_memory())),
+        (&[12], "blue-green", Box::pin(bluegreen::bluegreen())),
         (&[13], "step bound", Box::pin(steps::step_bound())),
         (
             &[14],

@@ -340,16 +340,58 @@ pub struct BlueGreenArgs {
     #[arg(value_name = "SERVICE", add = ArgValueCompleter::new(crate::complete::services))]
     pub service: String,
     /// The Deployment to cut the Service over to.
-    #[arg(long, value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments), required_unless_present_any = ["rollback", "status"], conflicts_with_all = ["rollback", "status"])]
+    #[arg(long, value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments), required_unless_present_any = ["rollback", "status", "images", "env", "patch"], conflicts_with_all = ["rollback", "status"])]
     pub to: Option<String>,
+    /// The full flow: start the idle side with this image, as [CONTAINER=]IMAGE (repeatable), follow it to ready, swap.
+    #[arg(long = "image", value_name = "[CONTAINER=]IMAGE", conflicts_with_all = ["to", "rollback", "status"])]
+    pub images: Vec<String>,
+    /// The full flow: set an env var on the idle side, [CONTAINER:]KEY=VALUE, or remove one with KEY- (repeatable).
+    #[arg(long = "env", value_name = "[CONTAINER:]KEY=VALUE", conflicts_with_all = ["to", "rollback", "status"])]
+    pub env: Vec<String>,
+    /// The full flow: a strategic merge patch of the idle side (JSON or YAML), inline or @FILE.
+    #[arg(long, value_name = "PATCH", conflicts_with_all = ["to", "rollback", "status"])]
+    pub patch: Option<String>,
+    /// The full flow: the name of the side labelled blue (default: the active side's name with its color switched).
+    #[arg(long, value_name = "DEPLOYMENT")]
+    pub blue: Option<String>,
+    /// The full flow: the name of the side labelled green (default: as for --blue).
+    #[arg(long, value_name = "DEPLOYMENT")]
+    pub green: Option<String>,
+    /// The full flow: start the idle side at N replicas, and scale it to the active side's size just before the swap.
+    #[arg(long, value_name = "N")]
+    pub preview_replicas: Option<i32>,
+    /// The full flow: create or update a Service NAME selecting only the idle side, for tests before the swap.
+    #[arg(long, value_name = "NAME")]
+    pub preview_service: Option<String>,
+    /// The full flow: a shell command run before the swap; the swap happens only if it exits 0.
+    #[arg(long, value_name = "CMD")]
+    pub verify: Option<String>,
+    /// The full flow: how long the old side keeps its pods after the swap before it is scaled to 0, or `forever`.
+    #[arg(long, value_name = "DUR|forever", default_value = "5m")]
+    pub keep_old: String,
+    /// The full flow: stay until --keep-old has passed and scale the old side to 0 (else a later run does).
+    #[arg(long)]
+    pub wait_scale_down: bool,
+    /// The full flow: what a new side that fails (or fails --verify) gets: rollback scales it back to 0, pause pauses it where it stands, none leaves it (it never gets traffic). [possible values: rollback, pause, none]
+    #[arg(long, value_enum, default_value_t = OnFailure::Rollback, hide_possible_values = true)]
+    pub on_failure: OnFailure,
+    /// The full flow: readiness-probe failures of one new pod, beyond the probe's own failureThreshold, that fail the new side.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub probe_failures: u32,
+    /// The full flow: container restarts of one new pod that fail the new side.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub restarts: u32,
+    /// The full flow: how long a new pod may stay unschedulable before the new side counts as failed.
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
+    pub unschedulable_grace: std::time::Duration,
     /// Swap back to the side recorded at the last swap.
     #[arg(long, conflicts_with = "status")]
     pub rollback: bool,
     /// With --rollback: scale a scaled-down previous side back to its recorded size first.
     #[arg(long, requires = "rollback")]
     pub scale_up: bool,
-    /// With --scale-up: scale even when the capacity preflight says the pods will not fit.
-    #[arg(long, requires = "scale_up")]
+    /// With --scale-up or the full flow: go on even when the capacity preflight says the pods will not fit.
+    #[arg(long)]
     pub force: bool,
     /// Show the active side, each side's image, version and readiness, and the last swap.
     #[arg(long)]
@@ -363,7 +405,7 @@ pub struct BlueGreenArgs {
     /// Check the preconditions and print the plan and the selector diff; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Give up waiting for the endpoints (or a --scale-up) after this long (0 = no limit).
+    /// Give up waiting for the endpoints (or a --scale-up, or a new side of the full flow) after this long (0 = no limit).
     #[arg(long, default_value = "2m", value_parser = crate::duration::parse)]
     pub timeout: std::time::Duration,
     /// Swap only if the Service's resourceVersion is still RV (as read by a script before).

@@ -1,12 +1,17 @@
 //! `rollout bluegreen SERVICE --to DEPLOY | --rollback [--scale-up] | --status`: the
 //! thin async driver of the swap machine (`engine::bluegreen`). It reads what the
 //! preconditions are checked on, then performs each action the machine asks for (the
-//! guarded write, the endpoint watch, the record) and feeds back what it saw.
+//! guarded write, the endpoint watch, the record) and feeds back what it saw. The full
+//! flow (`--image`, `--env`, `--patch`: start the idle side, follow, verify, swap, keep the
+//! old side) is `flow`, ending in the same swap; the old side's window is `keep_old`.
 
+mod flow;
 mod io;
+mod keep_old;
 mod report;
 mod rollback;
 mod status;
+mod verify;
 mod watch;
 
 use std::time::{Duration, Instant};
@@ -15,6 +20,8 @@ use self::report::{Ending, SwapResult, Timings};
 use crate::cli::{BlueGreenArgs, ClusterArgs};
 use crate::cluster::{self, Cluster};
 use crate::engine::bluegreen::checks::{self, Plan, Refusal};
+use crate::engine::bluegreen::flow::KeepOld;
+use crate::engine::bluegreen::idle::Overrides;
 use crate::engine::bluegreen::machine::{self, Action, Done, Failure, Observation, State};
 use crate::engine::bluegreen::selector::{Labels, format_selector};
 use crate::error::CliError;
@@ -74,6 +81,23 @@ pub async fn run(
     let started = Instant::now();
     let name = service_name(&args.service)?;
     let to = args.to.as_deref().map(deployment_name).transpose()?;
+    // The full flow's input is checked before anything is sent, as `update` checks it.
+    let req =
+        crate::commands::update::parse_change(&args.images, &args.env, args.patch.as_deref())?;
+    let keep_old = KeepOld::parse(&args.keep_old)
+        .map_err(|m| CliError::usage(m, Some("e.g. --keep-old 10m, 0 or forever".to_string())))?;
+    for n in [&args.blue, &args.green, &args.preview_service]
+        .into_iter()
+        .flatten()
+    {
+        deployment_name(n)?;
+    }
+    if args.preview_replicas.is_some_and(|n| n < 1) {
+        return Err(CliError::usage(
+            "--preview-replicas must be at least 1",
+            Some("leave it out to start the new side at full size".to_string()),
+        ));
+    }
     let cluster = cluster::connect(cluster_args).await?;
     if args.status {
         return status::run(&cluster, printer, &name).await;
@@ -90,8 +114,39 @@ pub async fn run(
         timeout: args.timeout,
         resource_version: args.resource_version.clone(),
     };
+    let full_flow = !(args.images.is_empty() && args.env.is_empty() && args.patch.is_none());
     let result = match to {
-        Some(to) => swap(&cluster, printer, &name, &to, &opts, started).await?,
+        None if full_flow => {
+            let f = flow::Flow {
+                req,
+                overrides: Overrides {
+                    blue: args.blue.clone(),
+                    green: args.green.clone(),
+                },
+                preview_replicas: args.preview_replicas,
+                preview_service: args.preview_service.clone(),
+                verify: args.verify.clone(),
+                keep_old,
+                wait_scale_down: args.wait_scale_down,
+                on_failure: args.on_failure,
+                force: args.force,
+                thresholds: crate::engine::diagnose::Thresholds {
+                    probe_failures: args.probe_failures,
+                    restarts: args.restarts,
+                    unschedulable_grace: args.unschedulable_grace,
+                },
+            };
+            flow::run(&cluster, printer, &name, &opts, &f, started).await?
+        }
+        Some(to) => {
+            if !opts.dry_run {
+                // An earlier flow's old side whose --keep-old window has passed.
+                for line in keep_old::settle(&cluster, printer, &name, false).await? {
+                    printer.info(&line);
+                }
+            }
+            swap(&cluster, printer, &name, &to, &opts, started).await?
+        }
         None => {
             rollback::rollback(
                 &cluster,
@@ -125,6 +180,8 @@ fn blank(cluster: &Cluster, service: &str, to: &str, action: &str) -> SwapResult
         timings: Timings::default(),
         actions: Vec::new(),
         next: None,
+        flow: None,
+        new_side: None,
         exit_code: Exit::Refused.code(),
     }
 }

@@ -34,11 +34,17 @@ use crate::output::Printer;
 /// The template annotation `--config` stamps with the content hash of referenced config.
 pub const CONFIG_HASH: &str = "rollout.dev/config-hash";
 
-const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 
-fn parse(args: &UpdateArgs) -> Result<ChangeRequest, CliError> {
+/// The template change of `--image`, `--env` and `--patch` (shared with the blue-green
+/// flow, which applies the same change to its idle side).
+pub fn parse_change(
+    images: &[String],
+    env: &[String],
+    patch_arg: Option<&str>,
+) -> Result<ChangeRequest, CliError> {
     let mut req = ChangeRequest::default();
-    for i in &args.images {
+    for i in images {
         req.images.push(change::parse_image(i).map_err(|m| {
             CliError::usage(
                 m,
@@ -46,7 +52,7 @@ fn parse(args: &UpdateArgs) -> Result<ChangeRequest, CliError> {
             )
         })?);
     }
-    for e in &args.env {
+    for e in env {
         req.env.push(change::parse_env(e).map_err(|m| {
             CliError::usage(
                 m,
@@ -54,7 +60,7 @@ fn parse(args: &UpdateArgs) -> Result<ChangeRequest, CliError> {
             )
         })?);
     }
-    if let Some(p) = &args.patch {
+    if let Some(p) = patch_arg {
         let text = match p.strip_prefix('@') {
             Some(file) => input::read_flag_text(
                 "--patch",
@@ -65,10 +71,15 @@ fn parse(args: &UpdateArgs) -> Result<ChangeRequest, CliError> {
                     input::size(input::PATCH_LIMIT)
                 ),
             )?,
-            None => p.clone(),
+            None => p.to_string(),
         };
         req.patch = Some(patch::parse(&text)?);
     }
+    Ok(req)
+}
+
+fn parse(args: &UpdateArgs) -> Result<ChangeRequest, CliError> {
+    let mut req = parse_change(&args.images, &args.env, args.patch.as_deref())?;
     let percent_hint = || Some("e.g. 1, 0 or 25%".to_string());
     if let Some(s) = &args.max_surge {
         req.max_surge = Some(

@@ -4,6 +4,7 @@
 //! or namespaces and runs the binary and kubectl.
 
 mod bluegreen;
+mod bluegreen_flow;
 mod cli_ecosystem;
 mod cli_failures;
 mod cli_faults;
@@ -17,6 +18,7 @@ mod cli_update;
 mod cli_verify;
 mod history_pause;
 mod lab_bluegreen;
+mod lab_bluegreen_flow;
 mod lab_kill;
 mod lab_kubectl_rollout;
 mod lab_manifests;

@@ -202,11 +202,13 @@ pub enum Capacity {
     Skipped(String),
 }
 
-/// Whether `new_pods` more pods of `d` fit in what the nodes have free.
+/// Whether `new_pods` more pods of `d` fit in what the nodes have free; the pods of
+/// `replaced` (a side whose pods the new ones replace) are counted as gone.
 pub async fn capacity(
     cluster: &Cluster,
     d: &Deployment,
     new_pods: i32,
+    replaced: Option<&Deployment>,
 ) -> Result<Capacity, CliError> {
     let name = d.metadata.name.clone().unwrap_or_default();
     let nodes: Api<Node> = Api::all(cluster.client.clone());
@@ -222,8 +224,17 @@ pub async fn capacity(
         }
         Err(e) => return Err(cluster.error("listing nodes", e)),
     };
+    let gone = |p: &Pod| {
+        replaced.is_some_and(|r| {
+            p.metadata.namespace.as_deref() == Some(cluster.namespace.as_str())
+                && rollout_semantics::selector::label_selector_matches(
+                    r.spec.as_ref().map(|s| &s.selector),
+                    p.metadata.labels.as_ref().unwrap_or(&Default::default()),
+                )
+        })
+    };
     let pods = match retry::transient_errors(|| pods.list(&lp)).await {
-        Ok(l) => l.items,
+        Ok(l) => l.items.into_iter().filter(|p| !gone(p)).collect::<Vec<_>>(),
         Err(kube::Error::Api(s)) if s.code == 403 => {
             return Ok(Capacity::Skipped(format!(
                 "cannot list pods in all namespaces ({})",

@@ -31,8 +31,13 @@ pub enum Ending {
     TimedOut,
     /// `--rollback --scale-up`: the previous side did not become ready; no swap was made.
     ScaleUpFailed,
-    /// Ctrl-C or SIGTERM after the write: running the same command again completes it.
+    /// Ctrl-C or SIGTERM after the write (or, in the full flow, before the swap): running
+    /// the same command again completes it.
     Interrupted,
+    /// The full flow: the new side did not become ready; no swap was made.
+    NewSideFailed,
+    /// The full flow: `--verify` did not pass; no swap was made.
+    VerifyFailed,
     /// `--status`: a report, nothing changed.
     Status,
 }
@@ -45,7 +50,7 @@ impl Ending {
             Ending::Refused => Exit::Refused,
             Ending::Conflict | Ending::Failed => Exit::Error,
             Ending::TimedOut | Ending::Interrupted => Exit::TimedOut,
-            Ending::ScaleUpFailed => Exit::Failed,
+            Ending::ScaleUpFailed | Ending::NewSideFailed | Ending::VerifyFailed => Exit::Failed,
         }
     }
 }
@@ -95,7 +100,44 @@ pub struct SwapResult {
     /// The exact next command (to swap back, or to see why).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// The full flow: the new side, how it was started and checked, the old side's fate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowReport>,
+    /// The full flow: how following the new side ended, with its diagnosis on failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_side: Option<crate::outcome::Outcome>,
     pub exit_code: i32,
+}
+
+/// What a full flow did besides the swap.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowReport {
+    /// The side that served before.
+    pub active: String,
+    /// The new side (the idle one, started with the change).
+    pub side: String,
+    /// Whether this run created it (else it existed and was updated or picked up).
+    pub created: bool,
+    /// The change, as `update` describes it.
+    pub change: String,
+    pub replicas: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_replicas: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<super::verify::Verdict>,
+    pub keep_old: String,
+    /// What became of the old side: `scaled to 0`, `kept until T`, `kept`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_side: Option<String>,
+    /// From writing the new side to it being ready (at its full size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_seconds: Option<f64>,
+    /// The phase an earlier, unfinished run of the flow had reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
 }
 
 impl SwapResult {
@@ -155,7 +197,11 @@ pub fn print(printer: &Printer, r: &SwapResult) {
     }
     if matches!(
         r.result,
-        Ending::Conflict | Ending::Failed | Ending::ScaleUpFailed
+        Ending::Conflict
+            | Ending::Failed
+            | Ending::ScaleUpFailed
+            | Ending::NewSideFailed
+            | Ending::VerifyFailed
     ) {
         output::err_line(&format!("error: {}", one_line(&r.reason)));
     }
@@ -202,6 +248,12 @@ fn last_line(r: &SwapResult) -> String {
             r.target,
             r.to,
             r.refusals.len().max(1)
+        ),
+        Ending::NewSideFailed | Ending::VerifyFailed => format!(
+            "service {} was not swapped to deployment \"{}\": it got no traffic; the service still selects \"{}\"",
+            r.target,
+            r.to,
+            r.from.as_deref().unwrap_or("?")
         ),
         Ending::Conflict | Ending::Failed | Ending::ScaleUpFailed => format!(
             "service {} was not swapped to deployment \"{}\": nothing was changed",

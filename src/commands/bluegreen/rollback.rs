@@ -102,7 +102,7 @@ pub(super) async fn rollback(
                 )],
             ));
         }
-        match io::capacity(cluster, d, size - replicas).await? {
+        match io::capacity(cluster, d, size - replicas, None).await? {
             io::Capacity::Fits(line) => r.checks.push(line),
             io::Capacity::Skipped(why) => {
                 printer.warn(&format!("capacity check skipped: {why}"));
@@ -177,7 +177,7 @@ pub(super) async fn rollback(
 
 /// Scales the side back to `size` (guarded on its replicas as read) and follows it to
 /// ready; `Ok(Err(why))` when it did not get there.
-async fn scale(
+pub(super) async fn scale(
     cluster: &Cluster,
     printer: &Printer,
     d: &Deployment,

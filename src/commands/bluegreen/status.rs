@@ -10,6 +10,7 @@ use super::{io, watch};
 use crate::cluster::Cluster;
 use crate::engine::bluegreen::checks::{self, template_labels};
 use crate::engine::bluegreen::endpoints::compare;
+use crate::engine::bluegreen::flow::FlowRecord;
 use crate::engine::bluegreen::guard::Record;
 use crate::engine::bluegreen::selector::{Labels, format_selector, matches};
 use crate::error::CliError;
@@ -43,6 +44,8 @@ pub struct Status {
     /// Serving endpoints, as `pod (ip)` where the pod is known.
     pub endpoints: Vec<String>,
     pub last_swap: Record,
+    /// The full flow's record: its phase, and the old side's scheduled scale-down.
+    pub flow: FlowRecord,
     pub exit_code: i32,
 }
 
@@ -109,6 +112,7 @@ pub async fn run(cluster: &Cluster, printer: &Printer, service: &str) -> Result<
         sides: sides.clone(),
         endpoints,
         last_swap: Record::of(svc.metadata.annotations.as_ref()),
+        flow: FlowRecord::of(svc.metadata.annotations.as_ref()),
         exit_code: 0,
     };
     if !structured(printer, &status) {
@@ -183,6 +187,32 @@ fn human(s: &Status) -> String {
             ));
         }
         _ => out.push_str("last swap: none recorded\n"),
+    }
+    let f = &s.flow;
+    if let Some(phase) = &f.phase {
+        out.push_str(&format!(
+            "last flow: {phase}, deployment {} ({}), started {}{}\n",
+            f.target.as_deref().unwrap_or("?"),
+            f.cause.as_deref().unwrap_or("-"),
+            f.started_at.as_deref().unwrap_or("?"),
+            f.failure
+                .as_deref()
+                .map(|w| format!(", failed: {w}"))
+                .unwrap_or_default()
+        ));
+    }
+    if let (Some(side), Some(at)) = (&f.scale_down_side, &f.scale_down_at) {
+        let overdue = at
+            .parse::<jiff::Timestamp>()
+            .is_ok_and(|t| t <= jiff::Timestamp::now());
+        out.push_str(&format!(
+            "old side: {side} is scaled to 0 at {at}{}\n",
+            if overdue {
+                " (overdue: the next `rollout bluegreen` run that changes something does it)"
+            } else {
+                ""
+            }
+        ));
     }
     out
 }

@@ -39,8 +39,11 @@ pub enum RefusalKind {
     NoRecord,
     /// `--rollback`: the previous side runs fewer replicas than it had at the swap.
     ScaledDown,
-    /// `--rollback --scale-up`: the nodes have no room for the pods to scale back.
+    /// `--rollback --scale-up` or the full flow: the nodes have no room for the pods to
+    /// start.
     NoCapacity,
+    /// The full flow: the active and idle sides cannot be told (see `idle`).
+    NoSides,
 }
 
 /// A failed precondition: nothing was changed.

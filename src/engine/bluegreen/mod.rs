@@ -41,11 +41,18 @@
 //! The write (`guard`) tests the resourceVersion and the selector as read and records the
 //! previous selector, side and size, time and cause in `rollout.dev/` annotations in the
 //! same patch; `endpoints` compares EndpointSlices (or Endpoints) with T's ready pods.
+//!
+//! The full flow (`--image`, `--env`, `--patch`): `idle` decides the sides (which one
+//! serves, which one is idle, the color label, the naming rule) and the idle side before
+//! the change; `flow` is its record on the Service (the phase, so a re-run completes what
+//! a stopped one left) and the `--keep-old` scale-down decision.
 
 pub mod capacity;
 pub mod checks;
 pub mod endpoints;
+pub mod flow;
 pub mod guard;
+pub mod idle;
 pub mod machine;
 pub mod matching;
 pub mod selector;

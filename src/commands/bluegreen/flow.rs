@@ -1,0 +1,348 @@
+//! `rollout bluegreen SERVICE --image [C=]IMAGE | --env ... | --patch ...`: the full flow.
+//! The idle side is created from the active one (color switched, `engine::bluegreen::idle`)
+//! or updated, with the change `update` makes (the same parsing and apply code); it is
+//! followed to ready by the rollout engine with the same diagnosis (a side that fails gets
+//! no traffic, and is scaled to 0 or left as `--on-failure` says), optionally at
+//! `--preview-replicas` behind a `--preview-service`, checked by `--verify`, scaled to full
+//! size, and swapped to by the guarded swap; the old side is then kept for `--keep-old`
+//! (`keep_old`). Each step is recorded on the Service first (`engine::bluegreen::flow`), and
+//! each is idempotent, so the same command run again completes a stopped one.
+
+use std::time::Instant;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use rollout_semantics::selector::format_label_selector;
+
+use super::report::{Ending, FlowReport, SwapResult};
+use super::{Opts, blank, io, keep_old, refused, swap, verify, watch};
+use crate::cluster::Cluster;
+use crate::commands::update::template_diff;
+use crate::engine::bluegreen::checks::{self, Refusal, RefusalKind};
+use crate::engine::bluegreen::flow::{self, FlowRecord, KeepOld};
+use crate::engine::bluegreen::idle::{self, Overrides};
+use crate::engine::change::{self, ChangeRequest};
+use crate::engine::policy::OnFailure;
+use crate::error::CliError;
+use crate::outcome::Ended;
+use crate::output::Printer;
+
+mod ending;
+mod side;
+
+use self::ending::{failed, served};
+use self::side::{follow, preview, write_side};
+
+/// What the full flow is asked to do.
+pub(super) struct Flow {
+    pub req: ChangeRequest,
+    pub overrides: Overrides,
+    pub preview_replicas: Option<i32>,
+    pub preview_service: Option<String>,
+    pub verify: Option<String>,
+    pub keep_old: KeepOld,
+    pub wait_scale_down: bool,
+    /// What a failed new side gets (`rollback`: scaled to 0; `pause`; `none`).
+    pub on_failure: OnFailure,
+    pub force: bool,
+    /// When a new side counts as failed (as `update`'s flags say).
+    pub thresholds: crate::engine::diagnose::Thresholds,
+}
+
+fn replicas(d: &Deployment) -> i32 {
+    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+fn template(d: &Deployment) -> Option<&k8s_openapi::api::core::v1::PodTemplateSpec> {
+    d.spec.as_ref().map(|s| &s.template)
+}
+
+pub(super) async fn run(
+    cluster: &Cluster,
+    printer: &Printer,
+    service: &str,
+    o: &Opts,
+    f: &Flow,
+    started: Instant,
+) -> Result<SwapResult, CliError> {
+    let svc = io::get_service(cluster, service).await?;
+    let record = FlowRecord::of(svc.metadata.annotations.as_ref());
+    let deployments = io::list::<Deployment>(cluster, "").await?;
+    let mut r = blank(cluster, service, "", "bluegreen-flow");
+    let sides = match idle::sides(
+        service,
+        &checks::service_selector(&svc),
+        &deployments,
+        &f.overrides,
+    ) {
+        Ok(s) => s,
+        Err(why) => {
+            return Ok(refused(
+                r,
+                vec![Refusal::new(
+                    RefusalKind::NoSides,
+                    why,
+                    "name the sides with --blue NAME and --green NAME, or swap to an existing Deployment with --to".into(),
+                )],
+            ));
+        }
+    };
+    r.to = sides.idle.clone();
+    r.from = Some(sides.active.clone());
+    r.selector_before = checks::service_selector(&svc);
+    r.selector_after = r.selector_before.clone();
+    r.selector_after
+        .insert(sides.key.clone(), sides.idle_value.clone());
+    let mut report = FlowReport {
+        active: sides.active.clone(),
+        side: sides.idle.clone(),
+        keep_old: f.keep_old.shown(),
+        preview_replicas: f.preview_replicas,
+        preview_service: f.preview_service.clone(),
+        ..FlowReport::default()
+    };
+    if record.unfinished() {
+        printer.info(&format!(
+            "an earlier run stopped in phase {} (deployment {}, started {}): completing it",
+            record.phase.as_deref().unwrap_or("?"),
+            record.target.as_deref().unwrap_or("?"),
+            record.started_at.as_deref().unwrap_or("?")
+        ));
+        report.resumed_from = record.phase.clone();
+    }
+    let Some(active) = deployments
+        .iter()
+        .find(|d| d.metadata.name.as_deref() == Some(sides.active.as_str()))
+    else {
+        return Err(CliError::Internal("the active side vanished".into()));
+    };
+    let on_active = change::build(active, &f.req)?;
+    report.change = on_active.description.clone();
+    report.replicas = replicas(active);
+    let cause = o
+        .cause
+        .clone()
+        .unwrap_or_else(|| on_active.description.clone());
+    if template(active) == Some(&on_active.spec.template) {
+        return served(
+            cluster, printer, service, o, f, r, report, &svc, &record, started,
+        )
+        .await;
+    }
+    if record.scale_down_side.as_deref() == Some(sides.idle.as_str()) {
+        // The side an earlier flow kept for a swap back is the one to start the new
+        // version on: its window ends here.
+        printer.warn(&format!(
+            "deployment \"{}\" was kept for a swap back until {} (--keep-old); this flow starts the new version on it",
+            sides.idle,
+            record.scale_down_at.as_deref().unwrap_or("?")
+        ));
+    } else if !o.dry_run {
+        // An earlier flow's old side whose window has passed.
+        r.actions
+            .extend(keep_old::settle(cluster, printer, service, false).await?);
+    }
+    let existing = deployments
+        .iter()
+        .find(|d| d.metadata.name.as_deref() == Some(sides.idle.as_str()));
+    let base = match idle::base(active, &sides, existing) {
+        Ok(b) => b,
+        Err(why) => {
+            let hint = "give the active side's selector the color label, or create the idle side yourself and swap with --to".into();
+            return Ok(refused(
+                r,
+                vec![Refusal::new(RefusalKind::NoSides, why, hint)],
+            ));
+        }
+    };
+    let built = change::build(&base, &f.req)?;
+    let full = replicas(active);
+    let same = existing.is_some_and(|e| template(e) == Some(&built.spec.template));
+    let current = existing.map(replicas).unwrap_or(0);
+    let mut start = f.preview_replicas.map_or(full, |n| n.clamp(1, full.max(1)));
+    if same {
+        start = start.max(current.min(full));
+    }
+    let mut desired = base.clone();
+    let mut spec = built.spec.clone();
+    spec.replicas = Some(start);
+    desired.spec = Some(spec);
+    // Both sides run at once before the swap: the new side's full size must fit.
+    let more = if same { full - current } else { full };
+    let replaced = existing.filter(|_| !same);
+    match side::preflight(
+        cluster, printer, &desired, more, replaced, &sides, full, f.force,
+    )
+    .await?
+    {
+        Ok(Some(line)) => r.checks.push(line),
+        Ok(None) => {}
+        Err(refusal) => return Ok(refused(r, vec![refusal])),
+    }
+    for line in &r.checks {
+        printer.info(&format!("checked: {line}"));
+    }
+    let verb = match (existing, same) {
+        (None, _) => "create",
+        (Some(_), false) => "update",
+        (Some(_), true) => "pick up",
+    };
+    if o.dry_run {
+        r.actions.push(format!(
+            "would {verb} deployment \"{}\" ({}={}) at {start} of {full} replicas with {}, follow it to ready{}, swap service \"{service}\" to it and keep \"{}\" for {}",
+            sides.idle,
+            sides.key,
+            sides.idle_value,
+            report.change,
+            if f.verify.is_some() { ", run --verify" } else { "" },
+            sides.active,
+            f.keep_old.shown()
+        ));
+        if printer.format.is_none() {
+            printer.data(&template_diff(active, &desired));
+        }
+        r.flow = Some(report);
+        r.set(Ending::DryRun, "nothing was changed (--dry-run)");
+        return Ok(r);
+    }
+    keep_old::annotate(
+        cluster,
+        service,
+        flow::start_patch(&sides.idle, &io::stamp(), &cause, &f.keep_old),
+    )
+    .await?;
+    let t = Instant::now();
+    let (before, written) = write_side(cluster, existing, desired, same, start, &cause).await?;
+    report.created = existing.is_none();
+    printer.info(&format!(
+        "deployment.apps/{} {} from {} ({}={}, {start} of {full} replicas): {}",
+        sides.idle,
+        match verb {
+            "create" => "created",
+            "update" => "updated",
+            _ => "already has the change; following it",
+        },
+        sides.active,
+        sides.key,
+        sides.idle_value,
+        report.change
+    ));
+    if let Some(p) = &f.preview_service {
+        preview(cluster, &svc, p, &sides).await?;
+        printer.info(&format!(
+            "service/{p} selects only deployment \"{}\"",
+            sides.idle
+        ));
+        r.actions.push(format!(
+            "service \"{p}\" selects only deployment \"{}\"",
+            sides.idle
+        ));
+    }
+    keep_old::annotate(cluster, service, flow::phase_patch("following")).await?;
+    let outcome = follow(cluster, printer, o, f, before, written.clone(), same).await?;
+    if outcome.result != Ended::RolledOut {
+        return failed(
+            cluster,
+            printer,
+            service,
+            f,
+            r,
+            report,
+            &sides,
+            Some(outcome),
+            None,
+        )
+        .await;
+    }
+    if let Some(cmd) = &f.verify {
+        keep_old::annotate(cluster, service, flow::phase_patch("verifying")).await?;
+        let selector = format_label_selector(written.spec.as_ref().map(|s| &s.selector));
+        let pods = io::list::<Pod>(cluster, &selector).await?;
+        let pods = watch::ready_pods(pods.iter());
+        printer.info(&format!("verifying: {cmd}"));
+        let ctx = verify::Context {
+            namespace: &cluster.namespace,
+            service,
+            target: &sides.idle,
+            preview_service: f.preview_service.as_deref(),
+            pods: &pods,
+        };
+        let verdict = verify::run(cmd, &ctx, o.timeout).await?;
+        report.verify = Some(verdict.clone());
+        if let Some(why) = verdict.reason {
+            return failed(
+                cluster,
+                printer,
+                service,
+                f,
+                r,
+                report,
+                &sides,
+                None,
+                Some(why),
+            )
+            .await;
+        }
+        printer.info(&format!("verified in {:.1}s", verdict.seconds));
+    }
+    if start < full {
+        keep_old::annotate(cluster, service, flow::phase_patch("following")).await?;
+        let now = cluster.deployment(&sides.idle).await?;
+        if let Err(why) =
+            super::rollback::scale(cluster, printer, &now, start, full, o.timeout).await?
+        {
+            return failed(
+                cluster,
+                printer,
+                service,
+                f,
+                r,
+                report,
+                &sides,
+                None,
+                Some(why),
+            )
+            .await;
+        }
+    }
+    report.ready_seconds = Some(t.elapsed().as_secs_f64());
+    // The pods just became Ready: the stability window runs from now at the latest.
+    tokio::time::sleep(o.stable_for).await;
+    keep_old::annotate(cluster, service, flow::phase_patch("swapping")).await?;
+    let opts = Opts {
+        cause: Some(cause),
+        resource_version: None,
+        ..*o
+    };
+    let mut result = swap(cluster, printer, service, &sides.idle, &opts, started).await?;
+    result.action = "bluegreen-flow".into();
+    let mut actions = std::mem::take(&mut r.actions);
+    actions.push(format!(
+        "{} deployment \"{}\" with {} and followed it to ready",
+        match verb {
+            "create" => "created",
+            "update" => "updated",
+            _ => "picked up",
+        },
+        sides.idle,
+        report.change
+    ));
+    actions.append(&mut result.actions);
+    result.actions = actions;
+    if result.result == Ending::Swapped {
+        let done = keep_old::schedule(
+            cluster,
+            printer,
+            service,
+            &sides.active,
+            f.keep_old,
+            jiff::Timestamp::now(),
+            f.wait_scale_down,
+        )
+        .await?;
+        report.old_side = done.last().cloned();
+        result.actions.extend(done);
+    }
+    result.flow = Some(report);
+    Ok(result)
+}

@@ -1,0 +1,198 @@
+//! How a full flow ends without a swap of its own: the Service already serves the change
+//! (what an earlier run left is completed), or the new side failed and got no traffic.
+
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::Service;
+
+use super::super::report::{Ending, FlowReport, SwapResult};
+use super::super::{Opts, keep_old, swap};
+use super::Flow;
+use crate::cluster::Cluster;
+use crate::engine::bluegreen::checks;
+use crate::engine::bluegreen::flow::{self, FlowRecord};
+use crate::engine::bluegreen::guard::Record;
+use crate::engine::bluegreen::idle::Sides;
+use crate::engine::policy::OnFailure;
+use crate::error::CliError;
+use crate::outcome::{Ended, Outcome};
+use crate::output::Printer;
+
+/// The active side already runs the change: what an earlier run left is completed (a
+/// swap still `switching` settled, the old side's window recorded and acted on).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn served(
+    cluster: &Cluster,
+    printer: &Printer,
+    service: &str,
+    o: &Opts,
+    f: &Flow,
+    mut r: SwapResult,
+    mut report: FlowReport,
+    svc: &Service,
+    record: &FlowRecord,
+    started: Instant,
+) -> Result<SwapResult, CliError> {
+    let earlier = std::mem::take(&mut r.actions);
+    let active = report.active.clone();
+    let swap_record = Record::of(svc.metadata.annotations.as_ref());
+    r.to = active.clone();
+    r.from = swap_record.previous_side.clone();
+    report.side = active.clone();
+    report.active = swap_record.previous_side.clone().unwrap_or_default();
+    if o.dry_run {
+        r.flow = Some(report);
+        r.set(
+            Ending::DryRun,
+            "nothing to do: the active side already has the change",
+        );
+        return Ok(r);
+    }
+    let left = flow::left(
+        &active,
+        record,
+        &swap_record,
+        f.keep_old,
+        jiff::Timestamp::now(),
+    );
+    let mut result = if left.settle_swap {
+        let mut s = swap(cluster, printer, service, &active, o, started).await?;
+        s.action = "bluegreen-flow".into();
+        if s.result != Ending::Swapped {
+            s.flow = Some(report);
+            return Ok(s);
+        }
+        s
+    } else {
+        r.selector_before = checks::service_selector(svc);
+        r.selector_after = r.selector_before.clone();
+        r.set(
+            Ending::Unchanged,
+            format!(
+                "service \"{service}\" already serves deployment \"{active}\" with {}",
+                report.change
+            ),
+        );
+        r
+    };
+    // The swap of this flow landed but its window was never recorded (stopped between).
+    if let Some((old, keep, from)) = left.schedule {
+        let done = keep_old::schedule(
+            cluster,
+            printer,
+            service,
+            &old,
+            keep,
+            from,
+            f.wait_scale_down,
+        )
+        .await?;
+        report.old_side = done.last().cloned();
+        result.actions.extend(done);
+    } else {
+        let done = keep_old::settle(cluster, printer, service, f.wait_scale_down).await?;
+        report.old_side = done.last().cloned().or(report.old_side);
+        result.actions.extend(done);
+    }
+    result.actions.splice(0..0, earlier);
+    result.timings.total_seconds = started.elapsed().as_secs_f64();
+    result.flow = Some(report);
+    Ok(result)
+}
+
+/// The new side did not get to the swap: it gets no traffic; `--on-failure` says whether
+/// it keeps its pods. An interrupted or timed-out follow leaves it as it is (running the
+/// same command again goes on).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn failed(
+    cluster: &Cluster,
+    printer: &Printer,
+    service: &str,
+    f: &Flow,
+    mut r: SwapResult,
+    report: FlowReport,
+    s: &Sides,
+    outcome: Option<Outcome>,
+    why: Option<String>,
+) -> Result<SwapResult, CliError> {
+    let rerun = "run the same command again to go on".to_string();
+    if let Some(o) = &outcome
+        && matches!(o.result, Ended::Interrupted | Ended::TimedOut)
+    {
+        let ending = if o.result == Ended::Interrupted {
+            Ending::Interrupted
+        } else {
+            Ending::TimedOut
+        };
+        r.set(
+            ending,
+            format!(
+                "deployment \"{}\" was not ready yet ({}); service \"{service}\" still selects \"{}\"",
+                s.idle, o.reason, s.active
+            ),
+        );
+        r.next = Some(rerun);
+        r.new_side = outcome;
+        r.flow = Some(report);
+        return Ok(r);
+    }
+    let verify_failed = report.verify.as_ref().is_some_and(|v| !v.passed);
+    let cause = match (&outcome, why) {
+        (_, Some(w)) => w,
+        (Some(o), None) => o
+            .diagnosis
+            .as_ref()
+            .map(|d| d.summary.clone())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| o.reason.clone()),
+        (None, None) => "it did not become ready".into(),
+    };
+    if let Some(o) = &outcome
+        && printer.format.is_none()
+    {
+        let (text, _) = crate::output::report::human(o, printer.color);
+        crate::output::err(&text);
+    }
+    keep_old::annotate(cluster, service, flow::failed_patch(&cause)).await?;
+    // Rolling a side back that never served is giving its pods back: scaled to 0, its
+    // template kept for `rollout history`.
+    let fate = match f.on_failure {
+        OnFailure::Rollback => {
+            keep_old::scale_down_now(cluster, &s.idle).await?;
+            r.actions.push(format!(
+                "scaled deployment \"{}\" to 0 (--on-failure rollback)",
+                s.idle
+            ));
+            "scaled to 0"
+        }
+        OnFailure::Pause => {
+            crate::engine::rollback::pause(cluster, &s.idle, false).await?;
+            r.actions.push(format!(
+                "paused deployment \"{}\" where it stands (--on-failure pause)",
+                s.idle
+            ));
+            "paused for inspection"
+        }
+        OnFailure::None => "left as it is for inspection",
+    };
+    r.set(
+        if verify_failed {
+            Ending::VerifyFailed
+        } else {
+            Ending::NewSideFailed
+        },
+        format!(
+            "deployment \"{}\" {}: {cause}; it got no traffic (service \"{service}\" still selects \"{}\") and was {fate}",
+            s.idle,
+            if verify_failed { "failed --verify" } else { "did not become ready" },
+            s.active
+        ),
+    );
+    r.next = Some(format!(
+        "kubectl describe deployment {} -n {}",
+        s.idle, cluster.namespace
+    ));
+    r.new_side = outcome;
+    r.flow = Some(report);
+    Ok(r)
+}

@@ -1,0 +1,370 @@
+//! The full blue-green flow with the real binary on busybox sides (any cluster): only blue
+//! and the Service exist; `rollout bluegreen shop --env VERSION=v2 ...` creates green from
+//! blue, follows it, swaps, and keeps or scales blue down. Also: a green that never becomes
+//! ready and a failed `--verify` get no traffic, and `kill -9` at several points followed by
+//! the same command completes the flow.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use serde_json::{Value, json};
+
+use crate::bluegreen::{blue, selector, service, side, svc};
+use crate::support::{DEADLINE, Env, annotation, pod_env};
+
+const PHASE: &str = "rollout.dev/flow-phase";
+const SCALE_DOWN_AT: &str = "rollout.dev/scale-down-at";
+
+fn green() -> Value {
+    json!({"app": "shop", "color": "green"})
+}
+
+/// Blue (2 pods) rolled out and the Service `shop` on it; no green.
+async fn blue_only(env: &Env) {
+    env.create(side("blue")).await;
+    env.apply_yaml(&service(blue(), json!("http"))).await;
+}
+
+/// `rollout bluegreen shop ARGS --stable-for 0`.
+async fn flow(env: &Env, args: &[&str]) -> crate::support::Run {
+    let args: Vec<&str> = ["bluegreen", "shop"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["--stable-for", "0"])
+        .collect();
+    env.rollout(&args).await
+}
+
+fn replicas(d: &Deployment) -> Option<i32> {
+    d.spec.as_ref().and_then(|s| s.replicas)
+}
+
+async fn get_opt(env: &Env, name: &str) -> Option<Deployment> {
+    env.deployments().get_opt(name).await.expect("a read")
+}
+
+/// The full flow with a preview: green is created from blue at 1 replica behind the
+/// preview Service, `--verify` sees that one pod, green is scaled to 2, the Service is
+/// swapped, and blue is scaled to 0 once `--keep-old` has passed (the command waits).
+#[tokio::test]
+async fn the_full_flow_previews_verifies_swaps_and_scales_the_old_side_down() {
+    let env = Env::start().await;
+    blue_only(&env).await;
+    let verify = "test \"$ROLLOUT_TARGET\" = shop-green && test \"$ROLLOUT_PREVIEW_SERVICE\" = shop-preview && test $(echo $ROLLOUT_PODS | wc -w) -eq 1 && test -n \"$ROLLOUT_POD_IPS\"";
+    let run = flow(
+        &env,
+        &[
+            "--env",
+            "VERSION=v2",
+            "--preview-replicas",
+            "1",
+            "--preview-service",
+            "shop-preview",
+            "--verify",
+            verify,
+            "--keep-old",
+            "1s",
+            "--wait-scale-down",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    run.expect_code(0);
+    let r = run.json();
+    assert_eq!(r["result"], "swapped", "{}", run.both());
+    assert_eq!(r["action"], "bluegreen-flow");
+    assert_eq!(
+        (&r["from"], &r["to"]),
+        (&json!("shop-blue"), &json!("shop-green"))
+    );
+    assert_eq!(r["flow"]["created"], true, "{r}");
+    assert_eq!(r["flow"]["change"], "env VERSION=v2");
+    assert_eq!(r["flow"]["verify"]["passed"], true, "{}", run.both());
+    assert!(
+        r["flow"]["oldSide"]
+            .as_str()
+            .is_some_and(|s| s.contains("scaled deployment \"shop-blue\" to 0")),
+        "{r}"
+    );
+    assert_eq!(selector(&svc(&env, "shop").await), green());
+    assert_eq!(selector(&svc(&env, "shop-preview").await), green());
+    let g = env.get("shop-green").await;
+    assert_eq!(replicas(&g), Some(2));
+    let pods = env
+        .wait_list::<k8s_openapi::api::core::v1::Pod>("app=shop,color=green", |ps| ps.len() == 2)
+        .await;
+    assert!(
+        pods.iter()
+            .all(|p| pod_env(p, "VERSION").as_deref() == Some("v2"))
+    );
+    assert_eq!(replicas(&env.get("shop-blue").await), Some(0));
+    let s = svc(&env, "shop").await;
+    assert_eq!(annotation(&s.metadata, PHASE), Some("done"));
+    // The recorded size lets a swap back scale blue up again.
+    assert_eq!(
+        annotation(&s.metadata, "rollout.dev/previous-replicas"),
+        Some("2")
+    );
+}
+
+/// Without waiting, the old side keeps its pods after the swap: a `--rollback` inside the
+/// window needs no scale-up. After a second flow's window has passed, `--status` says the
+/// scale-down is overdue and running the same command again does it.
+#[tokio::test]
+async fn the_old_side_is_kept_for_a_swap_back_and_scaled_down_by_a_later_run() {
+    let env = Env::start().await;
+    blue_only(&env).await;
+    flow(&env, &["--env", "VERSION=v2", "--keep-old", "1h"])
+        .await
+        .expect_code(0);
+    assert_eq!(replicas(&env.get("shop-blue").await), Some(2));
+    let back = flow(&env, &["--rollback"]).await;
+    back.expect_code(0);
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+
+    // Blue serves again: the next flow updates green (it already has v2: picked up) and
+    // swaps; blue is kept for 2 s.
+    let args = ["--env", "VERSION=v2", "--keep-old", "2s"];
+    let run = flow(&env, &args).await;
+    run.expect_code(0);
+    assert_eq!(selector(&svc(&env, "shop").await), green());
+    assert_eq!(
+        replicas(&env.get("shop-blue").await),
+        Some(2),
+        "{}",
+        run.both()
+    );
+    let s = svc(&env, "shop").await;
+    let at: jiff::Timestamp = annotation(&s.metadata, SCALE_DOWN_AT)
+        .expect("the window's end is recorded")
+        .parse()
+        .expect("a time");
+    // The condition is the clock passing the recorded time.
+    let left = at.duration_since(jiff::Timestamp::now());
+    if let Ok(left) = Duration::try_from(left) {
+        tokio::time::sleep(left + Duration::from_millis(100)).await;
+    }
+    let status = env.rollout(&["bluegreen", "shop", "--status"]).await;
+    status.expect_code(0);
+    assert!(
+        status
+            .stdout
+            .contains("old side: shop-blue is scaled to 0 at"),
+        "{}",
+        status.both()
+    );
+    assert!(status.stdout.contains("overdue"), "{}", status.both());
+    assert_eq!(
+        replicas(&env.get("shop-blue").await),
+        Some(2),
+        "--status changes nothing"
+    );
+    let again = flow(&env, &[&args[..], &["-o", "json"]].concat()).await;
+    again.expect_code(0);
+    let r = again.json();
+    assert_eq!(r["result"], "unchanged", "{}", again.both());
+    assert_eq!(replicas(&env.get("shop-blue").await), Some(0));
+}
+
+/// A green whose readiness probe never passes is diagnosed as `update` would, gets no
+/// traffic and is scaled to 0 (exit 4); a failing `--verify` with `--on-failure none`
+/// leaves green running, untouched by traffic (exit 4).
+#[tokio::test]
+async fn a_new_side_that_fails_or_fails_verify_never_gets_traffic() {
+    let env = Env::start().await;
+    blue_only(&env).await;
+    let never = json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1}}]}}}});
+    let run = flow(&env, &["--patch", &never.to_string(), "-o", "json"]).await;
+    run.expect_code(4);
+    let r = run.json();
+    assert_eq!(r["result"], "new-side-failed", "{}", run.both());
+    assert!(r["newSide"]["diagnosis"].is_object(), "{r}");
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+    assert_eq!(replicas(&env.get("shop-green").await), Some(0));
+    let s = svc(&env, "shop").await;
+    assert_eq!(annotation(&s.metadata, PHASE), Some("failed"));
+
+    let run = flow(
+        &env,
+        &[
+            "--env",
+            "VERSION=v2",
+            "--verify",
+            "echo checking; exit 3",
+            "--on-failure",
+            "none",
+        ],
+    )
+    .await;
+    run.expect_code(4);
+    assert!(
+        run.stderr.contains("checking"),
+        "the command's output is shown: {}",
+        run.both()
+    );
+    assert!(
+        run.errors()
+            .iter()
+            .any(|e| e.contains("failed --verify: --verify exited 3")),
+        "{}",
+        run.both()
+    );
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+    assert_eq!(replicas(&env.get("shop-green").await), Some(2));
+}
+
+/// `--dry-run` prints the plan and the template diff and creates nothing; a bad
+/// `--keep-old` is a usage error before anything is sent.
+#[tokio::test]
+async fn a_dry_run_of_the_flow_changes_nothing() {
+    let env = Env::start().await;
+    blue_only(&env).await;
+    let before = svc(&env, "shop").await.metadata.resource_version;
+    let dry = flow(&env, &["--image", "busybox:1.37", "--dry-run"]).await;
+    dry.expect_code(0);
+    let added = |what: &str| {
+        dry.stdout
+            .lines()
+            .any(|l| l.starts_with('+') && l.contains(what))
+    };
+    assert!(added("image: busybox:1.37"), "{}", dry.both());
+    assert!(added("color: green"), "{}", dry.both());
+    assert!(get_opt(&env, "shop-green").await.is_none());
+    assert_eq!(svc(&env, "shop").await.metadata.resource_version, before);
+    let bad = flow(&env, &["--image", "busybox:1.37", "--keep-old", "soon"]).await;
+    bad.expect_code(2);
+    assert!(get_opt(&env, "shop-green").await.is_none());
+}
+
+/// Starts the flow in the background (green's pods take 3 s to become ready).
+fn start(env: &Env, extra: &[&str]) -> tokio::process::Child {
+    let slow = json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "command": ["sh", "-c", crate::support::ready_after(3)]}]}}}});
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["bluegreen", "shop", "--env", "VERSION=v2", "--patch"])
+        .arg(slow.to_string())
+        .args(["--stable-for", "0"])
+        .args(extra)
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout starts")
+}
+
+/// The same command, run to its end.
+async fn rerun(env: &Env, extra: &[&str]) -> crate::support::Run {
+    let slow = json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "command": ["sh", "-c", crate::support::ready_after(3)]}]}}}})
+        .to_string();
+    let mut args = vec![
+        "bluegreen",
+        "shop",
+        "--env",
+        "VERSION=v2",
+        "--patch",
+        &slow,
+        "--stable-for",
+        "0",
+    ];
+    args.extend(extra);
+    args.extend(["-o", "json"]);
+    env.rollout(&args).await
+}
+
+async fn kill9(mut child: tokio::process::Child) {
+    child.start_kill().expect("SIGKILL is sent");
+    tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("the process ends")
+        .expect("wait works");
+}
+
+/// `kill -9` right after green is created, and again while it is being followed: the
+/// Service still selects blue, fully ready, each time; the same command then completes.
+#[tokio::test]
+async fn kill_9_while_starting_the_new_side_then_the_same_command_completes() {
+    let env = Env::start().await;
+    blue_only(&env).await;
+    let child = start(&env, &[]);
+    env.wait_list::<Deployment>("", |ds| {
+        ds.iter()
+            .any(|d| d.metadata.name.as_deref() == Some("shop-green"))
+    })
+    .await;
+    kill9(child).await;
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+
+    let child = start(&env, &[]);
+    env.wait_list::<Service>("", |ss| {
+        ss.iter()
+            .any(|s| annotation(&s.metadata, PHASE) == Some("following"))
+    })
+    .await;
+    kill9(child).await;
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+    let s = svc(&env, "shop").await;
+    assert_eq!(annotation(&s.metadata, PHASE), Some("following"));
+
+    let run = rerun(&env, &[]).await;
+    run.expect_code(0);
+    let r = run.json();
+    assert_eq!(r["result"], "swapped", "{}", run.both());
+    assert_eq!(r["flow"]["resumedFrom"], "following", "{r}");
+    assert!(
+        run.stderr
+            .contains("an earlier run stopped in phase following"),
+        "{}",
+        run.both()
+    );
+    assert_eq!(selector(&svc(&env, "shop").await), green());
+    // One green ReplicaSet: the re-runs followed the template the first run wrote.
+    let rss = env
+        .replica_sets()
+        .list(&kube::api::ListParams::default().labels("app=shop,color=green"))
+        .await
+        .expect("replica sets");
+    assert_eq!(rss.items.len(), 1, "{:?}", rss.items);
+}
+
+/// `kill -9` after the swap, while the command waits out `--keep-old`: the Service selects
+/// green, fully ready; the same command then waits for what is left of the window and
+/// scales blue to 0, without swapping again.
+#[tokio::test]
+async fn kill_9_after_the_swap_then_the_same_command_scales_the_old_side_down() {
+    let env = Env::start().await;
+    blue_only(&env).await;
+    let extra = ["--keep-old", "3s", "--wait-scale-down"];
+    let child = start(&env, &extra);
+    env.wait_list::<Service>("", |ss| {
+        ss.iter()
+            .any(|s| annotation(&s.metadata, PHASE) == Some("keeping-old"))
+    })
+    .await;
+    kill9(child).await;
+    let s = svc(&env, "shop").await;
+    assert_eq!(selector(&s), green());
+    let swapped_at = annotation(&s.metadata, "rollout.dev/swapped-at").map(String::from);
+    assert_eq!(replicas(&env.get("shop-blue").await), Some(2));
+    let run = rerun(&env, &extra).await;
+    run.expect_code(0);
+    let r = run.json();
+    assert_eq!(r["result"], "unchanged", "{}", run.both());
+    assert_eq!(
+        replicas(&env.get("shop-blue").await),
+        Some(0),
+        "{}",
+        run.both()
+    );
+    let s = svc(&env, "shop").await;
+    assert_eq!(
+        annotation(&s.metadata, "rollout.dev/swapped-at").map(String::from),
+        swapped_at,
+        "no second swap"
+    );
+    assert_eq!(annotation(&s.metadata, PHASE), Some("done"));
+}
