@@ -141,7 +141,15 @@ pub async fn cli_memory() -> Result<Vec<Row>> {
     };
     let nodes = (pods as usize * 5 / 4).div_ceil(100) + 1;
     let env = Env::start(support::lab_config(nodes)).await?;
-    let c = |v: &str| support::container(&["sleep", "3600"], &["true"], &[("V", v)]);
+    // The kubelet probes a pod at its start, then every period, each probe a fork: at one
+    // second, 1,000 pods mid-rollout cost the lab a thousand forks a second, which starved
+    // the rollout on a shared 2-core machine. Ten seconds keeps the pods ready as soon as
+    // they start and leaves the machine to the processes measured.
+    let c = |v: &str| {
+        let mut c = support::container(&["sleep", "3600"], &["true"], &[("V", v)]);
+        c["readinessProbe"]["periodSeconds"] = serde_json::json!(10);
+        c
+    };
     support::create_deployment(&env, support::deployment("big", pods, c("1"))).await?;
     let t0 = Instant::now();
     support::wait_complete(&env, "big", Duration::from_secs(300)).await?;
