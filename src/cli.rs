@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::engine::policy::{OnFailure, OnInterrupt};
 use crate::exit::EXIT_CODES_HELP;
@@ -33,14 +34,33 @@ pub fn usage_error_text(rendered: &str) -> String {
     text
 }
 
+/// The command line's definition; run as the kubectl plugin it is named `kubectl ship`.
+pub fn command() -> clap::Command {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let invoked = std::path::Path::new(&argv0).file_name().unwrap_or_default();
+    if invoked == crate::commands::plugin::NAME {
+        cmd.bin_name("kubectl ship")
+    } else {
+        cmd
+    }
+}
+
 /// Roll out new versions of Kubernetes Deployments without dropping requests.
 #[derive(Debug, Parser)]
-#[command(name = "rollout", version, about, after_help = EXIT_CODES_HELP)]
+#[command(name = "rollout", version = crate::commands::version::LONG, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// More diagnostics on stderr: -v rollout's steps, -vv every API request (method, path,
+    /// status, latency), -vvv the client library too. RUST_LOG or ROLLOUT_LOG take a filter.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// kubectl's spelling of the level (--v=6), for use as a kubectl plugin: 1-3 as -v, 4-7 as -vv, 8+ as -vvv.
+    #[arg(long = "v", global = true, value_name = "LEVEL", hide = true)]
+    pub kubectl_verbosity: Option<u8>,
     /// Disable colour (also NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -58,6 +78,12 @@ pub struct ClusterArgs {
     /// The kubeconfig context to use.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// The kubeconfig cluster to use instead of the context's.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use instead of the context's.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
     /// Namespace (default: the context's namespace, then "default").
     #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
@@ -70,7 +96,8 @@ pub struct TargetArgs {
     #[arg(
         value_name = "DEPLOYMENT",
         required_unless_present = "selector",
-        conflicts_with = "selector"
+        conflicts_with = "selector",
+        add = ArgValueCompleter::new(crate::complete::deployments)
     )]
     pub target: Option<String>,
     /// Act on every Deployment matching this label selector (one line each; worst exit code wins).
@@ -107,7 +134,7 @@ pub struct FollowArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Change a Deployment (image, env, any template field) and follow the rolling update.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Wait for a Deployment's rollout to finish, with kubectl's messages.
     Status(StatusArgs),
     /// Show revisions, or one revision's template, or the diff between two.
@@ -116,8 +143,15 @@ pub enum Command {
     Undo(UndoArgs),
     /// Pause a Deployment's rollout (idempotent).
     Pause(TargetArgs),
-    /// Resume a paused Deployment and follow the rollout.
+    /// Run verification gates (HTTP, command, Prometheus) against a Deployment's new pods, each to its verdict.
+    #[command(
+        after_help = "Exit codes: 0 every gate passed, 4 a gate failed, 6 a gate was inconclusive with --on-inconclusive pause, 2 bad flags."
+    )]
+    Verify(VerifyArgs),
+    /// Resume a paused Deployment and follow the rollout; approve a step waiting for approval.
     Resume(ResumeArgs),
+    /// Roll back a stepped rollout in flight (the run that owns it does the rollback).
+    Abort(TargetArgs),
     /// Restart every pod of a Deployment by a rolling update, and follow it.
     Restart(ResumeArgs),
     /// Cut a Service over to another Deployment (blue-green), swap it back, or show its sides.
@@ -125,6 +159,42 @@ pub enum Command {
     /// The local lab cluster: a Kubernetes API with controllers and a kubelet on this machine.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Print the client version, the commit it was built from, and the server version.
+    Version(VersionArgs),
+    /// Print the shell completion script: `source <(rollout completion bash)`.
+    Completion(CompletionArgs),
+    /// Write the manual pages, one per command, into a directory.
+    Man(ManArgs),
+    /// Install rollout as the kubectl plugin `kubectl ship`.
+    Plugin(PluginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Only the client version; do not contact the cluster.
+    #[arg(long)]
+    pub client: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// bash, zsh, fish or powershell.
+    #[arg(value_parser = ["bash", "zsh", "fish", "powershell"])]
+    pub shell: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write into (created if missing).
+    #[arg(long, default_value = "man", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    /// Where to put the `kubectl-ship` link [default: beside this binary]; it must be on PATH.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +213,18 @@ pub struct UpdateArgs {
     /// Roll out the current content of the ConfigMaps and Secrets the pod template references.
     #[arg(long)]
     pub config: bool,
+    /// Roll out in exact steps of new pods, e.g. 1,50%,100%: each step stops once its new pods are ready and available (never more new pods than it allows), then the next begins.
+    #[arg(long, value_name = "N|P%,..", conflicts_with_all = ["max_surge", "max_unavailable", "no_wait"])]
+    pub steps: Option<String>,
+    /// With --steps: how long each step's new pods run (ready and available) before the next step, e.g. 2m.
+    #[arg(long = "pause", value_name = "DURATION", requires = "steps", value_parser = crate::duration::parse)]
+    pub bake: Option<std::time::Duration>,
+    /// With --steps: after each step (and its --pause), wait until `rollout resume DEPLOY` approves it or `rollout abort DEPLOY` rolls back, from any terminal.
+    #[arg(long, requires = "steps")]
+    pub approve: bool,
+    /// With --steps: the gates every step but the last must pass once its new pods are ready and available.
+    #[command(flatten)]
+    pub gates: crate::gates::GateArgs,
     /// Override maxSurge (int or percent), written into the Deployment.
     #[arg(long, value_name = "N|P%")]
     pub max_surge: Option<String>,
@@ -191,7 +273,7 @@ pub struct HistoryArgs {
     #[command(subcommand)]
     pub diff: Option<HistoryCommand>,
     /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
-    #[arg(value_name = "DEPLOYMENT")]
+    #[arg(value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments))]
     pub target: Option<String>,
     /// Print this revision's pod template.
     #[arg(long, value_name = "N")]
@@ -203,7 +285,7 @@ pub enum HistoryCommand {
     /// The pod-template diff between two revisions (exit 0 same, 1 different).
     Diff {
         /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
-        #[arg(value_name = "DEPLOYMENT")]
+        #[arg(value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments))]
         target: String,
         /// The older revision.
         a: i64,
@@ -237,10 +319,10 @@ pub struct ResumeArgs {
 #[derive(Debug, Args)]
 pub struct BlueGreenArgs {
     /// NAME, svc/NAME or service/NAME.
-    #[arg(value_name = "SERVICE")]
+    #[arg(value_name = "SERVICE", add = ArgValueCompleter::new(crate::complete::services))]
     pub service: String,
     /// The Deployment to cut the Service over to.
-    #[arg(long, value_name = "DEPLOYMENT", required_unless_present_any = ["rollback", "status"], conflicts_with_all = ["rollback", "status"])]
+    #[arg(long, value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments), required_unless_present_any = ["rollback", "status"], conflicts_with_all = ["rollback", "status"])]
     pub to: Option<String>,
     /// Swap back to the side recorded at the last swap.
     #[arg(long, conflicts_with = "status")]
@@ -285,6 +367,15 @@ pub enum LabCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// NAME, deploy/NAME, deployment/NAME or deployment.apps/NAME.
+    #[arg(value_name = "DEPLOYMENT", add = ArgValueCompleter::new(crate::complete::deployments))]
+    pub deployment: String,
+    #[command(flatten)]
+    pub gates: crate::gates::GateArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct LabUpArgs {
     /// Where to write the kubeconfig [default: ~/.kube/rollout-lab.yaml]
     #[arg(long, value_name = "PATH")]
@@ -316,7 +407,7 @@ pub struct LabUpArgs {
     /// How long the Service proxy lags behind endpoint changes (kube-proxy's propagation delay).
     #[arg(long, default_value = "100ms", value_parser = crate::duration::parse)]
     pub proxy_delay: std::time::Duration,
-    /// Fault injection, e.g. `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2,forbid=events` (rates are fractions of requests; watch-cut is seconds; forbid, repeatable, answers 403 to every request for that resource).
+    /// Fault injection, e.g. `500=0.1,429=0.05,409=0.05,watch-cut=10,expire=0.2,forbid=events` (rates are fractions of requests; watch-cut is seconds; forbid, repeatable, answers 403 to every request for that resource; fail-watch=PLURAL, repeatable, fails that resource's watches).
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
     /// Serve plain HTTP instead of HTTPS, for tests that read the wire (the kubeconfig's bearer token is still required).
@@ -325,6 +416,9 @@ pub struct LabUpArgs {
     /// Run pod processes as root when the lab runs as root (by default they run as their securityContext's runAsUser, else nobody).
     #[arg(long)]
     pub pods_as_root: bool,
+    /// Keep a Prometheus file_sd targets file of the running pods (each TCP container port, with namespace, pod, container and pod-label labels) for a file_sd_configs scrape job.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_targets: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,11 +3,15 @@
 mod cli;
 mod cluster;
 mod commands;
+mod complete;
+mod config;
 mod duration;
 mod engine;
 mod error;
 mod exit;
+mod gates;
 mod input;
+mod logging;
 mod outcome;
 mod output;
 #[cfg(test)]
@@ -15,10 +19,24 @@ mod proptests;
 mod target;
 mod text;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() {
-    let cli = match cli::Cli::try_parse() {
+    // A shell asking for completions (the script of `rollout completion`) is answered here.
+    clap_complete::CompleteEnv::with_factory(cli::command)
+        .var(complete::VAR)
+        .complete();
+    let cmd = match config::load().and_then(|defaults| config::apply(cli::command(), &defaults)) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            e.report();
+            std::process::exit(e.exit().code());
+        }
+    };
+    let parsed = cmd
+        .try_get_matches()
+        .and_then(|m| cli::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -37,15 +55,10 @@ fn main() {
             std::process::exit(code);
         }
     };
-    tracing_subscriber::fmt()
-        // Silent unless ROLLOUT_LOG asks: every failure the user must see is reported once,
-        // as `error:`; the client library's own error logs would repeat it with a timestamp.
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROLLOUT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(
+        cli.verbose
+            .max(cli.kubectl_verbosity.map_or(0, logging::kubectl_level)),
+    );
     // The lab runs its API server, controllers and kubelet as many tasks: all the cores. A
     // command is one client following one rollout: one thread, no cross-thread wake-ups
     // (they were a tenth of the CPU of following a large rollout).

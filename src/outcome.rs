@@ -65,6 +65,9 @@ pub struct Outcome {
     /// The exact next command to run, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// Every measurement of a verification gate, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::gates::Measurement>,
 }
 
 /// [`Outcome`] as it is written: the same fields and the exit code.
@@ -85,6 +88,8 @@ struct Wire {
     actions: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    gates: Vec<crate::gates::Measurement>,
     exit_code: i32,
 }
 
@@ -102,6 +107,7 @@ impl From<Outcome> for Wire {
             diagnosis: o.diagnosis,
             actions: o.actions,
             next: o.next,
+            gates: o.gates,
             exit_code,
         }
     }
@@ -110,6 +116,7 @@ impl From<Outcome> for Wire {
 impl Outcome {
     pub fn new(target: String, action: &str, result: Ended, reason: impl Into<String>) -> Self {
         Outcome {
+            gates: Vec::new(),
             target,
             action: action.to_string(),
             result,

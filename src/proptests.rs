@@ -197,6 +197,8 @@ proptest! {
         Just("--timeout".to_string()), Just("--image".to_string()), Just("--patch".to_string()),
         Just("-l".to_string()), Just("-n".to_string()), Just("--watch".to_string()),
         Just("--revision".to_string()), Just("diff".to_string()), Just("--".to_string()),
+        Just("verify".to_string()), Just("--verify-http".to_string()), Just("--threshold".to_string()),
+        Just("--verify-prometheus".to_string()), Just("--verify-http-body".to_string()),
         text(),
     ], 0..8)) {
         use clap::Parser;
@@ -218,5 +220,42 @@ proptest! {
         prop_assert!(s.chars().count() <= 200);
         let q = shell_quote(&arg);
         prop_assert!(q == arg || (q.starts_with('\'') && q.ends_with('\'')));
+    }
+
+    #[test]
+    fn thresholds_that_parse_are_finite_and_read_back(arg in prop_oneof![
+        text(),
+        "(<|<=|>|>=|==|!=|=|~)? ?-?[0-9]{0,6}(\\.[0-9]{0,4})?(e-?[0-9]{1,3})?",
+    ]) {
+        if let Ok(t) = crate::gates::Threshold::parse(&arg) {
+            prop_assert!(t.value.is_finite());
+            prop_assert_eq!(crate::gates::Threshold::parse(&t.to_string()), Ok(t));
+        }
+    }
+
+    #[test]
+    fn gate_urls_that_parse_give_an_http_url_for_any_pod(
+        arg in prop_oneof![
+            text(),
+            "http://(\\{pod_ip\\}|\\{pod\\}|\\{podip\\}|[a-z0-9.]{1,12})(:[0-9]{1,5})?(/[a-z{}_]{0,10}){0,3}",
+        ],
+        ip in "127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+    ) {
+        if let Ok(url) = crate::gates::spec::UrlTemplate::parse(&arg) {
+            let filled = url.fill("web-7d9c-x2", &ip);
+            prop_assert!(crate::gates::spec::check_http_url(&filled).is_ok(), "{}", filled);
+            prop_assert_eq!(url.per_pod(), arg.contains("{pod_ip}") || arg.contains("{pod}"));
+        }
+    }
+
+    #[test]
+    fn prometheus_urls_that_parse_give_a_query_url_that_parses(arg in prop_oneof![
+        text(),
+        "https?://[a-z0-9.]{1,12}(:[0-9]{1,5})?(/[a-z]{0,6}){0,2}/?",
+    ], query in text()) {
+        if let Ok(server) = crate::gates::spec::PrometheusUrl::parse(&arg) {
+            let url = server.query_url(&query);
+            prop_assert!(url.parse::<hyper::Uri>().is_ok(), "{}", url);
+        }
     }
 }

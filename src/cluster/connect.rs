@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::Cluster;
@@ -46,7 +45,8 @@ pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
     referenced_files_fit(&kubeconfig, args.context.as_deref())?;
     let options = KubeConfigOptions {
         context: args.context.clone(),
-        ..KubeConfigOptions::default()
+        cluster: args.cluster.clone(),
+        user: args.user.clone(),
     };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
@@ -61,10 +61,13 @@ pub async fn connect(args: &ClusterArgs) -> Result<Cluster, CliError> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    let client = Client::try_from(config).map_err(|e| CliError::Config {
-        message: format!("cannot build a client: {e}"),
-        hint: Some("check the kubeconfig's certificates and keys".into()),
-    })?;
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| CliError::Config {
+            message: format!("cannot build a client: {e}"),
+            hint: Some("check the kubeconfig's certificates and keys".into()),
+        })?
+        .with_layer(&super::trace::layer())
+        .build();
     Ok(Cluster {
         client,
         namespace,

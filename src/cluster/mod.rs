@@ -12,6 +12,7 @@
 
 mod connect;
 pub mod retry;
+mod trace;
 
 use std::fmt::Debug;
 
@@ -131,6 +132,15 @@ impl Cluster {
             name: name.to_string(),
             namespace: self.namespace.clone(),
         }
+    }
+
+    /// The API server's version (`/version`), as `kubectl version` reads it.
+    pub async fn server_version(
+        &self,
+    ) -> Result<k8s_openapi::apimachinery::pkg::version::Info, CliError> {
+        retry::transient_errors(|| self.client.apiserver_version())
+            .await
+            .map_err(|e| self.error("reading the server version", e))
     }
 
     /// Reads one object; `None` when it does not exist.

@@ -14,6 +14,7 @@ use crate::engine::driver::drive;
 use crate::engine::machine::{Machine, Mode, Plan};
 use crate::engine::policy::Policy;
 use crate::engine::snapshot::deployment_revision;
+use crate::engine::steps::Stepping;
 use crate::error::CliError;
 use crate::outcome::{Ended, Outcome};
 use crate::output::Printer;
@@ -32,6 +33,8 @@ pub struct Started {
     /// carries is its own, not left over from before.
     pub picked_up: bool,
     pub started: Instant,
+    /// `--steps`: the change was written with the first step's strategy.
+    pub stepping: Option<Stepping>,
 }
 
 impl Started {
@@ -44,6 +47,7 @@ impl Started {
             after,
             picked_up: false,
             started: Instant::now(),
+            stepping: None,
         }
     }
 }
@@ -99,6 +103,7 @@ pub async fn follow_change(
         },
         mode: Mode::Change,
         started: s.started,
+        stepping: s.stepping,
     };
     let mut progress = printer.progress(&format!("{}/{name}", cluster.namespace));
     drive(

@@ -108,6 +108,7 @@ pub async fn up(args: LabUpArgs) -> Exit {
         model_server_command,
         insecure_http: args.insecure_http,
         pods_as_root: args.pods_as_root,
+        prometheus_targets: args.prometheus_targets.clone(),
         ..LabConfig::default()
     };
     let (mut sigint, mut sigterm) = match (
@@ -123,11 +124,13 @@ pub async fn up(args: LabUpArgs) -> Exit {
             let cause = std::error::Error::source(&e)
                 .map(|c| format!(": {c}"))
                 .unwrap_or_default();
-            return fail(
-                Exit::Error,
-                format!("{e}{cause}"),
-                Some("pick another --port, or leave it out to use a free one"),
-            );
+            let hint = match e {
+                rollout_lab::LabError::PrometheusTargets { .. } => {
+                    "pass --prometheus-targets a path in a writable directory"
+                }
+                _ => "pick another --port, or leave it out to use a free one",
+            };
+            return fail(Exit::Error, format!("{e}{cause}"), Some(hint));
         }
     };
     if !answers(&lab).await {
@@ -170,6 +173,12 @@ pub async fn up(args: LabUpArgs) -> Exit {
     );
     eprintln!("  kubectl get nodes");
     eprintln!();
+    if let Some(targets) = &args.prometheus_targets {
+        eprintln!(
+            "Prometheus targets of the running pods kept in {} (file_sd_configs)",
+            targets.display()
+        );
+    }
     eprintln!("Ctrl-C stops the lab.");
     let which = tokio::select! {
         _ = sigint.recv() => "interrupt",

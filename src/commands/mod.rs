@@ -1,17 +1,23 @@
 //! One module per command; `run` connects, dispatches, and turns the result into the
 //! documented exit code.
 
+mod abort;
 mod bluegreen;
+mod completion;
 mod demo;
 mod follow;
 mod history;
 mod lab;
+mod man;
 mod pause;
+pub mod plugin;
 mod resume;
 mod status;
 mod targets;
 mod undo;
 mod update;
+mod verify;
+pub mod version;
 
 use crate::cli::{Cli, Command, LabCommand};
 use crate::cluster;
@@ -31,12 +37,18 @@ pub async fn run(cli: Cli) -> Exit {
             let code = model_server::server::run_from_env().await;
             std::process::exit(code);
         }
+        Command::Version(args) => return version::run(&cli.cluster, &printer, args).await,
+        Command::Completion(args) => return completion::run(args),
+        Command::Man(args) => return man::run(args),
+        Command::Plugin(args) => return plugin::run(args),
         Command::History(args) => match cluster::connect(&cli.cluster).await {
             Ok(c) => history::run(&c, &printer, args).await,
             Err(e) => Err(e),
         },
         Command::Pause(args) => pause::run(&cli.cluster, &printer, args).await,
-        Command::Update(args) => update::run(&cli.cluster, &printer, args).await,
+        Command::Abort(args) => abort::run(&cli.cluster, &printer, args).await,
+        Command::Verify(args) => verify::run(&cli.cluster, &printer, args).await,
+        Command::Update(args) => update::run(&cli.cluster, &printer, *args).await,
         Command::Status(args) if bluegreen::is_service(args.target.target.as_deref()) => {
             bluegreen::status_of(&cli.cluster, &printer, args.target.target.as_deref()).await
         }

@@ -14,6 +14,7 @@ use crate::cli::{ClusterArgs, ResumeArgs};
 use crate::cluster::{self, Cluster};
 use crate::engine::rollback;
 use crate::engine::snapshot::deployment_revision;
+use crate::engine::steps;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::outcome::{Ended, Outcome};
@@ -50,6 +51,11 @@ async fn one(
     let started = Instant::now();
     let target = format!("{}/{name}", cluster.namespace);
     let d = cluster.deployment(name).await?;
+    if kind == Kind::Resume
+        && let Some(progress) = steps::in_flight(&d)
+    {
+        return super::abort::approve(cluster, &d, &progress).await;
+    }
     let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
     let (action, patch) = match kind {
         Kind::Resume if !paused => {

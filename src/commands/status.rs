@@ -15,6 +15,7 @@ use crate::engine::driver::drive;
 use crate::engine::machine::{Machine, Mode, Plan};
 use crate::engine::policy::{OnFailure, OnInterrupt, Policy};
 use crate::engine::snapshot::deployment_revision;
+use crate::engine::steps;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::outcome::{Ended, Outcome};
@@ -45,6 +46,20 @@ async fn status_one(
     let started = Instant::now();
     let target = format!("{}/{name}", cluster.namespace);
     let d = cluster.deployment(name).await?;
+    if let Some(p) = steps::in_flight(&d) {
+        // Never silently: the Deployment runs a temporary strategy while a step is held.
+        printer.info(&format!(
+            "{target}: a stepped rollout is in flight at step {} of {} ({} new pods): maxUnavailable 0 and a raised minReadySeconds until it ends{}; the same `rollout update ... --steps` run again picks it up",
+            p.step,
+            p.of,
+            p.new_pods,
+            if d.spec.as_ref().and_then(|s| s.paused) == Some(true) {
+                ", held (paused) at the step"
+            } else {
+                ""
+            }
+        ));
+    }
     let mut outcome = Outcome::new(target.clone(), "status", Ended::RolledOut, "");
     outcome.revision.from = deployment_revision(&d);
     outcome.revision.to = deployment_revision(&d);
@@ -89,6 +104,7 @@ async fn status_one(
             until_paused: args.until == Until::Paused,
         },
         started,
+        stepping: None,
     };
     let mut progress = printer.progress(&target);
     drive(cluster, printer, progress.as_mut(), d, Machine::new(plan)).await

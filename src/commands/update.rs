@@ -24,6 +24,7 @@ use crate::engine::change::{self, Built, ChangeRequest};
 use crate::engine::patch;
 use crate::engine::rollback;
 use crate::engine::snapshot::deployment_revision;
+use crate::engine::steps::{self, Stepping};
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::input;
@@ -105,6 +106,18 @@ pub async fn run(
     args: UpdateArgs,
 ) -> Result<Exit, CliError> {
     let req = parse(&args)?;
+    gates(&args)?;
+    if args.gates.any() && args.steps.is_none() {
+        return Err(CliError::usage(
+            "the gates (--verify, --verify-http, --verify-prometheus) run between the steps of a stepped rollout",
+            Some("add --steps, e.g. --steps 1,50%".to_string()),
+        ));
+    }
+    if let Some(text) = &args.steps {
+        steps::parse(text).map_err(|e| {
+            CliError::usage(e.to_string(), Some("e.g. --steps 1,50%,100%".to_string()))
+        })?;
+    }
     let cluster = cluster::connect(cluster_args).await?;
     let names = targets::resolve(&cluster, &args.target).await?;
     let outcomes = futures::future::join_all(
@@ -255,18 +268,44 @@ async fn update_one(
             named.join(", ")
         ));
     }
+    if let (Some(text), Some(progress)) = (&args.steps, steps::in_flight(&d)) {
+        return resume_steps(cluster, printer, args, &req, d, progress, text, started).await;
+    }
+    let stepping = match &args.steps {
+        Some(text) => match stepping_for(
+            &d,
+            text,
+            args.bake.unwrap_or_default(),
+            args.approve,
+            gates(args)?,
+        )? {
+            Ok(stepping) => Some(stepping),
+            Err((reason, next)) => {
+                let mut o = Outcome::new(target, "update", Ended::Refused, reason);
+                o.next = Some(next);
+                o.revision.from = deployment_revision(&d);
+                return Ok(o);
+            }
+        },
+        None => None,
+    };
     // Built from the Deployment as read, and again from a fresh read after a conflict: the
     // change is applied on top of whatever another client wrote meanwhile, never over it.
     let mut built: Option<Built> = None;
     let action = format!("updating deployment \"{name}\"");
     let written = cluster
         .guarded_patch(d.clone(), args.dry_run, &action, |d| {
-            let b = change::build(d, &req)?;
+            let mut b = change::build(d, &req)?;
             let unchanged = Some(&b.spec) == d.spec.as_ref();
             let description = describe(&b, &req, args.config);
             let cause = args.cause.clone().unwrap_or(description);
             let mut annotations = d.metadata.annotations.clone().unwrap_or_default();
             annotations.insert(CHANGE_CAUSE.into(), cause);
+            if let Some(stepping) = &stepping
+                && let Some(progress) = stepping.start(&mut b.spec)
+            {
+                annotations.insert(steps::ANNOTATION.into(), progress);
+            }
             patch::annotations_fit("the Deployment's annotations", Some(&annotations))?;
             let ops = vec![
                 json!({"op": "replace", "path": "/spec", "value": b.spec}),
@@ -300,6 +339,22 @@ async fn update_one(
     if let Some(change) = &built.strategy_change {
         printer.info(&format!("{target}: {change}"));
     }
+    if let Some(stepping) = &stepping {
+        for step in &stepping.steps {
+            printer.info(&format!(
+                "{target}: step {} of {}: {} new pod{}{}",
+                step.number,
+                stepping.steps.len(),
+                step.new_pods,
+                if step.new_pods == 1 { "" } else { "s" },
+                if step.last {
+                    " (the deployment's own strategy back)".to_string()
+                } else {
+                    format!(" (maxSurge {}, maxUnavailable 0)", step.max_surge)
+                }
+            ));
+        }
+    }
     if args.dry_run {
         printer.data(&template_diff(&d, &sent));
         let mut o = Outcome::new(
@@ -313,11 +368,76 @@ async fn update_one(
     }
     let s = Started {
         started,
+        stepping,
         ..Started::new("update", d, sent)
     };
     follow_change(cluster, printer, &args.follow, s).await
 }
 
+/// The stepped rollout of `d`, or why it is refused (exit 7, with the command to run
+/// next) unless `d` is a settled RollingUpdate Deployment with no stepped rollout in flight.
+/// `--steps` that do not fit its replicas are a usage error.
+fn stepping_for(
+    d: &Deployment,
+    text: &str,
+    bake: std::time::Duration,
+    approve: bool,
+    gates: Vec<crate::gates::Gate>,
+) -> Result<Result<Stepping, (String, String)>, CliError> {
+    let name = d.metadata.name.clone().unwrap_or_default();
+    if let Some(p) = steps::in_flight(d) {
+        return Ok(Err((
+            format!(
+                "deployment \"{name}\" has a stepped rollout in flight (step {} of {}, recorded in the {} annotation)",
+                p.step,
+                p.of,
+                steps::ANNOTATION
+            ),
+            format!("rollout status {name}"),
+        )));
+    }
+    let spec = d.spec.clone().unwrap_or_default();
+    if spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.type_.as_deref())
+        .is_some_and(|t| t != "RollingUpdate")
+    {
+        return Ok(Err((
+            format!(
+                "deployment \"{name}\" does not use the RollingUpdate strategy, which --steps needs"
+            ),
+            format!(
+                "rollout update {name} --patch '{{\"spec\":{{\"strategy\":{{\"type\":\"RollingUpdate\"}}}}}}'"
+            ),
+        )));
+    }
+    if !live(d) {
+        return Ok(Err((
+            format!(
+                "deployment \"{name}\" is paused or still rolling out: a stepped rollout starts from a finished one"
+            ),
+            format!("rollout status {name}"),
+        )));
+    }
+    let replicas = spec.replicas.unwrap_or(1);
+    let plan = steps::parse(text)
+        .and_then(|specs| steps::plan(&specs, replicas))
+        .map_err(|e| {
+            CliError::usage(
+                e.to_string(),
+                Some(format!("deployment \"{name}\" has {replicas} replicas")),
+            )
+        })?;
+    Ok(Ok(Stepping {
+        steps: plan,
+        restore: steps::Restore::of(&spec),
+        bake,
+        resume: None,
+        approve,
+        gates,
+    }))
+}
 /// Whether the Deployment's template is live: rolled out on fresh status, not paused.
 fn live(d: &Deployment) -> bool {
     let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
@@ -339,11 +459,7 @@ async fn pick_up(
     let name = d.metadata.name.clone().unwrap_or_default();
     let target = format!("{}/{name}", cluster.namespace);
     let current = deployment_revision(&d);
-    let rss = cluster.replica_sets_of(&d).await?;
-    let before = rollback::revisions(&rss)
-        .into_iter()
-        .filter(|r| current.is_some_and(|c| *r < c))
-        .max();
+    let before = revision_before(cluster, &d).await?;
     let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
     let after = if paused && annotation(&d.metadata, rollback::PAUSED_BY_INTERRUPT).is_some() {
         printer.info(&format!(
@@ -367,6 +483,100 @@ async fn pick_up(
     o.actions.insert(
         0,
         format!("picked up the rollout of revision {revision} an earlier run started"),
+    );
+    Ok(o)
+}
+
+/// The gates of `--verify*`, as usage errors when they do not parse.
+fn gates(args: &UpdateArgs) -> Result<Vec<crate::gates::Gate>, CliError> {
+    args.gates.gates().map_err(|e| CliError::usage(e, None))
+}
+
+/// The newest revision below the one `d` runs: what a rollout picked up returns to.
+async fn revision_before(cluster: &Cluster, d: &Deployment) -> Result<Option<i64>, CliError> {
+    let current = deployment_revision(d);
+    let rss = cluster.replica_sets_of(d).await?;
+    Ok(rollback::revisions(&rss)
+        .into_iter()
+        .filter(|r| current.is_some_and(|c| *r < c))
+        .max())
+}
+
+/// The same `update --steps` run again over a stepped rollout an earlier run left (killed,
+/// or its connection lost): it picks the rollout up at the step recorded on the Deployment,
+/// with the strategy recorded there to restore. A stepped rollout of another change, or
+/// with other steps, is refused (exit 7): it is not this command's to finish.
+#[allow(clippy::too_many_arguments)]
+async fn resume_steps(
+    cluster: &Cluster,
+    printer: &Printer,
+    args: &UpdateArgs,
+    req: &ChangeRequest,
+    d: Deployment,
+    progress: steps::Progress,
+    text: &str,
+    started: Instant,
+) -> Result<Outcome, CliError> {
+    let name = d.metadata.name.clone().unwrap_or_default();
+    let target = format!("{}/{name}", cluster.namespace);
+    let refuse = |reason: String| {
+        let mut o = Outcome::new(target.clone(), "update", Ended::Refused, reason);
+        o.next = Some(format!("rollout status {name}"));
+        o.revision.from = deployment_revision(&d);
+        o
+    };
+    let wanted = change::build(&d, req).map_err(CliError::from)?;
+    let spec = d.spec.clone().unwrap_or_default();
+    if !rollout_semantics::template::equal_ignore_hash(&wanted.spec.template, &spec.template) {
+        return Ok(refuse(format!(
+            "deployment \"{name}\" has a stepped rollout of another change in flight (step {} of {}, recorded in the {} annotation)",
+            progress.step,
+            progress.of,
+            steps::ANNOTATION
+        )));
+    }
+    let replicas = spec.replicas.unwrap_or(1);
+    let plan = steps::parse(text)
+        .and_then(|specs| steps::plan(&specs, replicas))
+        .map_err(|e| CliError::usage(e.to_string(), None))?;
+    let index = progress.step.saturating_sub(1);
+    if plan.len() != progress.of || plan.get(index).map(|s| s.new_pods) != Some(progress.new_pods) {
+        return Ok(refuse(format!(
+            "deployment \"{name}\" has a stepped rollout with other steps in flight (step {} of {}: {} new pods)",
+            progress.step, progress.of, progress.new_pods
+        )));
+    }
+    let held = spec.paused.unwrap_or(false);
+    printer.info(&format!(
+        "{target}: picking up the stepped rollout an earlier run left at step {} of {}",
+        progress.step, progress.of
+    ));
+    let stepping = Stepping {
+        steps: plan,
+        restore: progress.restore,
+        bake: args.bake.unwrap_or_default(),
+        resume: Some(steps::Resume {
+            index,
+            held,
+            awaiting_approval: progress.awaiting_approval,
+        }),
+        approve: args.approve,
+        gates: gates(args)?,
+    };
+    let s = Started {
+        from_revision: revision_before(cluster, &d).await?,
+        picked_up: true,
+        started,
+        stepping: Some(stepping),
+        ..Started::new("update", d.clone(), d)
+    };
+    let mut o = follow_change(cluster, printer, &args.follow, s).await?;
+    o.actions.insert(
+        0,
+        format!(
+            "picked up the stepped rollout at step {} of {} an earlier run started",
+            progress.step, progress.of
+        ),
     );
     Ok(o)
 }

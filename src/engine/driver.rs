@@ -10,16 +10,21 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{ListParams, LogParams};
+use kube::api::{ListParams, LogParams, Patch};
 
 use super::machine::{Action, Machine, Now, Observation, UndoResult};
 use super::rollback;
 use super::snapshot::Snapshot;
+use super::steps::{StepWrite, Stepping};
 use super::watch::{Seen, Watch};
 use crate::cluster::Cluster;
 use crate::error::CliError;
+use crate::gates;
 use crate::outcome::Outcome;
 use crate::output::{Printer, Progress};
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use futures::stream::FuturesUnordered;
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn interrupted() {
@@ -64,6 +69,12 @@ pub async fn drive(
     };
     let mut queue: VecDeque<Action> = machine.start().into();
     let mut deadline: Option<tokio::time::Instant> = None;
+    let mut wake: Option<tokio::time::Instant> = None;
+    // Gate rounds under way: measured side by side while the rollout goes on being followed.
+    let prober = gates::Prober::new();
+    let mut measuring: FuturesUnordered<
+        LocalBoxFuture<'static, (usize, u32, Vec<gates::Measurement>)>,
+    > = FuturesUnordered::new();
     let interrupt = interrupted();
     tokio::pin!(interrupt);
     loop {
@@ -79,6 +90,33 @@ pub async fn drive(
                 }
                 Action::Warn(line) => {
                     printer.warn(&line);
+                    continue;
+                }
+                Action::Measure {
+                    gate,
+                    round,
+                    timeout,
+                    step,
+                } => {
+                    let Some(g) = machine.stepping().and_then(|s| s.gates.get(gate)).cloned()
+                    else {
+                        continue;
+                    };
+                    let ctx = gates::Context {
+                        namespace: cluster.namespace.clone(),
+                        deployment: name.to_string(),
+                        step,
+                        pods: gates::new_pods(&last),
+                    };
+                    let prober = prober.clone();
+                    measuring.push(Box::pin(async move {
+                        let measurements = prober.measure(&g, round, &ctx, timeout).await;
+                        (gate, round, measurements)
+                    }));
+                    continue;
+                }
+                Action::WakeIn(after) => {
+                    wake = Some(tokio::time::Instant::now() + after);
                     continue;
                 }
                 Action::Deadline(after) => {
@@ -117,6 +155,9 @@ pub async fn drive(
                     }
                     .map_err(|e| e.to_string()),
                 ),
+                Action::Step(write) => Observation::StepWritten(
+                    step_write(cluster, name, machine.stepping(), &write).await,
+                ),
                 Action::Pause { resumable } => Observation::Paused(
                     rollback::pause(cluster, name, resumable)
                         .await
@@ -145,6 +186,18 @@ pub async fn drive(
                 }
             },
             _ = sleep => Observation::Deadline(watch.unreachable()),
+            Some((gate, round, measurements)) = measuring.next(), if !measuring.is_empty() => {
+                Observation::Measured { gate, round, measurements }
+            }
+            _ = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                wake = None;
+                Observation::Woke
+            }
             _ = &mut interrupt => {
                 // A second Ctrl-C is heard too (during a rollback, it ends the wait).
                 interrupt.set(interrupted());
@@ -153,6 +206,37 @@ pub async fn drive(
         };
         queue.extend(machine.step(observation, now()));
     }
+}
+
+/// A write of the stepped rollout: a merge patch of the strategy, the pause and the
+/// progress annotation (never the template).
+async fn step_write(
+    cluster: &Cluster,
+    name: &str,
+    stepping: Option<&Stepping>,
+    write: &StepWrite,
+) -> Result<i64, String> {
+    let Some(stepping) = stepping else {
+        return Err("not a stepped rollout".into());
+    };
+    let action = match write {
+        StepWrite::Hold => format!("holding deployment \"{name}\" at its step"),
+        StepWrite::AwaitApproval(step) => format!(
+            "marking step {} of deployment \"{name}\" as waiting for approval",
+            step.number
+        ),
+        StepWrite::Advance(step) => {
+            format!("starting step {} of deployment \"{name}\"", step.number)
+        }
+        StepWrite::Restore { .. } => {
+            format!("restoring the strategy of deployment \"{name}\"")
+        }
+    };
+    cluster
+        .patch::<Deployment, _>(name, &Patch::Merge(stepping.patch(write)), false, &action)
+        .await
+        .map(|d| d.metadata.generation.unwrap_or(0))
+        .map_err(|e| e.to_string())
 }
 
 /// The rollback's write: the Deployment as it is now, restored to revision `to`.

@@ -24,4 +24,5 @@ pub mod patch;
 pub mod policy;
 pub mod rollback;
 pub mod snapshot;
+pub mod steps;
 pub mod watch;

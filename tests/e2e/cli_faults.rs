@@ -4,10 +4,12 @@
 //! With resources forbidden (403, as RBAC answers), following goes on without what it may not
 //! read, and a rollback that is refused leaves the failed rollout in place and says so.
 
+use k8s_openapi::api::core::v1::Pod;
 use rollout_lab::Faults;
 use serde_json::json;
 
-use crate::support::{Env, Run, inference, revision, server};
+use crate::cli_interrupt::start_following;
+use crate::support::{DEADLINE, Env, Run, inference, pod_env, revision, server, server_container};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_completes_while_the_api_fails_and_watches_are_cut() {
@@ -148,4 +150,55 @@ async fn conflicts_on_the_rollback_write_are_retried_and_the_rollback_completes(
         run.both()
     );
     assert_eq!(env.template("web").await, before, "{}", run.both());
+}
+
+/// Every watch fails for a moment while the rollout waits on a pod that is not ready yet
+/// (its readiness probe starts after an hour), then they all resume with nothing to say:
+/// nothing changed meanwhile. Before the quiet-watch probe this looked like a cluster that
+/// never answered again, and the rollout was no longer judged (a completion that arrived
+/// with the last error of a burst was never acted on). Now the follower asks the cluster
+/// directly, says it answers, and lists the rollout afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_that_resume_quietly_after_an_outage_are_not_taken_for_a_lost_cluster() {
+    let Some(env) = Env::lab_only("the lab's fault injection").await else {
+        return;
+    };
+    let Some(lab) = env.lab.as_ref() else { return };
+    env.create(inference("web", 1, json!({}))).await;
+    let later = json!({"spec": {"template": {"spec": {"containers": [server_container(
+        json!({"readinessProbe": {"initialDelaySeconds": 3600}})
+    )]}}}});
+    let later = serde_json::to_string(&later).expect("json");
+    let update = ["update", "web", "--env", "VERSION=v2", "--patch", &later].map(String::from);
+    let mut following = start_following(&env, &update, &["--timeout", "10m"]).await;
+    env.wait_list::<Pod>("app=web", |pods| {
+        pods.iter().any(|p| {
+            pod_env(p, "VERSION").as_deref() == Some("v2")
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        })
+    })
+    .await;
+    lab.set_faults(Faults {
+        fail_watch: ["deployments", "replicasets", "pods", "events"]
+            .map(String::from)
+            .to_vec(),
+        ..Faults::default()
+    });
+    assert!(
+        following.wait_for("watch error (retrying)", DEADLINE).await,
+        "the outage was seen"
+    );
+    lab.set_faults(Faults::default());
+    assert!(
+        following
+            .wait_for(
+                "the cluster answers again: listing the rollout afresh",
+                DEADLINE
+            )
+            .await,
+        "the follower found the cluster again"
+    );
+    let (code, stderr) = following.interrupt().await;
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("continues server-side"), "{stderr}");
 }

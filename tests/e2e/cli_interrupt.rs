@@ -67,6 +67,33 @@ pub async fn start_following(env: &Env, args: &[String], extra: &[&str]) -> Foll
 }
 
 impl Following {
+    /// Reads stderr until a line contains `needle` (true), or it ends or `within` passes.
+    pub async fn wait_for(&mut self, needle: &str, within: Duration) -> bool {
+        tokio::time::timeout(within, async {
+            while let Ok(Some(line)) = self.lines.next_line().await {
+                let found = line.contains(needle);
+                self.seen.push(line);
+                if found {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Sends SIGTERM (Ctrl-C, a CI cancellation) and waits for the end: (exit code, stderr).
+    pub async fn interrupt(self) -> (Option<i32>, String) {
+        let pid = self.child.id().expect("a pid") as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("SIGTERM is sent");
+        self.finish(Duration::from_secs(30)).await
+    }
+
     /// Waits (at most `within`) for the command to end: (exit code, all of stderr).
     pub async fn finish(mut self, within: Duration) -> (Option<i32>, String) {
         let rest = tokio::time::timeout(within, async {
@@ -89,14 +116,7 @@ impl Following {
 
 /// Starts following, sends SIGTERM, and returns (exit code, stderr).
 async fn interrupt_update(env: &Env, extra: &[&str]) -> (Option<i32>, String) {
-    let following = start_update(env, extra).await;
-    let pid = following.child.id().expect("a pid") as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("SIGTERM is sent");
-    following.finish(Duration::from_secs(30)).await
+    start_update(env, extra).await.interrupt().await
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! or namespaces and runs the binary and kubectl.
 
 mod bluegreen;
+mod cli_ecosystem;
 mod cli_failures;
 mod cli_faults;
 mod cli_input;
@@ -13,11 +14,14 @@ mod cli_output;
 mod cli_rerun;
 mod cli_undo;
 mod cli_update;
+mod cli_verify;
 mod history_pause;
 mod lab_bluegreen;
 mod lab_kill;
 mod lab_kubectl_rollout;
 mod lab_manifests;
 mod lab_node_pools;
+mod lab_prometheus;
 mod lab_zero_drop;
+mod steps;
 mod support;

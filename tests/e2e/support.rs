@@ -26,6 +26,17 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// The variables that set defaults of rollout's flags (an empty one is unset).
+pub const DEFAULT_VARS: &[&str] = &[
+    "ROLLOUT_ON_FAILURE",
+    "ROLLOUT_ON_INTERRUPT",
+    "ROLLOUT_TIMEOUT",
+    "ROLLOUT_PROBE_FAILURES",
+    "ROLLOUT_RESTARTS",
+    "ROLLOUT_UNSCHEDULABLE_GRACE",
+    "ROLLOUT_STABLE_FOR",
+];
+
 /// The variable that points the suite at a real cluster instead of a lab per test.
 pub const EXTERNAL: &str = "ROLLOUT_E2E_KUBECONFIG";
 
@@ -222,6 +233,9 @@ impl Env {
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .env("NO_COLOR", "1")
+            // A developer's own defaults (README, "Defaults") never reach a test.
+            .env("ROLLOUT_CONFIG", "")
+            .envs(DEFAULT_VARS.iter().map(|v| (*v, "")))
             .stdin(std::process::Stdio::null())
             .output();
         let out = tokio::time::timeout(Duration::from_secs(180), out)

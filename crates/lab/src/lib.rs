@@ -19,6 +19,7 @@ pub mod kinds;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod logs;
+pub mod prometheus;
 pub mod proxy;
 pub mod registry;
 pub mod resources;
@@ -78,6 +79,8 @@ pub struct LabConfig {
     /// The longest a client may take over a TLS handshake, request headers or a request
     /// body before its connection is closed (upstream's ReadHeaderTimeout is 32 s).
     pub read_timeout: Duration,
+    /// A Prometheus file_sd targets file kept equal to the running pods (`prometheus`).
+    pub prometheus_targets: Option<PathBuf>,
 }
 
 impl Default for LabConfig {
@@ -96,6 +99,7 @@ impl Default for LabConfig {
             insecure_http: false,
             pods_as_root: false,
             read_timeout: Duration::from_secs(32),
+            prometheus_targets: None,
         }
     }
 }
@@ -119,6 +123,12 @@ pub enum LabError {
     StateDir(#[source] std::io::Error),
     #[error("cannot set up the lab's TLS")]
     Tls(#[source] tls::TlsError),
+    #[error("cannot write the Prometheus targets file {}", .path.display())]
+    PrometheusTargets {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A running lab. Dropping it stops it.
@@ -127,9 +137,12 @@ pub struct Lab {
     registry: Registry,
     shutdown: CancellationToken,
     faults: Arc<Mutex<Faults>>,
+    faults_changed: Arc<tokio::sync::Notify>,
     server: Option<JoinHandle<()>>,
     kubelets: kubelet::Kubelets,
     access: kubeconfig::Access,
+    /// Emptied when the lab stops: its pods are gone.
+    prometheus_targets: Option<PathBuf>,
 }
 
 impl Lab {
@@ -173,6 +186,7 @@ impl Lab {
         .map_err(LabError::Seed)?;
         let shutdown = CancellationToken::new();
         let faults = Arc::new(Mutex::new(config.faults.clone()));
+        let faults_changed = Arc::new(tokio::sync::Notify::new());
         let table = config
             .image_table
             .clone()
@@ -205,12 +219,28 @@ impl Lab {
             registry: registry.clone(),
             shutdown: shutdown.clone(),
             faults: faults.clone(),
+            faults_changed: faults_changed.clone(),
             server_address: addr.to_string(),
             logs: Arc::new(Mutex::new(Some(kubelets.log_source()))),
             token: Arc::from(access.token.as_str()),
             read_timeout: config.read_timeout,
         };
         controllers::spawn_all(&registry, &shutdown, config.controllers);
+        if let Some(path) = &config.prometheus_targets {
+            // Written once now, so a bad path is an error at start and Prometheus finds a
+            // file from the first moment; then kept up to date.
+            prometheus::write_atomically(path, "[]\n").map_err(|source| {
+                LabError::PrometheusTargets {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            tokio::spawn(prometheus::run(
+                registry.clone(),
+                shutdown.clone(),
+                path.clone(),
+            ));
+        }
         if config.controllers {
             tokio::spawn(proxy::run(
                 registry.clone(),
@@ -229,9 +259,11 @@ impl Lab {
             registry,
             shutdown,
             faults,
+            faults_changed,
             server: Some(server),
             kubelets,
             access,
+            prometheus_targets: config.prometheus_targets.clone(),
         })
     }
 
@@ -269,6 +301,7 @@ impl Lab {
         if let Ok(mut f) = self.faults.lock() {
             *f = faults;
         }
+        self.faults_changed.notify_waiters();
     }
 
     /// The fault settings now (a `conflict_next` budget counts down as writes take it).
@@ -294,6 +327,13 @@ impl Lab {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
+        self.empty_targets();
+    }
+
+    fn empty_targets(&mut self) {
+        if let Some(path) = self.prometheus_targets.take() {
+            let _ = prometheus::write_atomically(&path, "[]\n");
+        }
     }
 }
 
@@ -302,6 +342,7 @@ impl Drop for Lab {
         self.shutdown.cancel();
         // Synchronously: the runtime may be gone before the kubelet tasks run again.
         self.kubelets.kill_all();
+        self.empty_targets();
     }
 }
 

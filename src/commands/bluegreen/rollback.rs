@@ -232,6 +232,7 @@ async fn scale(
             until_paused: false,
         },
         started: Instant::now(),
+        stepping: None,
     };
     let mut progress = printer.progress(&format!("{}/{name}", cluster.namespace));
     let outcome = drive(

@@ -80,6 +80,8 @@ pub enum FailureClass {
     ReplicaFailure,
     /// `--revision` was given and the Deployment moved to another revision.
     RevisionChanged,
+    /// A verification gate of a stepped rollout failed.
+    GateFailed,
 }
 
 /// Why a rollout failed, with what shows it.

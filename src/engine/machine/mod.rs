@@ -24,6 +24,7 @@
 //! machine with its own observations on the same driver pattern (blue-green watches a Service
 //! and its endpoints). Either way the failure path above is the one every strategy ends in.
 
+mod stepped;
 #[cfg(test)]
 mod tests;
 
@@ -41,8 +42,10 @@ use super::diagnose::{self, Diagnosis, Thresholds};
 use super::policy::{OnFailure, OnInterrupt, Policy};
 use super::rollback::Undone;
 use super::snapshot::{Snapshot, deployment_revision};
+use super::steps::{StepWrite, Stepping};
 use super::watch::Unreachable;
 use crate::outcome::{Ended, Outcome};
+use stepped::{Phase, Then};
 
 /// The least time a rollback is followed, whatever `--timeout` says: a rollback cut short
 /// leaves the worst state of all.
@@ -77,6 +80,8 @@ pub struct Plan {
     pub policy: Policy,
     pub mode: Mode,
     pub started: Instant,
+    /// `--steps`: the change was written with the first step's strategy.
+    pub stepping: Option<Stepping>,
 }
 
 /// The clock, as the driver reads it for each observation.
@@ -115,6 +120,17 @@ pub enum Observation<'a> {
     Recorded(Result<(), String>),
     /// The pause written, or why not.
     Paused(Result<(), String>),
+    /// The time asked for by [`Action::WakeIn`] has come.
+    Woke,
+    /// One round of a gate measured (`Action::Measure`): a measurement per target.
+    Measured {
+        gate: usize,
+        round: u32,
+        measurements: Vec<crate::gates::Measurement>,
+    },
+    /// A write of the stepped rollout done (the Deployment's generation after it), or why
+    /// not.
+    StepWritten(Result<i64, String>),
 }
 
 /// What the driver is to do.
@@ -140,8 +156,21 @@ pub enum Action {
     /// Pause the Deployment, answered by [`Observation::Paused`]. `resumable`: the pause
     /// only stops the following (an interrupt), so a re-run of the command may resume it.
     Pause { resumable: bool },
+    /// A write of the stepped rollout, answered by [`Observation::StepWritten`].
+    Step(StepWrite),
+    /// Measure one round of gate `gate` of the stepped rollout on the new pods, answered by
+    /// [`Observation::Measured`] (while the machine goes on observing).
+    Measure {
+        gate: usize,
+        round: u32,
+        timeout: Duration,
+        /// `2/3`: the step, for the gate's context.
+        step: String,
+    },
     /// The current leg ends at this time from now (`None`: no limit).
     Deadline(Option<Duration>),
+    /// Observe [`Observation::Woke`] after this long (a step's bake time).
+    WakeIn(Duration),
     /// The outcome is final.
     Finish,
 }
@@ -172,6 +201,15 @@ struct Back {
 enum State {
     /// Following the change (or, for status, the rollout) to a verdict.
     Following,
+    /// A step of a stepped rollout (`stepped.rs`).
+    Stepping {
+        index: usize,
+        phase: Phase,
+    },
+    /// The stepped rollout's temporary strategy is being replaced by the user's own.
+    Restoring {
+        then: Then,
+    },
     /// A failure is decided; its evidence (all events, then the logs of its container) is
     /// being fetched.
     Collecting {
@@ -211,6 +249,13 @@ pub struct Machine {
     /// template changes only with the generation, and comparing normalises both (a copy of
     /// each), which every snapshot of a large rollout paid for.
     ours_at: Option<(i64, bool)>,
+    /// A stepped rollout's temporary strategy is on the Deployment: every way out restores
+    /// the user's first.
+    stepped: bool,
+    /// The new ReplicaSet was seen above a step's pods (warned once).
+    bound_broken: bool,
+    /// The gates of the step being verified.
+    gating: Option<crate::gates::GateSet>,
 }
 
 impl Machine {
@@ -222,12 +267,27 @@ impl Machine {
             "change accepted",
         );
         outcome.revision.from = plan.from_revision;
+        // Where a stepped rollout starts: its first step, or the step a re-run picks up.
+        let at = plan.stepping.as_ref().and_then(|s| {
+            let (index, phase) = match s.resume {
+                None => (0, Phase::Scaling),
+                Some(r) if r.awaiting_approval => (r.index, Phase::Approving),
+                Some(r) if r.held => (r.index, Phase::Settling),
+                Some(r) => (r.index, Phase::Scaling),
+            };
+            let step = s.steps.get(index)?;
+            (!step.last).then_some(State::Stepping { index, phase })
+        });
+        let stepped = at.is_some();
         Machine {
             plan,
-            state: State::Following,
+            state: at.unwrap_or(State::Following),
             outcome,
             last: Verdict::Progressing("Waiting for the rollout to be observed...".into()),
             ours_at: None,
+            stepped,
+            bound_broken: false,
+            gating: None,
         }
     }
 
@@ -239,6 +299,11 @@ impl Machine {
     #[cfg(test)]
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// The stepped rollout, if this is one.
+    pub fn stepping(&self) -> Option<&Stepping> {
+        self.plan.stepping.as_ref()
     }
 
     pub fn into_outcome(self) -> Outcome {
@@ -254,6 +319,10 @@ impl Machine {
                 (State::Done, self.timed_out(unreachable, now))
             }
             (State::Following, Observation::Interrupt) => self.interrupted(now),
+            (State::Stepping { index, phase }, obs) => self.step_stepping(index, phase, obs, now),
+            (State::Restoring { then }, Observation::StepWritten(result)) => {
+                self.restored(then, result, now)
+            }
             (
                 State::Collecting {
                     diag,
@@ -351,15 +420,22 @@ impl Machine {
                 actions.extend(self.done(Ended::Paused, msg, now));
                 State::Done
             }
-            Verdict::Failed(diag) => {
-                // The watches follow warnings only: the whole story is fetched once, now.
-                actions.push(Action::FetchEvents);
-                State::Collecting {
-                    diag,
-                    decided_at: now.instant,
-                    waiting_for: Evidence::Events,
-                }
-            }
+            Verdict::Failed(diag) => return self.judge_failed(diag, now),
+        };
+        (state, actions)
+    }
+
+    /// A failure just decided: shown, and its whole story fetched (the watches follow
+    /// warnings only) before the policy acts.
+    fn judge_failed(&mut self, diag: Box<Diagnosis>, now: Now) -> (State, Vec<Action>) {
+        let actions = vec![
+            Action::Show(Verdict::Failed(diag.clone())),
+            Action::FetchEvents,
+        ];
+        let state = State::Collecting {
+            diag,
+            decided_at: now.instant,
+            waiting_for: Evidence::Events,
         };
         (state, actions)
     }
@@ -504,6 +580,12 @@ impl Machine {
 
     /// A failure, with its evidence complete: the policy decides.
     fn failed(&mut self, diag: Diagnosis, decided_at: Instant, now: Now) -> (State, Vec<Action>) {
+        if self.stepped {
+            // The user's strategy first; paused unless the failure is to be left running.
+            let paused = self.plan.policy.on_failure != OnFailure::None;
+            let diag = Box::new(diag);
+            return self.restore(paused, Then::Policy { diag, decided_at });
+        }
         let summary = diag.summary.clone();
         self.outcome.diagnosis = Some(diag);
         match self.plan.policy.on_failure {

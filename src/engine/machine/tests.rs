@@ -12,6 +12,9 @@ use crate::engine::diagnose::FailureClass;
 use crate::exit::Exit;
 use crate::output::fixture::{deployment, replica_set, running, waiting};
 
+#[path = "stepped_tests.rs"]
+mod stepped_tests;
+
 const OLD: &str = "web-1";
 const NEW: &str = "web-2";
 
@@ -49,6 +52,7 @@ fn plan(on_failure: OnFailure, on_interrupt: OnInterrupt, mode: Mode) -> Plan {
         },
         mode,
         started: start(),
+        stepping: None,
     }
 }
 

@@ -3,10 +3,14 @@
 //! A fraction of resource requests can be answered 500, 429 (with Retry-After) or, for
 //! writes, 409; watch streams can be cut after a random interval, and watches resuming from
 //! a resourceVersion can be forced to 410 Expired; whole resources can be forbidden (403), as
-//! RBAC answers a user who may not read them. Discovery, `/version` and OpenAPI are
+//! RBAC answers a user who may not read them; the watches of a resource can be made to fail
+//! (streams open now cut, new ones refused 500) until the fault is lifted. Discovery, `/version` and OpenAPI are
 //! never faulted, so clients can always find the API they then retry against.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use axum::Json;
 use axum::body::Body;
@@ -34,6 +38,10 @@ pub struct Faults {
     /// The next this many writes are answered 409 Conflict, then none: a conflict at one
     /// known moment, for tests that must not depend on chance.
     pub conflict_next: u32,
+    /// Resources (plurals) whose watches fail: open streams end when this is set, and every
+    /// new watch is answered 500, while lists and gets still answer. A watch outage at one
+    /// known moment, for tests that must not depend on chance.
+    pub fail_watch: Vec<String>,
 }
 
 impl Faults {
@@ -43,10 +51,14 @@ impl Faults {
         let mut f = Faults::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').ok_or_else(|| {
-                format!("fault {part:?} is not KEY=VALUE (keys: 500, 429, 409, 409-next, watch-cut, expire, forbid)")
+                format!("fault {part:?} is not KEY=VALUE (keys: 500, 429, 409, 409-next, watch-cut, expire, forbid, fail-watch)")
             })?;
             if key == "forbid" {
                 f.forbid.push(value.to_string());
+                continue;
+            }
+            if key == "fail-watch" {
+                f.fail_watch.push(value.to_string());
                 continue;
             }
             let number: f64 = value
@@ -73,7 +85,7 @@ impl Faults {
                 "watch-cut" => return Err("fault watch-cut: seconds must be positive".into()),
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?} (keys: 500, 429, 409, 409-next, watch-cut, expire, forbid)"
+                        "unknown fault {other:?} (keys: 500, 429, 409, 409-next, watch-cut, expire, forbid, fail-watch)"
                     ));
                 }
             }
@@ -120,6 +132,14 @@ impl Faults {
         None
     }
 
+    /// The error for a new watch of `plural`, while its watches fail.
+    pub fn refuse_watch(&self, plural: &str) -> Option<ApiError> {
+        self.fail_watch
+            .iter()
+            .any(|p| p == plural)
+            .then(|| ApiError::internal(format!("injected fault: watches of {plural} fail")))
+    }
+
     pub fn watch_cut(&self) -> Option<Duration> {
         self.watch_cut_max_seconds
             .map(|max| Duration::from_secs_f64(rand::random::<f64>() * max))
@@ -139,7 +159,27 @@ pub async fn put_faults(State(state): State<ApiState>, Json(f): Json<Faults>) ->
     if let Ok(mut current) = state.faults.lock() {
         *current = f.clone();
     }
+    state.faults_changed.notify_waiters();
     json_response(StatusCode::OK, &serde_json::to_value(f).unwrap_or_default())
+}
+
+/// Resolves when the watches of `plural` are set to fail (at once if they already are): the
+/// end of a watch stream open at that moment.
+pub async fn watch_failed(faults: Arc<Mutex<Faults>>, changed: Arc<Notify>, plural: &str) {
+    loop {
+        // Registered before the check, so a change between the check and the wait is seen.
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let failing = faults
+            .lock()
+            .map(|f| f.refuse_watch(plural).is_some())
+            .unwrap_or(false);
+        if failing {
+            return;
+        }
+        notified.await;
+    }
 }
 
 #[cfg(test)]
@@ -155,6 +195,29 @@ mod tests {
         assert!(Faults::parse("500=2").is_err());
         assert!(Faults::parse("teapot=0.1").is_err());
         assert!(Faults::parse("500").is_err());
+    }
+
+    #[test]
+    fn failed_watches_are_refused_for_their_resource_only() {
+        let f = Faults::parse("fail-watch=pods").expect("valid");
+        assert_eq!(f.refuse_watch("pods").map(|e| e.code), Some(500));
+        assert!(f.refuse_watch("deployments").is_none());
+        assert!(f.roll(false, "pods", None).is_none(), "lists still answer");
+    }
+
+    #[tokio::test]
+    async fn an_open_watch_ends_when_its_resource_is_set_to_fail() {
+        let faults = Arc::new(Mutex::new(Faults::default()));
+        let changed = Arc::new(Notify::new());
+        let ended = tokio::spawn(watch_failed(faults.clone(), changed.clone(), "pods"));
+        // Other resources failing leave it open.
+        *faults.lock().expect("lock") = Faults::parse("fail-watch=events").expect("valid");
+        changed.notify_waiters();
+        tokio::task::yield_now().await;
+        assert!(!ended.is_finished());
+        *faults.lock().expect("lock") = Faults::parse("fail-watch=pods").expect("valid");
+        changed.notify_waiters();
+        ended.await.expect("the watch ends");
     }
 
     #[test]

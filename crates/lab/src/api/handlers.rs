@@ -488,6 +488,9 @@ fn watch_collection(
         .map(|t| std::time::Duration::from_secs(t as u64))
         .unwrap_or(watch::DEFAULT_TIMEOUT);
     let faults = state.faults.lock().map(|f| f.clone()).unwrap_or_default();
+    if let Some(e) = faults.refuse_watch(rt.plural) {
+        return Err(e);
+    }
     let req = watch::WatchRequest {
         rt,
         filter,
@@ -503,6 +506,10 @@ fn watch_collection(
         state.registry.store(),
         req,
         state.shutdown.clone(),
+        watch::FaultSignal {
+            faults: state.faults.clone(),
+            changed: state.faults_changed.clone(),
+        },
     ))
 }
 

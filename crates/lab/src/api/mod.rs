@@ -49,6 +49,8 @@ pub struct ApiState {
     pub registry: Registry,
     pub shutdown: CancellationToken,
     pub faults: Arc<Mutex<Faults>>,
+    /// Signalled whenever `faults` is set (open watches check whether they must end).
+    pub faults_changed: Arc<tokio::sync::Notify>,
     pub server_address: String,
     pub logs: Arc<Mutex<Option<Arc<dyn LogSource>>>>,
     /// The bearer token every request must carry (see `auth`).

@@ -38,6 +38,13 @@ pub struct WatchRequest {
     pub force_expired: bool,
 }
 
+/// Fault injection: where an open watch learns that its resource's watches must fail.
+#[derive(Clone)]
+pub struct FaultSignal {
+    pub faults: std::sync::Arc<std::sync::Mutex<super::faults::Faults>>,
+    pub changed: std::sync::Arc<tokio::sync::Notify>,
+}
+
 /// How often an idle watch that asked for bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -112,7 +119,12 @@ fn expired_status(requested: u64, oldest: u64) -> Value {
 }
 
 /// Starts a watch and returns its streaming response.
-pub fn start(store: &Store, req: WatchRequest, shutdown: CancellationToken) -> Response<Body> {
+pub fn start(
+    store: &Store,
+    req: WatchRequest,
+    shutdown: CancellationToken,
+    faults: FaultSignal,
+) -> Response<Body> {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     let store = store.clone();
     tokio::spawn(async move {
@@ -127,6 +139,7 @@ pub fn start(store: &Store, req: WatchRequest, shutdown: CancellationToken) -> R
             _ = shutdown.cancelled() => {}
             _ = tokio::time::sleep(req.timeout) => {}
             _ = async { match req.cut_after { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {}
+            _ = super::faults::watch_failed(faults.faults, faults.changed, req.rt.plural) => {}
         }
     });
     let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));

@@ -1,0 +1,442 @@
+//! Stepped rollouts (`rollout update --steps`), through the real binary: the step bound is
+//! never exceeded (checked on every Deployment event, where the controller's status and the
+//! step in force are one object), each step is reached, and the Deployment's own strategy
+//! comes back at the end whatever the outcome.
+
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+use crate::support::{Env, inference, lab_config};
+
+const STEPS: &str = "rollout.dev/steps";
+
+/// What the user's Deployment runs with, that a stepped rollout replaces for a while.
+fn own_settings(d: &Deployment) -> Value {
+    let spec = d.spec.clone().expect("a spec");
+    json!({
+        "strategy": spec.strategy,
+        "minReadySeconds": spec.min_ready_seconds,
+        "paused": spec.paused,
+        "steps": d.metadata.annotations.as_ref().and_then(|a| a.get(STEPS)),
+    })
+}
+
+/// For every event of the Deployment carrying the step annotation, with a status observed
+/// for that spec: (the step, its new pods, the controller's updatedReplicas).
+type Seen = Arc<Mutex<Vec<(u64, i64, i32)>>>;
+
+/// Watches `name` until the returned handle is aborted, recording into the returned log.
+fn watch_steps(env: &Env, name: &str) -> (tokio::task::JoinHandle<()>, Seen) {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let stream = watcher::watcher(env.deployments(), config);
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let Ok(watcher::Event::Apply(d) | watcher::Event::InitApply(d)) = event else {
+                continue;
+            };
+            let Some(progress) = d.metadata.annotations.as_ref().and_then(|a| a.get(STEPS)) else {
+                continue;
+            };
+            let progress: Value = serde_json::from_str(progress).expect("the annotation is JSON");
+            // Only a status the controller wrote for this very spec speaks of this step.
+            let status = d.status.clone().unwrap_or_default();
+            if status.observed_generation != d.metadata.generation {
+                continue;
+            }
+            let updated = status.updated_replicas.unwrap_or(0);
+            log.lock().expect("the log").push((
+                progress["step"].as_u64().expect("a step"),
+                progress["newPods"].as_i64().expect("new pods"),
+                updated,
+            ));
+        }
+    });
+    (task, seen)
+}
+
+/// Each step bakes for 3 s: the controller has all that time to run past a step that is not
+/// held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_step_holds_its_new_pods_and_the_deployments_own_strategy_comes_back() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = own_settings(&env.get("web").await);
+    let (watching, seen) = watch_steps(&env, "web");
+    let run = env
+        .rollout(&[
+            "update",
+            "web",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--pause",
+            "3s",
+        ])
+        .await;
+    watching.abort();
+    let seen = seen.lock().expect("the log").clone();
+    run.expect_code(0)
+        .expect_output("step 1 of 3: 1 new pod ready and available")
+        .expect_output("step 2 of 3: 2 new pods ready and available")
+        .expect_output("step 1 of 3: baking for 3s")
+        .expect_output("deployment \"web\" successfully rolled out");
+    // Nothing in the step log means the watch aborted before it saw a thing: check it did.
+    for step in [1, 2] {
+        assert!(
+            seen.iter().any(|(s, _, _)| *s == step),
+            "step {step} was never on the Deployment: {seen:?}"
+        );
+    }
+    for (step, bound, updated) in &seen {
+        assert!(
+            updated <= &(*bound as i32),
+            "step {step} allows {bound} new pods, the controller had {updated}: {seen:?}"
+        );
+    }
+    let after = env.get("web").await;
+    assert_eq!(own_settings(&after), before, "{}", run.both());
+    let status = after.status.expect("a status");
+    assert_eq!(status.updated_replicas, Some(4));
+    assert_eq!(status.available_replicas, Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_fails_rolls_back_with_the_deployments_own_strategy() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = env.get("web").await;
+    let run = env
+        .rollout(&[
+            "update",
+            "web",
+            "--image",
+            "busyboxx:1.36",
+            "--steps",
+            "1,2",
+        ])
+        .await;
+    run.expect_code(3)
+        .expect_output("rolled back to revision 1");
+    let after = env.get("web").await;
+    assert_eq!(
+        own_settings(&after),
+        own_settings(&before),
+        "{}",
+        run.both()
+    );
+    assert_eq!(
+        env.template("web").await,
+        serde_json::to_value(before.spec.expect("spec").template).expect("json")
+    );
+}
+
+#[tokio::test]
+async fn steps_are_checked_before_anything_is_sent() {
+    let env = Env::start().await;
+    env.create(inference("web", 2, json!({}))).await;
+    let rv = env.get("web").await.metadata.resource_version;
+    let dry = env
+        .rollout(&[
+            "update",
+            "web",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1",
+            "--dry-run",
+        ])
+        .await;
+    dry.expect_code(0)
+        .expect_output("step 1 of 2: 1 new pod (maxSurge 1, maxUnavailable 0)")
+        .expect_output("step 2 of 2: 2 new pods (the deployment's own strategy back)");
+    let too_many = env
+        .rollout(&["update", "web", "--env", "VERSION=v2", "--steps", "3"])
+        .await;
+    too_many
+        .expect_code(2)
+        .expect_output("step 3 is 3 pods, more than the Deployment's 2 replicas");
+    let bad = env
+        .rollout(&["update", "web", "--env", "VERSION=v2", "--steps", "1,x"])
+        .await;
+    bad.expect_code(2);
+    env.rollout(&["pause", "web"]).await.expect_code(0);
+    let paused = env
+        .rollout(&["update", "web", "--env", "VERSION=v2", "--steps", "1"])
+        .await;
+    paused
+        .expect_code(7)
+        .expect_output("a stepped rollout starts from a finished one");
+    let d = env.get("web").await;
+    assert_eq!(
+        d.spec
+            .and_then(|s| s.template.spec)
+            .map(|p| p.containers[0].env.clone()),
+        Some(Some(vec![k8s_openapi::api::core::v1::EnvVar {
+            name: "VERSION".into(),
+            value: Some("v1".into()),
+            value_from: None,
+        }])),
+        "nothing of v2 was written"
+    );
+    assert_ne!(d.metadata.resource_version, None);
+    let _ = rv;
+}
+
+/// `kill -9` while a step is held: the Deployment keeps the step's strategy and the
+/// annotation that records it; the same command run again picks the rollout up there and
+/// finishes it, with the Deployment's own strategy back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_command_after_kill_9_finishes_the_stepped_rollout() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = own_settings(&env.get("web").await);
+    let args = [
+        "update",
+        "web",
+        "--env",
+        "VERSION=v2",
+        "--steps",
+        "1,2",
+        "--pause",
+        "2s",
+    ];
+    let mut first = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("ROLLOUT_CONFIG", "")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout starts");
+    let held = |d: Option<&Deployment>| {
+        d.is_some_and(|d| {
+            let annotated = d
+                .metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(STEPS));
+            annotated && d.spec.as_ref().and_then(|s| s.paused) == Some(true)
+        })
+    };
+    tokio::time::timeout(
+        crate::support::DEADLINE,
+        kube::runtime::wait::await_condition(env.deployments(), "web", held),
+    )
+    .await
+    .expect("the first step is held in time")
+    .expect("the watch works");
+    first.start_kill().expect("SIGKILL is sent");
+    let _ = first.wait().await;
+    let left = env.get("web").await;
+    assert_ne!(
+        own_settings(&left),
+        before,
+        "the killed run left its step in place"
+    );
+
+    let again = env.rollout(&args).await;
+    again
+        .expect_code(0)
+        .expect_output("picking up the stepped rollout an earlier run left at step 1 of 3")
+        .expect_output("step 2 of 3: 2 new pods ready and available");
+    let after = env.get("web").await;
+    assert_eq!(own_settings(&after), before, "{}", again.both());
+    assert_eq!(after.status.and_then(|s| s.updated_replicas), Some(4));
+}
+
+/// The model-serving Deployment of the gate tests at 4 replicas.
+async fn model(env: &Env) {
+    let manifest = crate::cli_verify::MANIFEST.replace("replicas: 2", "replicas: 4");
+    env.apply_yaml(&manifest).await;
+    env.wait_rolled_out("model").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steps_http_gate_that_fails_on_the_first_new_pod_rolls_back_with_the_strategy_restored() {
+    let Some(env) = Env::with_config(lab_config(), "the lab's model-server image").await else {
+        return;
+    };
+    model(&env).await;
+    let before = env.get("model").await;
+    let run = env
+        .rollout(&[
+            "update",
+            "model",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--verify-http",
+            "http://{pod_ip}:8080/no-such-path",
+            "-o",
+            "json",
+        ])
+        .await;
+    run.expect_code(3);
+    let result = run.json();
+    assert_eq!(result["diagnosis"]["class"], "GateFailed", "{result:#}");
+    let measurements = result["gates"].as_array().cloned().unwrap_or_default();
+    assert_eq!(measurements.len(), 1, "one new pod was probed: {result:#}");
+    assert_eq!(measurements[0]["verdict"], "fail");
+    assert_eq!(measurements[0]["value"], 404);
+    let after = env.get("model").await;
+    assert_eq!(
+        own_settings(&after),
+        own_settings(&before),
+        "{}",
+        run.both()
+    );
+    assert_eq!(
+        env.template("model").await,
+        serde_json::to_value(before.spec.expect("spec").template).expect("json")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stepped_rollout_whose_gates_pass_goes_on_to_every_replica() {
+    let Some(env) = Env::with_config(lab_config(), "the lab's model-server image").await else {
+        return;
+    };
+    model(&env).await;
+    let before = own_settings(&env.get("model").await);
+    let run = env
+        .rollout(&[
+            "update",
+            "model",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--verify-http",
+            "http://{pod_ip}:8080/readyz",
+            "--verify",
+            r#"set -- $ROLLOUT_NEW_POD_IPS; case "$ROLLOUT_STEP" in 1/3) test $# -eq 1;; 2/3) test $# -eq 2;; *) false;; esac"#,
+        ])
+        .await;
+    run.expect_code(0)
+        .expect_output("step 1 of 3: every gate passed")
+        .expect_output("step 2 of 3: every gate passed")
+        .expect_output("successfully rolled out");
+    assert_eq!(own_settings(&env.get("model").await), before);
+}
+
+/// Starts `rollout update web ... --steps 1,2 --approve` in the background and waits until
+/// its first step waits for approval (as the Deployment's annotation says).
+async fn awaiting_approval(env: &Env) -> tokio::process::Child {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args([
+            "update",
+            "web",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,2",
+            "--approve",
+        ])
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("ROLLOUT_CONFIG", "")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout starts");
+    let waiting = |d: Option<&Deployment>| {
+        d.and_then(|d| d.metadata.annotations.as_ref()?.get(STEPS).cloned())
+            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+            .is_some_and(|p| p["awaitingApproval"] == true && p["step"] == 1)
+    };
+    tokio::time::timeout(
+        crate::support::DEADLINE,
+        kube::runtime::wait::await_condition(env.deployments(), "web", waiting),
+    )
+    .await
+    .expect("the first step waits for approval in time")
+    .expect("the watch works");
+    child
+}
+
+async fn finished(child: tokio::process::Child) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("the run ends")
+    .expect("the run's output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_for_approval_goes_on_when_another_terminal_resumes_it() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = own_settings(&env.get("web").await);
+    let run = awaiting_approval(&env).await;
+    // Waiting for approval is not waiting forever: nothing moves past the step meanwhile.
+    let held = env.get("web").await;
+    assert_eq!(held.spec.as_ref().and_then(|s| s.paused), Some(true));
+    env.rollout(&["resume", "web"])
+        .await
+        .expect_code(0)
+        .expect_output("approved step 1 of 3");
+    // The second step waits too; approve it as well.
+    let second = |d: Option<&Deployment>| {
+        d.and_then(|d| d.metadata.annotations.as_ref()?.get(STEPS).cloned())
+            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+            .is_some_and(|p| p["awaitingApproval"] == true && p["step"] == 2)
+    };
+    tokio::time::timeout(
+        crate::support::DEADLINE,
+        kube::runtime::wait::await_condition(env.deployments(), "web", second),
+    )
+    .await
+    .expect("the second step waits for approval in time")
+    .expect("the watch works");
+    env.rollout(&["resume", "web"]).await.expect_code(0);
+    let (code, stderr) = finished(run).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("step 1 of 3: approved (rollout resume)"),
+        "{stderr}"
+    );
+    assert_eq!(own_settings(&env.get("web").await), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_for_approval_rolls_back_when_another_terminal_aborts_it() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    let before = env.get("web").await;
+    let run = awaiting_approval(&env).await;
+    env.rollout(&["abort", "web"])
+        .await
+        .expect_code(0)
+        .expect_output("to roll back");
+    let (code, stderr) = finished(run).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("aborted at step 1 of 3"), "{stderr}");
+    let after = env.get("web").await;
+    assert_eq!(own_settings(&after), own_settings(&before));
+    assert_eq!(
+        env.template("web").await,
+        serde_json::to_value(before.spec.expect("spec").template).expect("json")
+    );
+    // Nothing in flight any more: another abort is refused.
+    env.rollout(&["abort", "web"]).await.expect_code(7);
+}
