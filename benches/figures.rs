@@ -15,6 +15,8 @@
 //! | 9 | 3rd `Unhealthy` event → rollback patch (seed's bad v3) | kubectl failing at the deadline |
 //! | 10 | API requests of a rollout with a 12 s model load | the same with 3 s |
 //! | 11 | peak RSS of `rollout update` following 500 pods | `kubectl rollout status` |
+//! | 13 | new pods beyond a step's bound, `rollout update --steps` | `kubectl set env` + `kubectl rollout pause` |
+//! | 14 | a gate's failure → rollback patch | `kubectl rollout undo` started at once |
 //!
 //! A figure that fails prints why and the run goes on; `ROLLOUT_BENCH_ONLY=3,8` runs a
 //! subset, `ROLLOUT_BENCH_PODS` sizes figure 11.
@@ -29,6 +31,8 @@ mod lab_api;
 mod lab_rollout;
 #[path = "figures/relay.rs"]
 mod relay;
+#[path = "figures/steps.rs"]
+mod steps;
 #[path = "figures/support.rs"]
 mod support;
 
@@ -88,6 +92,12 @@ async fn run(marker: &str) -> Vec<Row> {
             Box::pin(cli_load::requests_per_rollout()),
         ),
         (&[11], "CLI peak memory", Box::pin(cli_load::cli_memory())),
+        (&[13], "step bound", Box::pin(steps::step_bound())),
+        (
+            &[14],
+            "gate failure to rollback",
+            Box::pin(steps::gate_to_rollback()),
+        ),
         (&[3], "watch fan-out", Box::pin(lab_api::watch_latency())),
     ];
     let mut rows = Vec::new();

@@ -64,6 +64,12 @@ pub struct Cli {
     /// Disable colour (also NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Also write an event stream of every state change, gate measurement and action: ndjson on stderr (which then carries nothing else but errors), or into --events-file.
+    #[arg(long, global = true, value_parser = ["ndjson"], value_name = "FORMAT")]
+    pub events: Option<String>,
+    /// Write the --events stream into this file instead of stderr.
+    #[arg(long, global = true, value_name = "PATH", requires = "events")]
+    pub events_file: Option<PathBuf>,
     /// Output format of the final result on stdout: json or yaml (progress goes to stderr).
     #[arg(short = 'o', long = "output", global = true, value_parser = ["json", "yaml"])]
     pub output: Option<String>,
@@ -159,6 +165,8 @@ pub enum Command {
     /// The local lab cluster: a Kubernetes API with controllers and a kubelet on this machine.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Run the `rollout update` a runbook file describes (its keys are update's flags).
+    Run(RunArgs),
     /// Print the client version, the commit it was built from, and the server version.
     Version(VersionArgs),
     /// Print the shell completion script: `source <(rollout completion bash)`.
@@ -167,6 +175,16 @@ pub enum Command {
     Man(ManArgs),
     /// Install rollout as the kubectl plugin `kubectl ship`.
     Plugin(PluginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook: a YAML map of update's flags (and `deployment`), e.g. examples/runbooks/model-serving.yaml.
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    /// Print the command line the runbook stands for, and run nothing.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ mod outcome;
 mod output;
 #[cfg(test)]
 mod proptests;
+mod runbook;
 mod target;
 mod text;
 

@@ -115,3 +115,103 @@ fn the_image_is_built_in_one_stage_and_runs_as_non_root_from_a_distroless_one() 
             .any(|l| l.trim().trim_end_matches('/') == "target")
     );
 }
+
+/// The words of a shell command line: single and double quotes, backslash-newline joins.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    for c in line.replace("\\\n", " ").chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started {
+                    out.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        out.push(word);
+    }
+    out
+}
+
+/// Runs the binary with `args` and a kubeconfig that does not exist: a command line clap
+/// accepts gets as far as reading the kubeconfig (or the runbook); one it refuses does not.
+fn accepted(args: &[String]) -> Result<(), String> {
+    // Files the command line would write go to a directory of the test's own.
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut args = args.to_vec();
+    for i in 1..args.len() {
+        if args[i - 1] == "--events-file" {
+            args[i] = dir.path().join(&args[i]).display().to_string();
+        }
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(&args)
+        .args(["--kubeconfig", "/nonexistent/kubeconfig"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("ROLLOUT_CONFIG", "")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if stderr.contains("/nonexistent/kubeconfig") {
+        Ok(())
+    } else {
+        Err(stderr)
+    }
+}
+
+/// The rollout command lines in a CI example, as a shell would split them, `${{ ... }}`
+/// and `$VARS` standing for values.
+fn rollout_commands(file: &str) -> Vec<Vec<String>> {
+    let text = read(file)
+        .replace("${{ inputs.version }}", "1.0.4")
+        .replace("\\\n", " ");
+    text.lines()
+        .map(str::trim)
+        .map(|l| l.trim_start_matches("- "))
+        .filter(|l| l.starts_with("rollout "))
+        .map(|l| {
+            let l = l.split(" > ").next().unwrap_or(l);
+            words(l).into_iter().skip(1).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_ci_examples_run_command_lines_rollout_accepts() {
+    for file in [
+        "examples/ci/github-actions.yml",
+        "examples/ci/gitlab-ci.yml",
+    ] {
+        let commands = rollout_commands(file);
+        assert!(!commands.is_empty(), "{file} runs rollout");
+        for args in commands {
+            accepted(&args).unwrap_or_else(|e| panic!("{file}: {args:?}: {e}"));
+        }
+    }
+    // And the check itself refuses what rollout refuses.
+    assert!(
+        accepted(&[
+            "update".into(),
+            "web".into(),
+            "--steps".into(),
+            "1".into(),
+            "--bogus".into()
+        ])
+        .is_err()
+    );
+}

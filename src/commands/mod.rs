@@ -12,6 +12,7 @@ mod man;
 mod pause;
 pub mod plugin;
 mod resume;
+mod runbook;
 mod status;
 mod targets;
 mod undo;
@@ -23,10 +24,30 @@ use crate::cli::{Cli, Command, LabCommand};
 use crate::cluster;
 use crate::exit::Exit;
 use crate::output::Printer;
+use crate::output::events::Events;
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Exit {
-    let printer = Printer::new(cli.no_color, cli.output.as_deref());
+    let events = match (&cli.events, &cli.events_file) {
+        (None, _) => None,
+        (Some(_), None) => Some(Events::new(Box::new(std::io::stderr()))),
+        (Some(_), Some(path)) => match std::fs::File::create(path) {
+            Ok(f) => Some(Events::new(Box::new(f))),
+            Err(e) => {
+                return fail(
+                    Exit::Usage,
+                    format!("cannot write the event stream to {}: {e}", path.display()),
+                    Some("pass a writable path with --events-file"),
+                );
+            }
+        },
+    };
+    let printer = Printer::new(
+        cli.no_color,
+        cli.output.as_deref(),
+        events,
+        cli.events_file.is_none(),
+    );
     let result = match cli.command {
         Command::Lab(LabCommand::Up(args)) => return lab::up(args).await,
         Command::Lab(LabCommand::Demo) => return demo::run().await,
@@ -36,6 +57,17 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Lab(LabCommand::ModelServer) => {
             let code = model_server::server::run_from_env().await;
             std::process::exit(code);
+        }
+        Command::Run(args) => {
+            let globals = runbook::Globals {
+                kubeconfig: cli.cluster.kubeconfig.clone(),
+                context: cli.cluster.context.clone(),
+                namespace: cli.cluster.namespace.clone(),
+                output: cli.output.clone(),
+                no_color: cli.no_color,
+                verbose: cli.verbose,
+            };
+            return runbook::run(globals, args).await;
         }
         Command::Version(args) => return version::run(&cli.cluster, &printer, args).await,
         Command::Completion(args) => return completion::run(args),

@@ -48,17 +48,8 @@ async fn status_one(
     let d = cluster.deployment(name).await?;
     if let Some(p) = steps::in_flight(&d) {
         // Never silently: the Deployment runs a temporary strategy while a step is held.
-        printer.info(&format!(
-            "{target}: a stepped rollout is in flight at step {} of {} ({} new pods): maxUnavailable 0 and a raised minReadySeconds until it ends{}; the same `rollout update ... --steps` run again picks it up",
-            p.step,
-            p.of,
-            p.new_pods,
-            if d.spec.as_ref().and_then(|s| s.paused) == Some(true) {
-                ", held (paused) at the step"
-            } else {
-                ""
-            }
-        ));
+        let paused = d.spec.as_ref().and_then(|s| s.paused) == Some(true);
+        printer.info(&format!("{target}: {}", steps::describe(&p, paused)));
     }
     let mut outcome = Outcome::new(target.clone(), "status", Ended::RolledOut, "");
     outcome.revision.from = deployment_revision(&d);

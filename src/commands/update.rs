@@ -436,6 +436,10 @@ fn stepping_for(
         resume: None,
         approve,
         gates,
+        started_by: steps::who(),
+        started_at: jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
     }))
 }
 /// Whether the Deployment's template is live: rolled out on fresh status, not paused.
@@ -562,6 +566,8 @@ async fn resume_steps(
         }),
         approve: args.approve,
         gates: gates(args)?,
+        started_by: progress.started_by.clone(),
+        started_at: progress.started_at.clone(),
     };
     let s = Started {
         from_revision: revision_before(cluster, &d).await?,

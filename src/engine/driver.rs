@@ -67,6 +67,14 @@ pub async fn drive(
         deployment: d,
         ..Snapshot::default()
     };
+    let target = format!("{}/{name}", cluster.namespace);
+    let events = printer.events.clone();
+    let emit = |kind: &str, event: serde_json::Value| {
+        if let Some(e) = &events {
+            e.emit(&target, kind, event);
+        }
+    };
+    let mut shown = String::new();
     let mut queue: VecDeque<Action> = machine.start().into();
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut wake: Option<tokio::time::Instant> = None;
@@ -79,6 +87,7 @@ pub async fn drive(
     tokio::pin!(interrupt);
     loop {
         while let Some(action) = queue.pop_front() {
+            emit_action(&emit, &action, &mut shown);
             let answer = match action {
                 Action::Show(verdict) => {
                     progress.update(&last, &verdict);
@@ -127,7 +136,9 @@ pub async fn drive(
                 }
                 Action::Finish => {
                     progress.finish();
-                    return Ok(machine.into_outcome());
+                    let outcome = machine.into_outcome();
+                    emit("result", serde_json::to_value(&outcome).unwrap_or_default());
+                    return Ok(outcome);
                 }
                 Action::FetchEvents => {
                     // The watches follow warnings only; a user who may not list events is
@@ -187,6 +198,9 @@ pub async fn drive(
             },
             _ = sleep => Observation::Deadline(watch.unreachable()),
             Some((gate, round, measurements)) = measuring.next(), if !measuring.is_empty() => {
+                for m in &measurements {
+                    emit("gate_measurement", m.event());
+                }
                 Observation::Measured { gate, round, measurements }
             }
             _ = async {
@@ -205,6 +219,46 @@ pub async fn drive(
             }
         };
         queue.extend(machine.step(observation, now()));
+    }
+}
+
+/// The event of an action the machine asked for, if it is one worth a line: progress (when
+/// its message changed), notes, warnings, and every write.
+fn emit_action(emit: &impl Fn(&str, serde_json::Value), action: &Action, shown: &mut String) {
+    use serde_json::json;
+    match action {
+        Action::Show(verdict) => {
+            let message = verdict.message();
+            if *shown != message {
+                emit("progress", json!({"message": message}));
+                *shown = message;
+            }
+        }
+        Action::Note(line) => emit("note", json!({"message": line})),
+        Action::Warn(line) => emit("warning", json!({"message": line})),
+        Action::Undo { to } => emit("action", json!({"action": "rollback", "toRevision": to})),
+        Action::Record { reason } => emit("action", json!({"action": "record", "reason": reason})),
+        Action::Pause { .. } => emit("action", json!({"action": "pause"})),
+        Action::Step(write) => {
+            let (what, step) = match write {
+                StepWrite::Hold => ("hold", None),
+                StepWrite::Advance(s) => ("advance", Some(s.number)),
+                StepWrite::AwaitApproval(s) => ("await_approval", Some(s.number)),
+                StepWrite::Restore { .. } => ("restore_strategy", None),
+            };
+            emit("action", json!({"action": what, "step": step}));
+        }
+        Action::Measure {
+            gate, round, step, ..
+        } => emit(
+            "action",
+            json!({"action": "measure", "gate": gate, "round": round, "step": step}),
+        ),
+        Action::FetchEvents
+        | Action::FetchLogs { .. }
+        | Action::Deadline(_)
+        | Action::WakeIn(_)
+        | Action::Finish => {}
     }
 }
 

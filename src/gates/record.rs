@@ -75,7 +75,6 @@ impl Measurement {
     }
 
     /// The measurement as one event of an ndjson stream.
-    #[allow(dead_code)] // the stepped rollout's `--events ndjson` writes these
     pub fn event(&self) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut v {

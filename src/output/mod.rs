@@ -3,6 +3,7 @@
 //! `--no-color` turn colour off; progress is a live view redrawn in place on a terminal and
 //! one line per state change otherwise.
 
+pub mod events;
 #[cfg(test)]
 pub(crate) mod fixture;
 pub mod lines;
@@ -35,6 +36,19 @@ pub struct Printer {
     /// draws its block on this one board.
     board: Option<indicatif::MultiProgress>,
     pub format: Option<Format>,
+    /// `--events ndjson`: the event stream of followed rollouts.
+    pub events: Option<events::Events>,
+    /// The event stream is on stderr: the human progress lines stay off it.
+    events_on_stderr: bool,
+}
+
+/// The progress display when stderr carries the event stream: nothing.
+struct Silent;
+
+impl Progress for Silent {
+    fn update(&mut self, _: &Snapshot, _: &Verdict) {}
+    fn note(&mut self, _: &str) {}
+    fn finish(&mut self) {}
 }
 
 /// A progress display for one followed rollout.
@@ -48,7 +62,14 @@ pub trait Progress: Send {
 }
 
 impl Printer {
-    pub fn new(no_color: bool, output: Option<&str>) -> Self {
+    /// A printer that also writes the event stream to `events` (`on_stderr`: stderr, which
+    /// then carries nothing else but errors).
+    pub fn new(
+        no_color: bool,
+        output: Option<&str>,
+        events: Option<events::Events>,
+        on_stderr: bool,
+    ) -> Self {
         let tty = std::io::stderr().is_terminal();
         let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Printer {
@@ -61,12 +82,17 @@ impl Printer {
                 Some("yaml") => Some(Format::Yaml),
                 _ => None,
             },
+            events_on_stderr: on_stderr && events.is_some(),
+            events,
         }
     }
 
-    /// A line of information on stderr.
+    /// A line of information on stderr (an `info` event when stderr carries the stream).
     pub fn info(&self, line: &str) {
-        err_line(line);
+        match &self.events {
+            Some(events) if self.events_on_stderr => events.line("", "info", line),
+            _ => err_line(line),
+        }
     }
 
     /// A warning on stderr.
@@ -81,6 +107,9 @@ impl Printer {
 
     /// The progress display for one rollout: live on a terminal, lines otherwise.
     pub fn progress(&self, target: &str) -> Box<dyn Progress> {
+        if self.events_on_stderr {
+            return Box::new(Silent);
+        }
         match &self.board {
             Some(board) => Box::new(live::Live::joining(target, self.color, board.clone())),
             None => Box::new(lines::Lines::new(target)),

@@ -181,37 +181,36 @@ spec:
     targetPort: 8080
 "#;
 
-/// The error rate of one version over the last few seconds of scrapes.
-fn error_rate(version: &str) -> String {
-    format!(
-        "sum(rate(model_errors_total{{app=\"model\",version=\"{version}\"}}[5s])) / sum(rate(model_requests_total{{app=\"model\",version=\"{version}\"}}[5s]))"
-    )
+/// A lab whose pods a real Prometheus scrapes, with `manifest` rolled out and steady
+/// predictions through its Service (20 a second) for the whole test.
+struct Scene {
+    env: Env,
+    prom: Prometheus,
+    dir: tempfile::TempDir,
+    targets: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    load: tokio::task::JoinHandle<
+        Result<model_server::load::LoadReport, model_server::load::LoadError>,
+    >,
 }
 
-#[tokio::test]
-async fn a_prometheus_gate_fails_a_raised_error_rate_and_passes_a_version_without_errors() {
-    let Some(bin) = prometheus_binary() else {
-        return;
-    };
+/// The [`Scene`], or `None` (the test says it skipped) without prometheus or a lab.
+async fn scene(manifest: &str) -> Option<Scene> {
+    let bin = prometheus_binary()?;
     let dir = tempfile::tempdir().expect("a temp dir");
     let targets = dir.path().join("targets.json");
     let config = rollout_lab::LabConfig {
         prometheus_targets: Some(targets.clone()),
         ..lab_config()
     };
-    let Some(env) = Env::with_config(
+    let env = Env::with_config(
         config,
         "the lab's Prometheus targets file and its model-server image",
     )
-    .await
-    else {
-        return;
-    };
+    .await?;
     let prom = Prometheus::start(&bin, dir.path(), &targets);
-    env.apply_yaml(MANIFEST).await;
+    env.apply_yaml(manifest).await;
     env.wait_rolled_out("model").await;
-
-    // Steady predictions through the Service for the whole test.
     let ip = env.cluster_ip("model").await;
     let url = format!("http://{ip}:80/v1/models/classifier:predict");
     let spec = LoadSpec {
@@ -223,6 +222,36 @@ async fn a_prometheus_gate_fails_a_raised_error_rate_and_passes_a_version_withou
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let load = tokio::spawn(model_server::load::run(spec, stopped));
+    Some(Scene {
+        env,
+        prom,
+        dir,
+        targets,
+        stop,
+        load,
+    })
+}
+
+/// The error rate of one version over the last few seconds of scrapes.
+fn error_rate(version: &str) -> String {
+    format!(
+        "sum(rate(model_errors_total{{app=\"model\",version=\"{version}\"}}[5s])) / sum(rate(model_requests_total{{app=\"model\",version=\"{version}\"}}[5s]))"
+    )
+}
+
+#[tokio::test]
+async fn a_prometheus_gate_fails_a_raised_error_rate_and_passes_a_version_without_errors() {
+    let Some(Scene {
+        env,
+        prom,
+        dir,
+        targets,
+        stop,
+        load,
+    }) = scene(MANIFEST).await
+    else {
+        return;
+    };
 
     // The targets file follows the pods: one target per pod port once both run.
     let listed = |n: usize| {
@@ -315,6 +344,88 @@ async fn a_prometheus_gate_fails_a_raised_error_rate_and_passes_a_version_withou
         .filter_map(|m| m["value"].as_f64())
         .collect();
     assert_eq!(values, [0.0, 0.0], "{report:#}");
+    let _ = stop.send(());
+    let _ = load.await;
+}
+
+/// The same gate between the steps of `rollout update --steps`: a version whose error rate
+/// is raised fails it on its first new pod and is rolled back; a version without errors
+/// passes it and rolls out to every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stepped_rollout_is_rolled_back_by_a_prometheus_error_rate_gate_and_passes_without_errors()
+ {
+    let without_errors = MANIFEST.replace("value: \"0.5\"", "value: \"0\"");
+    // The scene's directory holds Prometheus's configuration and targets: kept to the end.
+    let Some(Scene {
+        env,
+        prom,
+        dir: _dir,
+        targets: _targets,
+        stop,
+        load,
+    }) = scene(&without_errors).await
+    else {
+        return;
+    };
+    // The gate waits for the new pod's first samples: an empty result is inconclusive, and
+    // tolerated while the scrapes come in.
+    let stepped = |version: &str, error_rate_env: &str| {
+        [
+            "update".to_string(),
+            "model".into(),
+            "--env".into(),
+            format!("server:VERSION={version}"),
+            "--env".into(),
+            format!("server:ERROR_RATE={error_rate_env}"),
+            "--steps".into(),
+            "1".into(),
+            "--verify-prometheus".into(),
+            error_rate(version),
+            "--threshold".into(),
+            "< 0.05".into(),
+            "--prometheus-url".into(),
+            prom.url.clone(),
+            "--verify-interval".into(),
+            "1s".into(),
+            "--verify-count".into(),
+            "2".into(),
+            "--verify-max-inconclusive".into(),
+            "60".into(),
+            "--verify-timeout".into(),
+            "90s".into(),
+            "-o".into(),
+            "json".into(),
+        ]
+    };
+    let args = stepped("v2", "0.5");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bad = env.rollout(&args).await;
+    bad.expect_code(3);
+    let result = bad.json();
+    assert_eq!(result["diagnosis"]["class"], "GateFailed", "{result:#}");
+    let failed = result["gates"]
+        .as_array()
+        .and_then(|g| g.iter().find(|m| m["verdict"] == "fail"))
+        .cloned()
+        .unwrap_or_else(|| panic!("a failed measurement: {result:#}"));
+    let value = failed["value"].as_f64().expect("a number");
+    assert!(
+        (0.2..=0.8).contains(&value),
+        "about half of v2's answers fail: {value}"
+    );
+
+    let args = stepped("v3", "0");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let good = env.rollout(&args).await;
+    good.expect_code(0);
+    let result = good.json();
+    let passed = result["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["verdict"] == "pass")
+        .count();
+    assert_eq!(passed, 2, "{result:#}");
     let _ = stop.send(());
     let _ = load.await;
 }

@@ -208,34 +208,11 @@ async fn the_same_command_after_kill_9_finishes_the_stepped_rollout() {
         "--pause",
         "2s",
     ];
-    let mut first = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&env.kubeconfig)
-        .env("ROLLOUT_CONFIG", "")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rollout starts");
-    let held = |d: Option<&Deployment>| {
-        d.is_some_and(|d| {
-            let annotated = d
-                .metadata
-                .annotations
-                .as_ref()
-                .is_some_and(|a| a.contains_key(STEPS));
-            annotated && d.spec.as_ref().and_then(|s| s.paused) == Some(true)
-        })
-    };
-    tokio::time::timeout(
-        crate::support::DEADLINE,
-        kube::runtime::wait::await_condition(env.deployments(), "web", held),
-    )
-    .await
-    .expect("the first step is held in time")
-    .expect("the watch works");
+    let mut first = start(&env, &args);
+    wait_progress(&env, "the first step is held", |d, _| {
+        d.spec.as_ref().and_then(|s| s.paused) == Some(true)
+    })
+    .await;
     first.start_kill().expect("SIGKILL is sent");
     let _ = first.wait().await;
     let left = env.get("web").await;
@@ -244,6 +221,12 @@ async fn the_same_command_after_kill_9_finishes_the_stepped_rollout() {
         before,
         "the killed run left its step in place"
     );
+    // Never silently: status says what is in flight, and that the step is held.
+    let status = env.rollout(&["status", "web", "--watch=false"]).await;
+    status
+        .expect_code(6)
+        .expect_output("a stepped rollout is in flight at step 1 of 3 (1 new pods), started by ")
+        .expect_output("held (paused) at the step");
 
     let again = env.rollout(&args).await;
     again
@@ -331,19 +314,10 @@ async fn a_stepped_rollout_whose_gates_pass_goes_on_to_every_replica() {
     assert_eq!(own_settings(&env.get("model").await), before);
 }
 
-/// Starts `rollout update web ... --steps 1,2 --approve` in the background and waits until
-/// its first step waits for approval (as the Deployment's annotation says).
-async fn awaiting_approval(env: &Env) -> tokio::process::Child {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-        .args([
-            "update",
-            "web",
-            "--env",
-            "VERSION=v2",
-            "--steps",
-            "1,2",
-            "--approve",
-        ])
+/// Starts the real binary with `args` in the background, its output piped.
+fn start(env: &Env, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(args)
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
         .env("ROLLOUT_CONFIG", "")
@@ -352,19 +326,55 @@ async fn awaiting_approval(env: &Env) -> tokio::process::Child {
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("rollout starts");
-    let waiting = |d: Option<&Deployment>| {
-        d.and_then(|d| d.metadata.annotations.as_ref()?.get(STEPS).cloned())
-            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
-            .is_some_and(|p| p["awaitingApproval"] == true && p["step"] == 1)
+        .expect("rollout starts")
+}
+
+/// Waits until Deployment `web` carries a step annotation for which `cond` holds (with the
+/// Deployment and the annotation's progress).
+async fn wait_progress(env: &Env, what: &str, cond: impl Fn(&Deployment, &Value) -> bool) {
+    let met = |d: Option<&Deployment>| {
+        d.is_some_and(|d| {
+            d.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(STEPS))
+                .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                .is_some_and(|p| cond(d, &p))
+        })
     };
     tokio::time::timeout(
         crate::support::DEADLINE,
-        kube::runtime::wait::await_condition(env.deployments(), "web", waiting),
+        kube::runtime::wait::await_condition(env.deployments(), "web", met),
     )
     .await
-    .expect("the first step waits for approval in time")
+    .unwrap_or_else(|_| panic!("{what} in time"))
     .expect("the watch works");
+}
+
+/// Waits until step `step` of `web` waits for approval.
+async fn wait_approval(env: &Env, step: u64) {
+    wait_progress(env, &format!("step {step} waits for approval"), |_, p| {
+        p["awaitingApproval"] == true && p["step"] == step
+    })
+    .await;
+}
+
+/// Starts `rollout update web ... --steps 1,2 --approve` in the background and waits until
+/// its first step waits for approval (as the Deployment's annotation says).
+async fn awaiting_approval(env: &Env) -> tokio::process::Child {
+    let child = start(
+        env,
+        &[
+            "update",
+            "web",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,2",
+            "--approve",
+        ],
+    );
+    wait_approval(env, 1).await;
     child
 }
 
@@ -396,18 +406,7 @@ async fn a_step_waiting_for_approval_goes_on_when_another_terminal_resumes_it() 
         .expect_code(0)
         .expect_output("approved step 1 of 3");
     // The second step waits too; approve it as well.
-    let second = |d: Option<&Deployment>| {
-        d.and_then(|d| d.metadata.annotations.as_ref()?.get(STEPS).cloned())
-            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
-            .is_some_and(|p| p["awaitingApproval"] == true && p["step"] == 2)
-    };
-    tokio::time::timeout(
-        crate::support::DEADLINE,
-        kube::runtime::wait::await_condition(env.deployments(), "web", second),
-    )
-    .await
-    .expect("the second step waits for approval in time")
-    .expect("the watch works");
+    wait_approval(&env, 2).await;
     env.rollout(&["resume", "web"]).await.expect_code(0);
     let (code, stderr) = finished(run).await;
     assert_eq!(code, Some(0), "{stderr}");
@@ -439,4 +438,139 @@ async fn a_step_waiting_for_approval_rolls_back_when_another_terminal_aborts_it(
     );
     // Nothing in flight any more: another abort is refused.
     env.rollout(&["abort", "web"]).await.expect_code(7);
+}
+
+/// What two runs must share to be the same run: their result, exit code, what they did,
+/// and every gate verdict in order.
+fn run_shape(result: &Value) -> Value {
+    json!({
+        "result": result["result"],
+        "exitCode": result["exitCode"],
+        "actions": result["actions"],
+        "revision": result["revision"],
+        "verdicts": result["gates"].as_array().map(|g| g.iter().map(|m| m["verdict"].clone()).collect::<Vec<_>>()),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runbook_and_its_flags_make_the_same_run() {
+    let env = Env::start().await;
+    env.create(inference("web", 4, json!({}))).await;
+    env.create(inference("twin", 4, json!({}))).await;
+    let gate = r#"set -- $ROLLOUT_NEW_PODS; test $# -ge 1"#;
+    let runbook = env.write_file(
+        "runbook.yaml",
+        &format!(
+            "deployment: web\nenv: [VERSION=v2]\nsteps: [1, 50%]\nverify: ['{gate}']\nverify-count: 2\nverify-interval: 1s\n"
+        ),
+    );
+    let from_file = env
+        .rollout(&["run", &runbook.display().to_string(), "-o", "json"])
+        .await;
+    let from_flags = env
+        .rollout(&[
+            "update",
+            "twin",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1,50%",
+            "--verify",
+            gate,
+            "--verify-count",
+            "2",
+            "--verify-interval",
+            "1s",
+            "-o",
+            "json",
+        ])
+        .await;
+    from_file.expect_code(0);
+    from_flags.expect_code(0);
+    let (a, b) = (from_file.json(), from_flags.json());
+    assert_eq!(run_shape(&a), run_shape(&b), "{a:#}\n{b:#}");
+    assert_eq!(
+        a["gates"].as_array().map(Vec::len),
+        Some(4),
+        "two rounds at each of two steps: {a:#}"
+    );
+    let printed = env
+        .rollout(&["run", &runbook.display().to_string(), "--print"])
+        .await;
+    assert!(
+        printed
+            .stdout
+            .starts_with("rollout update web --env VERSION=v2 --steps 1,50%"),
+        "{}",
+        printed.both()
+    );
+}
+
+/// The seeds' ConfigMap rotation as its example runbook: new content in the ConfigMap, rolled
+/// out in steps, each new pod checked to serve the new model name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configmap_rotation_runbook_rolls_out_the_new_content_in_checked_steps() {
+    let Some(env) = Env::with_config(lab_config(), "the lab's model-server image").await else {
+        return;
+    };
+    env.apply_manifest("06-model-metadata.yaml").await;
+    env.wait_rolled_out("model-metadata").await;
+    env.apply_yaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: model-metadata}\ndata: {MODEL_NAME: ranker}\n")
+        .await;
+    let runbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/runbooks/configmap-rotation.yaml");
+    let run = env.rollout(&["run", &runbook.display().to_string()]).await;
+    run.expect_code(0)
+        .expect_output("step 1 of 3: every gate passed")
+        .expect_output("step 2 of 3: every gate passed")
+        .expect_output("successfully rolled out");
+}
+
+/// `--events ndjson`: stderr carries one JSON object a line and nothing else (the result is
+/// on stdout with `-o json`): every state change, action and gate measurement, with times,
+/// and last the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_is_ndjson_with_every_action_measurement_and_the_result() {
+    let env = Env::start().await;
+    env.create(inference("web", 2, json!({}))).await;
+    let run = env
+        .rollout(&[
+            "update",
+            "web",
+            "--env",
+            "VERSION=v2",
+            "--steps",
+            "1",
+            "--verify",
+            "true",
+            "--events",
+            "ndjson",
+            "-o",
+            "json",
+        ])
+        .await;
+    run.expect_code(0);
+    let events: Vec<Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    for kind in ["progress", "note", "action", "gate_measurement", "result"] {
+        assert!(kinds.contains(&kind), "no {kind} event: {kinds:?}");
+    }
+    assert_eq!(kinds.last(), Some(&"result"));
+    let actions: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "action")
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["hold", "measure", "restore_strategy"],
+        "{events:#?}"
+    );
+    assert!(events.iter().all(|e| e["time"].is_string()));
+    assert_eq!(run.json()["exitCode"], 0);
+    assert_eq!(events.last().map(|e| e["exitCode"].clone()), Some(json!(0)));
 }

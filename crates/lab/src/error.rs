@@ -56,13 +56,22 @@ impl ApiError {
             .with_details(name, group, plural)
     }
 
-    /// The answer for a path that names no resource.
+    /// The answer for a path that names no resource: upstream's `NewNotFound` with an empty
+    /// group-resource, whose Status carries `details: {}` (kubectl dereferences it).
     pub fn no_route() -> Self {
         Self::new(
             404,
             "NotFound",
             "the server could not find the requested resource",
         )
+        .with_details("", "", "")
+    }
+
+    /// A request for something a real cluster serves but the lab does not implement (exec,
+    /// attach, port-forward, ephemeral containers): a 400 that says so in one line, with the
+    /// object's details, rather than a 404 that reads as a missing object.
+    pub fn unsupported(message: impl Into<String>, name: &str, group: &str, kind: &str) -> Self {
+        Self::new(400, "BadRequest", message).with_details(name, group, kind)
     }
 
     /// `deployments.apps "x" already exists`.
@@ -204,12 +213,13 @@ impl ApiError {
         if self.details.is_some() || !self.causes.is_empty() || self.retry_after.is_some() {
             let mut details = json!({});
             if let Some(d) = &self.details {
+                // Empty fields are left out, as Go's `omitempty` does.
                 let (name, group, kind) = &**d;
-                details["name"] = json!(name);
-                if !group.is_empty() {
-                    details["group"] = json!(group);
+                for (key, value) in [("name", name), ("group", group), ("kind", kind)] {
+                    if !value.is_empty() {
+                        details[key] = json!(value);
+                    }
                 }
-                details["kind"] = json!(kind);
             }
             if !self.causes.is_empty() {
                 details["causes"] = self
@@ -247,6 +257,16 @@ mod tests {
         let s = ApiError::not_found("services", "", "services", "s").to_status();
         assert!(s["details"].get("group").is_none());
         assert_eq!(s["message"], "services \"s\" not found");
+    }
+
+    #[test]
+    fn a_path_naming_no_resource_still_carries_empty_details() {
+        let s = ApiError::no_route().to_status();
+        assert_eq!(s["details"], json!({}));
+        assert_eq!(
+            s["message"],
+            "the server could not find the requested resource"
+        );
     }
 
     #[test]

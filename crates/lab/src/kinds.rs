@@ -23,6 +23,10 @@ pub struct ResourceType {
     pub scale: bool,
     /// `metadata.generation` is maintained (bumped on spec changes).
     pub generation: bool,
+    /// An update (or a patch removing `metadata.resourceVersion`) without a resourceVersion
+    /// is applied over whatever is stored; when false it is refused with 422 (upstream's
+    /// `AllowUnconditionalUpdate`, false for PodDisruptionBudgets).
+    pub unconditional_update: bool,
 }
 
 impl ResourceType {
@@ -44,9 +48,14 @@ impl ResourceType {
         }
     }
 
-    /// The key this type's objects are stored under; unique across groups.
+    /// The key this type's objects are stored under; unique across groups, except that a
+    /// version served from another's storage (`events.k8s.io` Events, see
+    /// `resources::conversion`) shares that type's key.
     pub fn store_key(&self) -> String {
-        format!("{}/{}", self.group, self.plural)
+        match crate::resources::conversion::storage_of(self) {
+            Some(storage) => storage.store_key(),
+            None => format!("{}/{}", self.group, self.plural),
+        }
     }
 
     /// The kind as upstream writes it in 422 messages (`Deployment.apps`).
@@ -94,6 +103,7 @@ const fn rt(
         status: false,
         scale: false,
         generation: false,
+        unconditional_update: true,
     }
 }
 
@@ -185,6 +195,7 @@ pub static RESOURCES: &[ResourceType] = &[
     )),
     ResourceType {
         generation: true,
+        unconditional_update: false,
         ..with_status(rt(
             "policy",
             "v1",
@@ -281,10 +292,17 @@ mod tests {
     }
 
     #[test]
-    fn store_keys_are_unique_across_groups() {
-        let mut keys: Vec<String> = RESOURCES.iter().map(|r| r.store_key()).collect();
+    fn store_keys_are_unique_across_groups_but_views_share_their_storage() {
+        let mut keys: Vec<String> = RESOURCES
+            .iter()
+            .filter(|r| crate::resources::conversion::storage_of(r).is_none())
+            .map(|r| r.store_key())
+            .collect();
+        let stored = keys.len();
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), RESOURCES.len());
+        assert_eq!(keys.len(), stored);
+        let events_v1 = find("events.k8s.io", "v1", "events").expect("served");
+        assert_eq!(events_v1.store_key(), "/events");
     }
 }

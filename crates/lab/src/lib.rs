@@ -49,8 +49,10 @@ pub struct LabConfig {
     pub listen: SocketAddr,
     /// Number of nodes registered.
     pub nodes: usize,
-    /// Events retained for watch resumption before older resourceVersions expire.
+    /// Events retained for watch resumption before older resourceVersions expire (410).
     pub history: usize,
+    /// How long an event is retained for watch resumption at most.
+    pub history_age: Duration,
     pub faults: Faults,
     /// What each node offers (cpu, memory, GPUs).
     pub node_capacity: controllers::nodes::NodeCapacity,
@@ -88,7 +90,8 @@ impl Default for LabConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nodes: 1,
-            history: 100_000,
+            history: store::DEFAULT_HISTORY,
+            history_age: store::DEFAULT_HISTORY_AGE,
             faults: Faults::default(),
             node_capacity: controllers::nodes::NodeCapacity::default(),
             node_layout: controllers::nodes::NodeLayout::default(),
@@ -175,7 +178,7 @@ impl Lab {
             ca_pem: credentials.as_ref().map(|c| c.ca_pem.clone()),
             token: tls::new_token(),
         };
-        let store = Store::new(config.history);
+        let store = Store::with_history(config.history, config.history_age);
         let registry = Registry::new(store);
         seed(
             &registry,
@@ -224,6 +227,7 @@ impl Lab {
             logs: Arc::new(Mutex::new(Some(kubelets.log_source()))),
             token: Arc::from(access.token.as_str()),
             read_timeout: config.read_timeout,
+            metrics: Arc::default(),
         };
         controllers::spawn_all(&registry, &shutdown, config.controllers);
         if let Some(path) = &config.prometheus_targets {

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 
-/// Options of a log request (`container`, `previous`, `tailLines`, `follow`).
+/// Options of a log request (upstream `PodLogOptions`, validated by the API).
 #[derive(Debug, Clone, Default)]
 pub struct LogRequest {
     pub namespace: String,
@@ -11,6 +11,13 @@ pub struct LogRequest {
     pub previous: bool,
     pub tail_lines: Option<usize>,
     pub follow: bool,
+    /// Lines written before this instant are left out (`sinceSeconds` resolved against the
+    /// request's arrival, or `sinceTime`); applied after `tail_lines`, as the kubelet does.
+    pub since: Option<jiff::Timestamp>,
+    /// Each line is prefixed with its RFC 3339 (nanosecond) timestamp and a space.
+    pub timestamps: bool,
+    /// The answer stops after this many bytes (timestamps included), even mid-line.
+    pub limit_bytes: Option<u64>,
 }
 
 /// A byte stream of log output.

@@ -6,9 +6,15 @@
 //! counter, and publishes exactly one event per change. A write that changes nothing is not
 //! a change: no new resourceVersion, no event (kubectl's `patched (no change)` relies on
 //! that). The rules (defaulting, validation, generation, finalizers) live in `registry`.
+//!
+//! History is bounded twice, as the apiserver's is by its watch cache and by etcd's
+//! compaction: by count (the lab's default keeps the last 10,000 changes) and by age (none
+//! older than 5 minutes, etcd's default `--etcd-compaction-interval`). A watch or a continued
+//! list from a resourceVersion before the oldest retained change gets 410 Expired.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -63,10 +69,21 @@ pub type Receiver = broadcast::Receiver<Arc<StoredEvent>>;
 /// what comes after.
 pub type Snapshot = (Vec<(String, Arc<Value>)>, u64, Receiver);
 
+/// The history the lab keeps by default: this many changes...
+pub const DEFAULT_HISTORY: usize = 10_000;
+/// ...none older than this (etcd's default compaction interval).
+pub const DEFAULT_HISTORY_AGE: Duration = Duration::from_secs(5 * 60);
+
+/// A retained change and when it happened.
+struct Retained {
+    at: Instant,
+    event: Arc<StoredEvent>,
+}
+
 struct Inner {
     rv: u64,
     objects: HashMap<String, Bucket>,
-    history: VecDeque<Arc<StoredEvent>>,
+    history: VecDeque<Retained>,
     /// The resourceVersion before the oldest retained event: a watch may resume from any
     /// resourceVersion at or after it.
     compacted: u64,
@@ -78,6 +95,7 @@ pub struct Store {
     inner: Arc<Mutex<Inner>>,
     events: broadcast::Sender<Arc<StoredEvent>>,
     history_limit: usize,
+    history_age: Duration,
 }
 
 /// Reads `metadata.resourceVersion` as a number; absent or malformed reads as `None`.
@@ -107,8 +125,14 @@ fn same_content(a: &Value, b: &Value) -> bool {
 }
 
 impl Store {
-    /// A store retaining the last `history_limit` events for watch resumption.
+    /// A store retaining the last `history_limit` events, for at most
+    /// [`DEFAULT_HISTORY_AGE`], for watch resumption.
     pub fn new(history_limit: usize) -> Self {
+        Self::with_history(history_limit, DEFAULT_HISTORY_AGE)
+    }
+
+    /// A store retaining at most `history_limit` events, none older than `history_age`.
+    pub fn with_history(history_limit: usize, history_age: Duration) -> Self {
         let (events, _) = broadcast::channel(65_536);
         Self {
             inner: Arc::new(Mutex::new(Inner {
@@ -119,6 +143,19 @@ impl Store {
             })),
             events,
             history_limit: history_limit.max(1),
+            history_age,
+        }
+    }
+
+    /// Forgets the retained events past either bound; `compacted` moves to the newest one
+    /// forgotten.
+    fn prune(&self, inner: &mut Inner, now: Instant) {
+        let too_old = |r: &Retained| now.saturating_duration_since(r.at) > self.history_age;
+        while inner.history.len() > self.history_limit || inner.history.front().is_some_and(too_old)
+        {
+            if let Some(old) = inner.history.pop_front() {
+                inner.compacted = old.event.rv;
+            }
         }
     }
 
@@ -169,7 +206,8 @@ impl Store {
         ns: Option<&str>,
         at: u64,
     ) -> Result<Vec<Arc<Value>>, TooOld> {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        self.prune(&mut inner, Instant::now());
         if at < inner.compacted {
             return Err(TooOld {
                 requested: at,
@@ -178,7 +216,13 @@ impl Store {
         }
         let key = rt.store_key();
         let mut bucket = inner.objects.get(&key).cloned().unwrap_or_default();
-        for ev in inner.history.iter().rev().take_while(|e| e.rv > at) {
+        for ev in inner
+            .history
+            .iter()
+            .rev()
+            .map(|r| &r.event)
+            .take_while(|e| e.rv > at)
+        {
             if ev.resource.store_key() != key {
                 continue;
             }
@@ -215,12 +259,12 @@ impl Store {
 
     fn publish(&self, inner: &mut Inner, event: StoredEvent) {
         let event = Arc::new(event);
-        inner.history.push_back(event.clone());
-        while inner.history.len() > self.history_limit {
-            if let Some(old) = inner.history.pop_front() {
-                inner.compacted = old.rv;
-            }
-        }
+        let now = Instant::now();
+        inner.history.push_back(Retained {
+            at: now,
+            event: event.clone(),
+        });
+        self.prune(inner, now);
         // No receivers is fine: nobody is watching.
         let _ = self.events.send(event);
     }
@@ -378,7 +422,17 @@ impl Store {
         &self,
         from_rv: u64,
     ) -> Result<(Vec<Arc<StoredEvent>>, Receiver), TooOld> {
-        let inner = self.lock();
+        self.subscribe_from_at(from_rv, Instant::now())
+    }
+
+    /// [`Self::subscribe_from`] as seen at `now` (tests move time on).
+    fn subscribe_from_at(
+        &self,
+        from_rv: u64,
+        now: Instant,
+    ) -> Result<(Vec<Arc<StoredEvent>>, Receiver), TooOld> {
+        let mut inner = self.lock();
+        self.prune(&mut inner, now);
         if from_rv < inner.compacted {
             return Err(TooOld {
                 requested: from_rv,
@@ -388,8 +442,8 @@ impl Store {
         let replay = inner
             .history
             .iter()
-            .filter(|e| e.rv > from_rv)
-            .cloned()
+            .filter(|r| r.event.rv > from_rv)
+            .map(|r| r.event.clone())
             .collect();
         Ok((replay, self.events.subscribe()))
     }
@@ -514,6 +568,27 @@ mod tests {
         let (replay, _) = s.subscribe_from(s.current_rv() - 1).expect("recent");
         assert_eq!(replay.len(), 1);
         assert_eq!(replay[0].kind, EventType::Deleted);
+    }
+
+    #[test]
+    fn changes_older_than_the_history_age_expire_even_below_the_count() {
+        let s = Store::with_history(100, Duration::from_secs(300));
+        let first = s.create(cm(), "default", obj("a", "1")).expect("create");
+        let rv1 = resource_version(&first).expect("rv");
+        s.create(cm(), "default", obj("b", "1")).expect("create");
+        let now = Instant::now();
+        let (replay, _) = s.subscribe_from_at(rv1, now).expect("recent enough");
+        assert_eq!(replay.len(), 1);
+        let later = now + Duration::from_secs(301);
+        assert!(
+            s.subscribe_from_at(rv1, later).is_err(),
+            "five minutes on, the change after rv1 is compacted away"
+        );
+        // Resuming from the newest version still works: nothing after it was lost.
+        let (replay, _) = s
+            .subscribe_from_at(s.current_rv(), later)
+            .expect("the current version never expires");
+        assert!(replay.is_empty());
     }
 
     #[test]

@@ -331,7 +331,10 @@ async fn a_missing_configmap_blocks_the_container_until_it_appears() {
 #[tokio::test]
 async fn deleting_a_pod_runs_pre_stop_within_the_grace_period_then_removes_it() {
     let lab = lab().await;
-    let c = json!({"name": "app", "image": "busybox", "command": ["sh", "-c", "echo $$$$; exec sleep 1000"],
+    // The shell handles SIGTERM (set before it prints its pid), so it ends right after the
+    // preStop hook; one without a handler would be left for the SIGKILL at the grace's end.
+    let c = json!({"name": "app", "image": "busybox",
+        "command": ["sh", "-c", "trap 'exit 0' TERM; echo $$$$; while :; do sleep 0.2; done"],
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", "1"]}}}});
     create(&lab, pod("bye", c), "pods");
     let pid = pid_of(&lab, "bye").await;
@@ -409,7 +412,9 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     })
     .await;
     let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
-    assert_eq!(last["exitCode"], 143);
+    // `sleep` as the container's main process has no SIGTERM handler, so it ignores the
+    // SIGTERM (as a PID 1 does) and is SIGKILLed when the 1 s grace is over.
+    assert_eq!(last["exitCode"], 137);
     assert_eq!(
         last["message"],
         "Container app failed liveness probe, will be restarted"

@@ -13,6 +13,8 @@ fn stepping() -> Stepping {
         resume: None,
         approve: false,
         gates: Vec::new(),
+        started_by: "ci@runner".into(),
+        started_at: "2026-01-01T00:00:00Z".into(),
     }
 }
 

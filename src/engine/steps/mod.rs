@@ -90,6 +90,14 @@ pub struct Progress {
     /// The step is done and waits for `rollout resume` (or `rollout abort`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub awaiting_approval: bool,
+    /// The steps whose gates passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates_passed: Vec<usize>,
+    /// Who started the stepped rollout (`user@host`) and when (RFC 3339).
+    #[serde(default)]
+    pub started_by: String,
+    #[serde(default)]
+    pub started_at: String,
 }
 
 /// A stepped rollout, as the machine is given it.
@@ -106,6 +114,9 @@ pub struct Stepping {
     pub approve: bool,
     /// The verification gates each step but the last must pass before it is done.
     pub gates: Vec<crate::gates::Gate>,
+    /// Who started it (`user@host`) and when: recorded on the Deployment for whoever looks.
+    pub started_by: String,
+    pub started_at: String,
 }
 
 /// Where a re-run picks a stepped rollout up.
@@ -146,7 +157,7 @@ impl Stepping {
                 },
             }),
             StepWrite::AwaitApproval(step) => json!({
-                "metadata": {"annotations": {ANNOTATION: self.progress(step, true)}},
+                "metadata": {"annotations": {ANNOTATION: self.progress(step, step.number, true)}},
             }),
             StepWrite::Restore { paused } => json!({
                 "metadata": {"annotations": {ANNOTATION: null, APPROVED: null, ABORT: null}},
@@ -164,16 +175,24 @@ impl Stepping {
 
     /// The annotation's value at `step`.
     pub fn annotation(&self, step: &Step) -> String {
-        self.progress(step, false)
+        self.progress(step, step.number - 1, false)
     }
 
-    fn progress(&self, step: &Step, awaiting_approval: bool) -> String {
+    /// The annotation's value at `step`, the gates of the first `passed` steps passed.
+    fn progress(&self, step: &Step, passed: usize, awaiting_approval: bool) -> String {
         let progress = Progress {
             step: step.number,
             of: self.steps.len(),
             new_pods: step.new_pods,
             restore: self.restore.clone(),
             awaiting_approval,
+            gates_passed: if self.gates.is_empty() {
+                Vec::new()
+            } else {
+                (1..=passed).collect()
+            },
+            started_by: self.started_by.clone(),
+            started_at: self.started_at.clone(),
         };
         serde_json::to_string(&progress).unwrap_or_default()
     }
@@ -191,6 +210,50 @@ impl Stepping {
         spec.paused = None;
         Some(self.annotation(first))
     }
+}
+
+/// `user@host` of this process, for the record of who started a stepped rollout.
+pub fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
+}
+
+/// What `rollout status` says of a stepped rollout in flight.
+pub fn describe(p: &Progress, paused: bool) -> String {
+    let mut text = format!(
+        "a stepped rollout is in flight at step {} of {} ({} new pods)",
+        p.step, p.of, p.new_pods
+    );
+    if !p.started_by.is_empty() {
+        text.push_str(&format!(
+            ", started by {} at {}",
+            p.started_by, p.started_at
+        ));
+    }
+    if !p.gates_passed.is_empty() {
+        let steps: Vec<String> = p.gates_passed.iter().map(usize::to_string).collect();
+        text.push_str(&format!("; gates passed at step {}", steps.join(", ")));
+    }
+    if p.awaiting_approval {
+        text.push_str(
+            "; waiting for approval (`rollout resume` goes on, `rollout abort` rolls back)",
+        );
+    } else if paused {
+        text.push_str("; held (paused) at the step");
+    }
+    text.push_str(
+        "; it runs maxUnavailable 0 and a raised minReadySeconds until it ends; the same `rollout update ... --steps` run again picks it up",
+    );
+    text
 }
 
 /// What `rollout resume` and `rollout abort` find on the Deployment.
@@ -380,6 +443,45 @@ mod tests {
         let steps = plan(&parse("50%").expect("parses"), 3).expect("plans");
         assert_eq!(steps.iter().map(|s| s.new_pods).collect::<Vec<_>>(), [2, 3]);
         assert!(steps[1].last);
+    }
+
+    #[test]
+    fn the_annotation_records_who_started_it_when_and_which_steps_passed_their_gates() {
+        use crate::gates::{Check, Gate, Policy};
+        let steps = plan(&parse("1,2").expect("parses"), 4).expect("plans");
+        let stepping = Stepping {
+            steps: steps.clone(),
+            restore: Restore::default(),
+            bake: Duration::ZERO,
+            resume: None,
+            approve: true,
+            gates: vec![Gate::new(
+                Check::Command {
+                    command: "true".into(),
+                },
+                Policy::default(),
+            )],
+            started_by: "ci@runner".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let annotated = |write: &StepWrite| -> Progress {
+            let patch = stepping.patch(write);
+            let text = patch["metadata"]["annotations"][ANNOTATION]
+                .as_str()
+                .expect("an annotation");
+            serde_json::from_str(text).expect("progress")
+        };
+        let second = annotated(&StepWrite::Advance(steps[1]));
+        assert_eq!((second.step, second.gates_passed.clone()), (2, vec![1]));
+        assert_eq!(second.started_by, "ci@runner");
+        let waiting = annotated(&StepWrite::AwaitApproval(steps[1]));
+        assert!(waiting.awaiting_approval);
+        assert_eq!(waiting.gates_passed, vec![1, 2]);
+        let shown = describe(&waiting, true);
+        assert!(
+            shown.starts_with("a stepped rollout is in flight at step 2 of 3 (2 new pods), started by ci@runner at 2026-01-01T00:00:00Z; gates passed at step 1, 2; waiting for approval"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -81,6 +81,12 @@ fn subresources(rt: &ResourceType) -> Vec<(&'static str, Value, Value)> {
             json!({"group": "", "version": "v1", "kind": "Binding"}),
             json!(["create"]),
         ));
+        // kubectl drain looks for this entry before it evicts.
+        subs.push((
+            "eviction",
+            json!({"group": "policy", "version": "v1", "kind": "Eviction"}),
+            json!(["create"]),
+        ));
     }
     subs
 }

@@ -13,15 +13,26 @@ use super::respond::{self, Representation, error_response, json_response, with_w
 use super::{ApiState, body_bytes, discovery, field_manager, is_write, success_status, watch};
 use crate::error::ApiError;
 use crate::kinds::ResourceType;
-use crate::logs::LogRequest;
 use crate::registry::{DeleteOutcome, PatchType, Subresource, WriteOptions, Written};
+use crate::resources::conversion;
 
 /// Entry point for `/api/{*rest}` and `/apis/{*rest}`.
 pub async fn resource(State(state): State<ApiState>, req: Request) -> Response<Body> {
-    match handle(state, req).await {
+    let labels = super::metrics::labels(
+        req.method(),
+        req.uri().path(),
+        &Query::parse(req.uri().query()),
+        req.headers(),
+    );
+    let metrics = state.metrics.clone();
+    let resp = match handle(state, req).await {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
+    };
+    if let Some(labels) = labels {
+        metrics.count(labels, resp.status().as_u16());
     }
+    resp
 }
 
 async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiError> {
@@ -36,13 +47,17 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+    let eviction = matches!(&target, Target::Object { sub: Some(s), .. } if s == "eviction");
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") && !eviction {
         let mut e = ApiError::unsupported_media_type(content_type);
         e.message = "the lab accepts JSON and YAML bodies only, not protobuf; create the object from a manifest instead (kubectl apply -f / create -f)".into();
         return Err(e);
     }
     super::check_declared_length(&headers)?;
-    if matches!(method, Method::POST | Method::PUT) && !decodable_body_type(content_type) {
+    if matches!(method, Method::POST | Method::PUT)
+        && !decodable_body_type(content_type)
+        && !eviction
+    {
         return Err(ApiError::unsupported_body_type());
     }
     let state = &state;
@@ -231,7 +246,9 @@ async fn object(
             };
             Ok(json_response(StatusCode::OK, &scale))
         }
-        (Some("log"), Method::GET) if rt.plural == "pods" => pod_log(state, ns, name, query),
+        (Some("log"), Method::GET) if rt.plural == "pods" => {
+            super::pod_log::pod_log(state, ns, name, query)
+        }
         (Some("binding"), Method::POST) if rt.plural == "pods" => {
             let binding = decode(&body_bytes(state, body).await?)?;
             bind(
@@ -243,11 +260,71 @@ async fn object(
                 &write_options(query, headers)?,
             )
         }
+        (Some("eviction"), Method::POST) if rt.plural == "pods" => {
+            let bytes = body_bytes(state, body).await?;
+            evict(state, ns, name, query, &bytes)
+        }
+        (Some(sub @ ("exec" | "attach" | "portforward" | "ephemeralcontainers")), _)
+            if rt.plural == "pods" =>
+        {
+            reg.get(rt, ns, name)?;
+            Err(ApiError::unsupported(
+                unsupported_message(sub),
+                name,
+                rt.group,
+                rt.plural,
+            ))
+        }
         (Some(other), _) if !matches!(other, "status" | "scale") => Err(ApiError::no_route()),
         (_, m) => Err(ApiError::method_not_allowed(format!(
             "{m} is not allowed here"
         ))),
     }
+}
+
+/// `POST pods/{name}/eviction` with a JSON or (kubectl drain's) protobuf `Eviction`:
+/// 201 and a Success Status once the pod is being deleted (see `registry::eviction`).
+fn evict(
+    state: &ApiState,
+    ns: &str,
+    name: &str,
+    query: &Query,
+    bytes: &[u8],
+) -> Result<Response<Body>, ApiError> {
+    let eviction = if bytes.starts_with(super::protobuf::MAGIC) {
+        super::protobuf::decode(bytes, super::protobuf::EVICTION).ok_or_else(|| {
+            ApiError::bad_request("the body of the request could not be decoded as protobuf")
+        })?
+    } else {
+        decode(bytes)?
+    };
+    let body_name = eviction.pointer("/metadata/name").and_then(Value::as_str);
+    if body_name.is_some_and(|n| !n.is_empty() && n != name) {
+        return Err(ApiError::bad_request(
+            "name in URL does not match name in Eviction object",
+        ));
+    }
+    let delete_options = eviction
+        .get("deleteOptions")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let opts = query::delete_options_from_body(query.delete_options()?, delete_options.as_bytes())?;
+    state.registry.evict(ns, name, &opts)?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// The one line the lab answers for a pod subresource it does not implement.
+fn unsupported_message(sub: &str) -> String {
+    let (what, commands) = match sub {
+        "exec" => ("exec", "kubectl exec, cp"),
+        "attach" => ("attach", "kubectl attach"),
+        "portforward" => ("port-forward", "kubectl port-forward"),
+        _ => ("ephemeral containers", "kubectl debug"),
+    };
+    format!("the lab does not support {what} yet ({commands})")
 }
 
 fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {
@@ -426,6 +503,14 @@ fn list(
                 .to_string(),
         )
     };
+    // A view's objects are converted before the filter, which selects on the view's fields.
+    let items: Vec<std::sync::Arc<Value>> = match conversion::storage_of(rt) {
+        Some(_) => items
+            .iter()
+            .map(|o| std::sync::Arc::new(conversion::to_view(rt, o)))
+            .collect(),
+        None => items,
+    };
     let mut matching: Vec<&Value> = items
         .iter()
         .map(|o| o.as_ref())
@@ -491,6 +576,8 @@ fn watch_collection(
     if let Some(e) = faults.refuse_watch(rt.plural) {
         return Err(e);
     }
+    let guard = super::metrics::labels(&Method::GET, &watch_path(rt, ns), q, &HeaderMap::new())
+        .map(|labels| state.metrics.watch_opened(labels));
     let req = watch::WatchRequest {
         rt,
         filter,
@@ -510,7 +597,16 @@ fn watch_collection(
             faults: state.faults.clone(),
             changed: state.faults_changed.clone(),
         },
+        guard,
     ))
+}
+
+/// The collection path of a watch, for its metrics labels.
+fn watch_path(rt: &ResourceType, ns: Option<&str>) -> String {
+    match ns {
+        Some(ns) => format!("{}/namespaces/{ns}/{}", rt.gv_path(), rt.plural),
+        None => format!("{}/{}", rt.gv_path(), rt.plural),
+    }
 }
 
 fn delete_collection(
@@ -543,38 +639,6 @@ fn delete_collection(
     }
     let list = json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": state.registry.store().current_rv().to_string()}, "items": deleted});
     Ok(json_response(StatusCode::OK, &list))
-}
-
-fn pod_log(state: &ApiState, ns: &str, name: &str, q: &Query) -> Result<Response<Body>, ApiError> {
-    let pods = crate::kinds::find("", "v1", "pods").ok_or_else(ApiError::no_route)?;
-    let pod = state.registry.get(pods, ns, name)?;
-    let source = state.logs.lock().ok().and_then(|l| l.clone());
-    let Some(source) = source else {
-        let node = pod
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        return Err(ApiError::bad_request(if node.is_empty() {
-            format!("pod {name} does not have a host assigned")
-        } else {
-            format!("no kubelet is serving logs for node {node}")
-        }));
-    };
-    let req = LogRequest {
-        namespace: ns.to_string(),
-        pod: name.to_string(),
-        container: q.get("container").map(String::from),
-        previous: q.flag("previous")?,
-        tail_lines: q.int("tailLines")?.map(|n| n.max(0) as usize),
-        follow: q.flag("follow")?,
-    };
-    let stream = source.logs(&req)?;
-    let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("text/plain"),
-    );
-    Ok(resp)
 }
 
 /// `pods/{name}/binding`: sets `spec.nodeName` once, as the scheduler's bind does.

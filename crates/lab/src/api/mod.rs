@@ -4,10 +4,11 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /version`, `/version/` | v1.33 version info (steers kubectl's dispatcher) |
-//! | `GET /api`, `/apis` | aggregated discovery when asked for, else `APIVersions` / `APIGroupList` |
+//! | `GET /api`, `/apis` (and with a trailing `/`) | aggregated discovery when asked for, else `APIVersions` / `APIGroupList` |
 //! | `GET /api/v1`, `/apis/{g}/{v}`, `/apis/{g}` | legacy `APIResourceList` / `APIGroup` |
 //! | `GET /openapi/v3[/{gv}]` | minimal OpenAPI v3 (PATCH with `fieldValidation`) |
 //! | `GET /healthz`, `/readyz`, `/livez` | `ok` |
+//! | `GET /metrics` | Prometheus text: requests, open watches, stored objects (see `metrics`) |
 //! | `GET /{prefix}/{resource}` | list, or watch with `watch=true` (all namespaces for namespaced types) |
 //! | `POST /{prefix}/[namespaces/{ns}/]{resource}` | create |
 //! | `DELETE /{prefix}/[namespaces/{ns}/]{resource}` | deletecollection |
@@ -15,15 +16,21 @@
 //! | `GET PUT PATCH .../{name}/status`, `.../{name}/scale` | subresources |
 //! | `GET /api/v1/namespaces/{ns}/pods/{name}/log` | container logs (from the kubelet) |
 //! | `POST /api/v1/namespaces/{ns}/pods/{name}/binding` | bind a pod to a node |
+//! | `POST /apis/authorization.k8s.io/v1/selfsubject{access,rules}reviews` | `kubectl auth can-i` (see `access`) |
+//! | `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` | `kubectl auth whoami` |
 //! | `GET PUT /lab/faults` | the lab's fault-injection settings (not Kubernetes) |
 //!
 //! `{prefix}` is `/api/v1` or `/apis/{group}/{version}`.
 
+mod access;
 mod auth;
 mod discovery;
 mod faults;
 mod handlers;
+pub mod metrics;
 mod paths;
+mod pod_log;
+mod protobuf;
 pub mod query;
 mod respond;
 mod watch;
@@ -34,7 +41,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{Method, Response, StatusCode, header};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +64,8 @@ pub struct ApiState {
     pub token: Arc<str>,
     /// How long a request body may take to arrive.
     pub read_timeout: std::time::Duration,
+    /// Request and watch counters behind `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The largest request body accepted, as upstream's `MaxRequestBodyBytes` (3 MiB).
@@ -74,11 +83,16 @@ pub fn router(state: ApiState) -> Router {
             "/version/",
             get(|| async { respond::json_response(StatusCode::OK, &discovery::version()) }),
         )
+        .route("/metrics", get(metrics::serve))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/api", get(api_root))
         .route("/apis", get(apis_root))
+        // The Python client's `CoreApi().get_api_versions()` and `ApisApi` ask with a
+        // trailing slash, which upstream serves as the same document.
+        .route("/api/", get(api_root))
+        .route("/apis/", get(apis_root))
         .route(
             "/openapi/v3",
             get(|| async { respond::json_response(StatusCode::OK, &discovery::openapi_root()) }),
@@ -87,6 +101,18 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/lab/faults",
             get(faults::get_faults).put(faults::put_faults),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            post(access::access_review),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            post(access::rules_review),
+        )
+        .route(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            post(access::subject_review),
         )
         .route("/api/{*rest}", any(handlers::resource))
         .route("/apis/{*rest}", any(handlers::resource))

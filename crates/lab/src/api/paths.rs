@@ -25,7 +25,19 @@ pub enum Target {
 }
 
 /// The subresources any type may have; each handler checks its own.
-const SUBRESOURCES: &[&str] = &["status", "scale", "log", "binding", "finalize"];
+const SUBRESOURCES: &[&str] = &[
+    "status",
+    "scale",
+    "log",
+    "binding",
+    "finalize",
+    "eviction",
+    // Pod subresources the lab answers with a Status saying it does not support them.
+    "exec",
+    "attach",
+    "portforward",
+    "ephemeralcontainers",
+];
 
 fn resource(group: &str, version: &str, plural: &str) -> Result<&'static ResourceType, ApiError> {
     kinds::find(group, version, plural).ok_or_else(ApiError::no_route)

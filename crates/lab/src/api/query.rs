@@ -144,7 +144,7 @@ fn selectable_fields(rt: &ResourceType) -> &'static [&'static str] {
             "status.podIP",
             "status.nominatedNodeName",
         ],
-        ("", "events") | ("events.k8s.io", "events") => &[
+        ("", "events") => &[
             "involvedObject.kind",
             "involvedObject.namespace",
             "involvedObject.name",
@@ -156,10 +156,19 @@ fn selectable_fields(rt: &ResourceType) -> &'static [&'static str] {
             "reportingComponent",
             "source",
             "type",
+        ],
+        // Upstream's `AddFieldLabelConversionsForEvent`, matched on the converted objects.
+        ("events.k8s.io", "events") => &[
             "regarding.kind",
-            "regarding.name",
             "regarding.namespace",
+            "regarding.name",
             "regarding.uid",
+            "regarding.apiVersion",
+            "regarding.resourceVersion",
+            "regarding.fieldPath",
+            "reason",
+            "reportingController",
+            "type",
         ],
         ("", "secrets") => &["type"],
         ("", "nodes") => &["spec.unschedulable"],

@@ -111,7 +111,11 @@ pub fn table(
     no_headers: bool,
     rv: &str,
 ) -> Value {
-    let owned: Vec<Value> = objs.iter().map(|o| (*o).clone()).collect();
+    // The printers read the stored form (a view's rows are its storage's columns).
+    let owned: Vec<Value> = objs
+        .iter()
+        .map(|o| resources::conversion::to_storage(rt, o))
+        .collect();
     let mut t = resources::table::table(
         rt.plural,
         &owned,

@@ -20,6 +20,7 @@ use super::query::Filter;
 use super::respond::{Representation, table};
 use crate::error::ApiError;
 use crate::kinds::ResourceType;
+use crate::resources::conversion;
 use crate::store::{EventType, Store, StoredEvent};
 
 /// Everything a watch needs, parsed from the request.
@@ -93,18 +94,21 @@ impl Sender {
     }
 }
 
-/// How a stored event looks through a filter: the type to send and the object, or nothing.
-fn filtered(filter: &Filter, ev: &StoredEvent) -> Option<(&'static str, Value)> {
-    let now = filter.matches(&ev.object);
-    let before = ev.previous.as_deref().is_some_and(|p| filter.matches(p));
+/// How a stored event looks through a filter of `rt`: the type to send and the object (as
+/// `rt` shows it, see `resources::conversion`), or nothing.
+fn filtered(filter: &Filter, rt: &ResourceType, ev: &StoredEvent) -> Option<(&'static str, Value)> {
+    let object = conversion::to_view(rt, &ev.object);
+    let previous = ev.previous.as_deref().map(|p| conversion::to_view(rt, p));
+    let now = filter.matches(&object);
+    let before = previous.as_ref().is_some_and(|p| filter.matches(p));
     match ev.kind {
-        EventType::Added if now => Some(("ADDED", (*ev.object).clone())),
-        EventType::Deleted if before || now => Some(("DELETED", (*ev.object).clone())),
+        EventType::Added if now => Some(("ADDED", object)),
+        EventType::Deleted if before || now => Some(("DELETED", object)),
         EventType::Modified => match (before, now) {
-            (true, true) => Some(("MODIFIED", (*ev.object).clone())),
-            (false, true) => Some(("ADDED", (*ev.object).clone())),
+            (true, true) => Some(("MODIFIED", object)),
+            (false, true) => Some(("ADDED", object)),
             (true, false) => {
-                let mut gone = ev.previous.as_deref().cloned().unwrap_or(Value::Null);
+                let mut gone = previous.unwrap_or(Value::Null);
                 gone["metadata"]["resourceVersion"] = json!(ev.rv.to_string());
                 Some(("DELETED", gone))
             }
@@ -119,15 +123,18 @@ fn expired_status(requested: u64, oldest: u64) -> Value {
 }
 
 /// Starts a watch and returns its streaming response.
+/// `guard` lives as long as the stream (the metrics' count of open watches).
 pub fn start(
     store: &Store,
     req: WatchRequest,
     shutdown: CancellationToken,
     faults: FaultSignal,
+    guard: impl Send + 'static,
 ) -> Response<Body> {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     let store = store.clone();
     tokio::spawn(async move {
+        let _guard = guard;
         let mut sender = Sender {
             tx,
             rt: req.rt,
@@ -163,7 +170,7 @@ async fn run(store: &Store, req: &WatchRequest, sender: &mut Sender) {
                         continue;
                     }
                     last = ev.rv;
-                    if let Some((kind, obj)) = filtered(&req.filter, &ev)
+                    if let Some((kind, obj)) = filtered(&req.filter, req.rt, &ev)
                         && !sender.send(kind, &obj).await
                     {
                         return;
@@ -187,8 +194,9 @@ async fn run(store: &Store, req: &WatchRequest, sender: &mut Sender) {
         _ => {
             let (items, rv, live) =
                 store.snapshot_and_subscribe(req.rt, req.filter.namespace.as_deref());
-            for obj in items.iter().filter(|o| req.filter.matches(o)) {
-                if !sender.send("ADDED", obj).await {
+            let shown = items.iter().map(|o| conversion::to_view(req.rt, o));
+            for obj in shown.filter(|o| req.filter.matches(o)) {
+                if !sender.send("ADDED", &obj).await {
                     return;
                 }
             }
@@ -211,7 +219,7 @@ async fn run(store: &Store, req: &WatchRequest, sender: &mut Sender) {
                     if ev.resource.store_key() != type_key {
                         continue;
                     }
-                    if let Some((kind, obj)) = filtered(&req.filter, &ev)
+                    if let Some((kind, obj)) = filtered(&req.filter, req.rt, &ev)
                         && !sender.send(kind, &obj).await {
                             return;
                         }
@@ -258,13 +266,13 @@ mod tests {
         let f = Filter::new(pods, None, &Query::parse(Some("labelSelector=app%3Dweb")))
             .expect("filter");
         let leaving = event(EventType::Modified, Some(labelled("web")), labelled("db"));
-        let (kind, obj) = filtered(&f, &leaving).expect("sent");
+        let (kind, obj) = filtered(&f, pods, &leaving).expect("sent");
         assert_eq!(kind, "DELETED");
         assert_eq!(obj["metadata"]["labels"]["app"], "web");
         assert_eq!(obj["metadata"]["resourceVersion"], "9");
         let entering = event(EventType::Modified, Some(labelled("db")), labelled("web"));
-        assert_eq!(filtered(&f, &entering).map(|e| e.0), Some("ADDED"));
+        assert_eq!(filtered(&f, pods, &entering).map(|e| e.0), Some("ADDED"));
         let other = event(EventType::Modified, Some(labelled("db")), labelled("db"));
-        assert!(filtered(&f, &other).is_none());
+        assert!(filtered(&f, pods, &other).is_none());
     }
 }

@@ -2,11 +2,13 @@
 //! acting through the API server, so each change it makes is a watch event.
 
 pub mod deployment;
+pub mod disruption;
 pub mod endpoint_selection;
 pub mod endpoints;
 pub mod endpointslices;
 pub mod events;
 pub mod gc;
+pub mod hpa;
 pub mod nodes;
 pub mod replicaset;
 pub mod runtime;
@@ -54,5 +56,15 @@ pub fn spawn_all(registry: &Registry, cancel: &CancellationToken, workloads: boo
         registry.clone(),
         cancel.clone(),
         endpointslices::EndpointSliceController::default(),
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        disruption::DisruptionController,
+    ));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        hpa::HpaController,
     ));
 }

@@ -1,24 +1,29 @@
-//! The lab's image table: which local program an image name stands for. There is no
-//! container engine, so "pulling" an image means finding it here.
+//! The lab's image table: which local program an image name stands for, with the image's
+//! ENTRYPOINT and CMD as its Dockerfile sets them. There is no container engine, so
+//! "pulling" an image means finding it here.
 //!
-//! | image (any tag or digest, `docker.io/[library/]` optional) | runs | no `command` means |
-//! |---|---|---|
-//! | `busybox` | `command` + `args` with this machine's programs | `sh` (exits at once: no stdin) |
-//! | `alpine` | same | `/bin/sh` |
-//! | `debian`, `ubuntu` | same | `bash` |
-//! | `python` | same | `python3` |
-//! | `rollout-lab/model-server`, `ghcr.io/rollout-lab/model-server` | `LabConfig.model_server_command` + `args` | (that command) |
-//! | anything else | nothing: `ErrImagePull`, then `ImagePullBackOff` | |
+//! | image (any tag or digest, `docker.io/[library/]` optional) | runs | ENTRYPOINT | CMD |
+//! |---|---|---|---|
+//! | `busybox` | this machine's programs | none | `sh` (exits at once: no stdin) |
+//! | `alpine` | same | none | `/bin/sh` |
+//! | `debian`, `ubuntu` | same | none | `bash` |
+//! | `python` | same | none | `python3` |
+//! | `rollout-lab/model-server`, `ghcr.io/rollout-lab/model-server` | the stand-in model server | `LabConfig.model_server_command` | none |
+//! | anything else | nothing: `ErrImagePull`, then `ImagePullBackOff` | | |
 //!
-//! For the model server a `command` replaces the entrypoint as upstream and runs like a base
-//! image's. An empty `model_server_command` makes the image unpullable, with a message
-//! saying so. Extra rows come first from `LabConfig.image_table` or the file named by
-//! `ROLLOUT_LAB_IMAGES` (YAML or JSON), e.g.
+//! A container's `command` and `args` combine with them by upstream's four rules (see
+//! `spec::argv`): neither runs ENTRYPOINT + CMD, `command` alone runs it, `args` alone run
+//! after ENTRYPOINT (so `kubectl run p --image=busybox -- sleep 100` runs `sleep 100`), both
+//! run `command` + `args`. An empty `model_server_command` makes the model-server image
+//! unpullable, with a message saying so. Extra rows come first from `LabConfig.image_table`
+//! or the file named by `ROLLOUT_LAB_IMAGES` (YAML or JSON; `defaultCommand` is read as
+//! `cmd`), e.g.
 //!
 //! ```yaml
 //! - pattern: "myrepo/tf-serving"      # `*` matches any run of characters
 //!   runner: shell
-//!   defaultCommand: ["sh", "-c", "sleep infinity"]
+//!   entrypoint: ["sh", "-c"]
+//!   cmd: ["sleep infinity"]
 //! - pattern: "myrepo/server*"
 //!   runner: model-server
 //! ```
@@ -30,9 +35,12 @@ use serde::Deserialize;
 /// How a container of an image is run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Runner {
-    /// `command` + `args` with the host's programs; `default_command` when no command.
-    Shell { default_command: Vec<String> },
-    /// The stand-in model server.
+    /// The host's programs, with the image's ENTRYPOINT and CMD.
+    Shell {
+        entrypoint: Vec<String>,
+        cmd: Vec<String>,
+    },
+    /// The stand-in model server: ENTRYPOINT `LabConfig.model_server_command`, no CMD.
     ModelServer,
 }
 
@@ -44,7 +52,10 @@ pub struct ImageRule {
     #[serde(default = "shell")]
     pub runner: RunnerName,
     #[serde(default)]
-    pub default_command: Vec<String>,
+    pub entrypoint: Vec<String>,
+    /// `defaultCommand` is the name older table files use.
+    #[serde(default, alias = "defaultCommand")]
+    pub cmd: Vec<String>,
 }
 
 fn shell() -> RunnerName {
@@ -68,7 +79,7 @@ pub enum ImageTableError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the image table {path} is not a list of {{pattern, runner, defaultCommand}}")]
+    #[error("the image table {path} is not a list of {{pattern, runner, entrypoint, cmd}}")]
     Parse {
         path: String,
         #[source]
@@ -82,11 +93,12 @@ pub struct ImageTable {
     rules: Vec<ImageRule>,
 }
 
-fn rule(pattern: &str, runner: RunnerName, default_command: &[&str]) -> ImageRule {
+fn rule(pattern: &str, runner: RunnerName, cmd: &[&str]) -> ImageRule {
     ImageRule {
         pattern: pattern.into(),
         runner,
-        default_command: default_command.iter().map(|s| s.to_string()).collect(),
+        entrypoint: Vec::new(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
     }
 }
 
@@ -135,7 +147,8 @@ impl ImageTable {
             .find(|r| glob(&r.pattern, &name))
             .map(|r| match r.runner {
                 RunnerName::Shell => Runner::Shell {
-                    default_command: r.default_command.clone(),
+                    entrypoint: r.entrypoint.clone(),
+                    cmd: r.cmd.clone(),
                 },
                 RunnerName::ModelServer => Runner::ModelServer,
             })
@@ -194,7 +207,8 @@ mod tests {
         assert_eq!(
             t.lookup("busybox:1.36"),
             Some(Runner::Shell {
-                default_command: vec!["sh".into()]
+                entrypoint: vec![],
+                cmd: vec!["sh".into()]
             })
         );
         assert_eq!(
@@ -214,7 +228,7 @@ mod tests {
         let path = dir.path().join("images.yaml");
         std::fs::write(
             &path,
-            "- pattern: \"myrepo/*\"\n  runner: model-server\n- pattern: busybox\n  defaultCommand: [\"true\"]\n",
+            "- pattern: \"myrepo/*\"\n  runner: model-server\n- pattern: busybox\n  defaultCommand: [\"true\"]\n- pattern: tini\n  entrypoint: [env]\n  cmd: [\"true\"]\n",
         )
         .expect("write");
         let t = ImageTable::load(&path).expect("load");
@@ -225,7 +239,15 @@ mod tests {
         assert_eq!(
             t.lookup("busybox"),
             Some(Runner::Shell {
-                default_command: vec!["true".into()]
+                entrypoint: vec![],
+                cmd: vec!["true".into()]
+            })
+        );
+        assert_eq!(
+            t.lookup("tini:1"),
+            Some(Runner::Shell {
+                entrypoint: vec!["env".into()],
+                cmd: vec!["true".into()]
             })
         );
     }

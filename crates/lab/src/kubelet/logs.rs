@@ -2,7 +2,9 @@
 //! (`<pod dir>/logs/<container>/<restartCount>.log`, lines `<RFC3339Nano> <stream> F
 //! <text>` as containerd writes them), and the `LogSource` the API's `pods/{name}/log`
 //! route reads: `container`, `previous`, `tailLines`, `follow` (new lines stream until the
-//! container ends or the client goes away).
+//! container ends or the client goes away), `sinceSeconds`/`sinceTime` (after the tail, as
+//! the kubelet's `ReadLogs`), `timestamps` (each line's own time, RFC 3339 with nanoseconds)
+//! and `limitBytes` (the output cut at that many bytes, timestamps included).
 
 // `ApiError` is the API's error type, sized by its own layer.
 #![allow(clippy::result_large_err)]
@@ -71,15 +73,61 @@ impl LogFile {
     }
 }
 
-/// The text of CRI log lines.
-fn strip(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    for line in raw.split_inclusive(|b| *b == b'\n') {
+/// How the kept lines of a log are shown.
+#[derive(Debug, Clone, Copy, Default)]
+struct Render {
+    since: Option<jiff::Timestamp>,
+    timestamps: bool,
+}
+
+/// The CRI records of complete lines: (timestamp text, line text with its newline).
+fn records(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    raw.split_inclusive(|b| *b == b'\n').map(|line| {
         let mut parts = line.splitn(4, |b| *b == b' ');
-        let (_, _, _, text) = (parts.next(), parts.next(), parts.next(), parts.next());
-        out.extend_from_slice(text.unwrap_or(line));
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(ts), Some(_), Some(_), Some(text)) => (ts, text),
+            _ => (&b""[..], line),
+        }
+    })
+}
+
+/// The shown form of CRI records: lines written before `since` left out, each line
+/// prefixed with its timestamp when asked.
+fn render(raw: &[u8], how: Render) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (ts, text) in records(raw) {
+        let at = std::str::from_utf8(ts)
+            .ok()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        if let (Some(since), Some(at)) = (how.since, at)
+            && at < since
+        {
+            continue;
+        }
+        if how.timestamps
+            && let Some(at) = at
+        {
+            // RFC 3339 with the fraction trimmed of trailing zeros (Go's RFC3339Nano).
+            out.extend_from_slice(format!("{at} ").as_bytes());
+        }
+        out.extend_from_slice(text);
     }
     out
+}
+
+/// Keeps the first `budget` bytes of a chunk and spends them; `None` once nothing is left.
+fn spend(chunk: Bytes, budget: &mut Option<u64>) -> Option<Bytes> {
+    let Some(left) = budget.as_mut() else {
+        return Some(chunk);
+    };
+    if *left == 0 {
+        return None;
+    }
+    let keep = chunk
+        .len()
+        .min(usize::try_from(*left).unwrap_or(usize::MAX));
+    *left -= keep as u64;
+    Some(chunk.slice(..keep))
 }
 
 /// Reads the complete lines from `offset`; returns them and the new offset.
@@ -204,21 +252,45 @@ impl LogSource for LogIndex {
                     .and_then(|p| pick(req, p))
             })
             .ok_or_else(|| ApiError::internal("the log index is poisoned"))??;
+        let how = Render {
+            since: req.since,
+            timestamps: req.timestamps,
+        };
         let (raw, offset) = read_from(&file.path, 0);
-        let first = Bytes::from(tail(strip(&raw), req.tail_lines));
+        let first = Bytes::from(render(&tail(raw, req.tail_lines), how));
         let head = futures::stream::once(async move { Ok(first) });
+        let limit = req.limit_bytes;
+        // The budget is checked before the next chunk is awaited, so a followed stream ends
+        // as soon as the limit is reached (not at the container's next line).
+        let limited = move |stream: LogStream| -> LogStream {
+            futures::stream::unfold((stream, limit), |(mut stream, mut budget)| async move {
+                if budget == Some(0) {
+                    return None;
+                }
+                match stream.next().await? {
+                    Ok(bytes) => {
+                        let kept = spend(bytes, &mut budget)?;
+                        Some((Ok(kept), (stream, budget)))
+                    }
+                    Err(e) => Some((Err(e), (stream, budget))),
+                }
+            })
+            .boxed()
+        };
         if !req.follow {
-            return Ok(head.boxed());
+            return Ok(limited(head.boxed()));
         }
         let rx = file.progress.subscribe();
-        let rest =
-            futures::stream::unfold((file, rx, offset), |(file, mut rx, offset)| async move {
+        let rest = futures::stream::unfold(
+            (file, rx, offset),
+            move |(file, mut rx, offset)| async move {
                 loop {
                     // Marked seen before reading, so a write in between wakes the wait below.
                     let finished = rx.borrow_and_update().1;
                     let (raw, next) = read_from(&file.path, offset);
                     if !raw.is_empty() {
-                        return Some((Ok(Bytes::from(strip(&raw))), (file, rx, next)));
+                        let shown = Bytes::from(render(&raw, how));
+                        return Some((Ok(shown), (file, rx, next)));
                     }
                     if finished {
                         return None;
@@ -227,8 +299,9 @@ impl LogSource for LogIndex {
                         return None;
                     }
                 }
-            });
-        Ok(head.chain(rest).boxed())
+            },
+        );
+        Ok(limited(head.chain(rest).boxed()))
     }
 }
 
@@ -249,11 +322,46 @@ mod tests {
         assert_eq!(mode(&dir.path().join("logs/c")), 0o700);
     }
 
+    const RAW: &[u8] =
+        b"2024-01-01T00:00:00.1Z stdout F hello world\n2024-01-01T00:00:02.250000000Z stderr F oops\n";
+
     #[test]
     fn cri_lines_lose_their_timestamp_stream_and_tag() {
-        let raw =
-            b"2024-01-01T00:00:00.1Z stdout F hello world\n2024-01-01T00:00:00.2Z stderr F oops\n";
-        assert_eq!(strip(raw), b"hello world\noops\n");
+        assert_eq!(render(RAW, Render::default()), b"hello world\noops\n");
+    }
+
+    #[test]
+    fn since_leaves_out_earlier_lines_and_timestamps_prefix_each_line() {
+        let since = "2024-01-01T00:00:01Z".parse().ok();
+        let how = Render {
+            since,
+            timestamps: false,
+        };
+        assert_eq!(render(RAW, how), b"oops\n");
+        let how = Render {
+            since: None,
+            timestamps: true,
+        };
+        assert_eq!(
+            String::from_utf8(render(RAW, how)).expect("utf-8"),
+            "2024-01-01T00:00:00.1Z hello world\n2024-01-01T00:00:02.25Z oops\n"
+        );
+    }
+
+    #[test]
+    fn the_byte_limit_cuts_mid_line_and_then_ends_the_stream() {
+        let mut budget = Some(7);
+        assert_eq!(
+            spend(Bytes::from_static(b"hello\n"), &mut budget).as_deref(),
+            Some(&b"hello\n"[..])
+        );
+        assert_eq!(
+            spend(Bytes::from_static(b"world\n"), &mut budget).as_deref(),
+            Some(&b"w"[..])
+        );
+        assert_eq!(spend(Bytes::from_static(b"more\n"), &mut budget), None);
+        let mut unlimited = None;
+        assert!(spend(Bytes::from_static(b"all\n"), &mut unlimited).is_some());
     }
 
     #[test]

@@ -109,6 +109,57 @@ impl Groups {
     }
 }
 
+/// Asks a container to stop as a container runtime does: SIGTERM goes to its main process
+/// (the guard's child, the container's PID 1) only, and, as the kernel treats a PID
+/// namespace's init, only when that process has a handler for it. A shell or `sleep` that
+/// never set one ignores it and is left for the SIGKILL after the grace period, as on a real
+/// node. Before the main process exists (the guard is still starting), the group gets it.
+pub fn terminate(pgid: i32) {
+    match main_process(pgid) {
+        Some(main) if catches(main, Signal::SIGTERM) => {
+            let _ = nix::sys::signal::kill(Pid::from_raw(main), Signal::SIGTERM);
+        }
+        Some(_) => {}
+        None => signal(pgid, Signal::SIGTERM),
+    }
+}
+
+/// The guard's child: the container's main process.
+fn main_process(guard: i32) -> Option<i32> {
+    let listed = std::fs::read_to_string(format!("/proc/{guard}/task/{guard}/children"));
+    if let Ok(text) = listed {
+        return text.split_whitespace().find_map(|p| p.parse().ok());
+    }
+    // Kernels without CONFIG_PROC_CHILDREN: the process whose parent is the guard.
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            (parent_of(&stat)? == guard).then_some(pid)
+        })
+}
+
+/// The parent pid in a `/proc/PID/stat` line (the field after the `(comm)` and the state).
+fn parent_of(stat: &str) -> Option<i32> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether a process has a handler for `sig` (the `SigCgt` mask of `/proc/PID/status`).
+fn catches(pid: i32, sig: Signal) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| caught_mask(&status))
+        .is_some_and(|mask| mask & (1u64 << (sig as i32 - 1)) != 0)
+}
+
+fn caught_mask(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("SigCgt:"))?;
+    u64::from_str_radix(line.trim_start_matches("SigCgt:").trim(), 16).ok()
+}
+
 /// Sends a signal to a process group; a group already gone is not an error.
 pub fn signal(pgid: i32, sig: Signal) {
     if pgid > 1 {
@@ -285,6 +336,15 @@ pub async fn run_to_end(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn proc_files_give_the_parent_and_the_caught_signals() {
+        assert_eq!(parent_of("42 (sh -c (x)) S 7 42 42 0"), Some(7));
+        let status = "Name:\tsh\nSigIgn:\t0000000000000004\nSigCgt:\t0000000000004002\n";
+        let mask = caught_mask(status).expect("a mask");
+        assert_ne!(mask & (1 << (Signal::SIGTERM as i32 - 1)), 0);
+        assert_eq!(mask & (1 << (Signal::SIGHUP as i32 - 1)), 0);
+    }
 
     fn sleeper(dir: &std::path::Path) -> ProcessSpec {
         ProcessSpec {

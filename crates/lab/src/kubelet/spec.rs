@@ -404,12 +404,16 @@ pub fn process_spec(
             .map(|a| rewrite_tmp(&expand(a, &known), &tmp))
             .collect()
     };
-    let mut argv: Vec<String> = match (runner, command.is_empty()) {
-        (_, false) => container_words(command),
-        (Runner::ModelServer, true) => sandbox.model_server_command.to_vec(),
-        (Runner::Shell { default_command }, true) => container_words(default_command.clone()),
+    let (entrypoint, cmd) = match runner {
+        Runner::ModelServer => (sandbox.model_server_command, &[][..]),
+        Runner::Shell { entrypoint, cmd } => (entrypoint.as_slice(), cmd.as_slice()),
     };
-    argv.extend(container_words(args));
+    let argv = self::argv(
+        entrypoint,
+        cmd,
+        &container_words(command),
+        &container_words(args),
+    );
     if argv.is_empty() {
         return Err(ConfigError::NoCommand);
     }
@@ -422,6 +426,25 @@ pub fn process_spec(
         run_as: None,
         memory_limit: super::memory::limit_bytes(container),
     })
+}
+
+/// What a container runs, by upstream's four rules (the Kubernetes docs' "Define a Command
+/// and Arguments for a Container"): no `command` and no `args` run the image's ENTRYPOINT
+/// and CMD; a `command` replaces both; `args` alone replace the CMD after the ENTRYPOINT;
+/// both run `command` with `args`.
+pub fn argv(
+    entrypoint: &[String],
+    cmd: &[String],
+    command: &[String],
+    args: &[String],
+) -> Vec<String> {
+    let (head, tail) = match (command.is_empty(), args.is_empty()) {
+        (true, true) => (entrypoint, cmd),
+        (false, true) => (command, &[][..]),
+        (true, false) => (entrypoint, args),
+        (false, false) => (command, args),
+    };
+    head.iter().chain(tail).cloned().collect()
 }
 
 /// An exec probe's or hook's argv, under the /tmp rule.

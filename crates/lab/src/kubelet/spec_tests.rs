@@ -37,8 +37,61 @@ fn sandbox(root: &Path) -> Sandbox<'_> {
 
 fn busybox() -> Runner {
     Runner::Shell {
-        default_command: vec!["sh".into()],
+        entrypoint: vec![],
+        cmd: vec!["sh".into()],
     }
+}
+
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn command_and_args_combine_with_the_image_by_the_four_upstream_rules() {
+    // The docs' table, with an image whose ENTRYPOINT is [/ep-foo, /ep-bar] and CMD
+    // [/cmd-foo, /cmd-bar].
+    let (ep, cmd) = (
+        words(&["/ep-foo", "/ep-bar"]),
+        words(&["/cmd-foo", "/cmd-bar"]),
+    );
+    let (command, args) = (words(&["/cmd-zoo"]), words(&["/arg-zoo"]));
+    assert_eq!(
+        argv(&ep, &cmd, &[], &[]),
+        words(&["/ep-foo", "/ep-bar", "/cmd-foo", "/cmd-bar"])
+    );
+    assert_eq!(argv(&ep, &cmd, &command, &[]), words(&["/cmd-zoo"]));
+    assert_eq!(
+        argv(&ep, &cmd, &[], &args),
+        words(&["/ep-foo", "/ep-bar", "/arg-zoo"])
+    );
+    assert_eq!(
+        argv(&ep, &cmd, &command, &args),
+        words(&["/cmd-zoo", "/arg-zoo"])
+    );
+}
+
+#[test]
+fn args_alone_on_busybox_run_as_the_command_since_it_has_no_entrypoint() {
+    let c = json!({"name": "p", "image": "busybox:1.36", "args": ["sleep", "100"]});
+    let spec = process_spec(
+        &pod(c.clone()),
+        &c,
+        &busybox(),
+        &sandbox(Path::new("/r")),
+        &Cluster(vec![]),
+    )
+    .expect("spec");
+    assert_eq!(spec.argv, words(&["sleep", "100"]));
+    let bare = json!({"name": "p", "image": "busybox:1.36"});
+    let spec = process_spec(
+        &pod(bare.clone()),
+        &bare,
+        &busybox(),
+        &sandbox(Path::new("/r")),
+        &Cluster(vec![]),
+    )
+    .expect("spec");
+    assert_eq!(spec.argv, words(&["sh"]), "the image's CMD");
 }
 
 #[test]

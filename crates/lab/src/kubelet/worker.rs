@@ -619,9 +619,10 @@ fn image_id(image: &str) -> String {
     format!("{}@sha256:{hex}", super::images::repository(image))
 }
 
-/// SIGTERM, then SIGKILL if the process has not exited within `grace`.
+/// SIGTERM to the container's main process (when it handles it, see
+/// `process::terminate`), then SIGKILL to its group if it has not exited within `grace`.
 pub(super) async fn stop(pid: i32, mut exit: watch::Receiver<Option<Exit>>, grace: Duration) {
-    process::signal(pid, Signal::SIGTERM);
+    process::terminate(pid);
     let exited = tokio::time::timeout(grace, exit.wait_for(|e| e.is_some())).await;
     if exited.is_err() {
         process::signal(pid, Signal::SIGKILL);

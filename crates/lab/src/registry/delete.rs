@@ -111,6 +111,13 @@ impl Registry {
         name: &str,
         opts: &DeleteOptions,
     ) -> Result<DeleteOutcome, ApiError> {
+        if let Some(storage) = crate::resources::conversion::storage_of(rt) {
+            let view = |o: Arc<Value>| Arc::new(crate::resources::conversion::to_view(rt, &o));
+            return Ok(match self.delete(storage, ns, name, opts)? {
+                DeleteOutcome::Gone(o) => DeleteOutcome::Gone(view(o)),
+                DeleteOutcome::Pending(o) => DeleteOutcome::Pending(view(o)),
+            });
+        }
         let current = self.get(rt, ns, name)?;
         if let Some(uid) = &opts.precondition_uid {
             let actual = current

@@ -8,6 +8,7 @@
 //! Kubernetes.
 
 mod delete;
+mod eviction;
 mod meta;
 mod patch;
 
@@ -20,7 +21,7 @@ pub use patch::PatchType;
 
 use crate::error::ApiError;
 use crate::kinds::ResourceType;
-use crate::resources;
+use crate::resources::{self, conversion};
 use crate::store::{Store, resource_version};
 
 /// Which part of an object a write addresses.
@@ -88,6 +89,10 @@ impl Registry {
         ns: &str,
         name: &str,
     ) -> Result<Arc<Value>, ApiError> {
+        if let Some(storage) = conversion::storage_of(rt) {
+            let stored = self.get(storage, ns, name)?;
+            return Ok(Arc::new(conversion::to_view(rt, &stored)));
+        }
         self.store
             .get(rt, ns, name)
             .ok_or_else(|| ApiError::not_found(&rt.qualified(), rt.group, rt.plural, name))
@@ -170,6 +175,12 @@ impl Registry {
         obj: Value,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
+        if let Some(storage) = conversion::storage_of(rt) {
+            let mut obj = obj;
+            meta::set_type_meta(rt, &mut obj)?;
+            let stored = self.create(storage, ns, conversion::to_storage(rt, &obj), opts)?;
+            return Ok(view_of(rt, stored));
+        }
         self.create_with(rt, ns, obj, opts, false)
     }
 
@@ -256,6 +267,11 @@ impl Registry {
             ));
         }
         meta::set_type_meta(rt, &mut obj)?;
+        if let Some(storage) = conversion::storage_of(rt) {
+            let stored = conversion::to_storage(rt, &obj);
+            let written = self.update(storage, ns, name, stored, sub, opts)?;
+            return Ok(view_of(rt, written));
+        }
         meta::set_namespace(rt, ns, &mut obj)?;
         let body_name = meta::name_of(&obj);
         if body_name.is_empty() {
@@ -277,6 +293,9 @@ impl Registry {
             ));
         }
         let current = self.get(rt, ns, name)?;
+        if precondition.is_none() {
+            require_unconditional_update(rt, name)?;
+        }
         if let Some(expected) = precondition
             && resource_version(&current) != Some(expected)
         {
@@ -385,6 +404,35 @@ impl Registry {
             .update(rt, ns, bound, resource_version(current))?;
         Ok(())
     }
+}
+
+/// A write to a view's storage as the view shows it.
+fn view_of(rt: &ResourceType, mut w: Written) -> Written {
+    w.object = Arc::new(conversion::to_view(rt, &w.object));
+    w
+}
+
+/// Refuses a write without a resourceVersion for the types that need one, with upstream's
+/// 422 (`poddisruptionbudgets.policy "x" is invalid: metadata.resourceVersion: ...`).
+pub(crate) fn require_unconditional_update(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
+    if rt.unconditional_update {
+        return Ok(());
+    }
+    let detail = "Invalid value: 0x0: must be specified for an update";
+    Err(ApiError::invalid(
+        format!(
+            "{} \"{name}\" is invalid: metadata.resourceVersion: {detail}",
+            rt.qualified()
+        ),
+        name,
+        rt.group,
+        rt.plural,
+        vec![crate::error::Cause {
+            reason: "FieldValueInvalid".into(),
+            message: detail.into(),
+            field: "metadata.resourceVersion".into(),
+        }],
+    ))
 }
 
 /// The strategic-merge schema of a type.

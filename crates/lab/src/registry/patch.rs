@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::{Registry, Subresource, WriteOptions, Written, meta, schema_for};
 use crate::error::{ApiError, Cause};
 use crate::kinds::ResourceType;
+use crate::resources::conversion;
 use crate::store::resource_version;
 
 /// The patch flavours, by request Content-Type.
@@ -97,7 +98,20 @@ impl Registry {
         opts: &WriteOptions,
         force: bool,
     ) -> Result<Written, ApiError> {
+        let storage = conversion::storage_of(rt);
         if pt == PatchType::Apply {
+            if storage.is_some() {
+                return Err(ApiError::unsupported(
+                    format!(
+                        "the lab does not support server-side apply to {} yet; apply to the {} version",
+                        rt.api_version(),
+                        storage.map(|s| s.api_version()).unwrap_or_default()
+                    ),
+                    name,
+                    rt.group,
+                    rt.plural,
+                ));
+            }
             return self.apply(rt, ns, name, body, sub, opts, force);
         }
         if force {
@@ -106,15 +120,34 @@ impl Registry {
             ));
         }
         let patch = parse_body(body)?;
-        let patch_rv = patch.pointer("/metadata/resourceVersion").is_some();
+        // `resourceVersion: null` removes the version instead of naming one: what kubectl
+        // apply sends after applying a file saved with `get -o yaml`.
+        let patch_rv = patch
+            .pointer("/metadata/resourceVersion")
+            .is_some_and(|v| !v.is_null());
+        // A view (events.k8s.io Events) is patched as it shows the object, then stored in
+        // its storage's form, as upstream patches the requested version.
+        let stored_rt = storage.unwrap_or(rt);
         let mut attempt = 0;
         loop {
-            let current = self.get(rt, ns, name)?;
-            let mut new = apply_patch(rt, &current, pt, &patch)?;
+            let current = self.get(stored_rt, ns, name)?;
+            let mut new = match storage {
+                Some(_) => {
+                    let shown = conversion::to_view(rt, &current);
+                    conversion::to_storage(rt, &apply_patch(rt, &shown, pt, &patch)?)
+                }
+                None => apply_patch(rt, &current, pt, &patch)?,
+            };
             if !new.is_object() {
                 return Err(ApiError::bad_request(
                     "the patch produced something that is not an object",
                 ));
+            }
+            if resource_version(&new).is_none() {
+                // The patch removed the version: an unconditional update where the type
+                // allows one (upstream's `Store.Update` with a zero resourceVersion).
+                super::require_unconditional_update(rt, name)?;
+                new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
             }
             if resource_version(&new) != resource_version(&current) {
                 return Err(ApiError::conflict(
@@ -127,7 +160,7 @@ impl Registry {
             if meta::name_of(&new) != name {
                 new["metadata"]["name"] = json!(name);
             }
-            match self.write_over(rt, ns, &current, new, sub, opts, false) {
+            match self.write_over(stored_rt, ns, &current, new, sub, opts, false) {
                 Err(e)
                     if e.code == 409
                         && e.reason == "Conflict"
@@ -136,6 +169,7 @@ impl Registry {
                 {
                     attempt += 1
                 }
+                Ok(w) if storage.is_some() => return Ok(super::view_of(rt, w)),
                 other => return other,
             }
         }

@@ -22,13 +22,36 @@ pub fn apply_defaults(resource: &str, obj: &mut Value) {
         "endpoints" => endpoints(obj),
         "endpointslices" => endpoint_slice(obj),
         "namespaces" => namespace(obj),
-        "secrets" => {
-            if let Some(o) = obj.as_object_mut() {
-                default_str(o, "type", "Opaque");
-            }
-        }
+        "secrets" => secret(obj),
         "horizontalpodautoscalers" => hpa(obj),
         _ => {}
+    }
+}
+
+/// A Secret's `type` defaults to `Opaque`, and `stringData` is folded into `data` the way
+/// upstream's v1 conversion (`Convert_v1_Secret_To_core_Secret`) does: each key base64-encoded
+/// into `data`, overwriting a `data` key of the same name, and `stringData` itself is not
+/// kept (it is write-only: never stored, never returned).
+fn secret(obj: &mut Value) {
+    use base64::Engine as _;
+    let Some(o) = obj.as_object_mut() else {
+        return;
+    };
+    default_str(o, "type", "Opaque");
+    let Some(string_data) = o.get("stringData").and_then(Value::as_object).cloned() else {
+        o.remove("stringData");
+        return;
+    };
+    o.remove("stringData");
+    if !o.get("data").is_some_and(Value::is_object) {
+        o.insert("data".into(), json!({}));
+    }
+    if let Some(data) = o.get_mut("data").and_then(Value::as_object_mut) {
+        for (key, value) in string_data {
+            let text = value.as_str().unwrap_or_default();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+            data.insert(key, json!(encoded));
+        }
     }
 }
 

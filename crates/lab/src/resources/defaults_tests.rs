@@ -191,6 +191,18 @@ fn a_secret_defaults_to_opaque_and_endpoint_ports_to_tcp() {
 }
 
 #[test]
+fn secret_string_data_is_base64_encoded_into_data_and_wins_over_a_data_key() {
+    let s = defaulted(
+        "secrets",
+        json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "hello", "c": ""}}),
+    );
+    assert_eq!(s["data"], json!({"a": "eA==", "b": "aGVsbG8=", "c": ""}));
+    assert!(s.get("stringData").is_none(), "stringData is write-only");
+    let only = defaulted("secrets", json!({"stringData": {"k": "v"}}));
+    assert_eq!(only["data"], json!({"k": "dg=="}));
+}
+
+#[test]
 fn pdbs_nodes_and_unknown_resources_are_left_unchanged() {
     for resource in [
         "poddisruptionbudgets",

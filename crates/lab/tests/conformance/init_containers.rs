@@ -240,8 +240,9 @@ spec:
             "{.status.initContainerStatuses[0].state.terminated.exitCode}"
         )
         .await,
-        "143",
-        "the sidecar was stopped with SIGTERM"
+        "137",
+        "the sidecar was stopped: `sleep` as its main process ignores SIGTERM (as a PID 1 \
+         without a handler does), so it is SIGKILLed when the 2 s grace is over"
     );
     assert_eq!(
         ready_and_status(&k, "job").await,

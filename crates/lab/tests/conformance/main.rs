@@ -5,8 +5,11 @@
 //! client shows), never the order of API calls. Tests that need a module still being
 //! written (upstream defaulting, validation, Table columns, set-based selectors) are marked
 
+mod disruption;
 mod errors;
 mod faults;
+mod fidelity;
+mod hpa;
 mod init_containers;
 mod kube_client;
 mod kube_delete;
@@ -16,5 +19,8 @@ mod kube_watch;
 mod kubectl;
 mod kubectl_patch;
 mod manifests;
+mod metrics;
+mod pod_logs;
 mod scheduling;
 mod support;
+mod termination;

@@ -29,6 +29,8 @@ async fn lab(nodes: usize, layout: &[(&str, &str)]) -> TestLab {
 }
 
 /// A pod running `sleep` with extra spec fields (YAML, indented under `spec:`).
+/// A pod whose shell handles SIGTERM (`wait` returns at once on a trapped signal), so an
+/// eviction ends it at once rather than at the end of its grace period.
 fn pod_yaml(name: &str, spec_extra: &str) -> String {
     format!(
         "apiVersion: v1
@@ -43,7 +45,7 @@ spec:
   containers:
   - name: c
     image: busybox
-    command: [sleep, '3600']
+    command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']
 "
     )
 }

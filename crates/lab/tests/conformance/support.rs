@@ -112,9 +112,10 @@ impl Run {
 impl Kubectl {
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(KUBECTL);
-        cmd.args(args)
-            .arg("--cache-dir")
+        // The cache flag goes first: after a `--` it would be the container's argument.
+        cmd.arg("--cache-dir")
             .arg(&self.cache)
+            .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KUBECACHEDIR", &self.cache)
             .env_remove("KUBECTL_EXTERNAL_DIFF")
