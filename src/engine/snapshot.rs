@@ -2,7 +2,7 @@
 //! and the namespace's Events. Everything the engine decides is a pure function of a
 //! snapshot, so the decisions are tested without a cluster.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -38,9 +38,6 @@ pub struct Memo {
     /// Which of `replica_sets` is the new one: finding it compares templates (a normalised
     /// copy of each).
     new_rs: OnceLock<Option<usize>>,
-    /// Indices into `pods` by the uid of their controller: one pass over the pods, not one
-    /// per question.
-    by_owner: OnceLock<HashMap<String, Vec<usize>>>,
 }
 
 impl Snapshot {
@@ -65,33 +62,30 @@ impl Snapshot {
             .collect()
     }
 
-    /// The pods a ReplicaSet controls.
-    pub fn pods_of(&self, rs: &ReplicaSet) -> Vec<&Pod> {
-        let by_owner = self.memo.by_owner.get_or_init(|| {
-            let mut by: HashMap<String, Vec<usize>> = HashMap::new();
-            for (i, p) in self.pods.iter().enumerate() {
-                if let Some(owner) = access::controller_uid(&p.metadata) {
-                    match by.get_mut(owner) {
-                        Some(v) => v.push(i),
-                        None => {
-                            by.insert(owner.to_string(), vec![i]);
-                        }
-                    }
-                }
-            }
-            by
+    /// Records which ReplicaSet is the new one (by uid) when an earlier snapshot of the same
+    /// templates found it: the answer depends only on the templates (which change only with
+    /// a generation) and on which ReplicaSets exist. No effect once [`Self::new_rs`] was asked.
+    pub fn know_new_rs(&self, uid: Option<&str>) {
+        let index = uid.and_then(|uid| {
+            self.replica_sets
+                .iter()
+                .position(|rs| rs.metadata.uid.as_deref() == Some(uid))
         });
-        rs.metadata
-            .uid
-            .as_deref()
-            .and_then(|uid| by_owner.get(uid))
-            .map(|v| {
-                v.iter()
-                    .filter_map(|i| self.pods.get(*i))
-                    .map(|p| &**p)
-                    .collect()
-            })
-            .unwrap_or_default()
+        let _ = self.memo.new_rs.set(index);
+    }
+
+    /// The pods a ReplicaSet controls. One pass comparing owner uids: the pods watch is
+    /// narrowed to the new ReplicaSet, so an index by owner (hashing every pod's) cost more
+    /// than the few passes a judgement makes.
+    pub fn pods_of(&self, rs: &ReplicaSet) -> Vec<&Pod> {
+        let Some(uid) = rs.metadata.uid.as_deref() else {
+            return Vec::new();
+        };
+        self.pods
+            .iter()
+            .filter(|p| access::controller_uid(&p.metadata) == Some(uid))
+            .map(|p| &**p)
+            .collect()
     }
 
     /// Whether a pod is to be judged again in this snapshot (see [`Snapshot::changed`]).

@@ -18,6 +18,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use rollout_semantics::access::controller_uid;
+use rollout_semantics::kubectl::rollout_status;
 use rollout_semantics::selector::format_label_selector;
 
 use super::snapshot::Snapshot;
@@ -55,8 +56,12 @@ enum Item {
     Tick,
     /// The pods watch delivered something: the pod named, or (`None`) its whole list.
     Pod(Option<String>),
-    /// The Deployment changed: its status decides completion, so it is judged at once.
+    /// The Deployment changed in a way that can end or fail the wait (see [`decisive`]): it
+    /// is judged at once.
     Deployment,
+    /// The Deployment's status counts moved on a rollout still under way: news for the
+    /// progress view, gathered with the rest of its burst like a pod's change.
+    DeploymentProgress,
     /// The user may not read what an optional watch follows (RBAC): follow without it
     /// rather than wait forever for a cache that never fills, as `kubectl rollout status`
     /// needs only the Deployment.
@@ -129,7 +134,10 @@ impl Item {
     /// Deployment (completion), the clock, a re-list, and anything about the watches'
     /// health.
     fn urgent(&self) -> bool {
-        !matches!(self, Item::Changed | Item::Pod(Some(_)))
+        !matches!(
+            self,
+            Item::Changed | Item::Pod(Some(_)) | Item::DeploymentProgress
+        )
     }
 
     /// [`Item::of`] for a watch following can do without: a 403 is no error to retry.
@@ -166,7 +174,7 @@ impl Health {
                 self.failing = Some((err, since));
                 Some(note)
             }
-            Item::Changed | Item::Pod(_) | Item::Deployment => {
+            Item::Changed | Item::Pod(_) | Item::Deployment | Item::DeploymentProgress => {
                 self.failing = None;
                 None
             }
@@ -233,6 +241,21 @@ pub struct Watch {
     touched: Option<std::collections::HashSet<String>>,
     /// While a burst of pod, ReplicaSet and event changes is gathered: when it is judged.
     window: Option<Instant>,
+    /// Which ReplicaSet (uid) the last snapshot found new, and what that depended on.
+    new_rs: Option<(Templates, Option<String>)>,
+}
+
+/// What decides which ReplicaSet is the new one: the Deployment's generation (its template
+/// changes only with it), and each ReplicaSet's uid and generation.
+type Templates = (Option<i64>, Vec<(Option<String>, Option<i64>)>);
+
+fn templates(d: &Deployment, rss: &[ReplicaSet]) -> Templates {
+    (
+        d.metadata.generation,
+        rss.iter()
+            .map(|rs| (rs.metadata.uid.clone(), rs.metadata.generation))
+            .collect(),
+    )
 }
 
 /// How long a burst of pod, ReplicaSet and event changes is gathered before it is judged. A
@@ -241,6 +264,28 @@ pub struct Watch {
 /// a second. The Deployment's own changes (completion) are judged at once; a failure seen
 /// on a pod is acted on at most this much later.
 const COALESCE: Duration = Duration::from_millis(100);
+
+/// Whether a change of the Deployment can decide the wait, so it is judged at once rather
+/// than gathered with its burst: a new generation (a spec change, a pause), status kubectl
+/// reads as done or failed, or a condition that says the rollout is stuck. The rest are the
+/// status counts of a rollout under way, one per step of a large rollout: judging each at
+/// once cost a pass over every pod per step.
+fn decisive(d: &Deployment, seen_generation: Option<i64>) -> bool {
+    if seen_generation != Some(d.metadata.generation.unwrap_or(0)) {
+        return true;
+    }
+    let stuck = d
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                (c.type_ == "Progressing" && c.status == "False")
+                    || (c.type_ == "ReplicaFailure" && c.status == "True")
+            })
+        });
+    stuck || !matches!(rollout_status(d, None), Ok((_, false)))
+}
 
 /// The label the Deployment controller puts on a ReplicaSet and its pods.
 const POD_TEMPLATE_HASH: &str = "pod-template-hash";
@@ -294,9 +339,24 @@ impl Watch {
             .default_backoff()
             .modify(strip),
         )
-        .map(|r| match r {
-            Ok(_) => Item::Deployment,
-            Err(e) => Item::of::<()>(Err(e)),
+        .scan(None, |generation: &mut Option<i64>, r| {
+            let item = match r {
+                Ok(watcher::Event::Apply(d)) => {
+                    let seen = generation.replace(d.metadata.generation.unwrap_or(0));
+                    if decisive(&d, seen) {
+                        Item::Deployment
+                    } else {
+                        Item::DeploymentProgress
+                    }
+                }
+                // A re-list or a deletion: judged at once.
+                Ok(_) => {
+                    *generation = None;
+                    Item::Deployment
+                }
+                Err(e) => Item::of::<()>(Err(e)),
+            };
+            futures::future::ready(Some(item))
         });
         let rs_stream = reflector::reflector(
             rs_writer,
@@ -356,6 +416,7 @@ impl Watch {
             probed: None,
             touched: None,
             window: None,
+            new_rs: None,
         }
     }
 
@@ -519,7 +580,7 @@ impl Watch {
             .map(|r| (**r).clone())
             .collect();
         let changed = self.touched.replace(Default::default());
-        Ok(Seen::Snapshot(Box::new(Snapshot {
+        let snap = Snapshot {
             changed,
             // Every pod of the selector; `Snapshot::pods_of` picks a ReplicaSet's own in one
             // indexed pass (filtering here cost a pass per snapshot).
@@ -529,7 +590,20 @@ impl Watch {
             replica_sets,
             // Not filtered here: see `Snapshot::events`.
             events: self.events.state(),
-        })))
+        };
+        // Finding the new ReplicaSet compares normalised templates; it is done again only
+        // when a template or the set of ReplicaSets may have changed.
+        let key = templates(&snap.deployment, &snap.replica_sets);
+        match &self.new_rs {
+            Some((seen, uid)) if *seen == key => snap.know_new_rs(uid.as_deref()),
+            _ => {
+                self.new_rs = match snap.new_rs() {
+                    Some(rs) if rs.metadata.uid.is_none() => None,
+                    found => Some((key, found.and_then(|rs| rs.metadata.uid.clone()))),
+                };
+            }
+        }
+        Ok(Seen::Snapshot(Box::new(snap)))
     }
 }
 
@@ -621,8 +695,78 @@ mod tests {
     }
 
     #[test]
+    fn a_deployment_change_is_judged_at_once_only_when_it_can_decide_the_wait() {
+        use crate::output::fixture::deployment;
+        // 4 replicas, 2 updated, 1 available: counts of a rollout under way.
+        let moving = deployment(2, "v2", (4, 2, 1, 1));
+        assert!(!decisive(&moving, Some(2)));
+        assert!(decisive(&moving, None), "the first one seen");
+        assert!(decisive(&moving, Some(1)), "a new generation");
+        let done = deployment(2, "v2", (4, 4, 4, 4));
+        assert!(decisive(&done, Some(2)), "kubectl reads it as rolled out");
+        let mut unobserved = moving.clone();
+        unobserved.metadata.generation = Some(3);
+        assert!(decisive(&unobserved, Some(2)), "a spec change (a pause)");
+        for (type_, status, reason) in [
+            ("Progressing", "False", "ProgressDeadlineExceeded"),
+            ("Progressing", "False", "ReplicaSetCreateError"),
+            ("ReplicaFailure", "True", "FailedCreate"),
+        ] {
+            let mut stuck = moving.clone();
+            let condition = serde_json::from_value(serde_json::json!({
+                "type": type_, "status": status, "reason": reason,
+            }))
+            .expect("a condition");
+            stuck
+                .status
+                .as_mut()
+                .expect("a status")
+                .conditions
+                .get_or_insert_default()
+                .push(condition);
+            assert!(decisive(&stuck, Some(2)), "{type_} {reason}");
+        }
+    }
+
+    #[test]
+    fn the_new_replicaset_is_looked_for_again_only_when_a_template_may_have_changed() {
+        use crate::output::fixture::{deployment, replica_set};
+        let d = deployment(2, "v2", (1, 0, 0, 0));
+        let rss = vec![
+            replica_set("web-1", 1, "v1", 1, 1),
+            replica_set("web-2", 2, "v2", 0, 0),
+        ];
+        let key = templates(&d, &rss);
+        let mut scaled = rss.clone();
+        scaled[1].metadata.generation = Some(2);
+        assert_ne!(templates(&d, &scaled), key, "a ReplicaSet's spec changed");
+        let mut updated = d.clone();
+        updated.metadata.generation = Some(3);
+        assert_ne!(templates(&updated, &rss), key, "the Deployment's template");
+        assert_ne!(templates(&d, &rss[..1]), key, "a ReplicaSet gone");
+        let mut status_only = rss.clone();
+        status_only[1].status = None;
+        assert_eq!(templates(&d, &status_only), key);
+        // What a snapshot is told it keeps, even against its own templates.
+        let snap = Snapshot {
+            deployment: d,
+            replica_sets: rss,
+            ..Snapshot::default()
+        };
+        snap.know_new_rs(Some("web-1"));
+        assert_eq!(
+            snap.new_rs().and_then(|rs| rs.metadata.name.as_deref()),
+            Some("web-1")
+        );
+    }
+
+    #[test]
     fn pod_replicaset_and_event_changes_wait_for_their_burst_and_the_rest_is_judged_at_once() {
-        for gathered in [Item::Changed, Item::Pod(Some("web-1".into()))] {
+        for gathered in [
+            Item::Changed,
+            Item::Pod(Some("web-1".into())),
+            Item::DeploymentProgress,
+        ] {
             assert!(!gathered.urgent(), "{gathered:?}");
         }
         for at_once in [

@@ -134,7 +134,9 @@ struct Ctx<'a> {
     th: &'a Thresholds,
     now: Timestamp,
     new_rs: Option<&'a ReplicaSet>,
-    pods: Vec<&'a Pod>,
+    /// The new pods, made on first use: only the catch-all rule (8) needs all of them, and
+    /// sorting them cost every judgement of a large rollout a pass.
+    pods: OnceCell<Vec<&'a Pod>>,
     /// The pods the pod rules (1-6) look at: those changed since the snapshot before
     /// ([`Snapshot::changed`]), in name order. A signal becomes decisive when its pod
     /// changes, or with time, and the clock's snapshot looks at every pod.
@@ -146,6 +148,12 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The new ReplicaSet's live pods in name order.
+    fn pods(&self) -> &[&'a Pod] {
+        self.pods
+            .get_or_init(|| live_pods(self.snap, self.new_rs, |_| true))
+    }
+
     /// A pod's events, oldest first.
     fn pod_events(&self, pod: &Pod) -> Vec<&'a Event> {
         pod.metadata
@@ -203,27 +211,40 @@ fn index_events(snap: &Snapshot) -> HashMap<&str, Vec<&Event>> {
     by_uid
 }
 
-/// The decisive failure signal in a snapshot, if any.
-pub fn diagnose(snap: &Snapshot, th: &Thresholds, now: Timestamp) -> Option<Diagnosis> {
-    let new_rs = snap.new_rs();
-    let mut pods: Vec<&Pod> = new_rs
-        .map(|rs| snap.pods_of(rs))
-        .unwrap_or_default()
-        .into_iter()
+/// The live (not terminating) pods of `new_rs` that `pick` keeps, in name order.
+fn live_pods<'a>(
+    snap: &'a Snapshot,
+    new_rs: Option<&ReplicaSet>,
+    pick: impl Fn(&Pod) -> bool,
+) -> Vec<&'a Pod> {
+    let Some(uid) = new_rs.and_then(|rs| rs.metadata.uid.as_deref()) else {
+        return Vec::new();
+    };
+    let mut pods: Vec<&Pod> = snap
+        .pods
+        .iter()
+        .map(|p| &**p)
+        .filter(|p| pick(p))
+        .filter(|p| rollout_semantics::access::controller_uid(&p.metadata) == Some(uid))
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
     pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    let scan = pods
-        .iter()
-        .copied()
-        .filter(|p| snap.is_changed(p))
-        .collect();
+    pods
+}
+
+/// The decisive failure signal in a snapshot, if any.
+pub fn diagnose(snap: &Snapshot, th: &Thresholds, now: Timestamp) -> Option<Diagnosis> {
+    let new_rs = snap.new_rs();
+    let scan = match &snap.changed {
+        Some(names) if names.is_empty() => Vec::new(),
+        _ => live_pods(snap, new_rs, |p| snap.is_changed(p)),
+    };
     let ctx = Ctx {
         snap,
         th,
         now,
         new_rs,
-        pods,
+        pods: OnceCell::new(),
         scan,
         events_by_uid: OnceCell::new(),
     };

@@ -249,29 +249,29 @@ pub(super) fn deadline_exceeded(ctx: &Ctx<'_>) -> Option<Diagnosis> {
         .and_then(|s| s.progress_deadline_seconds)
         .map(|s| format!(" ({s}s)"))
         .unwrap_or_default();
-    let not_ready: Vec<&Pod> = ctx
-        .pods
+    let pods = ctx.pods();
+    let not_ready: Vec<&Pod> = pods
         .iter()
         .copied()
         .filter(|p| !rollout_semantics::pod::is_pod_ready(p))
         .collect();
-    let ready = ctx.pods.len() - not_ready.len();
+    let ready = pods.len() - not_ready.len();
     let mut pod = None;
     let mut container = None;
     let mut states = Vec::new();
     let sub = match (ctx.new_rs, not_ready.first()) {
         (None, _) => "no new replica set seen".to_string(),
-        (Some(rs), _) if ctx.pods.is_empty() => format!(
+        (Some(rs), _) if pods.is_empty() => format!(
             "new replica set \"{}\" has no pods",
             rs.metadata.name.as_deref().unwrap_or("")
         ),
-        (Some(_), None) => format!("{ready} of {} new pods ready", ctx.pods.len()),
+        (Some(_), None) => format!("{ready} of {} new pods ready", pods.len()),
         (Some(_), Some(first)) => {
             let (state, c) = pod_state(first);
             pod = Some(pod_name(first).to_string());
             container = c;
             states = not_ready.iter().map(|p| pod_state(p).0).collect();
-            format!("{ready} of {} new pods ready; {state}", ctx.pods.len())
+            format!("{ready} of {} new pods ready; {state}", pods.len())
         }
     };
     let mut d = Diagnosis::new(
@@ -295,8 +295,7 @@ pub(super) fn deadline_exceeded(ctx: &Ctx<'_>) -> Option<Diagnosis> {
         "condition: Progressing=False (ProgressDeadlineExceeded): {message}"
     )];
     d.evidence.extend(states.into_iter().take(EVIDENCE_EVENTS));
-    let mut uids: Vec<&str> = ctx
-        .pods
+    let mut uids: Vec<&str> = pods
         .iter()
         .filter_map(|p| p.metadata.uid.as_deref())
         .collect();

@@ -245,6 +245,10 @@ pub struct Machine {
     outcome: Outcome,
     /// The last verdict of the current leg, for the deadline and interrupt messages.
     last: Verdict,
+    /// The Deployment generation last compared with our template, and whether it was ours: a
+    /// template changes only with the generation, and comparing normalises both (a copy of
+    /// each), which every snapshot of a large rollout paid for.
+    ours_at: Option<(i64, bool)>,
     /// A stepped rollout's temporary strategy is on the Deployment: every way out restores
     /// the user's first.
     stepped: bool,
@@ -280,6 +284,7 @@ impl Machine {
             state: at.unwrap_or(State::Following),
             outcome,
             last: Verdict::Progressing("Waiting for the rollout to be observed...".into()),
+            ours_at: None,
             stepped,
             bound_broken: false,
             gating: None,
@@ -443,7 +448,15 @@ impl Machine {
         let ours = self.plan.template.as_ref()?;
         let d = &snap.deployment;
         let theirs = &d.spec.as_ref()?.template;
-        if equal_ignore_hash(ours, theirs) {
+        let same = match (self.ours_at, d.metadata.generation) {
+            (Some((at, same)), Some(generation)) if at == generation => same,
+            (_, generation) => {
+                let same = equal_ignore_hash(ours, theirs);
+                self.ours_at = generation.map(|g| (g, same));
+                same
+            }
+        };
+        if same {
             return None;
         }
         let observed = d.status.as_ref().and_then(|s| s.observed_generation);
