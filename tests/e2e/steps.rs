@@ -29,6 +29,18 @@ fn own_settings(d: &Deployment) -> Value {
 /// for that spec: (the step, its new pods, the controller's updatedReplicas).
 type Seen = Arc<Mutex<Vec<(u64, i64, i32)>>>;
 
+/// The Deployment is back as it was before a run that rolled back: its template, and its
+/// own strategy, minReadySeconds and paused state, with no step annotation left.
+async fn back_as_before(env: &Env, name: &str, before: &Deployment, output: &str) {
+    let after = env.get(name).await;
+    assert_eq!(own_settings(&after), own_settings(before), "{output}");
+    assert_eq!(
+        after.spec.map(|s| s.template),
+        before.spec.clone().map(|s| s.template),
+        "{output}"
+    );
+}
+
 /// Watches `name` until the returned handle is aborted, recording into the returned log.
 fn watch_steps(env: &Env, name: &str) -> (tokio::task::JoinHandle<()>, Seen) {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
@@ -125,17 +137,7 @@ async fn a_step_that_fails_rolls_back_with_the_deployments_own_strategy() {
         .await;
     run.expect_code(3)
         .expect_output("rolled back to revision 1");
-    let after = env.get("web").await;
-    assert_eq!(
-        own_settings(&after),
-        own_settings(&before),
-        "{}",
-        run.both()
-    );
-    assert_eq!(
-        env.template("web").await,
-        serde_json::to_value(before.spec.expect("spec").template).expect("json")
-    );
+    back_as_before(&env, "web", &before, &run.both()).await;
 }
 
 #[tokio::test]
@@ -273,17 +275,7 @@ async fn a_steps_http_gate_that_fails_on_the_first_new_pod_rolls_back_with_the_s
     assert_eq!(measurements.len(), 1, "one new pod was probed: {result:#}");
     assert_eq!(measurements[0]["verdict"], "fail");
     assert_eq!(measurements[0]["value"], 404);
-    let after = env.get("model").await;
-    assert_eq!(
-        own_settings(&after),
-        own_settings(&before),
-        "{}",
-        run.both()
-    );
-    assert_eq!(
-        env.template("model").await,
-        serde_json::to_value(before.spec.expect("spec").template).expect("json")
-    );
+    back_as_before(&env, "model", &before, &run.both()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
