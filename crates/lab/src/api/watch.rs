@@ -63,6 +63,7 @@ struct Sender {
 impl Sender {
     /// Sends one event; false when the client is gone.
     async fn send(&mut self, kind: &str, object: &Value) -> bool {
+        let shown;
         let object = match (kind, self.repr) {
             ("ADDED" | "MODIFIED" | "DELETED", Representation::Table { include }) => {
                 let rv = object
@@ -70,17 +71,17 @@ impl Sender {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                let t = table(self.rt, &[object], include, self.headers_sent, &rv);
+                shown = table(self.rt, &[object], include, self.headers_sent, &rv);
                 self.headers_sent = true;
-                t
+                &shown
             }
             ("ADDED" | "MODIFIED" | "DELETED", Representation::Metadata) => {
-                super::respond::partial_metadata(object)
+                shown = super::respond::partial_metadata(object);
+                &shown
             }
-            _ => object.clone(),
+            _ => object,
         };
-        let mut line = json!({"type": kind, "object": object}).to_string();
-        line.push('\n');
+        let line = event_line(kind, object);
         self.tx.send(Ok(Bytes::from(line))).await.is_ok()
     }
 
@@ -92,6 +93,23 @@ impl Sender {
         let obj = json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata});
         self.send("BOOKMARK", &obj).await
     }
+}
+
+/// One event on the wire, newline-terminated: `type` before `object`, in the field order of
+/// upstream's `metav1.WatchEvent` (a `json!` map would sort `object` first). Clients that
+/// decode a watch event as a tagged enum (kube-rs) read the type first and decode the
+/// object straight into its type; with the object first they buffer all of it before they
+/// know what it is.
+fn event_line(kind: &str, object: &Value) -> String {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        object: &'a Value,
+    }
+    let mut line = serde_json::to_string(&Line { kind, object }).unwrap_or_default();
+    line.push('\n');
+    line
 }
 
 /// How a stored event looks through a filter of `rt`: the type to send and the object (as
@@ -274,5 +292,17 @@ mod tests {
         assert_eq!(filtered(&f, pods, &entering).map(|e| e.0), Some("ADDED"));
         let other = event(EventType::Modified, Some(labelled("db")), labelled("db"));
         assert!(filtered(&f, pods, &other).is_none());
+    }
+
+    #[test]
+    fn an_event_line_carries_its_type_before_its_object_as_the_apiserver_writes_it() {
+        let line = event_line("ADDED", &labelled("web"));
+        assert!(
+            line.starts_with(r#"{"type":"ADDED","object":{"metadata":"#),
+            "{line}"
+        );
+        assert!(line.ends_with("}}\n"), "{line}");
+        let back: Value = serde_json::from_str(&line).expect("one JSON object");
+        assert_eq!(back["object"]["metadata"]["labels"]["app"], "web");
     }
 }
