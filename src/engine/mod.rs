@@ -9,12 +9,14 @@
 //! | `change` | the change an update makes, built and validated | yes |
 //! | `image` | image references, checked against the reference grammar | yes |
 //! | `patch` | `--patch`: parsed, merged, checked against the Deployment schema | yes |
-//! | `watch` | the watches and caches that yield snapshots | no |
+//! | `cache` | the watches' objects kept from their events, and what changed | yes |
+//! | `watch` | the watches that feed the caches and yield snapshots | no |
 //! | `driver` | runs a machine: watches, deadline, interrupt, the machine's actions | no |
 //! | `rollback` | the writes of the failure path: undo, record, pause | no |
 
 pub mod assess;
 pub mod bluegreen;
+pub mod cache;
 pub mod change;
 pub mod diagnose;
 pub mod driver;

@@ -1,7 +1,7 @@
 //! The watches that follow a rollout: watch-driven, cancellable, retried with backoff.
 //!
 //! Four kube-runtime watchers (the Deployment by name, its ReplicaSets and pods by the
-//! Deployment's selector, and the namespace's Events) feed reflector caches. [`Watch::next`]
+//! Deployment's selector, and the namespace's Events) feed the caches of [`Caches`]. [`Watch::next`]
 //! yields what the rollout machine needs: a [`Seen::Snapshot`] once a burst of changes has
 //! been applied to the caches (a burst costs one snapshot, not one per event), a
 //! [`Seen::Note`] when a watch fails or what the user may not read is given up on, and a
@@ -15,12 +15,11 @@ use futures::stream::{BoxStream, SelectAll};
 use futures::{FutureExt, StreamExt, stream};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use rollout_semantics::access::controller_uid;
-use rollout_semantics::kubectl::rollout_status;
 use rollout_semantics::selector::format_label_selector;
 
+use super::cache::{Caches, Update};
 use super::snapshot::Snapshot;
 use crate::cluster::Cluster;
 use crate::error::CliError;
@@ -46,22 +45,17 @@ impl std::fmt::Display for Unreachable {
 }
 
 /// What one of the merged streams yielded.
+// An update carries its object by value, moved from the stream into its cache: boxing it
+// would add an allocation to every event of a large rollout.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Item {
-    /// A watch delivered something (the caches changed or were re-listed).
-    Changed,
+    /// A watch delivered an event for its cache.
+    Update(Update),
     /// A watch failed and is being retried with backoff.
     Error(String),
     /// The clock of time-based rules.
     Tick,
-    /// The pods watch delivered something: the pod named, or (`None`) its whole list.
-    Pod(Option<String>),
-    /// The Deployment changed in a way that can end or fail the wait (see [`decisive`]): it
-    /// is judged at once.
-    Deployment,
-    /// The Deployment's status counts moved on a rollout still under way: news for the
-    /// progress view, gathered with the rest of its burst like a pod's change.
-    DeploymentProgress,
     /// The user may not read what an optional watch follows (RBAC): follow without it
     /// rather than wait forever for a cache that never fills, as `kubectl rollout status`
     /// needs only the Deployment.
@@ -123,31 +117,18 @@ fn forbidden(e: &watcher::Error) -> Option<&str> {
 }
 
 impl Item {
-    fn of<T>(r: Result<T, watcher::Error>) -> Item {
-        match r {
-            Ok(_) => Item::Changed,
-            Err(e) => Item::Error(describe(&e)),
-        }
-    }
-
-    /// Whether the item is judged at once rather than with the rest of its burst: the
-    /// Deployment (completion), the clock, a re-list, and anything about the watches'
-    /// health.
-    fn urgent(&self) -> bool {
-        !matches!(
-            self,
-            Item::Changed | Item::Pod(Some(_)) | Item::DeploymentProgress
-        )
-    }
-
-    /// [`Item::of`] for a watch following can do without: a 403 is no error to retry.
-    fn optional<T>(kind: Optional) -> impl Fn(Result<T, watcher::Error>) -> Item {
+    /// A watch's event for its cache, or its error; `optional`: a watch following can do
+    /// without, whose 403 is no error to retry.
+    fn of<K>(
+        optional: Option<Optional>,
+        update: fn(watcher::Event<K>) -> Update,
+    ) -> impl Fn(Result<watcher::Event<K>, watcher::Error>) -> Item {
         move |r| match r {
-            Err(e) => match forbidden(&e) {
-                Some(message) => Item::Forbidden(kind, message.to_string()),
-                None => Item::Error(describe(&e)),
+            Ok(ev) => Item::Update(update(ev)),
+            Err(e) => match (optional, forbidden(&e)) {
+                (Some(kind), Some(message)) => Item::Forbidden(kind, message.to_string()),
+                _ => Item::Error(describe(&e)),
             },
-            Ok(_) => Item::Changed,
         }
     }
 }
@@ -163,27 +144,27 @@ pub struct Health {
 
 impl Health {
     /// Takes one item in; returns the note to show, if it is news.
-    fn observe(&mut self, item: Item, now: Instant) -> Option<String> {
+    fn observe(&mut self, item: &Item, now: Instant) -> Option<String> {
         match item {
             Item::Error(err) => {
-                if self.failing.as_ref().is_some_and(|(e, _)| *e == err) {
+                if self.failing.as_ref().is_some_and(|(e, _)| e == err) {
                     return None;
                 }
                 let since = self.failing.take().map_or(now, |(_, t)| t);
                 let note = format!("watch error (retrying): {err}");
-                self.failing = Some((err, since));
+                self.failing = Some((err.clone(), since));
                 Some(note)
             }
-            Item::Changed | Item::Pod(_) | Item::Deployment | Item::DeploymentProgress => {
+            Item::Update(_) => {
                 self.failing = None;
                 None
             }
             Item::Tick => None,
             Item::Forbidden(kind, err) => {
-                if self.forbidden.contains(&kind) {
+                if self.forbidden.contains(kind) {
                     return None;
                 }
-                self.forbidden.push(kind);
+                self.forbidden.push(*kind);
                 Some(format!("cannot read {}: {err}", kind.loss()))
             }
         }
@@ -226,19 +207,13 @@ pub struct Watch {
     name: String,
     namespace: String,
     changes: SelectAll<BoxStream<'static, Item>>,
-    deployments: Store<Deployment>,
-    replica_sets: Store<ReplicaSet>,
-    pods: Store<Pod>,
-    events: Store<Event>,
+    caches: Caches,
     health: Health,
     notes: std::collections::VecDeque<String>,
     /// A judgeable snapshot is due once the notes before it are shown.
     due: bool,
     /// When the cluster was last asked directly whether it answers (see [`Watch::probe`]).
     probed: Option<Instant>,
-    /// The pods changed since the last snapshot (`None`: all of them, see
-    /// [`Snapshot::changed`]).
-    touched: Option<std::collections::HashSet<String>>,
     /// While a burst of pod, ReplicaSet and event changes is gathered: when it is judged.
     window: Option<Instant>,
     /// Which ReplicaSet (uid) the last snapshot found new, and what that depended on.
@@ -265,28 +240,6 @@ fn templates(d: &Deployment, rss: &[ReplicaSet]) -> Templates {
 /// on a pod is acted on at most this much later.
 const COALESCE: Duration = Duration::from_millis(100);
 
-/// Whether a change of the Deployment can decide the wait, so it is judged at once rather
-/// than gathered with its burst: a new generation (a spec change, a pause), status kubectl
-/// reads as done or failed, or a condition that says the rollout is stuck. The rest are the
-/// status counts of a rollout under way, one per step of a large rollout: judging each at
-/// once cost a pass over every pod per step.
-fn decisive(d: &Deployment, seen_generation: Option<i64>) -> bool {
-    if seen_generation != Some(d.metadata.generation.unwrap_or(0)) {
-        return true;
-    }
-    let stuck = d
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| {
-            cs.iter().any(|c| {
-                (c.type_ == "Progressing" && c.status == "False")
-                    || (c.type_ == "ReplicaFailure" && c.status == "True")
-            })
-        });
-    stuck || !matches!(rollout_status(d, None), Ok((_, false)))
-}
-
 /// The label the Deployment controller puts on a ReplicaSet and its pods.
 const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 
@@ -297,14 +250,6 @@ const PROBE_AFTER: Duration = Duration::from_secs(5);
 /// managedFields are often the larger half of a pod.
 fn strip<K: kube::Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;
-}
-
-/// True once a cache holds its first full list.
-fn listed<K: kube::Resource + Clone + 'static>(s: &Store<K>) -> bool
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    s.wait_until_ready().now_or_never().is_some()
 }
 
 impl Watch {
@@ -326,68 +271,28 @@ impl Watch {
             None => selector.clone(),
         };
         let cfg = watcher::Config::default;
-        let (deployments, d_writer) = reflector::store::<Deployment>();
-        let (replica_sets, rs_writer) = reflector::store::<ReplicaSet>();
-        let (pods, pod_writer) = reflector::store::<Pod>();
-        let (events, ev_writer) = reflector::store::<Event>();
-        let d_stream = reflector::reflector(
-            d_writer,
-            watcher(
-                cluster.api::<Deployment>(),
-                cfg().fields(&format!("metadata.name={name}")),
-            )
+        let d_stream = watcher(
+            cluster.api::<Deployment>(),
+            cfg().fields(&format!("metadata.name={name}")),
+        )
+        .default_backoff()
+        .modify(strip)
+        .map(Item::of(None, Update::Deployment));
+        let rs_stream = watcher(cluster.api::<ReplicaSet>(), cfg().labels(&selector))
             .default_backoff()
-            .modify(strip),
-        )
-        .scan(None, |generation: &mut Option<i64>, r| {
-            let item = match r {
-                Ok(watcher::Event::Apply(d)) => {
-                    let seen = generation.replace(d.metadata.generation.unwrap_or(0));
-                    if decisive(&d, seen) {
-                        Item::Deployment
-                    } else {
-                        Item::DeploymentProgress
-                    }
-                }
-                // A re-list or a deletion: judged at once.
-                Ok(_) => {
-                    *generation = None;
-                    Item::Deployment
-                }
-                Err(e) => Item::of::<()>(Err(e)),
-            };
-            futures::future::ready(Some(item))
-        });
-        let rs_stream = reflector::reflector(
-            rs_writer,
-            watcher(cluster.api::<ReplicaSet>(), cfg().labels(&selector))
-                .default_backoff()
-                .modify(strip),
-        )
-        .map(Item::optional(Optional::ReplicaSets));
-        let pod_stream = reflector::reflector(
-            pod_writer,
-            watcher(cluster.api::<Pod>(), cfg().labels(&pod_selector))
-                .default_backoff()
-                .modify(strip),
-        )
-        .map(|r| match r {
-            Ok(
-                watcher::Event::Apply(p) | watcher::Event::Delete(p) | watcher::Event::InitApply(p),
-            ) => Item::Pod(p.metadata.name),
-            Ok(_) => Item::Pod(None),
-            Err(e) => Item::optional::<()>(Optional::Pods)(Err(e)),
-        });
-        let ev_stream = reflector::reflector(
-            ev_writer,
-            // Warnings only: every rule decides on them (Unhealthy, Failed, BackOff,
-            // FailedScheduling...), and a healthy rollout of 500 pods sends thousands of
-            // Normal ones. The evidence of a failure fetches the rest once.
-            watcher(cluster.api::<Event>(), cfg().fields("type=Warning"))
-                .default_backoff()
-                .modify(strip),
-        )
-        .map(Item::optional(Optional::Events));
+            .modify(strip)
+            .map(Item::of(Some(Optional::ReplicaSets), Update::ReplicaSet));
+        let pod_stream = watcher(cluster.api::<Pod>(), cfg().labels(&pod_selector))
+            .default_backoff()
+            .modify(strip)
+            .map(Item::of(Some(Optional::Pods), Update::Pod));
+        // Warnings only: every rule decides on them (Unhealthy, Failed, BackOff,
+        // FailedScheduling...), and a healthy rollout of 500 pods sends thousands of Normal
+        // ones. The evidence of a failure fetches the rest once.
+        let ev_stream = watcher(cluster.api::<Event>(), cfg().fields("type=Warning"))
+            .default_backoff()
+            .modify(strip)
+            .map(Item::of(Some(Optional::Events), Update::Event));
         let tick = stream::unfold((), |_| async {
             tokio::time::sleep(Duration::from_secs(1)).await;
             Some((Item::Tick, ()))
@@ -406,15 +311,11 @@ impl Watch {
             name,
             namespace: cluster.namespace.clone(),
             changes,
-            deployments,
-            replica_sets,
-            pods,
-            events,
+            caches: Caches::default(),
             health: Health::default(),
             notes: Default::default(),
             due: false,
             probed: None,
-            touched: None,
             window: None,
             new_rs: None,
         }
@@ -496,9 +397,9 @@ impl Watch {
                 items.push(item);
             }
             let ticked = items.iter().any(|i| matches!(i, Item::Tick));
-            let urgent = items.iter().any(Item::urgent);
+            let mut urgent = false;
             for item in items {
-                self.take(item, now);
+                urgent |= self.take(item, now);
             }
             if ticked {
                 self.probe(now).await;
@@ -532,40 +433,41 @@ impl Watch {
         self.health.forbidden = forbidden;
     }
 
-    /// Takes one item into the bookkeeping: what changed, and the watches' health.
-    fn take(&mut self, item: Item, now: Instant) {
-        match &item {
-            // The clock: time-based rules look at every pod again.
-            Item::Tick | Item::Pod(None) => self.touched = None,
-            Item::Pod(Some(name)) => {
-                if let Some(t) = self.touched.as_mut() {
-                    t.insert(name.clone());
-                }
-            }
-            _ => {}
-        }
-        if let Some(note) = self.health.observe(item, now) {
+    /// Takes one item in: into the caches, and the watches' health. True when it is judged at
+    /// once rather than with the rest of its burst: the clock, anything about the watches'
+    /// health, and the updates [`Caches::apply`] says are.
+    fn take(&mut self, item: Item, now: Instant) -> bool {
+        if let Some(note) = self.health.observe(&item, now) {
             self.notes.push_back(note);
+        }
+        match item {
+            Item::Update(update) => self.caches.apply(update),
+            Item::Tick => {
+                self.caches.touch_all();
+                true
+            }
+            Item::Error(_) | Item::Forbidden(..) => true,
         }
     }
 
     /// Whether a snapshot may be judged now (see [`Health::judgeable`]).
     fn judgeable(&self) -> bool {
+        let c = &self.caches;
         let caches = [
-            (Optional::ReplicaSets, listed(&self.replica_sets)),
-            (Optional::Pods, listed(&self.pods)),
-            (Optional::Events, listed(&self.events)),
+            (Optional::ReplicaSets, c.replica_sets.listed()),
+            (Optional::Pods, c.pods.listed()),
+            (Optional::Events, c.events.listed()),
         ];
-        self.health.judgeable(caches, listed(&self.deployments))
+        self.health.judgeable(caches, c.deployments.listed())
     }
 
     /// The rollout as the caches hold it; the Deployment gone from them was deleted.
     fn snapshot(&mut self) -> Result<Seen, CliError> {
         let deployment = self
+            .caches
             .deployments
-            .state()
-            .into_iter()
-            .find(|d| d.metadata.name.as_deref() == Some(self.name.as_str()))
+            .get(&self.name)
+            .cloned()
             .ok_or_else(|| CliError::NotFound {
                 kind: "deployment",
                 name: self.name.clone(),
@@ -573,23 +475,23 @@ impl Watch {
             })?;
         let duid = deployment.metadata.uid.clone().unwrap_or_default();
         let replica_sets: Vec<ReplicaSet> = self
+            .caches
             .replica_sets
-            .state()
-            .iter()
+            .values()
             .filter(|r| controller_uid(&r.metadata) == Some(duid.as_str()))
             .map(|r| (**r).clone())
             .collect();
-        let changed = self.touched.replace(Default::default());
+        let changed = self.caches.take_touched();
         let snap = Snapshot {
             changed,
             // Every pod of the selector; `Snapshot::pods_of` picks a ReplicaSet's own in one
             // indexed pass (filtering here cost a pass per snapshot).
-            pods: self.pods.state(),
+            pods: self.caches.pods.state(),
             memo: Default::default(),
             deployment: (*deployment).clone(),
             replica_sets,
             // Not filtered here: see `Snapshot::events`.
-            events: self.events.state(),
+            events: self.caches.events.state(),
         };
         // Finding the new ReplicaSet compares normalised templates; it is done again only
         // when a template or the set of ReplicaSets may have changed.
@@ -628,14 +530,14 @@ mod tests {
             Some("pods is forbidden: User \"ci\" cannot list resource \"pods\"")
         );
         assert!(matches!(
-            Item::optional::<()>(Optional::Pods)(Err(e)),
+            Item::of(Some(Optional::Pods), Update::Pod)(Err(e)),
             Item::Forbidden(Optional::Pods, _)
         ));
         let e = api(500, "etcdserver: request timed out");
         assert_eq!(forbidden(&e), None);
         assert_eq!(describe(&e), "etcdserver: request timed out (500)");
         assert!(matches!(
-            Item::optional::<()>(Optional::Pods)(Err(e)),
+            Item::of(Some(Optional::Pods), Update::Pod)(Err(e)),
             Item::Error(m) if m == "etcdserver: request timed out (500)"
         ));
         assert_eq!(forbidden(&watcher::Error::NoResourceVersion), None);
@@ -653,20 +555,23 @@ mod tests {
         assert!(h.judgeable(all, true));
         let err = || Item::Error("connection refused".into());
         assert_eq!(
-            h.observe(err(), t0).as_deref(),
+            h.observe(&err(), t0).as_deref(),
             Some("watch error (retrying): connection refused")
         );
-        assert_eq!(h.observe(err(), t0 + Duration::from_secs(3)), None);
+        assert_eq!(h.observe(&err(), t0 + Duration::from_secs(3)), None);
         assert!(!h.judgeable(all, true));
         let silent = h.unreachable(t0 + Duration::from_secs(5)).expect("failing");
         assert_eq!(silent.for_, Duration::from_secs(5));
         // Another error keeps the time the silence began.
-        h.observe(Item::Error("timeout".into()), t0 + Duration::from_secs(6));
+        h.observe(&Item::Error("timeout".into()), t0 + Duration::from_secs(6));
         assert_eq!(
             h.unreachable(t0 + Duration::from_secs(7)).map(|u| u.for_),
             Some(Duration::from_secs(7))
         );
-        assert_eq!(h.observe(Item::Changed, t0), None);
+        assert_eq!(
+            h.observe(&Item::Update(Update::Event(watcher::Event::Init)), t0),
+            None
+        );
         assert!(h.judgeable(all, true));
         assert_eq!(h.unreachable(t0), None);
     }
@@ -681,51 +586,17 @@ mod tests {
         ];
         assert!(!h.judgeable(pods_unlisted, true));
         let forbid = || Item::Forbidden(Optional::Pods, "pods is forbidden".into());
-        let note = h.observe(forbid(), Instant::now()).expect("a note");
+        let note = h.observe(&forbid(), Instant::now()).expect("a note");
         assert!(
             note.starts_with("cannot read pods, following without them"),
             "{note}"
         );
-        assert_eq!(h.observe(forbid(), Instant::now()), None);
+        assert_eq!(h.observe(&forbid(), Instant::now()), None);
         assert!(h.judgeable(pods_unlisted, true));
         assert!(
             !h.judgeable(pods_unlisted, false),
             "the Deployment is never optional"
         );
-    }
-
-    #[test]
-    fn a_deployment_change_is_judged_at_once_only_when_it_can_decide_the_wait() {
-        use crate::output::fixture::deployment;
-        // 4 replicas, 2 updated, 1 available: counts of a rollout under way.
-        let moving = deployment(2, "v2", (4, 2, 1, 1));
-        assert!(!decisive(&moving, Some(2)));
-        assert!(decisive(&moving, None), "the first one seen");
-        assert!(decisive(&moving, Some(1)), "a new generation");
-        let done = deployment(2, "v2", (4, 4, 4, 4));
-        assert!(decisive(&done, Some(2)), "kubectl reads it as rolled out");
-        let mut unobserved = moving.clone();
-        unobserved.metadata.generation = Some(3);
-        assert!(decisive(&unobserved, Some(2)), "a spec change (a pause)");
-        for (type_, status, reason) in [
-            ("Progressing", "False", "ProgressDeadlineExceeded"),
-            ("Progressing", "False", "ReplicaSetCreateError"),
-            ("ReplicaFailure", "True", "FailedCreate"),
-        ] {
-            let mut stuck = moving.clone();
-            let condition = serde_json::from_value(serde_json::json!({
-                "type": type_, "status": status, "reason": reason,
-            }))
-            .expect("a condition");
-            stuck
-                .status
-                .as_mut()
-                .expect("a status")
-                .conditions
-                .get_or_insert_default()
-                .push(condition);
-            assert!(decisive(&stuck, Some(2)), "{type_} {reason}");
-        }
     }
 
     #[test]
@@ -758,25 +629,5 @@ mod tests {
             snap.new_rs().and_then(|rs| rs.metadata.name.as_deref()),
             Some("web-1")
         );
-    }
-
-    #[test]
-    fn pod_replicaset_and_event_changes_wait_for_their_burst_and_the_rest_is_judged_at_once() {
-        for gathered in [
-            Item::Changed,
-            Item::Pod(Some("web-1".into())),
-            Item::DeploymentProgress,
-        ] {
-            assert!(!gathered.urgent(), "{gathered:?}");
-        }
-        for at_once in [
-            Item::Deployment,
-            Item::Tick,
-            Item::Pod(None),
-            Item::Error("refused".into()),
-            Item::Forbidden(Optional::Events, "forbidden".into()),
-        ] {
-            assert!(at_once.urgent(), "{at_once:?}");
-        }
     }
 }
