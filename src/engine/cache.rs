@@ -165,9 +165,17 @@ impl Caches {
         self.touched = None;
     }
 
-    /// The pods changed since the last call, and a fresh count from now.
-    pub fn take_touched(&mut self) -> Option<HashSet<String>> {
-        self.touched.replace(HashSet::new())
+    /// The pods changed since the last call and still there, as the cache holds them; a
+    /// fresh count from now.
+    pub fn take_touched(&mut self) -> Option<Vec<Arc<Pod>>> {
+        let names = self.touched.replace(HashSet::new())?;
+        Some(
+            names
+                .iter()
+                .filter_map(|n| self.pods.get(n))
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -297,15 +305,22 @@ mod tests {
         assert!(c.apply(Update::Pod(Event::Init)), "a pods re-list");
         assert!(!c.apply(Update::Pod(Event::InitApply(pod("a", "1")))));
         assert!(c.apply(Update::Pod(Event::InitDone)));
-        assert_eq!(c.take_touched(), None, "every pod is judged after a list");
+        assert!(
+            c.take_touched().is_none(),
+            "every pod is judged after a list"
+        );
         assert!(!c.apply(Update::Pod(Event::Apply(pod("b", "2")))));
-        assert!(!c.apply(Update::Pod(Event::Delete(pod("a", "3")))));
+        assert!(!c.apply(Update::Pod(Event::Apply(pod("c", "3")))));
+        assert!(!c.apply(Update::Pod(Event::Delete(pod("a", "4")))));
         let touched = c.take_touched().expect("only some pods changed");
-        let mut names: Vec<&str> = touched.iter().map(String::as_str).collect();
+        let mut names: Vec<&str> = touched
+            .iter()
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
         names.sort();
-        assert_eq!(names, ["a", "b"]);
-        assert_eq!(c.take_touched(), Some(HashSet::new()));
+        assert_eq!(names, ["b", "c"], "the deleted one is gone");
+        assert_eq!(c.take_touched().map(|t| t.len()), Some(0));
         c.touch_all();
-        assert_eq!(c.take_touched(), None, "the clock judges every pod");
+        assert!(c.take_touched().is_none(), "the clock judges every pod");
     }
 }

@@ -2,7 +2,6 @@
 //! and the namespace's Events. Everything the engine decides is a pure function of a
 //! snapshot, so the decisions are tested without a cluster.
 
-use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -24,10 +23,11 @@ pub struct Snapshot {
     /// does, and only a failure needs them: [`Self::events_for`] and
     /// [`Self::related_events`] pick them out.
     pub events: Vec<Arc<Event>>,
-    /// The names of the pods that changed since the snapshot before (a burst of watch
-    /// events): the pod rules re-judge only these. `None`: judge every pod (the first
-    /// snapshot, a re-list, and the clock's tick that time-based rules need).
-    pub changed: Option<HashSet<String>>,
+    /// The pods that changed since the snapshot before (a burst of watch events), as in
+    /// `pods`: the pod rules and the progress view look again only at these, so a judgement
+    /// costs what changed, not a pass over every pod. `None`: every pod (the first snapshot,
+    /// a re-list, and the clock's tick that time-based rules need).
+    pub changed: Option<Vec<Arc<Pod>>>,
     /// What is derived once per snapshot and asked for many times.
     pub memo: Memo,
 }
@@ -78,25 +78,15 @@ impl Snapshot {
     /// narrowed to the new ReplicaSet, so an index by owner (hashing every pod's) cost more
     /// than the few passes a judgement makes.
     pub fn pods_of(&self, rs: &ReplicaSet) -> Vec<&Pod> {
-        let Some(uid) = rs.metadata.uid.as_deref() else {
-            return Vec::new();
-        };
-        self.pods
-            .iter()
-            .filter(|p| access::controller_uid(&p.metadata) == Some(uid))
-            .map(|p| &**p)
-            .collect()
+        owned_by(&self.pods, rs)
     }
 
-    /// Whether a pod is to be judged again in this snapshot (see [`Snapshot::changed`]).
-    pub fn is_changed(&self, pod: &Pod) -> bool {
+    /// The pods a ReplicaSet controls that are to be looked at again in this snapshot (see
+    /// [`Snapshot::changed`]).
+    pub fn changed_pods_of(&self, rs: &ReplicaSet) -> Vec<&Pod> {
         match &self.changed {
-            None => true,
-            Some(names) => pod
-                .metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| names.contains(n)),
+            None => self.pods_of(rs),
+            Some(changed) => owned_by(changed, rs),
         }
     }
 
@@ -146,6 +136,17 @@ impl Snapshot {
     pub fn revision(&self) -> Option<i64> {
         deployment_revision(&self.deployment)
     }
+}
+
+/// The pods of `pods` that `rs` controls (by owner uid).
+fn owned_by<'a>(pods: &'a [Arc<Pod>], rs: &ReplicaSet) -> Vec<&'a Pod> {
+    let Some(uid) = rs.metadata.uid.as_deref() else {
+        return Vec::new();
+    };
+    pods.iter()
+        .filter(|p| access::controller_uid(&p.metadata) == Some(uid))
+        .map(|p| &**p)
+        .collect()
 }
 
 /// A Deployment's `deployment.kubernetes.io/revision`, when set, numeric and positive.

@@ -44,7 +44,11 @@ impl ViewState {
         let new_pods = snap.new_pods();
         let mut findings = Vec::new();
         let mut changed: Vec<&k8s_openapi::api::core::v1::Pod> = Vec::new();
-        for p in new_pods.iter().filter(|p| snap.is_changed(p)) {
+        let looked_at = match snap.new_rs() {
+            Some(rs) if snap.changed.is_some() => snap.changed_pods_of(rs),
+            _ => new_pods.clone(),
+        };
+        for p in looked_at {
             let name = p.metadata.name.as_deref().unwrap_or("");
             let rv = &p.metadata.resource_version;
             match self.pods.get(name) {
@@ -505,7 +509,15 @@ mod tests {
             2,
             vec![running(NEW, "a", true, 0), running(NEW, "b", true, 0)],
         );
-        after.changed = Some([format!("{NEW}-b")].into());
+        let b = format!("{NEW}-b");
+        after.changed = Some(
+            after
+                .pods
+                .iter()
+                .filter(|p| p.metadata.name.as_deref() == Some(b.as_str()))
+                .cloned()
+                .collect(),
+        );
         assert_eq!(
             state.advance(&after, &waiting_msg(0)),
             vec![format!("pod {NEW}-b ready")]

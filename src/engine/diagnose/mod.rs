@@ -151,7 +151,7 @@ impl<'a> Ctx<'a> {
     /// The new ReplicaSet's live pods in name order.
     fn pods(&self) -> &[&'a Pod] {
         self.pods
-            .get_or_init(|| live_pods(self.snap, self.new_rs, |_| true))
+            .get_or_init(|| live_pods(self.snap, self.new_rs, false))
     }
 
     /// A pod's events, oldest first.
@@ -211,23 +211,18 @@ fn index_events(snap: &Snapshot) -> HashMap<&str, Vec<&Event>> {
     by_uid
 }
 
-/// The live (not terminating) pods of `new_rs` that `pick` keeps, in name order.
-fn live_pods<'a>(
-    snap: &'a Snapshot,
-    new_rs: Option<&ReplicaSet>,
-    pick: impl Fn(&Pod) -> bool,
-) -> Vec<&'a Pod> {
-    let Some(uid) = new_rs.and_then(|rs| rs.metadata.uid.as_deref()) else {
+/// The live (not terminating) pods of `new_rs`, every one or (`changed`) those changed since
+/// the snapshot before, in name order.
+fn live_pods<'a>(snap: &'a Snapshot, new_rs: Option<&ReplicaSet>, changed: bool) -> Vec<&'a Pod> {
+    let Some(rs) = new_rs else {
         return Vec::new();
     };
-    let mut pods: Vec<&Pod> = snap
-        .pods
-        .iter()
-        .map(|p| &**p)
-        .filter(|p| pick(p))
-        .filter(|p| rollout_semantics::access::controller_uid(&p.metadata) == Some(uid))
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .collect();
+    let mut pods = if changed {
+        snap.changed_pods_of(rs)
+    } else {
+        snap.pods_of(rs)
+    };
+    pods.retain(|p| p.metadata.deletion_timestamp.is_none());
     pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     pods
 }
@@ -235,10 +230,7 @@ fn live_pods<'a>(
 /// The decisive failure signal in a snapshot, if any.
 pub fn diagnose(snap: &Snapshot, th: &Thresholds, now: Timestamp) -> Option<Diagnosis> {
     let new_rs = snap.new_rs();
-    let scan = match &snap.changed {
-        Some(names) if names.is_empty() => Vec::new(),
-        _ => live_pods(snap, new_rs, |p| snap.is_changed(p)),
-    };
+    let scan = live_pods(snap, new_rs, true);
     let ctx = Ctx {
         snap,
         th,

@@ -374,9 +374,9 @@ fn the_pod_rules_judge_the_pods_that_changed_and_every_pod_on_the_clock() {
     let p = typo_pod().waiting("ErrImagePull", NOT_FOUND);
     let mut snap = with(typo(), vec![p.build()], vec![]);
     // A burst that touched another pod: this one was judged when it changed.
-    snap.changed = Some(["inference-7d9f8-other".to_string()].into());
+    snap.changed = Some(Vec::new());
     assert_eq!(run(&snap), None);
-    snap.changed = Some([POD.to_string()].into());
+    snap.changed = Some(snap.pods.clone());
     assert_eq!(run(&snap).map(|d| d.class), Some(FailureClass::ImagePull));
     // The clock's snapshot: every pod.
     snap.changed = None;
