@@ -21,6 +21,7 @@ mod kubectl_patch;
 mod manifests;
 mod metrics;
 mod pod_logs;
+mod protobuf;
 mod scheduling;
 mod support;
 mod termination;
