@@ -175,3 +175,18 @@ fn a_wire_type_that_contradicts_the_table_is_malformed() {
         Err(DecodeError::Malformed)
     );
 }
+
+#[test]
+fn kinds_beyond_the_core_read_too_a_jobs_zero_backoff_and_a_roles_rules() {
+    // `kubectl create job` and `create role` send these.
+    let spec = [v(7, 0), v(2, 1)].concat();
+    assert_eq!(
+        message("k8s.io.api.batch.v1.JobSpec", &spec),
+        Ok(json!({"backoffLimit": 0, "completions": 1}))
+    );
+    let rule = [s(1, "get"), s(1, "list"), s(2, ""), s(3, "pods")].concat();
+    assert_eq!(
+        message("k8s.io.api.rbac.v1.PolicyRule", &rule),
+        Ok(json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}))
+    );
+}
