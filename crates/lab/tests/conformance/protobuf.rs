@@ -261,3 +261,107 @@ async fn kubectl_debug_copy_to_creates_the_copy_with_the_debug_container() {
     );
     wait_for(&k, "pod/app-copy", "{.status.phase}", "Running").await;
 }
+
+/// An object as stored, without what differs between two creations of the same thing
+/// (identity, times, allocated addresses, status).
+fn comparable(mut obj: serde_json::Value) -> serde_json::Value {
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        for key in ["namespace", "uid", "resourceVersion", "creationTimestamp"] {
+            meta.remove(key);
+        }
+        for entry in meta
+            .get_mut("managedFields")
+            .and_then(|m| m.as_array_mut())
+            .into_iter()
+            .flatten()
+        {
+            entry.as_object_mut().map(|e| e.remove("time"));
+        }
+    }
+    if let Some(spec) = obj["spec"].as_object_mut() {
+        spec.remove("clusterIP");
+        spec.remove("clusterIPs");
+    }
+    obj.as_object_mut().map(|o| o.remove("status"));
+    obj
+}
+
+#[tokio::test]
+async fn each_generator_stores_through_protobuf_what_its_json_body_stores() {
+    let lab = TestLab::start().await;
+    let Some(k) = lab.kubectl() else { return };
+    for ns in ["pb", "js"] {
+        k.run(&["create", "namespace", ns]).await.ok();
+    }
+    // (the command up to the object's name, what follows it, the object to read back)
+    let generators: &[(&[&str], &[&str], &str)] = &[
+        (
+            &["create", "deployment", "web"],
+            &[
+                "--image=busybox",
+                "--replicas=3",
+                "--port=80",
+                "--",
+                "sleep",
+                "10",
+            ],
+            "deploy/web",
+        ),
+        (
+            &["create", "configmap", "cfg"],
+            &["--from-literal=a=b", "--from-literal=empty="],
+            "cm/cfg",
+        ),
+        (
+            &["create", "secret", "generic", "creds"],
+            &["--from-literal=password=s3cr3t"],
+            "secret/creds",
+        ),
+        (
+            &["create", "secret", "docker-registry", "pull"],
+            &[
+                "--docker-server=r.example",
+                "--docker-username=u",
+                "--docker-password=p",
+            ],
+            "secret/pull",
+        ),
+        (
+            &["create", "service", "nodeport", "svc"],
+            &["--tcp=80:8080"],
+            "svc/svc",
+        ),
+        (
+            &["create", "poddisruptionbudget", "budget"],
+            &["--selector=app=web", "--max-unavailable=1"],
+            "pdb/budget",
+        ),
+        (
+            &["autoscale", "deployment", "web"],
+            &["--min=2", "--max=4", "--cpu-percent=70"],
+            "hpa/web",
+        ),
+    ];
+    for (head, tail, object) in generators {
+        let in_pb = [&["-n", "pb"], *head, *tail].concat();
+        run_sending_protobuf(&k, &in_pb).await;
+        let dry = [
+            &["-n", "js"],
+            *head,
+            &["--dry-run=client", "-o", "json"],
+            *tail,
+        ]
+        .concat();
+        let json = k.run(&dry).await.ok();
+        let file = k.file("object.json", &json);
+        k.run(&["-n", "js", "create", "-f", &file]).await.ok();
+        let read = |ns: &'static str| {
+            let k = &k;
+            async move {
+                let text = k.run(&["-n", ns, "get", object, "-o", "json"]).await.ok();
+                comparable(serde_json::from_str(&text).expect("kubectl prints JSON"))
+            }
+        };
+        assert_eq!(read("pb").await, read("js").await, "{object}");
+    }
+}

@@ -28,7 +28,11 @@ fn interpreter() -> &'static Result<PathBuf, String> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PYTHON.get_or_init(|| {
         if let Some(p) = std::env::var_os("ROLLOUT_PYTHON") {
-            return Ok(PathBuf::from(p));
+            let p = PathBuf::from(p);
+            return match p.exists() {
+                true => Ok(p),
+                false => Err(format!("ROLLOUT_PYTHON={} does not exist", p.display())),
+            };
         }
         let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-client");
         let made = std::process::Command::new("bash")
