@@ -389,7 +389,7 @@ fn expected_type(target: &Target, method: &Method) -> Option<(String, &'static s
 }
 
 /// True for the Content-Types a create or update body may have (parameters such as
-/// `charset` aside): JSON and YAML. A missing one reads as JSON, as upstream's
+/// `charset` aside) once protobuf has been read into JSON: JSON and YAML. A missing one reads as JSON, as upstream's
 /// `NegotiateInputSerializer` takes the first supported type (client-go's scale client
 /// sends its PUT without one).
 fn decodable_body_type(content_type: &str) -> bool {
