@@ -264,9 +264,8 @@ async fn object(
             let bytes = body_bytes(state, body).await?;
             evict(state, ns, name, query, &bytes)
         }
-        (Some(sub @ ("exec" | "attach" | "portforward" | "ephemeralcontainers")), _)
-            if rt.plural == "pods" =>
-        {
+        // exec and attach have routes of their own (`streaming`).
+        (Some(sub @ ("portforward" | "ephemeralcontainers")), _) if rt.plural == "pods" => {
             reg.get(rt, ns, name)?;
             Err(ApiError::unsupported(
                 unsupported_message(sub),
@@ -319,8 +318,6 @@ fn evict(
 /// The one line the lab answers for a pod subresource it does not implement.
 fn unsupported_message(sub: &str) -> String {
     let (what, commands) = match sub {
-        "exec" => ("exec", "kubectl exec, cp"),
-        "attach" => ("attach", "kubectl attach"),
         "portforward" => ("port-forward", "kubectl port-forward"),
         _ => ("ephemeral containers", "kubectl debug"),
     };

@@ -16,6 +16,7 @@
 //! | `GET PUT PATCH .../{name}/status`, `.../{name}/scale` | subresources |
 //! | `GET /api/v1/namespaces/{ns}/pods/{name}/log` | container logs (from the kubelet) |
 //! | `POST /api/v1/namespaces/{ns}/pods/{name}/binding` | bind a pod to a node |
+//! | `GET /api/v1/namespaces/{ns}/pods/{name}/exec`, `.../attach` | websocket `v5.channel.k8s.io` (see `streaming`) |
 //! | `POST /apis/authorization.k8s.io/v1/selfsubject{access,rules}reviews` | `kubectl auth can-i` (see `access`) |
 //! | `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` | `kubectl auth whoami` |
 //! | `GET PUT /lab/faults` | the lab's fault-injection settings (not Kubernetes) |
@@ -33,6 +34,7 @@ mod pod_log;
 mod protobuf;
 pub mod query;
 mod respond;
+mod streaming;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -66,6 +68,8 @@ pub struct ApiState {
     pub read_timeout: std::time::Duration,
     /// Request and watch counters behind `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The kubelets' running containers (exec, attach, port-forward).
+    pub containers: crate::kubelet::exec::Containers,
 }
 
 /// The largest request body accepted, as upstream's `MaxRequestBodyBytes` (3 MiB).
@@ -113,6 +117,14 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
             post(access::subject_review),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/exec",
+            any(streaming::exec),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            any(streaming::attach),
         )
         .route("/api/{*rest}", any(handlers::resource))
         .route("/apis/{*rest}", any(handlers::resource))

@@ -73,6 +73,48 @@ impl LogFile {
     }
 }
 
+impl LogFile {
+    /// The lines written from now on, each with its stream (`stdout` or `stderr`), until
+    /// the attempt ends: what `kubectl attach` shows.
+    pub fn follow_new(self: &Arc<Self>) -> futures::stream::BoxStream<'static, (bool, Bytes)> {
+        let rx = self.progress.subscribe();
+        let offset = rx.borrow().0;
+        futures::stream::unfold(
+            (self.clone(), rx, offset),
+            |(file, mut rx, offset)| async move {
+                loop {
+                    let finished = rx.borrow_and_update().1;
+                    let (raw, next) = read_from(&file.path, offset);
+                    if !raw.is_empty() {
+                        let lines = tagged_lines(&raw);
+                        return Some((futures::stream::iter(lines), (file, rx, next)));
+                    }
+                    if finished || rx.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            },
+        )
+        .flatten()
+        .boxed()
+    }
+}
+
+/// CRI records as (is stderr, line with its newline).
+fn tagged_lines(raw: &[u8]) -> Vec<(bool, Bytes)> {
+    raw.split_inclusive(|b| *b == b'\n')
+        .map(|line| {
+            let mut parts = line.splitn(4, |b| *b == b' ');
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some(_), Some(stream), Some(_), Some(text)) => {
+                    (stream == b"stderr", Bytes::copy_from_slice(text))
+                }
+                _ => (false, Bytes::copy_from_slice(line)),
+            }
+        })
+        .collect()
+}
+
 /// How the kept lines of a log are shown.
 #[derive(Debug, Clone, Copy, Default)]
 struct Render {
@@ -154,6 +196,10 @@ pub struct PodLogs {
     pub attempts: HashMap<String, Vec<Arc<LogFile>>>,
     /// Why a container without an attempt is waiting (for the error message).
     pub waiting: HashMap<String, String>,
+    /// The pod's IP (port-forward connects there).
+    pub pod_ip: Option<std::net::Ipv4Addr>,
+    /// Each started container's latest process spec and exit, for exec and attach.
+    pub running: HashMap<String, super::exec::Started>,
 }
 
 /// Every pod's logs on every node of the lab, by (namespace, pod name).
@@ -362,6 +408,18 @@ mod tests {
         assert_eq!(spend(Bytes::from_static(b"more\n"), &mut budget), None);
         let mut unlimited = None;
         assert!(spend(Bytes::from_static(b"all\n"), &mut unlimited).is_some());
+    }
+
+    #[test]
+    fn attach_sees_each_line_with_its_stream() {
+        let lines = tagged_lines(RAW);
+        assert_eq!(
+            lines,
+            vec![
+                (false, Bytes::from_static(b"hello world\n")),
+                (true, Bytes::from_static(b"oops\n"))
+            ]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod disruption;
 mod errors;
+mod exec;
 mod faults;
 mod fidelity;
 mod hpa;

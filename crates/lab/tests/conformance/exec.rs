@@ -1,0 +1,179 @@
+//! `kubectl exec` (with and without `-i`), `kubectl cp` both ways and `kubectl attach`
+//! through the real kubectl, which speaks websockets (`v5.channel.k8s.io`).
+
+use std::process::Stdio;
+
+use rollout_lab::LabConfig;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use super::manifests::{apply, wait_for};
+use super::support::{DEADLINE, Kubectl, TestLab, within};
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: box
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    env:
+    - name: GREETING
+      value: hello from the pod
+    command: [sh, -c, 'touch /tmp/ready; echo started; exec sleep 3600']
+";
+
+async fn running_box(k: &Kubectl) {
+    apply(k, "box", POD).await;
+    wait_for(k, "pod/box", "{.status.phase}", "Running").await;
+}
+
+#[tokio::test]
+async fn kubectl_exec_runs_in_the_containers_environment_and_passes_its_exit_code_on() {
+    let lab = TestLab::with_config(LabConfig::default()).await;
+    let Some(k) = lab.kubectl() else { return };
+    running_box(&k).await;
+    let run = k
+        .run(&[
+            "exec",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "echo $GREETING; ls /tmp/ready; echo $POD_IP",
+        ])
+        .await;
+    let out = run.ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["hello from the pod", "/tmp/ready"], "{out}");
+    let pod_ip = super::manifests::get(&k, "pod/box", "{.status.podIP}").await;
+    assert_eq!(lines.get(2).copied(), Some(pod_ip.as_str()), "{out}");
+
+    let failed = k
+        .run(&[
+            "exec",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ])
+        .await;
+    assert_eq!(failed.code, Some(3), "{failed:#?}");
+    assert_eq!(failed.stdout, "out\n");
+    assert!(failed.stderr.starts_with("err\n"), "{failed:#?}");
+    assert!(
+        failed
+            .stderr
+            .contains("command terminated with exit code 3"),
+        "{failed:#?}"
+    );
+}
+
+/// Runs kubectl with `input` on its stdin; returns (exit code, stdout).
+async fn with_stdin(k: &Kubectl, args: &[&str], input: &[u8]) -> (Option<i32>, String) {
+    let mut child = k
+        .command(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kubectl starts");
+    let mut stdin = child.stdin.take().expect("a stdin pipe");
+    stdin.write_all(input).await.expect("input written");
+    drop(stdin);
+    let out = within(DEADLINE, "kubectl to finish", child.wait_with_output())
+        .await
+        .expect("kubectl runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn kubectl_exec_i_feeds_stdin_and_kubectl_cp_copies_files_in_and_out() {
+    let lab = TestLab::with_config(LabConfig::default()).await;
+    let Some(k) = lab.kubectl() else { return };
+    running_box(&k).await;
+    let (code, out) = with_stdin(
+        &k,
+        &[
+            "exec",
+            "-i",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "cat > /tmp/in; wc -l < /tmp/in",
+        ],
+        b"one\ntwo\nthree\n",
+    )
+    .await;
+    assert_eq!((code, out.trim()), (Some(0), "3"));
+    let back = k.run(&["exec", "box", "--", "cat", "/tmp/in"]).await.ok();
+    assert_eq!(back, "one\ntwo\nthree\n");
+
+    let local = k.file("data.txt", "copied into the pod\n");
+    k.run(&["cp", &local, "box:/tmp/data.txt"]).await.ok();
+    let inside = k
+        .run(&["exec", "box", "--", "cat", "/tmp/data.txt"])
+        .await
+        .ok();
+    assert_eq!(inside, "copied into the pod\n");
+    let copy = k.file("copy.txt", "");
+    k.run(&["cp", "box:/tmp/data.txt", &copy]).await.ok();
+    assert_eq!(
+        std::fs::read_to_string(&copy).expect("copied out"),
+        "copied into the pod\n"
+    );
+}
+
+#[tokio::test]
+async fn kubectl_attach_streams_new_output_and_refuses_stdin_in_one_line() {
+    let lab = TestLab::with_config(LabConfig::default()).await;
+    let Some(k) = lab.kubectl() else { return };
+    apply(
+        &k,
+        "ticker",
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: ticker
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done']
+",
+    )
+    .await;
+    wait_for(&k, "pod/ticker", "{.status.phase}", "Running").await;
+    let mut child = k
+        .command(&["attach", "ticker"])
+        .spawn()
+        .expect("kubectl starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = within(DEADLINE, "an attached line", lines.next_line())
+        .await
+        .expect("reads")
+        .expect("a line");
+    assert!(first.starts_with("tick "), "{first}");
+    let second = within(DEADLINE, "another attached line", lines.next_line())
+        .await
+        .expect("reads")
+        .expect("a line");
+    let n = |l: &str| l.trim_start_matches("tick ").parse::<u32>().ok();
+    assert_eq!(n(&second), n(&first).map(|i| i + 1), "new lines, in order");
+    let _ = child.kill().await;
+
+    let refused = k.run(&["attach", "-i", "ticker"]).await;
+    assert!(!refused.success());
+    assert!(
+        refused
+            .stderr
+            .contains("the lab does not support attaching to a container's stdin"),
+        "{refused:#?}"
+    );
+}
