@@ -17,6 +17,7 @@
 //! | `GET /api/v1/namespaces/{ns}/pods/{name}/log` | container logs (from the kubelet) |
 //! | `POST /api/v1/namespaces/{ns}/pods/{name}/binding` | bind a pod to a node |
 //! | `GET /api/v1/namespaces/{ns}/pods/{name}/exec`, `.../attach` | websocket `v5.channel.k8s.io` (see `streaming`) |
+//! | `GET /api/v1/namespaces/{ns}/pods/{name}/portforward` | SPDY/3.1 tunnelled in a websocket (see `portforward`) |
 //! | `POST /apis/authorization.k8s.io/v1/selfsubject{access,rules}reviews` | `kubectl auth can-i` (see `access`) |
 //! | `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` | `kubectl auth whoami` |
 //! | `GET PUT /lab/faults` | the lab's fault-injection settings (not Kubernetes) |
@@ -31,9 +32,11 @@ mod handlers;
 pub mod metrics;
 mod paths;
 mod pod_log;
+mod portforward;
 mod protobuf;
 pub mod query;
 mod respond;
+mod spdy;
 mod streaming;
 mod watch;
 
@@ -125,6 +128,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/attach",
             any(streaming::attach),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/portforward",
+            any(portforward::serve),
         )
         .route("/api/{*rest}", any(handlers::resource))
         .route("/apis/{*rest}", any(handlers::resource))

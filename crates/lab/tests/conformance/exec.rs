@@ -1,10 +1,11 @@
-//! `kubectl exec` (with and without `-i`), `kubectl cp` both ways and `kubectl attach`
-//! through the real kubectl, which speaks websockets (`v5.channel.k8s.io`).
+//! `kubectl exec` (with and without `-i`), `kubectl cp` both ways, `kubectl attach` and
+//! `kubectl port-forward` through the real kubectl, which speaks websockets
+//! (`v5.channel.k8s.io`, and SPDY tunnelled over a websocket for port-forward).
 
 use std::process::Stdio;
 
 use rollout_lab::LabConfig;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::manifests::{apply, wait_for};
 use super::support::{DEADLINE, Kubectl, TestLab, within};
@@ -176,4 +177,74 @@ spec:
             .contains("the lab does not support attaching to a container's stdin"),
         "{refused:#?}"
     );
+}
+
+#[tokio::test]
+async fn kubectl_port_forward_reaches_the_pods_server() {
+    let lab = TestLab::with_config(LabConfig::default()).await;
+    let Some(k) = lab.kubectl() else { return };
+    apply(
+        &k,
+        "web",
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: python
+    command: [sh, -c, 'mkdir -p /tmp/www; echo served by the pod > /tmp/www/index.html; exec python3 -u -m http.server 8080 --bind $POD_IP --directory /tmp/www']
+",
+    )
+    .await;
+    wait_for(&k, "pod/web", "{.status.phase}", "Running").await;
+    // Running is not listening yet: the pod's own log says when it is.
+    let listening = k.run(&["logs", "web", "-f", "--limit-bytes=7"]);
+    assert_eq!(
+        within(DEADLINE, "the server to listen", listening)
+            .await
+            .ok(),
+        "Serving"
+    );
+    let mut child = k
+        .command(&["port-forward", "pod/web", ":8080"])
+        .spawn()
+        .expect("kubectl starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = within(DEADLINE, "the Forwarding from line", lines.next_line())
+        .await
+        .expect("reads")
+        .expect("a line");
+    // `Forwarding from 127.0.0.1:PORT -> 8080`
+    let port = line
+        .strip_prefix("Forwarding from 127.0.0.1:")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"));
+    for _ in 0..2 {
+        let body = within(
+            DEADLINE,
+            "an HTTP answer through the tunnel",
+            http_get(port),
+        )
+        .await;
+        assert!(body.starts_with("HTTP/1."), "{body}");
+        assert!(body.ends_with("served by the pod\n"), "{body}");
+    }
+    let _ = child.kill().await;
+}
+
+async fn http_get(port: u16) -> String {
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the forwarded port accepts");
+    conn.write_all(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n")
+        .await
+        .expect("request sent");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.expect("answer read");
+    answer
 }
