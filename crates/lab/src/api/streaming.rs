@@ -121,6 +121,14 @@ pub async fn exec(
             "you must specify at least 1 command",
         ));
     }
+    let argv = crate::kubelet::exec::command_argv(&o.command, &started.spec);
+    let program = argv.first().map_or("", String::as_str);
+    if !crate::kubelet::exec::program_exists(program, &started.spec) {
+        return error_response(&ApiError::internal(format!(
+            "error executing command in container: exec: \"{}\": executable file not found in $PATH",
+            o.command[0]
+        )));
+    }
     let Ok(ws) = ws else {
         return error_response(&websockets_only("exec"));
     };

@@ -156,6 +156,31 @@ impl Drop for Exec {
     }
 }
 
+/// Whether the command's program exists in the container: a path, or a name found on the
+/// container's `PATH` (what the runtime checks before it starts an exec).
+pub fn program_exists(program: &str, spec: &ProcessSpec) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = std::path::Path::new(program);
+        return runnable(&spec.working_dir.join(path));
+    }
+    let path = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or("", |(_, v)| v.as_str());
+    // Shell builtins run too (`sh -c` is the usual way, but `exec POD -- cd` is not wrong).
+    matches!(
+        program,
+        "cd" | "echo" | "exit" | "test" | "[" | "true" | "false"
+    ) || path
+        .split(':')
+        .any(|dir| runnable(&std::path::Path::new(dir).join(program)))
+}
+
 /// Options of GNU and busybox tar that take the next word as their value.
 const TAR_VALUE_OPTIONS: &[&str] = &["-C", "--directory", "-f", "--file", "-T", "-X"];
 
@@ -285,6 +310,16 @@ mod tests {
             String::from_utf8(out).expect("utf-8"),
             "ls: /tmp/ready: No such file\n/lab/xy /lab/c"
         );
+    }
+
+    #[test]
+    fn a_program_is_found_on_the_containers_path_or_by_its_path() {
+        let mut s = spec();
+        s.env = vec![("PATH".into(), "/nowhere:/usr/bin:/bin".into())];
+        assert!(program_exists("sh", &s));
+        assert!(program_exists("/bin/sh", &s));
+        assert!(!program_exists("no-such-program-here", &s));
+        assert!(!program_exists("/no/such/program", &s));
     }
 
     #[test]

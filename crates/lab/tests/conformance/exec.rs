@@ -70,6 +70,15 @@ async fn kubectl_exec_runs_in_the_containers_environment_and_passes_its_exit_cod
             .contains("command terminated with exit code 3"),
         "{failed:#?}"
     );
+
+    let missing = k.run(&["exec", "box", "--", "no-such-program"]).await;
+    assert_eq!(missing.code, Some(1), "{missing:#?}");
+    assert!(
+        missing
+            .stderr
+            .contains("exec: \"no-such-program\": executable file not found in $PATH"),
+        "{missing:#?}"
+    );
 }
 
 /// Runs kubectl with `input` on its stdin; returns (exit code, stdout).
