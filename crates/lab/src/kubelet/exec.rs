@@ -9,14 +9,17 @@
 //! as `/tmp` again in the output (`Unrewrite`, streaming). `tar` creating an archive of a
 //! /tmp path (what `kubectl cp` from a pod runs) gets `-C <root> tmp/...` instead, so member
 //! names are `tmp/...` as in a container. There is no terminal: `-t` runs with pipes.
+//! Attach follows the container's current log file from its end (`LogFile::follow_new`).
 
 use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::logs::{LogFile, LogIndex};
+use super::logs::{LogFile, LogIndex, read_from};
 use super::process::{self, Exit, Groups};
 use super::spec::{ProcessSpec, exec_argv, tmp_dir};
 use crate::error::ApiError;
@@ -181,6 +184,49 @@ pub fn program_exists(program: &str, spec: &ProcessSpec) -> bool {
         .any(|dir| runnable(&std::path::Path::new(dir).join(program)))
 }
 
+/// What `kubectl attach` shows.
+impl LogFile {
+    /// The lines written from now on, each with its stream (`stdout` or `stderr`), until
+    /// the attempt ends: what `kubectl attach` shows.
+    pub fn follow_new(self: &Arc<Self>) -> futures::stream::BoxStream<'static, (bool, Bytes)> {
+        let rx = self.progress.subscribe();
+        let offset = rx.borrow().0;
+        futures::stream::unfold(
+            (self.clone(), rx, offset),
+            |(file, mut rx, offset)| async move {
+                loop {
+                    let finished = rx.borrow_and_update().1;
+                    let (raw, next) = read_from(&file.path, offset);
+                    if !raw.is_empty() {
+                        let lines = tagged_lines(&raw);
+                        return Some((futures::stream::iter(lines), (file, rx, next)));
+                    }
+                    if finished || rx.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            },
+        )
+        .flatten()
+        .boxed()
+    }
+}
+
+/// CRI records as (is stderr, line with its newline).
+fn tagged_lines(raw: &[u8]) -> Vec<(bool, Bytes)> {
+    raw.split_inclusive(|b| *b == b'\n')
+        .map(|line| {
+            let mut parts = line.splitn(4, |b| *b == b' ');
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some(_), Some(stream), Some(_), Some(text)) => {
+                    (stream == b"stderr", Bytes::copy_from_slice(text))
+                }
+                _ => (false, Bytes::copy_from_slice(line)),
+            }
+        })
+        .collect()
+}
+
 /// Options of GNU and busybox tar that take the next word as their value.
 const TAR_VALUE_OPTIONS: &[&str] = &["-C", "--directory", "-f", "--file", "-T", "-X"];
 
@@ -320,6 +366,20 @@ mod tests {
         assert!(program_exists("/bin/sh", &s));
         assert!(!program_exists("no-such-program-here", &s));
         assert!(!program_exists("/no/such/program", &s));
+    }
+
+    #[test]
+    fn attach_sees_each_line_with_its_stream() {
+        let lines = tagged_lines(
+            b"2024-01-01T00:00:00.1Z stdout F hello world\n2024-01-01T00:00:02.25Z stderr F oops\n",
+        );
+        assert_eq!(
+            lines,
+            vec![
+                (false, Bytes::from_static(b"hello world\n")),
+                (true, Bytes::from_static(b"oops\n"))
+            ]
+        );
     }
 
     #[test]

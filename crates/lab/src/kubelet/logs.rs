@@ -24,10 +24,10 @@ use crate::logs::{LogRequest, LogSource, LogStream};
 
 /// One attempt's log file; readers are told when it grows and when it is complete.
 pub struct LogFile {
-    path: PathBuf,
+    pub(super) path: PathBuf,
     file: Mutex<Option<std::fs::File>>,
     /// (bytes written, finished)
-    progress: watch::Sender<(u64, bool)>,
+    pub(super) progress: watch::Sender<(u64, bool)>,
 }
 
 impl LogFile {
@@ -71,48 +71,6 @@ impl LogFile {
         }
         self.progress.send_modify(|p| p.1 = true);
     }
-}
-
-impl LogFile {
-    /// The lines written from now on, each with its stream (`stdout` or `stderr`), until
-    /// the attempt ends: what `kubectl attach` shows.
-    pub fn follow_new(self: &Arc<Self>) -> futures::stream::BoxStream<'static, (bool, Bytes)> {
-        let rx = self.progress.subscribe();
-        let offset = rx.borrow().0;
-        futures::stream::unfold(
-            (self.clone(), rx, offset),
-            |(file, mut rx, offset)| async move {
-                loop {
-                    let finished = rx.borrow_and_update().1;
-                    let (raw, next) = read_from(&file.path, offset);
-                    if !raw.is_empty() {
-                        let lines = tagged_lines(&raw);
-                        return Some((futures::stream::iter(lines), (file, rx, next)));
-                    }
-                    if finished || rx.changed().await.is_err() {
-                        return None;
-                    }
-                }
-            },
-        )
-        .flatten()
-        .boxed()
-    }
-}
-
-/// CRI records as (is stderr, line with its newline).
-fn tagged_lines(raw: &[u8]) -> Vec<(bool, Bytes)> {
-    raw.split_inclusive(|b| *b == b'\n')
-        .map(|line| {
-            let mut parts = line.splitn(4, |b| *b == b' ');
-            match (parts.next(), parts.next(), parts.next(), parts.next()) {
-                (Some(_), Some(stream), Some(_), Some(text)) => {
-                    (stream == b"stderr", Bytes::copy_from_slice(text))
-                }
-                _ => (false, Bytes::copy_from_slice(line)),
-            }
-        })
-        .collect()
 }
 
 /// How the kept lines of a log are shown.
@@ -173,7 +131,7 @@ fn spend(chunk: Bytes, budget: &mut Option<u64>) -> Option<Bytes> {
 }
 
 /// Reads the complete lines from `offset`; returns them and the new offset.
-fn read_from(path: &PathBuf, offset: u64) -> (Vec<u8>, u64) {
+pub(super) fn read_from(path: &PathBuf, offset: u64) -> (Vec<u8>, u64) {
     let mut buf = Vec::new();
     if let Ok(mut f) = std::fs::File::open(path)
         && f.seek(SeekFrom::Start(offset)).is_ok()
@@ -408,18 +366,6 @@ mod tests {
         assert_eq!(spend(Bytes::from_static(b"more\n"), &mut budget), None);
         let mut unlimited = None;
         assert!(spend(Bytes::from_static(b"all\n"), &mut unlimited).is_some());
-    }
-
-    #[test]
-    fn attach_sees_each_line_with_its_stream() {
-        let lines = tagged_lines(RAW);
-        assert_eq!(
-            lines,
-            vec![
-                (false, Bytes::from_static(b"hello world\n")),
-                (true, Bytes::from_static(b"oops\n"))
-            ]
-        );
     }
 
     #[test]
