@@ -33,6 +33,7 @@ pub mod metrics;
 mod paths;
 mod pod_log;
 mod portforward;
+mod portforward_channels;
 mod protobuf;
 pub mod query;
 mod respond;

@@ -7,15 +7,18 @@
 //! namespace; a FIN from the client half-closes the connection to the pod, the pod closing
 //! its side ends the data stream, and the error stream ends after both.
 //!
-//! Not served: plain SPDY upgrades (kubectl before 1.31) and the websocket protocol without
-//! SPDY (`v4.channel.k8s.io` port-forward); each answers a Status that says so.
+//! The kubelet's older websocket protocol without SPDY (`v4.channel.k8s.io`, what kube-rs
+//! speaks) is served too: the ports come in the query (`ports=80,8080`), port `i` has data
+//! channel `2i` and error channel `2i+1`, each opened by a message carrying the port (two
+//! bytes, little-endian); the websocket closes once every port's connection has ended.
+//! Not served: plain SPDY upgrades (kubectl before 1.31), answered by a Status saying so.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::Response;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -25,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::ApiState;
+use super::portforward_channels as channels;
 use super::respond::error_response;
 use super::spdy::{self, Frame};
 use crate::error::ApiError;
@@ -42,6 +46,7 @@ type Upgrade = Result<
 pub async fn serve(
     State(state): State<ApiState>,
     Path((ns, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     ws: Upgrade,
 ) -> Response<Body> {
     let ip = match pod_ip(&state, &ns, &name) {
@@ -50,20 +55,46 @@ pub async fn serve(
     };
     let Ok(ws) = ws else {
         return error_response(&ApiError::bad_request(
-            "the lab serves port-forward as SPDY tunnelled over a websocket only (kubectl 1.31 and later); it does not support SPDY upgrades",
+            "the lab serves port-forward over websockets only (SPDY tunnelled in one, kubectl 1.31 and later; or v4.channel.k8s.io); it does not support SPDY upgrades",
         ));
     };
-    let offered = ws
-        .requested_protocols()
-        .any(|p| p.to_str().is_ok_and(|p| p.trim() == TUNNEL));
-    if !offered {
-        return error_response(&ApiError::bad_request(format!(
-            "the lab does not support port-forward over websockets without SPDY tunnelling; ask for the {TUNNEL} subprotocol"
-        )));
-    }
     let shutdown = state.shutdown.clone();
-    ws.protocols([TUNNEL])
-        .on_upgrade(move |socket| run(socket, ip, name, shutdown))
+    let ws = ws.protocols([TUNNEL, super::streaming::V4]);
+    if ws
+        .selected_protocol()
+        .is_some_and(|p| p.as_bytes() == TUNNEL.as_bytes())
+    {
+        return ws.on_upgrade(move |socket| run(socket, ip, name, shutdown));
+    }
+    let ports = match ports(query.as_deref().unwrap_or("")) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    ws.on_upgrade(move |socket| channels::run(socket, ip, name, ports, shutdown))
+}
+
+/// The `ports` of a websocket port-forward (pure): comma-separated or repeated.
+pub fn ports(query: &str) -> Result<Vec<u16>, ApiError> {
+    let mut ports = Vec::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if k != "ports" {
+            continue;
+        }
+        for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 => ports.push(n),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "unable to parse \"{p}\" as a port: port must be > 0 and < 65536"
+                    )));
+                }
+            }
+        }
+    }
+    if ports.is_empty() {
+        return Err(ApiError::bad_request("at least 1 port must be specified"));
+    }
+    Ok(ports)
 }
 
 fn pod_ip(state: &ApiState, ns: &str, name: &str) -> Result<Ipv4Addr, ApiError> {
@@ -259,4 +290,18 @@ async fn fail(s: &Streams, message: &str) {
         .await;
     let _ = s.to_client.send(spdy::data(s.error, true, &[])).await;
     let _ = s.to_client.send(spdy::data(s.data, true, &[])).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_ports_come_comma_separated_or_repeated() {
+        assert_eq!(ports("ports=80%2C1234").ok(), Some(vec![80, 1234]));
+        assert_eq!(ports("ports=80&ports=8080").ok(), Some(vec![80, 8080]));
+        assert!(ports("").is_err());
+        assert!(ports("ports=0").is_err());
+        assert!(ports("ports=http").is_err());
+    }
 }

@@ -15,6 +15,7 @@ mod init_containers;
 mod kube_client;
 mod kube_delete;
 mod kube_edges;
+mod kube_exec;
 mod kube_patch;
 mod kube_watch;
 mod kubectl;
