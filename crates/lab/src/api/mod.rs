@@ -122,18 +122,7 @@ pub fn router(state: ApiState) -> Router {
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
             post(access::subject_review),
         )
-        .route(
-            "/api/v1/namespaces/{ns}/pods/{name}/exec",
-            any(streaming::exec),
-        )
-        .route(
-            "/api/v1/namespaces/{ns}/pods/{name}/attach",
-            any(streaming::attach),
-        )
-        .route(
-            "/api/v1/namespaces/{ns}/pods/{name}/portforward",
-            any(portforward::serve),
-        )
+        .merge(streaming_routes(&state))
         .route("/api/{*rest}", any(handlers::resource))
         .route("/apis/{*rest}", any(handlers::resource))
         .fallback(any(|| async {
@@ -144,6 +133,19 @@ pub fn router(state: ApiState) -> Router {
             auth::require_token,
         ))
         .with_state(state)
+}
+
+/// exec, attach and portforward: websocket upgrades, counted as CONNECT requests.
+fn streaming_routes(state: &ApiState) -> Router<ApiState> {
+    let pod = "/api/v1/namespaces/{ns}/pods/{name}";
+    Router::new()
+        .route(&format!("{pod}/exec"), any(streaming::exec))
+        .route(&format!("{pod}/attach"), any(streaming::attach))
+        .route(&format!("{pod}/portforward"), any(portforward::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            streaming::count_connect,
+        ))
 }
 
 fn accept(req: &Request) -> String {

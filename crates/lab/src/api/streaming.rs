@@ -170,6 +170,33 @@ pub async fn attach(
         .on_upgrade(move |socket| run_attach(socket, started, o, shutdown))
 }
 
+/// Counts exec, attach and portforward requests in `/metrics` as the apiserver labels
+/// them: verb `CONNECT` on the pods subresource (code 101 once upgraded).
+pub async fn count_connect(
+    State(state): State<ApiState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let subresource = req
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let resp = next.run(req).await;
+    let labels = super::metrics::Labels {
+        verb: "CONNECT",
+        group: String::new(),
+        version: "v1".into(),
+        resource: "pods".into(),
+        subresource,
+        scope: "resource",
+    };
+    state.metrics.count(labels, resp.status().as_u16());
+    resp
+}
+
 fn frame(channel: u8, data: &[u8]) -> Message {
     let mut m = Vec::with_capacity(data.len() + 1);
     m.push(channel);

@@ -79,6 +79,14 @@ async fn kubectl_exec_runs_in_the_containers_environment_and_passes_its_exit_cod
             .contains("exec: \"no-such-program\": executable file not found in $PATH"),
         "{missing:#?}"
     );
+
+    // Counted as the apiserver counts them: CONNECT on pods/exec, 101 once upgraded.
+    let metrics = k.run(&["get", "--raw", "/metrics"]).await.ok();
+    let upgraded = metrics.lines().find(|l| {
+        l.contains("subresource=\"exec\",verb=\"CONNECT\"") && l.contains("code=\"101\"")
+    });
+    let count = upgraded.and_then(|l| l.rsplit(' ').next()?.parse::<u32>().ok());
+    assert_eq!(count, Some(2), "{metrics}");
 }
 
 /// Runs kubectl with `input` on its stdin; returns (exit code, stdout).
