@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 use rollout_semantics::selector::format_label_selector;
 
 use super::report::{Ending, FlowReport, SwapResult};
-use super::{Opts, blank, io, keep_old, refused, swap, verify, watch};
+use super::{Opts, blank, gate, io, keep_old, refused, swap};
 use crate::cluster::Cluster;
 use crate::commands::update::template_diff;
 use crate::engine::bluegreen::checks::{self, Refusal, RefusalKind};
@@ -24,13 +24,14 @@ use crate::engine::bluegreen::idle::{self, Overrides};
 use crate::engine::change::{self, ChangeRequest};
 use crate::engine::policy::OnFailure;
 use crate::error::CliError;
+use crate::gates::Decision;
 use crate::outcome::Ended;
 use crate::output::Printer;
 
 mod ending;
 mod side;
 
-use self::ending::{failed, served};
+use self::ending::{failed, served, verify_paused};
 use self::side::{follow, preview, write_side};
 
 /// What the full flow is asked to do.
@@ -39,7 +40,8 @@ pub(super) struct Flow {
     pub overrides: Overrides,
     pub preview_replicas: Option<i32>,
     pub preview_service: Option<String>,
-    pub verify: Option<String>,
+    /// The pre-swap gates (`--verify`, `--verify-http`, `--verify-prometheus`).
+    pub gates: Vec<crate::gates::Gate>,
     pub keep_old: KeepOld,
     pub wait_scale_down: bool,
     /// What a failed new side gets (`rollback`: scaled to 0; `pause`; `none`).
@@ -194,7 +196,11 @@ pub(super) async fn run(
             sides.key,
             sides.idle_value,
             report.change,
-            if f.verify.is_some() { ", run --verify" } else { "" },
+            if f.gates.is_empty() {
+                String::new()
+            } else {
+                format!(", run {} gate(s) on it", f.gates.len())
+            },
             sides.active,
             f.keep_old.shown()
         ));
@@ -228,10 +234,11 @@ pub(super) async fn run(
         report.change
     ));
     if let Some(p) = &f.preview_service {
-        preview(cluster, &svc, p, &sides).await?;
+        let at = preview(cluster, &svc, p, &sides).await?;
         printer.info(&format!(
-            "service/{p} selects only deployment \"{}\"",
-            sides.idle
+            "service/{p} selects only deployment \"{}\"{}",
+            sides.idle,
+            at.map(|a| format!(" ({a})")).unwrap_or_default()
         ));
         r.actions.push(format!(
             "service \"{p}\" selects only deployment \"{}\"",
@@ -254,36 +261,38 @@ pub(super) async fn run(
         )
         .await;
     }
-    if let Some(cmd) = &f.verify {
+    if !f.gates.is_empty() {
         keep_old::annotate(cluster, service, flow::phase_patch("verifying")).await?;
         let selector = format_label_selector(written.spec.as_ref().map(|s| &s.selector));
         let pods = io::list::<Pod>(cluster, &selector).await?;
-        let pods = watch::ready_pods(pods.iter());
-        printer.info(&format!("verifying: {cmd}"));
-        let ctx = verify::Context {
-            namespace: &cluster.namespace,
+        let ctx = gate::context(
+            &cluster.namespace,
             service,
-            target: &sides.idle,
-            preview_service: f.preview_service.as_deref(),
-            pods: &pods,
-        };
-        let verdict = verify::run(cmd, &ctx, o.timeout).await?;
-        report.verify = Some(verdict.clone());
-        if let Some(why) = verdict.reason {
-            return failed(
-                cluster,
-                printer,
-                service,
-                f,
-                r,
-                report,
-                &sides,
-                None,
-                Some(why),
-            )
-            .await;
+            &sides.idle,
+            f.preview_service.as_deref(),
+            gate::ready_pods(&pods),
+        );
+        let (decision, gates) = gate::run(printer, &r.target, &f.gates, &ctx).await;
+        let why = gates.why();
+        report.verify = Some(gates);
+        match decision {
+            Decision::Proceed => {}
+            Decision::Pause => return Ok(verify_paused(cluster, service, r, report, &sides, &why)),
+            Decision::Fail | Decision::Wait => {
+                return failed(
+                    cluster,
+                    printer,
+                    service,
+                    f,
+                    r,
+                    report,
+                    &sides,
+                    None,
+                    Some(why),
+                )
+                .await;
+            }
         }
-        printer.info(&format!("verified in {:.1}s", verdict.seconds));
     }
     if start < full {
         keep_old::annotate(cluster, service, flow::phase_patch("following")).await?;

@@ -136,7 +136,7 @@ pub(super) async fn failed(
         r.flow = Some(report);
         return Ok(r);
     }
-    let verify_failed = report.verify.as_ref().is_some_and(|v| !v.passed);
+    let verify_failed = report.verify.as_ref().is_some_and(|v| !v.passed());
     let cause = match (&outcome, why) {
         (_, Some(w)) => w,
         (Some(o), None) => o
@@ -184,7 +184,7 @@ pub(super) async fn failed(
         format!(
             "deployment \"{}\" {}: {cause}; it got no traffic (service \"{service}\" still selects \"{}\") and was {fate}",
             s.idle,
-            if verify_failed { "failed --verify" } else { "did not become ready" },
+            if verify_failed { "failed its gates" } else { "did not become ready" },
             s.active
         ),
     );
@@ -195,4 +195,30 @@ pub(super) async fn failed(
     r.new_side = outcome;
     r.flow = Some(report);
     Ok(r)
+}
+
+/// A gate was inconclusive and `--on-inconclusive pause` asks for a human: no swap, the new
+/// side is left as it is, and the record stays at `verifying` so that running the same
+/// command again verifies again (or `--to` swaps anyway).
+pub(super) fn verify_paused(
+    cluster: &Cluster,
+    service: &str,
+    mut r: SwapResult,
+    report: FlowReport,
+    s: &Sides,
+    why: &str,
+) -> SwapResult {
+    r.set(
+        Ending::VerifyPaused,
+        format!(
+            "deployment \"{}\" was not swapped to: {why}; it got no traffic (service \"{service}\" still selects \"{}\") and is left as it is for a human to decide",
+            s.idle, s.active
+        ),
+    );
+    r.next = Some(format!(
+        "run the same command again to verify again, or `rollout bluegreen {service} --to {} -n {}` to swap without the gates",
+        s.idle, cluster.namespace
+    ));
+    r.flow = Some(report);
+    r
 }
