@@ -7,32 +7,33 @@
 //! size, and swapped to by the guarded swap; the old side is then kept for `--keep-old`
 //! (`keep_old`). Each step is recorded on the Service first (`engine::bluegreen::flow`), and
 //! each is idempotent, so the same command run again completes a stopped one.
+//!
+//! This module reads and plans (the sides, the change, the preflight, `--dry-run`); the
+//! phases from there on are the flow's machine (`engine::bluegreen::run`), carried out by
+//! `drive`; a Service that already serves the change goes the machine's short way in
+//! `ending::served`.
 
 use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use rollout_semantics::selector::format_label_selector;
 
 use super::report::{Ending, FlowReport, SwapResult};
-use super::{Opts, blank, gate, io, keep_old, refused, swap};
+use super::{Opts, blank, io, keep_old, refused};
 use crate::cluster::Cluster;
 use crate::commands::update::template_diff;
 use crate::engine::bluegreen::checks::{self, Refusal, RefusalKind};
-use crate::engine::bluegreen::flow::{self, FlowRecord, KeepOld};
+use crate::engine::bluegreen::flow::{FlowRecord, KeepOld};
 use crate::engine::bluegreen::idle::{self, Overrides};
 use crate::engine::change::{self, ChangeRequest};
 use crate::engine::policy::OnFailure;
 use crate::error::CliError;
-use crate::gates::Decision;
-use crate::outcome::Ended;
 use crate::output::Printer;
 
+mod drive;
 mod ending;
 mod side;
 
-use self::ending::{failed, served, verify_paused};
-use self::side::{follow, preview, write_side};
+use self::ending::served;
 
 /// What the full flow is asked to do.
 pub(super) struct Flow {
@@ -211,147 +212,18 @@ pub(super) async fn run(
         r.set(Ending::DryRun, "nothing was changed (--dry-run)");
         return Ok(r);
     }
-    keep_old::annotate(
-        cluster,
-        service,
-        flow::start_patch(&sides.idle, &io::stamp(), &cause, &f.keep_old),
-    )
-    .await?;
-    let t = Instant::now();
-    let (before, written) = write_side(cluster, existing, desired, same, start, &cause).await?;
-    report.created = existing.is_none();
-    printer.info(&format!(
-        "deployment.apps/{} {} from {} ({}={}, {start} of {full} replicas): {}",
-        sides.idle,
-        match verb {
-            "create" => "created",
-            "update" => "updated",
-            _ => "already has the change; following it",
-        },
-        sides.active,
-        sides.key,
-        sides.idle_value,
-        report.change
-    ));
-    if let Some(p) = &f.preview_service {
-        let at = preview(cluster, &svc, p, &sides).await?;
-        printer.info(&format!(
-            "service/{p} selects only deployment \"{}\"{}",
-            sides.idle,
-            at.map(|a| format!(" ({a})")).unwrap_or_default()
-        ));
-        r.actions.push(format!(
-            "service \"{p}\" selects only deployment \"{}\"",
-            sides.idle
-        ));
-    }
-    keep_old::annotate(cluster, service, flow::phase_patch("following")).await?;
-    let outcome = follow(cluster, printer, o, f, before, written.clone(), same).await?;
-    if outcome.result != Ended::RolledOut {
-        return failed(
-            cluster,
-            printer,
-            service,
-            f,
-            r,
-            report,
-            &sides,
-            Some(outcome),
-            None,
-        )
-        .await;
-    }
-    if !f.gates.is_empty() {
-        keep_old::annotate(cluster, service, flow::phase_patch("verifying")).await?;
-        let selector = format_label_selector(written.spec.as_ref().map(|s| &s.selector));
-        let pods = io::list::<Pod>(cluster, &selector).await?;
-        let ctx = gate::context(
-            &cluster.namespace,
-            service,
-            &sides.idle,
-            f.preview_service.as_deref(),
-            gate::ready_pods(&pods),
-        );
-        let (decision, gates) = gate::run(printer, &r.target, &f.gates, &ctx).await;
-        let why = gates.why();
-        report.verify = Some(gates);
-        match decision {
-            Decision::Proceed => {}
-            Decision::Pause => return Ok(verify_paused(cluster, service, r, report, &sides, &why)),
-            Decision::Fail | Decision::Wait => {
-                return failed(
-                    cluster,
-                    printer,
-                    service,
-                    f,
-                    r,
-                    report,
-                    &sides,
-                    None,
-                    Some(why),
-                )
-                .await;
-            }
-        }
-    }
-    if start < full {
-        keep_old::annotate(cluster, service, flow::phase_patch("following")).await?;
-        let now = cluster.deployment(&sides.idle).await?;
-        if let Err(why) =
-            super::rollback::scale(cluster, printer, &now, start, full, o.timeout).await?
-        {
-            return failed(
-                cluster,
-                printer,
-                service,
-                f,
-                r,
-                report,
-                &sides,
-                None,
-                Some(why),
-            )
-            .await;
-        }
-    }
-    report.ready_seconds = Some(t.elapsed().as_secs_f64());
-    // The pods just became Ready: the stability window runs from now at the latest.
-    tokio::time::sleep(o.stable_for).await;
-    keep_old::annotate(cluster, service, flow::phase_patch("swapping")).await?;
-    let opts = Opts {
-        cause: Some(cause),
-        resource_version: None,
-        ..*o
+    let side = drive::Side {
+        sides,
+        existing: existing.cloned(),
+        desired,
+        same,
+        start,
+        full,
+        verb,
+        cause,
     };
-    let mut result = swap(cluster, printer, service, &sides.idle, &opts, started).await?;
-    result.action = "bluegreen-flow".into();
-    let mut actions = std::mem::take(&mut r.actions);
-    actions.push(format!(
-        "{} deployment \"{}\" with {} and followed it to ready",
-        match verb {
-            "create" => "created",
-            "update" => "updated",
-            _ => "picked up",
-        },
-        sides.idle,
-        report.change
-    ));
-    actions.append(&mut result.actions);
-    result.actions = actions;
-    if result.result == Ending::Swapped {
-        let done = keep_old::schedule(
-            cluster,
-            printer,
-            service,
-            &sides.active,
-            f.keep_old,
-            jiff::Timestamp::now(),
-            f.wait_scale_down,
-        )
-        .await?;
-        report.old_side = done.last().cloned();
-        result.actions.extend(done);
-    }
-    result.flow = Some(report);
-    Ok(result)
+    drive::run(
+        cluster, printer, service, o, f, &svc, side, r, report, started,
+    )
+    .await
 }
