@@ -245,6 +245,87 @@ async fn a_dry_run_of_the_flow_changes_nothing() {
     assert!(get_opt(&env, "shop-green").await.is_none());
 }
 
+/// SIGTERM (Ctrl-C, a CI cancellation) while a gate runs: the run stops before the swap
+/// (exit 5), the Service still selects blue and its record says `verifying`; the same
+/// command, with a gate that passes, resumes from there and swaps.
+#[tokio::test]
+async fn an_interrupt_while_the_gates_run_stops_before_the_swap_and_a_rerun_completes() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let env = Env::start().await;
+    blue_only(&env).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args([
+            "bluegreen",
+            "shop",
+            "--env",
+            "VERSION=v2",
+            "--stable-for",
+            "0",
+        ])
+        .args(["--verify", "exec sleep 120", "-o", "json"])
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let mut seen = Vec::new();
+    let gating = tokio::time::timeout(DEADLINE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let found = line.contains("verifying deployment shop-green before the swap");
+            seen.push(line);
+            if found {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(gating.ok(), Some(true), "the gates began: {seen:?}");
+    let pid = child.id().expect("a pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM is sent");
+    while let Ok(Some(line)) = lines.next_line().await {
+        seen.push(line);
+    }
+    let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
+        .await
+        .expect("rollout ends")
+        .expect("wait works");
+    let stderr = seen.join("\n");
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("one JSON result");
+    assert_eq!(r["result"], "interrupted", "{r:#}\n{stderr}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("in phase verifying before the swap")),
+        "{r:#}"
+    );
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+    let s = svc(&env, "shop").await;
+    assert_eq!(annotation(&s.metadata, PHASE), Some("verifying"));
+
+    let run = flow(
+        &env,
+        &["--env", "VERSION=v2", "--verify", "true", "-o", "json"],
+    )
+    .await;
+    run.expect_code(0);
+    let r = run.json();
+    assert_eq!(r["result"], "swapped", "{}", run.both());
+    assert_eq!(r["flow"]["resumedFrom"], "verifying", "{r}");
+    assert_eq!(r["flow"]["verify"]["verdict"], "pass", "{r}");
+    assert_eq!(selector(&svc(&env, "shop").await), green());
+}
+
 /// Starts the flow in the background (green's pods take 3 s to become ready).
 fn start(env: &Env, extra: &[&str]) -> tokio::process::Child {
     let slow = json!({"spec": {"template": {"spec": {"containers": [{"name": "server", "command": ["sh", "-c", crate::support::ready_after(3)]}]}}}});

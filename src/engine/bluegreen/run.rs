@@ -44,6 +44,19 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase as output names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Following => "following",
+            Phase::Verifying => "verifying",
+            Phase::Scaling => "scaling",
+            Phase::Stabilizing => "stabilizing",
+            Phase::Swapping => "swapping",
+            Phase::KeepingOld => "keeping-old",
+        }
+    }
+
     /// What the phase writes on the Service before it begins (`None`: nothing).
     pub fn record(self) -> Option<&'static str> {
         match self {

@@ -89,7 +89,15 @@ pub(in crate::commands::bluegreen) async fn run(
         swapped: None,
         started: None,
     };
+    let events = printer.events.clone();
     while let Some(action) = actions.pop() {
+        if let (Some(e), State::Recording(p) | State::In(p)) = (&events, &run.state) {
+            // One event per phase entered, as the rollout machine's driver emits its writes.
+            if matches!(action, Action::Record(_)) || p.record().is_none() {
+                let event = serde_json::json!({"action": "phase", "phase": p.name()});
+                e.emit(&r.target, "action", event);
+            }
+        }
         let observed = match action {
             Action::Record(p) => {
                 let patch = match p {
@@ -333,7 +341,7 @@ async fn finish(
                 Ending::Interrupted,
                 format!(
                     "{why} in phase {} before the swap: service \"{service}\" still selects \"{}\"",
-                    phase.record().unwrap_or("stabilizing"),
+                    phase.name(),
                     s.sides.active
                 ),
             );
