@@ -31,6 +31,7 @@ use crate::output::Printer;
 
 mod drive;
 mod ending;
+mod gating;
 mod side;
 
 use self::ending::served;

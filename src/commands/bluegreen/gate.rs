@@ -6,17 +6,18 @@
 //! and `ROLLOUT_NEW_POD_IPS` its ready pods) plus `ROLLOUT_SERVICE` and, with a preview,
 //! `ROLLOUT_PREVIEW_SERVICE`.
 //!
-//! Each measurement is a line on stderr and a `gate_measurement` event, as in `update`; the
-//! gates' reports are kept for `-o json`. What the decision means for the swap is the
-//! flow's: pass swaps, fail takes `--on-failure`, inconclusive with `--on-inconclusive
-//! pause` leaves the idle side for a human.
+//! The rounds are the flow machine's (`engine::bluegreen::run`, a `GateSet` in its
+//! `Verifying` phase); its driver measures them with `gates::Prober`, shows each
+//! measurement as `update` does (a line on stderr, a `gate_measurement` event) and keeps
+//! them for [`report`], the gates' part of `-o json`. What the decision means for the swap
+//! is the machine's: pass swaps, fail takes `--on-failure`, inconclusive with
+//! `--on-inconclusive pause` leaves the idle side for a human.
 
 use k8s_openapi::api::core::v1::Pod;
 use rollout_semantics::pod::is_pod_ready;
 use serde::Serialize;
 
-use crate::gates::{self, Decision, Gate, GateReport, GateVerdict, Prober};
-use crate::output::Printer;
+use crate::gates::{self, Decision, Gate, GateReport, GateSet, GateVerdict, Measurement};
 
 /// The gates' run, as the result object shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,19 +34,6 @@ pub struct GatesReport {
 impl GatesReport {
     pub fn passed(&self) -> bool {
         self.verdict == GateVerdict::Pass
-    }
-
-    /// One line: which gate decided, and why.
-    pub fn why(&self) -> String {
-        let deciding = self
-            .gates
-            .iter()
-            .find(|g| matches!(g.decision, Decision::Fail))
-            .or_else(|| self.gates.iter().find(|g| g.decision == Decision::Pause));
-        match deciding {
-            Some(g) => format!("gate {}: {} ({})", g.gate, g.verdict.word(), g.reason),
-            None => format!("the gates: {}", self.verdict.word()),
-        }
     }
 }
 
@@ -88,49 +76,47 @@ pub fn context(
     }
 }
 
-/// Runs `gates` in `ctx` to their decision, each measurement shown as it comes.
-pub async fn run(
-    printer: &Printer,
-    rollout: &str,
+/// The gates' run as the result shows it: each gate's verdict from the machine's rounds
+/// (`set`), with the measurements the driver kept for it.
+pub fn report(
     gates: &[Gate],
-    ctx: &gates::Context,
-) -> (Decision, GatesReport) {
-    let started = std::time::Instant::now();
-    printer.info(&format!(
-        "verifying deployment {} before the swap: {} gate(s), {} ready pod(s)",
-        ctx.deployment,
-        gates.len(),
-        ctx.pods.len()
-    ));
-    let events = printer.events.clone();
-    let (decision, reports) = gates::run_gates(&Prober::new(), gates, ctx, |m| {
-        printer.info(&m.line());
-        if let Some(e) = &events {
-            e.emit(rollout, "gate_measurement", m.event());
-        }
-    })
-    .await;
-    for r in &reports {
-        printer.info(&format!(
-            "gate {}: {} ({})",
-            r.gate,
-            r.verdict.word(),
-            r.reason
-        ));
-    }
-    let verdict = match decision {
+    set: &GateSet,
+    measurements: Vec<Vec<Measurement>>,
+    pods: Vec<gates::Pod>,
+    seconds: f64,
+) -> GatesReport {
+    let verdict = match set.decision() {
         Decision::Proceed => GateVerdict::Pass,
         Decision::Fail => GateVerdict::Fail,
         Decision::Pause => GateVerdict::Inconclusive,
         Decision::Wait => GateVerdict::Pending,
     };
-    let report = GatesReport {
+    let gates = gates
+        .iter()
+        .zip(set.runs())
+        .zip(
+            measurements
+                .into_iter()
+                .chain(std::iter::repeat_with(Vec::new)),
+        )
+        .map(|((gate, run), measurements)| GateReport {
+            gate: gate.name.clone(),
+            verdict: run.verdict(),
+            decision: run.decision(),
+            reason: match run.verdict() {
+                GateVerdict::Pending => "not decided: another gate decided first".into(),
+                _ => run.reason().to_string(),
+            },
+            tally: run.tally(),
+            measurements,
+        })
+        .collect();
+    GatesReport {
         verdict,
-        pods: ctx.pods.clone(),
-        gates: reports,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    (decision, report)
+        pods,
+        gates,
+        seconds,
+    }
 }
 
 #[cfg(test)]
@@ -174,35 +160,28 @@ mod tests {
         assert!(!vars.iter().any(|(n, _)| *n == "ROLLOUT_PREVIEW_SERVICE"));
     }
 
-    #[tokio::test]
-    async fn a_failing_gate_decides_and_names_itself_in_the_reason() {
-        let printer = Printer::new(true, None, None, false);
-        let gates = [
-            Gate::new(
-                Check::Command {
-                    command: "true".into(),
-                },
-                Policy::default(),
-            ),
-            Gate::new(
-                Check::Command {
-                    command: "test \"$ROLLOUT_SERVICE\" = other".into(),
-                },
-                Policy::default(),
-            ),
-        ];
-        let ctx = context("ml", "web", "web-green", None, Vec::new());
-        let (decision, report) = run(&printer, "ml/web", &gates, &ctx).await;
-        assert_eq!(decision, Decision::Fail);
+    #[test]
+    fn the_report_holds_each_gates_verdict_and_its_measurements() {
+        let command = |c: &str| Gate::new(Check::Command { command: c.into() }, Policy::default());
+        let gates = [command("true"), command("exit 3")];
+        let t0 = std::time::Instant::now();
+        let mut set = GateSet::new(gates.iter().map(|g| &g.policy), t0);
+        let _ = set.poll(t0);
+        set.record(1, 1, gates::Verdict::Fail);
+        let report = report(&gates, &set, vec![Vec::new()], Vec::new(), 0.5);
         assert!(!report.passed());
         assert_eq!(report.verdict, GateVerdict::Fail);
-        assert!(
-            report
-                .why()
-                .contains("1 failed measurement(s), 0 tolerated"),
-            "{}",
-            report.why()
+        assert_eq!(report.gates.len(), 2);
+        assert_eq!(report.gates[0].verdict, GateVerdict::Pending);
+        assert_eq!(
+            report.gates[0].reason,
+            "not decided: another gate decided first"
         );
-        assert!(report.why().contains("ROLLOUT_SERVICE"), "{}", report.why());
+        assert_eq!(report.gates[1].verdict, GateVerdict::Fail);
+        assert_eq!(
+            report.gates[1].reason,
+            "1 failed measurement(s), 0 tolerated"
+        );
+        assert!(report.gates[1].measurements.is_empty());
     }
 }

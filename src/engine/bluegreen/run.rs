@@ -1,6 +1,8 @@
 //! The full flow (`rollout bluegreen SERVICE --image ...`) as a machine of its own:
 //! `Run::start` decides where a run begins from what the Service records (`flow`) and
 //! what the sides hold, and `Run::step` answers each observation with the next actions.
+//! The gates are rounds of the machine too, as in a stepped rollout: a `GateSet` in the
+//! run asks for each measurement and wake-up, and decides from each round's verdict.
 //! The command's driver carries the actions out (writing the idle side, following it with
 //! the rollout engine, the gates, the swap machine of `machine`, the `--keep-old` window)
 //! and feeds back what it saw; every decision of the order, the failure paths and the
@@ -10,7 +12,7 @@
 //!  Starting ─▶ Following ─▶ [Verifying] ─▶ [Scaling] ─▶ Stabilizing ─▶ Swapping ─▶ KeepingOld ─▶ Done(Swapped)
 //!     each phase with a record (`flow-phase` on the Service) is entered by writing it first
 //!  Following/Scaling not ready ──────────────▶ Done(SideFailed)   (--on-failure; exit 4)
-//!  Verifying: a gate fails ──────────────────▶ Done(SideFailed)   (--on-failure; exit 4)
+//!  Verifying: a gate fails (Measure/WakeAt rounds until the gates decide) ▶ Done(SideFailed)
 //!  Verifying: inconclusive, pause ───────────▶ Done(Paused)       (no swap; exit 6)
 //!  interrupt or deadline before the swap ────▶ Done(Stopped)      (Service untouched; exit 5)
 //!  the swap ends otherwise (refused, conflict, endpoints late, interrupt) ▶ Done(SwapEnded)
@@ -21,8 +23,11 @@
 //! already has the change is picked up, not rewritten); one that serves it already has only
 //! what is left: settling a swap still `switching`, then the old side's window.
 
+use std::time::{Duration, Instant};
+
 use super::flow::{FlowRecord, KeepOld, left};
 use super::guard::Record;
+use crate::gates::{Decision, Gate, GateSet, GateVerdict, Policy, Verdict};
 
 /// A phase of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +100,15 @@ pub enum Action {
     WriteSide,
     /// Follow the idle side to ready; [`Observation::Ready`] or [`Observation::NotReady`].
     Follow,
-    /// Run the gates; [`Observation::Gates`].
-    Verify,
+    /// Measure round `round` of gate `gate` on the idle side's ready pods, answered by
+    /// [`Observation::Measured`] (while the run goes on waiting for other rounds).
+    Measure {
+        gate: usize,
+        round: u32,
+        timeout: Duration,
+    },
+    /// Observe [`Observation::Woke`] at this instant, unless a round answers before.
+    WakeAt(Instant),
     /// Scale the preview to full size and follow it; `Ready` or `NotReady`.
     ScaleUp,
     /// Wait for `--stable-for`; `Done`.
@@ -105,15 +117,6 @@ pub enum Action {
     Swap,
     /// The old side's window; `Done`.
     KeepOld(Keep),
-}
-
-/// What the gates decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gates {
-    Passed,
-    Failed(String),
-    /// Inconclusive with `--on-inconclusive pause`: a human decides.
-    Paused(String),
 }
 
 /// What the driver saw.
@@ -128,7 +131,14 @@ pub enum Observation {
         why: String,
         stopped: bool,
     },
-    Gates(Gates),
+    /// A round of a gate measured: its verdict (any failed measurement fails it).
+    Measured {
+        gate: usize,
+        round: u32,
+        verdict: Verdict,
+    },
+    /// The time asked for by [`Action::WakeAt`] has come.
+    Woke,
     /// The swap ended: `true` swapped (endpoints switched, recorded).
     Swapped(bool),
     /// Ctrl-C or SIGTERM while the driver waited on a phase that does not watch for it.
@@ -163,11 +173,13 @@ pub enum State {
 }
 
 /// One run: its state and what shapes its path.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Run {
     pub state: State,
-    /// Gates were given.
-    pub gates: bool,
+    /// The gates' names and policies (none: no `Verifying`).
+    gates: Vec<(String, Policy)>,
+    /// The gates' rounds, from the start of `Verifying`.
+    set: Option<GateSet>,
     /// The idle side starts below full size.
     pub preview: bool,
     /// The Service already served the change at the start: the window left to act on.
@@ -182,7 +194,7 @@ impl Run {
     /// Service records; `keep_old` this run's flag.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
-        gates: bool,
+        gates: &[Gate],
         preview: bool,
         served: bool,
         active: &str,
@@ -193,7 +205,11 @@ impl Run {
     ) -> (Run, Vec<Action>) {
         let mut run = Run {
             state: State::Recording(Phase::Starting),
-            gates,
+            gates: gates
+                .iter()
+                .map(|g| (g.name.clone(), g.policy.clone()))
+                .collect(),
+            set: None,
             preview,
             served: None,
             swapped: false,
@@ -209,10 +225,10 @@ impl Run {
         if l.settle_swap {
             // The swap landed and its endpoints were never seen switched: settle it (its
             // phase is recorded already), then the window as recorded.
-            let actions = run.begin(Phase::Swapping);
+            let actions = run.begin(Phase::Swapping, Instant::now());
             return (run, actions);
         }
-        let actions = run.begin(Phase::KeepingOld);
+        let actions = run.begin(Phase::KeepingOld, Instant::now());
         (run, actions)
     }
 
@@ -220,7 +236,7 @@ impl Run {
     fn after(&self, p: Phase) -> Phase {
         match p {
             Phase::Starting => Phase::Following,
-            Phase::Following if self.gates => Phase::Verifying,
+            Phase::Following if !self.gates.is_empty() => Phase::Verifying,
             Phase::Following | Phase::Verifying if self.preview => Phase::Scaling,
             Phase::Following | Phase::Verifying | Phase::Scaling => Phase::Stabilizing,
             Phase::Stabilizing => Phase::Swapping,
@@ -229,21 +245,25 @@ impl Run {
     }
 
     /// Enters phase `p`: its record first when it has one.
-    fn enter(&mut self, p: Phase) -> Vec<Action> {
+    fn enter(&mut self, p: Phase, now: Instant) -> Vec<Action> {
         if p.record().is_some() {
             self.state = State::Recording(p);
             return vec![Action::Record(p)];
         }
-        self.begin(p)
+        self.begin(p, now)
     }
 
     /// Starts phase `p`'s action.
-    fn begin(&mut self, p: Phase) -> Vec<Action> {
+    fn begin(&mut self, p: Phase, now: Instant) -> Vec<Action> {
         self.state = State::In(p);
         vec![match p {
             Phase::Starting => Action::WriteSide,
             Phase::Following => Action::Follow,
-            Phase::Verifying => Action::Verify,
+            Phase::Verifying => {
+                // Every gate's first round is due now.
+                self.set = Some(GateSet::new(self.gates.iter().map(|(_, p)| p), now));
+                return self.gate(now);
+            }
             Phase::Scaling => Action::ScaleUp,
             Phase::Stabilizing => Action::WaitStable,
             Phase::Swapping => Action::Swap,
@@ -257,8 +277,70 @@ impl Run {
         Vec::new()
     }
 
-    /// One transition.
-    pub fn step(&mut self, o: Observation) -> Vec<Action> {
+    /// The gates at `now`: rounds to measure and when to look again, or their decision.
+    fn gate(&mut self, now: Instant) -> Vec<Action> {
+        let Some(set) = self.set.as_mut() else {
+            return Vec::new();
+        };
+        let poll = set.poll(now);
+        match poll.decision {
+            Decision::Wait => {
+                let mut actions: Vec<Action> = poll
+                    .measure
+                    .into_iter()
+                    .map(|d| Action::Measure {
+                        gate: d.gate,
+                        round: d.round,
+                        timeout: d.timeout,
+                    })
+                    .collect();
+                actions.extend(poll.wake.map(Action::WakeAt));
+                actions
+            }
+            Decision::Proceed => {
+                let next = self.after(Phase::Verifying);
+                self.enter(next, now)
+            }
+            Decision::Fail => {
+                let why = self.gates_why();
+                self.end(End::SideFailed { why, gate: true })
+            }
+            Decision::Pause => {
+                let why = self.gates_why();
+                self.end(End::Paused(why))
+            }
+        }
+    }
+
+    /// The gates' rounds (from the start of `Verifying`).
+    pub fn gate_set(&self) -> Option<&GateSet> {
+        self.set.as_ref()
+    }
+
+    /// The gate that decided, and why: the first failed one, else the first inconclusive.
+    pub fn gates_why(&self) -> String {
+        let Some(set) = &self.set else {
+            return String::new();
+        };
+        let named = || self.gates.iter().map(|(n, _)| n).zip(set.runs());
+        let deciding = named()
+            .find(|(_, r)| r.decision() == Decision::Fail)
+            .or_else(|| named().find(|(_, r)| r.decision() == Decision::Pause));
+        match deciding {
+            Some((name, r)) => format!("gate {name}: {} ({})", r.verdict().word(), r.reason()),
+            None => format!(
+                "the gates: {}",
+                if set.decision() == Decision::Proceed {
+                    GateVerdict::Pass.word()
+                } else {
+                    GateVerdict::Pending.word()
+                }
+            ),
+        }
+    }
+
+    /// One transition, observed at `now`.
+    pub fn step(&mut self, o: Observation, now: Instant) -> Vec<Action> {
         use Observation as O;
         let state = self.state.clone();
         match (state, o) {
@@ -273,10 +355,10 @@ impl Run {
                     why: "interrupted".into(),
                 })
             }
-            (State::Recording(p), O::Done) => self.begin(p),
+            (State::Recording(p), O::Done) => self.begin(p, now),
             (State::In(p @ (Phase::Following | Phase::Scaling)), O::Ready) => {
                 let next = self.after(p);
-                self.enter(next)
+                self.enter(next, now)
             }
             (State::In(p @ (Phase::Following | Phase::Scaling)), O::NotReady { why, stopped }) => {
                 if stopped {
@@ -285,21 +367,27 @@ impl Run {
                     self.end(End::SideFailed { why, gate: false })
                 }
             }
-            (State::In(Phase::Verifying), O::Gates(g)) => match g {
-                Gates::Passed => {
-                    let next = self.after(Phase::Verifying);
-                    self.enter(next)
+            (
+                State::In(Phase::Verifying),
+                O::Measured {
+                    gate,
+                    round,
+                    verdict,
+                },
+            ) => {
+                if let Some(set) = self.set.as_mut() {
+                    set.record(gate, round, verdict);
                 }
-                Gates::Failed(why) => self.end(End::SideFailed { why, gate: true }),
-                Gates::Paused(why) => self.end(End::Paused(why)),
-            },
+                self.gate(now)
+            }
+            (State::In(Phase::Verifying), O::Woke) => self.gate(now),
             (State::In(p @ (Phase::Starting | Phase::Stabilizing)), O::Done) => {
                 let next = self.after(p);
-                self.enter(next)
+                self.enter(next, now)
             }
             (State::In(Phase::Swapping), O::Swapped(true)) => {
                 self.swapped = true;
-                self.enter(Phase::KeepingOld)
+                self.enter(Phase::KeepingOld, now)
             }
             (State::In(Phase::Swapping), O::Swapped(false)) => self.end(End::SwapEnded),
             (State::In(Phase::KeepingOld), O::Done) => {

@@ -1,5 +1,17 @@
 use super::*;
 use crate::engine::bluegreen::guard::SWITCHING;
+use crate::gates::Check;
+
+/// One command gate with `policy`, or none.
+fn gates(with: bool) -> Vec<Gate> {
+    let gate = Gate::new(
+        Check::Command {
+            command: "smoke-test".into(),
+        },
+        Policy::default(),
+    );
+    if with { vec![gate] } else { Vec::new() }
+}
 
 fn t(s: &str) -> jiff::Timestamp {
     s.parse().expect("a timestamp")
@@ -10,7 +22,7 @@ const NOW: &str = "2026-01-01T00:05:00Z";
 /// A fresh run (the Service does not serve the change yet).
 fn fresh(gates: bool, preview: bool) -> (Run, Vec<Action>) {
     Run::start(
-        gates,
+        &self::gates(gates),
         preview,
         false,
         "web-blue",
@@ -21,27 +33,44 @@ fn fresh(gates: bool, preview: bool) -> (Run, Vec<Action>) {
     )
 }
 
-/// What the driver answers each action with when everything goes well.
-fn answer(a: &Action) -> Observation {
-    match a {
+/// What the driver answers each action with when everything goes well (`None`: nothing
+/// at once).
+fn answer(a: &Action) -> Option<Observation> {
+    Some(match a {
         Action::Follow | Action::ScaleUp => Observation::Ready,
-        Action::Verify => Observation::Gates(Gates::Passed),
+        Action::Measure { gate, round, .. } => Observation::Measured {
+            gate: *gate,
+            round: *round,
+            verdict: Verdict::Pass,
+        },
+        Action::WakeAt(_) => return None,
         Action::Swap => Observation::Swapped(true),
         Action::Record(_) | Action::WriteSide | Action::WaitStable | Action::KeepOld(_) => {
             Observation::Done
         }
-    }
+    })
 }
 
 /// Drives `run` with good answers until it ends; the actions in order.
-fn drive(mut run: Run, mut actions: Vec<Action>) -> (Run, Vec<Action>) {
+fn drive(mut run: Run, actions: Vec<Action>) -> (Run, Vec<Action>) {
+    let mut queue: std::collections::VecDeque<Action> = actions.into();
     let mut all = Vec::new();
-    while let Some(a) = actions.pop() {
+    while let Some(a) = queue.pop_front() {
         all.push(a.clone());
-        actions = run.step(answer(&a));
+        if let Some(o) = answer(&a) {
+            queue.extend(run.step(o, Instant::now()));
+        }
         assert!(all.len() < 50, "the run goes round in circles: {all:?}");
     }
     (run, all)
+}
+
+fn measure(round: u32) -> Action {
+    Action::Measure {
+        gate: 0,
+        round,
+        timeout: Policy::default().timeout,
+    }
 }
 
 use Action as A;
@@ -73,7 +102,7 @@ fn each_path_writes_its_phase_before_it_and_ends_swapped() {
                 A::Record(P::Following),
                 A::Follow,
                 A::Record(P::Verifying),
-                A::Verify,
+                measure(1),
                 A::WaitStable,
                 A::Record(P::Swapping),
                 A::Swap,
@@ -105,7 +134,7 @@ fn each_path_writes_its_phase_before_it_and_ends_swapped() {
                 A::Record(P::Following),
                 A::Follow,
                 A::Record(P::Verifying),
-                A::Verify,
+                measure(1),
                 A::Record(P::Scaling),
                 A::ScaleUp,
                 A::WaitStable,
@@ -135,7 +164,9 @@ fn at(p: Phase) -> Run {
     let (mut run, mut actions) = fresh(true, true);
     while run.state != State::In(p) {
         let a = actions.pop().expect("the run reaches the phase");
-        actions = run.step(answer(&a));
+        actions = answer(&a)
+            .map(|o| run.step(o, Instant::now()))
+            .unwrap_or_default();
     }
     run
 }
@@ -150,7 +181,11 @@ fn an_interrupt_before_the_swap_stops_the_run_in_its_phase_with_the_service_unto
         P::Stabilizing,
     ] {
         let mut run = at(p);
-        assert_eq!(run.step(Observation::Interrupted), vec![], "{p:?}");
+        assert_eq!(
+            run.step(Observation::Interrupted, Instant::now()),
+            vec![],
+            "{p:?}"
+        );
         assert_eq!(
             run.state,
             State::Done(End::Stopped {
@@ -163,7 +198,7 @@ fn an_interrupt_before_the_swap_stops_the_run_in_its_phase_with_the_service_unto
         let mut recording = at(p);
         if p.record().is_some() {
             recording.state = State::Recording(p);
-            recording.step(Observation::Interrupted);
+            recording.step(Observation::Interrupted, Instant::now());
             assert!(
                 matches!(recording.state, State::Done(End::Stopped { phase, .. }) if phase == p)
             );
@@ -175,11 +210,11 @@ fn an_interrupt_before_the_swap_stops_the_run_in_its_phase_with_the_service_unto
 fn the_swap_and_the_window_answer_an_interrupt_themselves() {
     for p in [P::Swapping, P::KeepingOld] {
         let mut run = at(p);
-        assert_eq!(run.step(Observation::Interrupted), vec![]);
+        assert_eq!(run.step(Observation::Interrupted, Instant::now()), vec![]);
         assert_eq!(run.state, State::In(p), "{p:?} goes on to its own end");
     }
     let mut run = at(P::Swapping);
-    run.step(Observation::Swapped(false));
+    run.step(Observation::Swapped(false), Instant::now());
     assert_eq!(run.state, State::Done(End::SwapEnded));
 }
 
@@ -217,21 +252,32 @@ fn a_side_that_is_not_ready_fails_or_stops_and_never_reaches_the_swap() {
         ),
         (
             P::Verifying,
-            Observation::Gates(Gates::Failed("gate http: fail".into())),
+            Observation::Measured {
+                gate: 0,
+                round: 1,
+                verdict: Verdict::Fail,
+            },
             End::SideFailed {
-                why: "gate http: fail".into(),
+                why: "gate command smoke-test: fail (1 failed measurement(s), 0 tolerated)".into(),
                 gate: true,
             },
         ),
         (
             P::Verifying,
-            Observation::Gates(Gates::Paused("no sample".into())),
-            End::Paused("no sample".into()),
+            Observation::Measured {
+                gate: 0,
+                round: 1,
+                verdict: Verdict::Inconclusive,
+            },
+            End::Paused(
+                "gate command smoke-test: inconclusive (1 inconclusive measurement(s), 0 tolerated)"
+                    .into(),
+            ),
         ),
     ];
     for (p, o, want) in cases {
         let mut run = at(p);
-        let actions = run.step(o.clone());
+        let actions = run.step(o.clone(), Instant::now());
         assert_eq!(actions, vec![], "{p:?} {o:?}");
         assert_eq!(run.state, State::Done(want), "{p:?} {o:?}");
     }
@@ -242,15 +288,15 @@ fn observations_that_do_not_belong_to_the_state_change_nothing() {
     let mut run = at(P::Following);
     for o in [
         Observation::Swapped(true),
-        Observation::Gates(Gates::Passed),
+        Observation::Woke,
         Observation::Done,
     ] {
-        assert_eq!(run.step(o), vec![]);
+        assert_eq!(run.step(o, Instant::now()), vec![]);
         assert_eq!(run.state, State::In(P::Following));
     }
     let mut done = at(P::Following);
     done.state = State::Done(End::Swapped);
-    assert_eq!(done.step(Observation::Ready), vec![]);
+    assert_eq!(done.step(Observation::Ready, Instant::now()), vec![]);
 }
 
 fn swap_record(state: &str) -> Record {
@@ -339,7 +385,7 @@ fn a_rerun_resumes_from_what_the_service_records() {
     ];
     for (phase, swap, served, first, end) in cases {
         let (run, actions) = Run::start(
-            false,
+            &[],
             false,
             served,
             "web-green",
@@ -361,7 +407,7 @@ fn a_rerun_resumes_from_what_the_service_records() {
 #[test]
 fn a_settled_swap_left_switching_acts_on_the_window_decided_at_the_start() {
     let (mut run, actions) = Run::start(
-        false,
+        &[],
         false,
         true,
         "web-green",
@@ -371,7 +417,7 @@ fn a_settled_swap_left_switching_acts_on_the_window_decided_at_the_start() {
         t(NOW),
     );
     assert_eq!(actions, vec![A::Swap]);
-    let next = run.step(Observation::Swapped(true));
+    let next = run.step(Observation::Swapped(true), Instant::now());
     assert_eq!(
         next,
         vec![A::KeepOld(Keep::Recorded {
@@ -381,4 +427,66 @@ fn a_settled_swap_left_switching_acts_on_the_window_decided_at_the_start() {
         })],
         "the recorded --keep-old wins over this run's"
     );
+}
+
+#[test]
+fn the_gates_are_measured_round_by_round_until_their_policy_decides() {
+    let two = Gate::new(
+        Check::Command {
+            command: "smoke-test".into(),
+        },
+        Policy {
+            count: 2,
+            max_failures: 1,
+            interval: Duration::from_secs(10),
+            ..Policy::default()
+        },
+    );
+    let t0 = Instant::now();
+    let (mut run, mut actions) = Run::start(
+        &[two],
+        false,
+        false,
+        "web-blue",
+        &FlowRecord::default(),
+        &Record::default(),
+        KeepOld::Forever,
+        t(NOW),
+    );
+    while run.state != State::Recording(P::Verifying) {
+        let a = actions.pop().expect("the run reaches the gates");
+        actions = answer(&a).map(|o| run.step(o, t0)).unwrap_or_default();
+    }
+    assert_eq!(run.step(Observation::Done, t0), vec![measure(1)]);
+    let measured = |round, verdict| Observation::Measured {
+        gate: 0,
+        round,
+        verdict,
+    };
+    // A failure is tolerated (max 1); the next round is due an interval after the first.
+    assert_eq!(
+        run.step(measured(1, Verdict::Fail), t0),
+        vec![A::WakeAt(t0 + Duration::from_secs(10))]
+    );
+    assert_eq!(
+        run.step(Observation::Woke, t0 + Duration::from_secs(10)),
+        vec![A::Measure {
+            gate: 0,
+            round: 2,
+            timeout: Duration::from_secs(290),
+        }]
+    );
+    let t1 = t0 + Duration::from_secs(10);
+    run.step(measured(2, Verdict::Pass), t1);
+    assert_eq!(
+        run.step(Observation::Woke, t0 + Duration::from_secs(20))
+            .len(),
+        1
+    );
+    // The second pass decides: on to the swap.
+    let next = run.step(measured(3, Verdict::Pass), t0 + Duration::from_secs(20));
+    assert_eq!(next, vec![A::WaitStable]);
+    assert_eq!(run.gates_why(), "the gates: pass");
+    let tally = run.gate_set().map(|s| s.runs()[0].tally());
+    assert_eq!(tally.map(|t| (t.passes, t.failures)), Some((2, 1)));
 }

@@ -4,23 +4,23 @@
 //! feeds back what it saw, and turns the machine's end into the result. The order, the
 //! failure paths and where a re-run resumes are the machine's.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Service};
-use rollout_semantics::selector::format_label_selector;
+use k8s_openapi::api::core::v1::Service;
 
 use super::super::report::{Ending, FlowReport, SwapResult};
-use super::super::{Opts, gate, io, keep_old, swap};
+use super::super::{Opts, io, keep_old, swap};
 use super::Flow;
 use super::ending::{failed, verify_paused};
+use super::gating::{self, Gating};
 use super::side::{follow, preview, write_side};
 use crate::cluster::Cluster;
 use crate::engine::bluegreen::flow;
 use crate::engine::bluegreen::idle::Sides;
-use crate::engine::bluegreen::run::{Action, End, Gates, Keep, Observation, Phase, Run, State};
+use crate::engine::bluegreen::run::{Action, End, Keep, Observation, Phase, Run, State};
 use crate::error::CliError;
-use crate::gates::Decision;
 use crate::outcome::{Ended, Outcome};
 use crate::output::Printer;
 
@@ -41,10 +41,10 @@ pub(in crate::commands::bluegreen) struct Side {
 }
 
 /// What the driver keeps between actions, for the result.
-struct Seen {
+pub(super) struct Seen {
     /// The idle side before and after this run's write (following compares them; its
     /// selector scopes the gates' pods).
-    side: Option<(Deployment, Deployment)>,
+    pub side: Option<(Deployment, Deployment)>,
     /// How following it ended, when it did not become ready.
     outcome: Option<Outcome>,
     /// The swap's result.
@@ -73,8 +73,8 @@ pub(in crate::commands::bluegreen) async fn run(
     mut report: FlowReport,
     started: Instant,
 ) -> Result<SwapResult, CliError> {
-    let (mut run, mut actions) = Run::start(
-        !f.gates.is_empty(),
+    let (mut run, actions) = Run::start(
+        &f.gates,
         s.start < s.full,
         false,
         &s.sides.active,
@@ -90,178 +90,182 @@ pub(in crate::commands::bluegreen) async fn run(
         started: None,
     };
     let events = printer.events.clone();
-    while let Some(action) = actions.pop() {
-        if let (Some(e), State::Recording(p) | State::In(p)) = (&events, &run.state) {
-            // One event per phase entered, as the rollout machine's driver emits its writes.
-            if matches!(action, Action::Record(_)) || p.record().is_none() {
-                let event = serde_json::json!({"action": "phase", "phase": p.name()});
-                e.emit(&r.target, "action", event);
+    let mut g = Gating::new(f.gates.len());
+    let mut queue: VecDeque<Action> = actions.into();
+    loop {
+        while let Some(action) = queue.pop_front() {
+            if let (Some(e), State::Recording(p) | State::In(p)) = (&events, &run.state) {
+                // One event per phase entered, as the rollout machine's driver emits its writes.
+                if matches!(action, Action::Record(_)) || p.record().is_none() {
+                    let event = serde_json::json!({"action": "phase", "phase": p.name()});
+                    e.emit(&r.target, "action", event);
+                }
             }
-        }
-        let observed = match action {
-            Action::Record(p) => {
-                let patch = match p {
-                    Phase::Starting => {
-                        flow::start_patch(&s.sides.idle, &io::stamp(), &s.cause, &f.keep_old)
-                    }
-                    p => flow::phase_patch(p.record().unwrap_or_default()),
-                };
-                keep_old::annotate(cluster, service, patch).await?;
-                Observation::Done
-            }
-            Action::WriteSide => {
-                seen.started = Some(Instant::now());
-                let (before, written) = write_side(
-                    cluster,
-                    s.existing.as_ref(),
-                    s.desired.clone(),
-                    s.same,
-                    s.start,
-                    &s.cause,
-                )
-                .await?;
-                report.created = s.existing.is_none();
-                printer.info(&format!(
-                    "deployment.apps/{} {} from {} ({}={}, {} of {} replicas): {}",
-                    s.sides.idle,
-                    match s.verb {
-                        "create" => "created",
-                        "update" => "updated",
-                        _ => "already has the change; following it",
-                    },
-                    s.sides.active,
-                    s.sides.key,
-                    s.sides.idle_value,
-                    s.start,
-                    s.full,
-                    report.change
-                ));
-                if let Some(p) = &f.preview_service {
-                    let at = preview(cluster, svc, p, &s.sides).await?;
+            let observed = match action {
+                Action::Record(p) => {
+                    let patch = match p {
+                        Phase::Starting => {
+                            flow::start_patch(&s.sides.idle, &io::stamp(), &s.cause, &f.keep_old)
+                        }
+                        p => flow::phase_patch(p.record().unwrap_or_default()),
+                    };
+                    keep_old::annotate(cluster, service, patch).await?;
+                    Observation::Done
+                }
+                Action::WriteSide => {
+                    seen.started = Some(Instant::now());
+                    let (before, written) = write_side(
+                        cluster,
+                        s.existing.as_ref(),
+                        s.desired.clone(),
+                        s.same,
+                        s.start,
+                        &s.cause,
+                    )
+                    .await?;
+                    report.created = s.existing.is_none();
                     printer.info(&format!(
-                        "service/{p} selects only deployment \"{}\"{}",
+                        "deployment.apps/{} {} from {} ({}={}, {} of {} replicas): {}",
                         s.sides.idle,
-                        at.map(|a| format!(" ({a})")).unwrap_or_default()
+                        match s.verb {
+                            "create" => "created",
+                            "update" => "updated",
+                            _ => "already has the change; following it",
+                        },
+                        s.sides.active,
+                        s.sides.key,
+                        s.sides.idle_value,
+                        s.start,
+                        s.full,
+                        report.change
                     ));
-                    r.actions.push(format!(
-                        "service \"{p}\" selects only deployment \"{}\"",
-                        s.sides.idle
-                    ));
+                    if let Some(p) = &f.preview_service {
+                        let at = preview(cluster, svc, p, &s.sides).await?;
+                        printer.info(&format!(
+                            "service/{p} selects only deployment \"{}\"{}",
+                            s.sides.idle,
+                            at.map(|a| format!(" ({a})")).unwrap_or_default()
+                        ));
+                        r.actions.push(format!(
+                            "service \"{p}\" selects only deployment \"{}\"",
+                            s.sides.idle
+                        ));
+                    }
+                    seen.side = Some((before, written));
+                    Observation::Done
                 }
-                seen.side = Some((before, written));
-                Observation::Done
-            }
-            Action::Follow => {
-                let Some((before, written)) = seen.side.clone() else {
-                    return Err(CliError::Internal("following a side never written".into()));
-                };
-                let outcome = follow(cluster, printer, o, f, before, written, s.same).await?;
-                followed(&mut seen, outcome)
-            }
-            Action::Verify => {
-                let selector = seen
-                    .side
-                    .as_ref()
-                    .map(|(_, w)| format_label_selector(w.spec.as_ref().map(|s| &s.selector)))
-                    .unwrap_or_default();
-                let pods = io::list::<Pod>(cluster, &selector).await?;
-                let ctx = gate::context(
-                    &cluster.namespace,
-                    service,
-                    &s.sides.idle,
-                    f.preview_service.as_deref(),
-                    gate::ready_pods(&pods),
-                );
-                match or_interrupt(gate::run(printer, &r.target, &f.gates, &ctx)).await {
-                    None => Observation::Interrupted,
-                    Some((decision, gates)) => {
-                        let why = gates.why();
-                        report.verify = Some(gates);
-                        Observation::Gates(match decision {
-                            Decision::Proceed => Gates::Passed,
-                            Decision::Pause => Gates::Paused(why),
-                            Decision::Fail | Decision::Wait => Gates::Failed(why),
-                        })
+                Action::Follow => {
+                    let Some((before, written)) = seen.side.clone() else {
+                        return Err(CliError::Internal("following a side never written".into()));
+                    };
+                    let outcome = follow(cluster, printer, o, f, before, written, s.same).await?;
+                    followed(&mut seen, outcome)
+                }
+                Action::Measure {
+                    gate,
+                    round,
+                    timeout,
+                } => {
+                    if g.ctx.is_none() {
+                        g.ctx = Some(gating::context(cluster, service, f, &s.sides, &seen).await?);
+                    }
+                    g.measure(printer, f, gate, round, timeout);
+                    continue;
+                }
+                Action::WakeAt(at) => {
+                    g.wake = Some(at);
+                    continue;
+                }
+                Action::ScaleUp => {
+                    let now = cluster.deployment(&s.sides.idle).await?;
+                    match super::super::rollback::scale(
+                        cluster, printer, &now, s.start, s.full, o.timeout,
+                    )
+                    .await?
+                    {
+                        Ok(()) => Observation::Ready,
+                        Err(why) => Observation::NotReady {
+                            why,
+                            stopped: false,
+                        },
                     }
                 }
-            }
-            Action::ScaleUp => {
-                let now = cluster.deployment(&s.sides.idle).await?;
-                match super::super::rollback::scale(
-                    cluster, printer, &now, s.start, s.full, o.timeout,
-                )
-                .await?
-                {
-                    Ok(()) => Observation::Ready,
-                    Err(why) => Observation::NotReady {
-                        why,
-                        stopped: false,
-                    },
-                }
-            }
-            Action::WaitStable => {
-                report.ready_seconds = seen.started.map(|t| t.elapsed().as_secs_f64());
-                // The pods just became Ready: the stability window runs from now at the latest.
-                match or_interrupt(tokio::time::sleep(o.stable_for)).await {
-                    Some(()) => Observation::Done,
-                    None => Observation::Interrupted,
-                }
-            }
-            Action::Swap => {
-                let opts = Opts {
-                    cause: Some(s.cause.clone()),
-                    resource_version: None,
-                    ..*o
-                };
-                let result = swap(cluster, printer, service, &s.sides.idle, &opts, started).await?;
-                let ok = result.result == Ending::Swapped;
-                seen.swapped = Some(result);
-                Observation::Swapped(ok)
-            }
-            Action::KeepOld(keep) => {
-                let done = match keep {
-                    Keep::AfterSwap => {
-                        keep_old::schedule(
-                            cluster,
-                            printer,
-                            service,
-                            &s.sides.active,
-                            f.keep_old,
-                            jiff::Timestamp::now(),
-                            f.wait_scale_down,
-                        )
-                        .await?
+                Action::WaitStable => {
+                    report.ready_seconds = seen.started.map(|t| t.elapsed().as_secs_f64());
+                    // The pods just became Ready: the stability window runs from now at the latest.
+                    match or_interrupt(tokio::time::sleep(o.stable_for)).await {
+                        Some(()) => Observation::Done,
+                        None => Observation::Interrupted,
                     }
-                    Keep::Recorded { side, keep, from } => {
-                        keep_old::schedule(
-                            cluster,
-                            printer,
-                            service,
-                            &side,
-                            keep,
-                            from,
-                            f.wait_scale_down,
-                        )
-                        .await?
-                    }
-                    Keep::Settle => {
-                        keep_old::settle(cluster, printer, service, f.wait_scale_down).await?
-                    }
-                };
-                report.old_side = done.last().cloned().or(report.old_side.take());
-                if let Some(result) = seen.swapped.as_mut() {
-                    result.actions.extend(done);
                 }
-                Observation::Done
-            }
-        };
-        actions.extend(run.step(observed));
+                Action::Swap => {
+                    let opts = Opts {
+                        cause: Some(s.cause.clone()),
+                        resource_version: None,
+                        ..*o
+                    };
+                    let result =
+                        swap(cluster, printer, service, &s.sides.idle, &opts, started).await?;
+                    let ok = result.result == Ending::Swapped;
+                    seen.swapped = Some(result);
+                    Observation::Swapped(ok)
+                }
+                Action::KeepOld(keep) => {
+                    let done = match keep {
+                        Keep::AfterSwap => {
+                            keep_old::schedule(
+                                cluster,
+                                printer,
+                                service,
+                                &s.sides.active,
+                                f.keep_old,
+                                jiff::Timestamp::now(),
+                                f.wait_scale_down,
+                            )
+                            .await?
+                        }
+                        Keep::Recorded { side, keep, from } => {
+                            keep_old::schedule(
+                                cluster,
+                                printer,
+                                service,
+                                &side,
+                                keep,
+                                from,
+                                f.wait_scale_down,
+                            )
+                            .await?
+                        }
+                        Keep::Settle => {
+                            keep_old::settle(cluster, printer, service, f.wait_scale_down).await?
+                        }
+                    };
+                    report.old_side = done.last().cloned().or(report.old_side.take());
+                    if let Some(result) = seen.swapped.as_mut() {
+                        result.actions.extend(done);
+                    }
+                    Observation::Done
+                }
+            };
+            queue.extend(run.step(observed, Instant::now()));
+            g.ended(&run, printer, f, &mut report);
+        }
+        if matches!(run.state, State::Done(_)) {
+            break;
+        }
+        if run.state != State::In(Phase::Verifying) {
+            return Err(CliError::Internal(format!(
+                "the flow stopped with nothing to do in {:?}",
+                run.state
+            )));
+        }
+        // The gates' rounds answer, or their next one is due, or a human stops the run.
+        let observed = g.next(printer, &r.target).await;
+        queue.extend(run.step(observed, Instant::now()));
+        g.ended(&run, printer, f, &mut report);
     }
     let State::Done(end) = run.state else {
-        return Err(CliError::Internal(format!(
-            "the flow stopped with nothing to do in {:?}",
-            run.state
-        )));
+        return Err(CliError::Internal("the flow ended without an end".into()));
     };
     finish(cluster, printer, service, f, &s, end, seen, r, report).await
 }

@@ -52,7 +52,7 @@ pub(super) async fn served(
     // The machine decides what is left from the records: settling a swap still
     // `switching`, then the old side's window.
     let (mut run, mut actions) = Run::start(
-        false,
+        &[],
         false,
         true,
         &active,
@@ -98,7 +98,7 @@ pub(super) async fn served(
                 )));
             }
         };
-        actions.extend(run.step(observed));
+        actions.extend(run.step(observed, std::time::Instant::now()));
     }
     let mut result = match (run.state, settled) {
         (State::Done(End::SwapEnded), Some(mut s)) => {
