@@ -29,7 +29,7 @@ const RUNS: usize = 3;
 /// How long a starting model server loads before it is ready.
 const LOAD_SECONDS: &str = "3";
 /// Requests per second through the ClusterIP while a swap runs.
-const LOAD_RPS: f64 = 200.0;
+const LOAD_RPS: f64 = 300.0;
 /// How long the load goes on after the swap returned: answers from the settled Service
 /// count too.
 const TAIL: Duration = Duration::from_secs(5);
