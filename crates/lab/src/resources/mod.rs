@@ -7,6 +7,7 @@
 
 pub mod conversion;
 pub mod defaults;
+mod defaults_more;
 mod json;
 pub mod table;
 pub mod validation;
