@@ -230,6 +230,21 @@ fn paths_of(rt: &ResourceType, schema: &str, scale_schema: &str, paths: &mut Map
     }
 }
 
+/// k8s-openapi lists `metadata` as required on every kind (its structs hold it unwrapped);
+/// upstream's schemas do not, and `kubectl explain` would print `-required-` beside it.
+fn not_requiring_metadata(schema: &mut Map<String, Value>) {
+    let empty = match schema.get_mut("required").and_then(Value::as_array_mut) {
+        Some(required) => {
+            required.retain(|f| f != "metadata");
+            required.is_empty()
+        }
+        None => false,
+    };
+    if empty {
+        schema.remove("required");
+    }
+}
+
 /// Builds the document of one group-version, if the lab serves it.
 pub fn build_document(group: &str, version: &str) -> Option<Value> {
     let types: Vec<&ResourceType> = RESOURCES
@@ -267,6 +282,7 @@ pub fn build_document(group: &str, version: &str) -> Option<Value> {
     for (name, kind) in kinds_of {
         if let Some(schema) = schemas.get_mut(&name).and_then(Value::as_object_mut) {
             schema.insert("x-kubernetes-group-version-kind".into(), json!([kind]));
+            not_requiring_metadata(schema);
         }
     }
     Some(json!({

@@ -107,6 +107,19 @@ fn the_deployment_strategy_explains_down_to_rolling_update() {
 }
 
 #[test]
+fn kinds_require_what_upstream_requires_but_not_metadata() {
+    let rbac = build_document("rbac.authorization.k8s.io", "v1").expect("rbac");
+    let binding = schema(&rbac, "io.k8s.api.rbac.v1.RoleBinding");
+    assert_eq!(binding["required"], json!(["roleRef"]));
+    let core = build_document("", "v1").expect("core");
+    assert!(
+        schema(&core, "io.k8s.api.core.v1.Pod")
+            .get("required")
+            .is_none()
+    );
+}
+
+#[test]
 fn cluster_scoped_kinds_have_no_namespace_in_their_paths() {
     let doc = build_document("", "v1").expect("core");
     let item = &doc["paths"]["/api/v1/namespaces/{name}"];

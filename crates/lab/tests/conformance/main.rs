@@ -17,6 +17,8 @@ mod kube_edges;
 mod kube_patch;
 mod kube_watch;
 mod kubectl;
+mod kubectl_explain;
+mod kubectl_kinds;
 mod kubectl_patch;
 mod manifests;
 mod metrics;
