@@ -1,6 +1,6 @@
 //! The resource types the lab serves, as data.
 //!
-//! One table drives discovery (legacy and aggregated), the OpenAPI stubs, routing and the
+//! One table drives discovery (legacy and aggregated), the OpenAPI documents, routing and the
 //! per-type rules (which types carry `generation`, which have `status` and `scale`
 //! subresources), so adding a type is one entry here.
 
