@@ -92,7 +92,7 @@ async fn kubectl_apply_validate_strict_refuses_an_unknown_field_and_warn_only_wa
     assert_eq!(refused.code, Some(1), "{refused:#?}");
     assert!(
         refused.stderr.contains(
-            "strict decoding error: unknown field \"spec.template.spec.containers[0].imagePullPolic\""
+            "web.yaml\": Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.template.spec.containers[0].imagePullPolic\""
         ),
         "{refused:#?}"
     );
