@@ -1,4 +1,8 @@
+use jiff::Timestamp;
+
+use super::serve::{documents, http_date};
 use super::*;
+use crate::kinds;
 
 fn refs(v: &Value, out: &mut Vec<String>) {
     match v {
