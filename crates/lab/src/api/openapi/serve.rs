@@ -45,7 +45,6 @@ pub struct Documents {
 
 /// The documents, built on first use (a few hundred milliseconds) and then kept.
 pub fn documents() -> &'static Documents {
-    static DOCS: OnceLock<Documents> = OnceLock::new();
     DOCS.get_or_init(|| {
         let mut by_path = BTreeMap::new();
         let mut root = Map::new();
@@ -67,6 +66,20 @@ pub fn documents() -> &'static Documents {
             built: Timestamp::now(),
         }
     })
+}
+
+static DOCS: OnceLock<Documents> = OnceLock::new();
+
+/// The documents for a request: the first one builds them on a blocking thread (about a
+/// second in a debug build), so the runtime's workers keep serving meanwhile.
+async fn ready() -> &'static Documents {
+    match DOCS.get() {
+        Some(docs) => docs,
+        None => match tokio::task::spawn_blocking(documents).await {
+            Ok(docs) => docs,
+            Err(_) => documents(),
+        },
+    }
 }
 
 /// `/openapi/v3/apis/apps/v1?hash=...`, as upstream's `constructServerRelativeURL`.
@@ -117,7 +130,7 @@ fn content(served: &Served, built: Timestamp, headers: &HeaderMap) -> Response<B
 
 /// `GET /openapi/v3`: the paths of every group-version's document.
 pub async fn serve_root(headers: HeaderMap) -> Response<Body> {
-    let docs = documents();
+    let docs = ready().await;
     content(&docs.root, docs.built, &headers)
 }
 
@@ -129,7 +142,7 @@ pub async fn serve_document(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response<Body> {
-    let docs = documents();
+    let docs = ready().await;
     let Some(served) = docs.by_path.get(gv.trim_end_matches('/')) else {
         return respond::error_response(&ApiError::no_route());
     };
