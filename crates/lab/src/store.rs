@@ -196,6 +196,22 @@ impl Store {
         (items, inner.rv)
     }
 
+    /// The objects of a type in `ns` whose names start with `prefix` (events are named after
+    /// the object they are about, so this finds one object's events without a full scan).
+    pub fn list_prefixed(&self, rt: &ResourceType, ns: &str, prefix: &str) -> Vec<Arc<Value>> {
+        let inner = self.lock();
+        inner
+            .objects
+            .get(&rt.store_key())
+            .map(|b| {
+                b.range((ns.to_string(), prefix.to_string())..)
+                    .take_while(|((n, name), _)| n == ns && name.starts_with(prefix))
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// All objects of a type as they were at resourceVersion `at`, rebuilt from the current
     /// objects by undoing the retained events after it (how a continued list stays one
     /// consistent snapshot, as etcd's MVCC read gives upstream). Fails when the history no

@@ -13,7 +13,7 @@ use axum::http::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::ApiState;
-use super::protobuf::{self, Field};
+use super::protobuf;
 use super::respond::{error_response, json_response};
 use crate::error::ApiError;
 
@@ -61,12 +61,10 @@ pub fn rules(forbid: &[String]) -> Value {
 }
 
 /// The review in a request body: JSON, or the protobuf kubectl's typed clients send.
-async fn body(state: &ApiState, req: Request, schema: &[Field]) -> Result<Value, ApiError> {
+async fn body(state: &ApiState, req: Request, type_meta: (&str, &str)) -> Result<Value, ApiError> {
     let bytes = super::body_bytes(state, req.into_body()).await?;
     if bytes.starts_with(protobuf::MAGIC) {
-        return protobuf::decode(&bytes, schema).ok_or_else(|| {
-            ApiError::bad_request("the body of the request could not be decoded as protobuf")
-        });
+        return protobuf::read(&bytes, Some(type_meta));
     }
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
@@ -91,10 +89,10 @@ fn forbidden(state: &ApiState) -> Vec<String> {
 async fn answer(
     state: ApiState,
     req: Request,
-    (api_version, kind, schema): (&str, &str, &[Field]),
+    (api_version, kind): (&str, &str),
     status: impl FnOnce(&Value, &[String]) -> Value,
 ) -> Response<Body> {
-    match body(&state, req, schema).await {
+    match body(&state, req, (api_version, kind)).await {
         Ok(mut obj) => {
             obj["apiVersion"] = json!(api_version);
             obj["kind"] = json!(kind);
@@ -111,11 +109,7 @@ pub async fn access_review(State(state): State<ApiState>, req: Request) -> Respo
     answer(
         state,
         req,
-        (
-            "authorization.k8s.io/v1",
-            "SelfSubjectAccessReview",
-            protobuf::SELF_SUBJECT_ACCESS_REVIEW,
-        ),
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview"),
         review,
     )
     .await
@@ -126,11 +120,7 @@ pub async fn rules_review(State(state): State<ApiState>, req: Request) -> Respon
     answer(
         state,
         req,
-        (
-            "authorization.k8s.io/v1",
-            "SelfSubjectRulesReview",
-            protobuf::SELF_SUBJECT_RULES_REVIEW,
-        ),
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview"),
         |_, forbid| rules(forbid),
     )
     .await
@@ -141,11 +131,7 @@ pub async fn subject_review(State(state): State<ApiState>, req: Request) -> Resp
     answer(
         state,
         req,
-        (
-            "authentication.k8s.io/v1",
-            "SelfSubjectReview",
-            protobuf::SELF_SUBJECT_REVIEW,
-        ),
+        ("authentication.k8s.io/v1", "SelfSubjectReview"),
         |_, _| {
             json!({"userInfo": {"username": USER,
                 "groups": ["system:masters", "system:authenticated"]}})

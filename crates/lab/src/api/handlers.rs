@@ -40,26 +40,33 @@ async fn handle(state: ApiState, req: Request) -> Result<Response<Body>, ApiErro
     let target = paths::parse(parts.uri.path())?;
     let query = Query::parse(parts.uri.query());
     let method = parts.method.clone();
-    let headers = parts.headers;
-    // The lab speaks JSON only. kubectl's typed generators (`create namespace`, `create
-    // configmap`, ...) send protobuf bodies; they get a 415 that says what to do instead.
+    let mut headers = parts.headers;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let eviction = matches!(&target, Target::Object { sub: Some(s), .. } if s == "eviction");
-    if content_type.starts_with("application/vnd.kubernetes.protobuf") && !eviction {
-        let mut e = ApiError::unsupported_media_type(content_type);
-        e.message = "the lab accepts JSON and YAML bodies only, not protobuf; create the object from a manifest instead (kubectl apply -f / create -f)".into();
-        return Err(e);
-    }
+        .unwrap_or("")
+        .to_string();
     super::check_declared_length(&headers)?;
-    if matches!(method, Method::POST | Method::PUT)
-        && !decodable_body_type(content_type)
-        && !eviction
+    // client-go's typed clients (kubectl's generators, drain, autoscale) send protobuf; the
+    // body is read into the JSON it stands for here, and the rest of the lab sees JSON.
+    let body = if is_protobuf(&content_type)
+        && matches!(method, Method::POST | Method::PUT | Method::DELETE)
     {
-        return Err(ApiError::unsupported_body_type());
-    }
+        let bytes = body_bytes(&state, body).await?;
+        let expected = expected_type(&target, &method);
+        let expected = expected.as_ref().map(|(v, k)| (v.as_str(), *k));
+        let json = super::protobuf::read(&bytes, expected)?;
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        Body::from(json.to_string())
+    } else {
+        if matches!(method, Method::POST | Method::PUT) && !decodable_body_type(&content_type) {
+            return Err(ApiError::unsupported_body_type());
+        }
+        body
+    };
     let state = &state;
     match target {
         Target::Group(g) => {
@@ -282,7 +289,7 @@ async fn object(
     }
 }
 
-/// `POST pods/{name}/eviction` with a JSON or (kubectl drain's) protobuf `Eviction`:
+/// `POST pods/{name}/eviction` with an `Eviction` (kubectl drain's protobuf is JSON by now):
 /// 201 and a Success Status once the pod is being deleted (see `registry::eviction`).
 fn evict(
     state: &ApiState,
@@ -291,13 +298,7 @@ fn evict(
     query: &Query,
     bytes: &[u8],
 ) -> Result<Response<Body>, ApiError> {
-    let eviction = if bytes.starts_with(super::protobuf::MAGIC) {
-        super::protobuf::decode(bytes, super::protobuf::EVICTION).ok_or_else(|| {
-            ApiError::bad_request("the body of the request could not be decoded as protobuf")
-        })?
-    } else {
-        decode(bytes)?
-    };
+    let eviction = decode(bytes)?;
     let body_name = eviction.pointer("/metadata/name").and_then(Value::as_str);
     if body_name.is_some_and(|n| !n.is_empty() && n != name) {
         return Err(ApiError::bad_request(
@@ -362,8 +363,33 @@ fn inject_fault(
     }
 }
 
+fn is_protobuf(content_type: &str) -> bool {
+    content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/vnd.kubernetes.protobuf")
+}
+
+/// The (apiVersion, kind) a protobuf body at `target` holds, for an envelope that does not
+/// say (client-go's always does).
+fn expected_type(target: &Target, method: &Method) -> Option<(String, &'static str)> {
+    let (rt, sub) = match target {
+        Target::Collection { rt, .. } => (*rt, None),
+        Target::Object { rt, sub, .. } => (*rt, sub.as_deref()),
+        _ => return None,
+    };
+    let (api_version, kind) = match (method, sub) {
+        (&Method::DELETE, _) => ("meta.k8s.io/v1", "DeleteOptions"),
+        (_, Some("scale")) => ("autoscaling/v1", "Scale"),
+        (_, Some("eviction")) => ("policy/v1", "Eviction"),
+        (_, Some("binding")) => ("v1", "Binding"),
+        _ => return Some((rt.api_version(), rt.kind)),
+    };
+    Some((api_version.to_string(), kind))
+}
+
 /// True for the Content-Types a create or update body may have (parameters such as
-/// `charset` aside): JSON and YAML. A missing one reads as JSON, as upstream's
+/// `charset` aside) once protobuf has been read into JSON: JSON and YAML. A missing one reads as JSON, as upstream's
 /// `NegotiateInputSerializer` takes the first supported type (client-go's scale client
 /// sends its PUT without one).
 fn decodable_body_type(content_type: &str) -> bool {

@@ -20,7 +20,9 @@
 //! | `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` | `kubectl auth whoami` |
 //! | `GET PUT /lab/faults` | the lab's fault-injection settings (not Kubernetes) |
 //!
-//! `{prefix}` is `/api/v1` or `/apis/{group}/{version}`.
+//! `{prefix}` is `/api/v1` or `/apis/{group}/{version}`. Bodies may be JSON, YAML or, for
+//! create, update, delete and the POST subresources, protobuf (read into JSON on arrival,
+//! see `protobuf`); answers are JSON.
 
 mod access;
 mod auth;

@@ -60,11 +60,15 @@ pub fn record(
         field_manager: component.to_string(),
         ..WriteOptions::default()
     };
-    // Repeats of the same event bump its count rather than adding a new one.
+    let object_name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("object");
+    // Repeats of the same event bump its count rather than adding a new one. Events are
+    // named `<object>.<suffix>`, so only this object's are read, not every event.
     let existing = registry
         .store()
-        .list(events, Some(ns))
-        .0
+        .list_prefixed(events, ns, &format!("{object_name}."))
         .into_iter()
         .find(|e| {
             e.pointer("/involvedObject/uid").and_then(Value::as_str) == Some(uid)
@@ -85,10 +89,6 @@ pub fn record(
         let _ = registry.update(events, ns, &name, updated, Subresource::Main, &opts);
         return;
     }
-    let object_name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("object");
     let nanos = jiff::Timestamp::now().as_nanosecond();
     let mut source = json!({"component": component});
     if let Some(h) = host {

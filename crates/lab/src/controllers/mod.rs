@@ -42,7 +42,7 @@ pub fn spawn_all(registry: &Registry, cancel: &CancellationToken, workloads: boo
     tokio::spawn(runtime::run(
         registry.clone(),
         cancel.clone(),
-        replicaset::ReplicaSetController,
+        replicaset::ReplicaSetController::default(),
     ));
     tokio::spawn(runtime::run(
         registry.clone(),

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::events::{EventType, record};
 use super::runtime::{
-    Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key, key_of, labels_of,
-    resource, typed, writer,
+    Decoded, Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key, key_of,
+    labels_of, resource, typed, writer,
 };
 use crate::kinds::ResourceType;
 use crate::registry::{DeleteOptions, Registry, Subresource, WriteOptions};
@@ -37,8 +37,11 @@ fn now() -> k8s_openapi::jiff::Timestamp {
     k8s_openapi::jiff::Timestamp::now()
 }
 
-/// The ReplicaSet controller.
-pub struct ReplicaSetController;
+/// The ReplicaSet controller, with the typed pods it has already decoded.
+#[derive(Default)]
+pub struct ReplicaSetController {
+    pods: Decoded<Pod>,
+}
 
 impl Reconciler for ReplicaSetController {
     fn name(&self) -> &'static str {
@@ -76,7 +79,8 @@ impl Reconciler for ReplicaSetController {
         let Some(rs) = typed::<ReplicaSet>(&raw) else {
             return Requeue::OnChange;
         };
-        sync(&rs, &raw, cache, registry).unwrap_or(Requeue::After(RETRY))
+        self.pods.forget_gone(pod_type(), cache);
+        sync(&rs, &raw, cache, registry, &mut self.pods).unwrap_or(Requeue::After(RETRY))
     }
 }
 
@@ -130,29 +134,37 @@ fn pod_from_template(rs: &ReplicaSet) -> Value {
     })
 }
 
+/// The uid in an object's controller ownerReference, read without decoding the object.
+fn controller_uid(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .map(|r| r.get("uid").and_then(Value::as_str).unwrap_or(""))
+}
+
 fn sync(
     rs: &ReplicaSet,
     raw: &Value,
     cache: &Informer,
     registry: &Registry,
+    decoded: &mut Decoded<Pod>,
 ) -> Result<Requeue, ()> {
     let ns = rs.metadata.namespace.clone().unwrap_or_default();
     let uid = rs.metadata.uid.clone().unwrap_or_default();
     let selector = rs.spec.as_ref().map(|s| &s.selector);
-    let mut owned: Vec<Pod> = Vec::new();
+    let mut owned: Vec<std::sync::Arc<Pod>> = Vec::new();
     for p in cache.list(pod_type(), Some(&ns)) {
-        let Some(pod) = typed::<Pod>(&p) else {
+        // Other controllers' pods are most of a namespace: skip them before decoding.
+        match controller_uid(&p) {
+            Some(u) if u != uid => continue,
+            _ => {}
+        }
+        let Some(pod) = decoded.get(&p) else {
             continue;
         };
-        let controller = pod
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .find(|o| o.controller == Some(true));
-        match controller {
-            Some(o) if o.uid == uid => owned.push(pod),
-            Some(_) => {}
+        match controller_uid(&p) {
+            Some(_) => owned.push(pod),
             None => {
                 let l = pod.metadata.labels.clone().unwrap_or_default();
                 let adoptable = rs.metadata.deletion_timestamp.is_none()
@@ -173,7 +185,11 @@ fn sync(
     if rs.metadata.deletion_timestamp.is_some() {
         return Ok(Requeue::OnChange);
     }
-    let active: Vec<&Pod> = owned.iter().filter(|p| podsem::is_pod_active(p)).collect();
+    let active: Vec<&Pod> = owned
+        .iter()
+        .map(|p| p.as_ref())
+        .filter(|p| podsem::is_pod_active(p))
+        .collect();
     let want = rs
         .spec
         .as_ref()
@@ -236,7 +252,7 @@ fn sync(
             }
         }
     }
-    write_status(rs, raw, registry, failure)
+    write_status(rs, raw, registry, decoded, failure)
 }
 
 /// `getIndirectlyRelatedPods`: the pods selected by every ReplicaSet with the same controller
@@ -296,25 +312,20 @@ fn write_status(
     rs: &ReplicaSet,
     raw: &Value,
     registry: &Registry,
+    decoded: &mut Decoded<Pod>,
     failure: Option<(String, String)>,
 ) -> Result<Requeue, ()> {
     let ns = rs.metadata.namespace.clone().unwrap_or_default();
     let uid = rs.metadata.uid.clone().unwrap_or_default();
-    let pods: Vec<Pod> = registry
+    let pods: Vec<std::sync::Arc<Pod>> = registry
         .store()
         .list(pod_type(), Some(&ns))
         .0
         .iter()
-        .filter_map(|p| typed::<Pod>(p))
-        .filter(|p| {
-            p.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid && o.controller == Some(true))
-        })
+        .filter(|p| controller_uid(p) == Some(uid.as_str()))
+        .filter_map(|p| decoded.get(p))
         .collect();
-    let refs: Vec<&Pod> = pods.iter().collect();
+    let refs: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
     let counts = podsem::rs_status(rs, &refs, now());
     let mut status = raw.get("status").cloned().unwrap_or(json!({}));
     let non_zero = |n: i32| if n == 0 { Value::Null } else { json!(n) };

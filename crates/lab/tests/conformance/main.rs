@@ -1,5 +1,6 @@
 //! Conformance of the lab with the Kubernetes API, checked with the clients that matter:
-//! the real kube-rs client (kube 5, k8s-openapi `v1_33`) and the real `/usr/bin/kubectl`.
+//! the real kube-rs client (kube 5, k8s-openapi `v1_33`), the real `/usr/bin/kubectl` and the
+//! official Python client (`python_client`).
 //!
 //! Every test starts its own lab on port 0 and asserts outcomes (cluster state and what the
 //! client shows), never the order of API calls. Tests that need a module still being
@@ -23,6 +24,9 @@ mod kubectl_patch;
 mod manifests;
 mod metrics;
 mod pod_logs;
+mod protobuf;
+mod python_client;
+mod scale_down;
 mod scheduling;
 mod support;
 mod termination;

@@ -109,6 +109,23 @@ async fn a_write_body_that_is_not_json_or_yaml_gets_415_and_a_missing_type_reads
 }
 
 #[tokio::test]
+async fn a_protobuf_body_of_an_unknown_kind_gets_415_and_a_broken_one_400() {
+    let lab = api_lab().await;
+    const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+    // `k8s\0`, then runtime.Unknown{typeMeta{apiVersion: "example.com/v1", kind: "Widget"}}.
+    let type_meta = [&[10, 14][..], b"example.com/v1", &[18, 6], b"Widget"].concat();
+    let widget = [&b"k8s\0"[..], &[10, type_meta.len() as u8], &type_meta].concat();
+    let refused = post(&lab, CONFIGMAPS, Some(PROTOBUF), &widget).await;
+    assert_eq!(refused.status, 415, "{refused:?}");
+    assert_eq!(
+        message(&refused),
+        "the lab cannot read Widget (example.com/v1) from protobuf; send it as JSON"
+    );
+    let cut = post(&lab, CONFIGMAPS, Some(PROTOBUF), b"k8s\0\x12\x09\x01").await;
+    assert_eq!(cut.status, 400, "{cut:?}");
+}
+
+#[tokio::test]
 async fn configmap_data_over_1_mib_and_annotations_over_256_kib_get_422() {
     let lab = api_lab().await;
     let data = |name: &str, n: usize| {
