@@ -98,10 +98,9 @@ async fn every_namespace_has_a_default_service_account_and_more_can_be_added() {
     )
     .await
     .expect("watch");
-    let builder =
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: builder\n  namespace: team\n";
+    // kubectl's generator sends the ServiceAccount as protobuf.
     let out = k
-        .run(&["apply", "-f", &k.file("sa.yaml", builder)])
+        .run(&["create", "serviceaccount", "builder", "-n", "team"])
         .await
         .ok();
     assert_eq!(out.trim(), "serviceaccount/builder created");
