@@ -230,6 +230,7 @@ impl Lab {
             token: Arc::from(access.token.as_str()),
             read_timeout: config.read_timeout,
             metrics: Arc::default(),
+            containers: kubelets.containers(),
         };
         controllers::spawn_all(&registry, &shutdown, config.controllers);
         if let Some(path) = &config.prometheus_targets {

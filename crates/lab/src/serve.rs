@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How connections are served.
 #[derive(Clone)]
@@ -27,14 +27,17 @@ pub struct ServeOptions {
 }
 
 /// Serves `app` on `listener` until `shutdown`, then lets open requests finish for a few
-/// seconds (watch streams end on `shutdown` themselves).
+/// seconds (watch streams end on `shutdown` themselves). Connections may be upgraded
+/// (websockets for exec, attach and port-forward, see `api::streaming`).
 pub async fn run(
     listener: TcpListener,
     app: Router,
     options: ServeOptions,
     shutdown: CancellationToken,
 ) {
-    let graceful = GracefulShutdown::new();
+    // hyper-util's graceful watcher does not take upgradeable connections: each connection
+    // task shuts its connection down itself, and the tracker waits for them.
+    let tracker = TaskTracker::new();
     let acceptor = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
         let tcp = tokio::select! {
@@ -50,9 +53,9 @@ pub async fn run(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let (app, acceptor, watcher) = (app.clone(), acceptor.clone(), graceful.watcher());
+        let (app, acceptor, stop) = (app.clone(), acceptor.clone(), shutdown.clone());
         let read_timeout = options.read_timeout;
-        tokio::spawn(async move {
+        tracker.spawn(async move {
             let service = TowerToHyperService::new(app);
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
@@ -64,16 +67,42 @@ pub async fn run(
                     else {
                         return;
                     };
-                    let conn = http.serve_connection(TokioIo::new(tls), service);
-                    let _ = watcher.watch(conn).await;
+                    let conn = http
+                        .serve_connection(TokioIo::new(tls), service)
+                        .with_upgrades();
+                    until_shutdown(conn, &stop).await;
                 }
                 None => {
-                    let conn = http.serve_connection(TokioIo::new(tcp), service);
-                    let _ = watcher.watch(conn).await;
+                    let conn = http
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .with_upgrades();
+                    until_shutdown(conn, &stop).await;
                 }
             }
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
+}
+
+/// Serves one connection; on `shutdown` it finishes the request in flight and closes.
+async fn until_shutdown<I, S, B>(
+    conn: hyper::server::conn::http1::UpgradeableConnection<I, S>,
+    shutdown: &CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }

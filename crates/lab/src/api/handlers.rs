@@ -271,9 +271,8 @@ async fn object(
             let bytes = body_bytes(state, body).await?;
             evict(state, ns, name, query, &bytes)
         }
-        (Some(sub @ ("exec" | "attach" | "portforward" | "ephemeralcontainers")), _)
-            if rt.plural == "pods" =>
-        {
+        // exec, attach and portforward have routes of their own (`streaming`, `portforward`).
+        (Some(sub @ "ephemeralcontainers"), _) if rt.plural == "pods" => {
             reg.get(rt, ns, name)?;
             Err(ApiError::unsupported(
                 unsupported_message(sub),
@@ -318,14 +317,8 @@ fn evict(
 }
 
 /// The one line the lab answers for a pod subresource it does not implement.
-fn unsupported_message(sub: &str) -> String {
-    let (what, commands) = match sub {
-        "exec" => ("exec", "kubectl exec, cp"),
-        "attach" => ("attach", "kubectl attach"),
-        "portforward" => ("port-forward", "kubectl port-forward"),
-        _ => ("ephemeral containers", "kubectl debug"),
-    };
-    format!("the lab does not support {what} yet ({commands})")
+fn unsupported_message(_sub: &str) -> String {
+    "the lab does not support ephemeral containers yet (kubectl debug)".to_string()
 }
 
 fn subresource(sub: Option<&str>) -> Result<Subresource, ApiError> {

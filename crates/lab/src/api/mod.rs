@@ -16,6 +16,8 @@
 //! | `GET PUT PATCH .../{name}/status`, `.../{name}/scale` | subresources |
 //! | `GET /api/v1/namespaces/{ns}/pods/{name}/log` | container logs (from the kubelet) |
 //! | `POST /api/v1/namespaces/{ns}/pods/{name}/binding` | bind a pod to a node |
+//! | `GET /api/v1/namespaces/{ns}/pods/{name}/exec`, `.../attach` | websocket `v5.channel.k8s.io` (see `streaming`) |
+//! | `GET /api/v1/namespaces/{ns}/pods/{name}/portforward` | SPDY/3.1 tunnelled in a websocket (see `portforward`) |
 //! | `POST /apis/authorization.k8s.io/v1/selfsubject{access,rules}reviews` | `kubectl auth can-i` (see `access`) |
 //! | `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` | `kubectl auth whoami` |
 //! | `GET PUT /lab/faults` | the lab's fault-injection settings (not Kubernetes) |
@@ -33,9 +35,13 @@ pub mod metrics;
 mod openapi;
 mod paths;
 mod pod_log;
+mod portforward;
+mod portforward_channels;
 mod protobuf;
 pub mod query;
 mod respond;
+mod spdy;
+mod streaming;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -69,6 +75,8 @@ pub struct ApiState {
     pub read_timeout: std::time::Duration,
     /// Request and watch counters behind `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The kubelets' running containers (exec, attach, port-forward).
+    pub containers: crate::kubelet::exec::Containers,
 }
 
 /// The largest request body accepted, as upstream's `MaxRequestBodyBytes` (3 MiB).
@@ -115,6 +123,7 @@ pub fn router(state: ApiState) -> Router {
             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
             post(access::subject_review),
         )
+        .merge(streaming_routes(&state))
         .route("/api/{*rest}", any(handlers::resource))
         .route("/apis/{*rest}", any(handlers::resource))
         .fallback(any(|| async {
@@ -125,6 +134,19 @@ pub fn router(state: ApiState) -> Router {
             auth::require_token,
         ))
         .with_state(state)
+}
+
+/// exec, attach and portforward: websocket upgrades, counted as CONNECT requests.
+fn streaming_routes(state: &ApiState) -> Router<ApiState> {
+    let pod = "/api/v1/namespaces/{ns}/pods/{name}";
+    Router::new()
+        .route(&format!("{pod}/exec"), any(streaming::exec))
+        .route(&format!("{pod}/attach"), any(streaming::attach))
+        .route(&format!("{pod}/portforward"), any(portforward::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            streaming::count_connect,
+        ))
 }
 
 fn accept(req: &Request) -> String {

@@ -32,7 +32,8 @@ const SUBRESOURCES: &[&str] = &[
     "binding",
     "finalize",
     "eviction",
-    // Pod subresources the lab answers with a Status saying it does not support them.
+    // Pod subresources: exec, attach and portforward have routes of their own (websockets);
+    // ephemeralcontainers answers a Status saying the lab does not support it.
     "exec",
     "attach",
     "portforward",

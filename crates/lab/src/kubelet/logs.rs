@@ -24,10 +24,10 @@ use crate::logs::{LogRequest, LogSource, LogStream};
 
 /// One attempt's log file; readers are told when it grows and when it is complete.
 pub struct LogFile {
-    path: PathBuf,
+    pub(super) path: PathBuf,
     file: Mutex<Option<std::fs::File>>,
     /// (bytes written, finished)
-    progress: watch::Sender<(u64, bool)>,
+    pub(super) progress: watch::Sender<(u64, bool)>,
 }
 
 impl LogFile {
@@ -131,7 +131,7 @@ fn spend(chunk: Bytes, budget: &mut Option<u64>) -> Option<Bytes> {
 }
 
 /// Reads the complete lines from `offset`; returns them and the new offset.
-fn read_from(path: &PathBuf, offset: u64) -> (Vec<u8>, u64) {
+pub(super) fn read_from(path: &PathBuf, offset: u64) -> (Vec<u8>, u64) {
     let mut buf = Vec::new();
     if let Ok(mut f) = std::fs::File::open(path)
         && f.seek(SeekFrom::Start(offset)).is_ok()
@@ -154,6 +154,10 @@ pub struct PodLogs {
     pub attempts: HashMap<String, Vec<Arc<LogFile>>>,
     /// Why a container without an attempt is waiting (for the error message).
     pub waiting: HashMap<String, String>,
+    /// The pod's IP (port-forward connects there).
+    pub pod_ip: Option<std::net::Ipv4Addr>,
+    /// Each started container's latest process spec and exit, for exec and attach.
+    pub running: HashMap<String, super::exec::Started>,
 }
 
 /// Every pod's logs on every node of the lab, by (namespace, pod name).

@@ -9,6 +9,7 @@
 //! | image -> runner table | `images.rs` | image pull |
 //! | container spec -> process spec, /tmp rule, env | `spec.rs` | `kuberuntime_container.go`, `envVarsToMap` |
 //! | process groups, logs capture | `process.rs`, `logs.rs` | CRI runtime, CRI log files |
+//! | exec, attach, port-forward targets | `exec.rs` | CRI `Exec`, `Attach`, `PortForward` |
 //! | memory limits: sampled RSS, SIGKILL, `OOMKilled` | `memory.rs` | cgroup `memory.max`, the kernel's OOM killer |
 //! | probes: thresholds / running them | `probe.rs` / `prober.rs` | `prober/worker.go` |
 //! | back-off | `backoff.rs` | `flowcontrol.Backoff` |
@@ -22,6 +23,7 @@
 
 pub mod admission;
 pub mod backoff;
+pub mod exec;
 pub mod heartbeat;
 pub mod images;
 mod init;
@@ -188,6 +190,11 @@ impl Kubelets {
     /// The logs of every pod, for the API's `pods/{name}/log`.
     pub fn log_source(&self) -> Arc<dyn crate::logs::LogSource> {
         Arc::new(self.shared.logs.clone())
+    }
+
+    /// The running containers, for the API's exec, attach and port-forward.
+    pub fn containers(&self) -> exec::Containers {
+        exec::Containers::new(self.shared.logs.clone(), self.shared.groups.clone())
     }
 
     /// Kills every container and probe process at once and removes the state directory

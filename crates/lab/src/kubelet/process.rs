@@ -48,7 +48,7 @@ struct Group {
 }
 
 impl Groups {
-    fn add(&self, pgid: i32, memory_limit: Option<u64>) {
+    pub(super) fn add(&self, pgid: i32, memory_limit: Option<u64>) {
         if let Ok(mut g) = self.0.lock() {
             g.insert(
                 pgid,
@@ -168,7 +168,9 @@ pub fn signal(pgid: i32, sig: Signal) {
 }
 
 /// The guard around every process: it refuses to run orphaned (its parent is not the lab
-/// that started it, `$1`), on SIGUSR2 (the lab died) it kills its process group; SIGTERM
+/// that started it, `$1`), on SIGUSR2 (the lab died) it kills its process group; the
+/// process gets the guard's stdin through fd 3 (a shell without job control gives a
+/// background job /dev/null, and `kubectl exec -i` needs the pipe); SIGTERM
 /// from the kubelet reaches the whole group, the guard outlives the process it runs and
 /// exits with that process's status. The guard catches SIGTERM only once the process is
 /// started: a process forked while a trap is set starts with it (dash drops a signal that
@@ -178,8 +180,10 @@ pub fn signal(pgid: i32, sig: Signal) {
 const GUARD: &str = r#"[ "$PPID" = "$1" ] || exit 125
 shift
 trap 'kill -KILL 0' USR2
-"$@" &
+exec 3<&0
+"$@" <&3 3<&- &
 pid=$!
+exec 3<&-
 trap ':' TERM
 while :; do wait "$pid"; st=$?; kill -0 "$pid" 2>/dev/null || exit "$st"; done"#;
 
@@ -260,7 +264,7 @@ async fn copy_lines<R: AsyncRead + Unpin>(reader: R, stream: &'static str, log: 
 }
 
 /// Exit code as a shell reports it: the status, or 128 + signal.
-fn code_of(status: std::process::ExitStatus) -> i32 {
+pub(super) fn code_of(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status
         .code()

@@ -267,6 +267,17 @@ impl Worker {
                 );
             }
         };
+        // What exec and attach find for this container from now on.
+        let exec_view = super::exec::Started {
+            spec: spec.clone(),
+            log: log.clone(),
+            exit: started.exit.clone(),
+        };
+        self.shared.logs.with(|m| {
+            if let Some(p) = m.get_mut(&key) {
+                p.running.insert(name.clone(), exec_view);
+            }
+        });
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let has_startup = c.spec.get("startupProbe").is_some();
         let started_flag = Arc::new(AtomicBool::new(!has_startup));

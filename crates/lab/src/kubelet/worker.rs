@@ -226,6 +226,7 @@ impl Worker {
                         .filter(|c| c.kind != Kind::App)
                         .map(|c| c.name.clone())
                         .collect(),
+                    pod_ip: ip,
                     ..PodLogs::default()
                 },
             )

@@ -155,6 +155,7 @@ impl Registry {
         *obj = resources::validation::decode(rt.plural, obj)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         resources::defaults::apply_defaults(rt.plural, obj);
+        resources::admission::mutate(rt.plural, obj, old.is_none());
         let causes = resources::validation::validate(rt.plural, obj, old);
         if !causes.is_empty() {
             let name = meta::name_of(obj);

@@ -5,8 +5,8 @@
 //!
 //! A few values that a real cluster sets outside defaulting are included because clients display
 //! them: a Service's `ipFamilies`/`ipFamilyPolicy` (set by the IP allocator) and a Namespace's
-//! `kubernetes.io/metadata.name` label. Admission-plugin fields (`serviceAccountName`,
-//! tolerations, `priority`) are not.
+//! `kubernetes.io/metadata.name` label. Admission plugins (default tolerations, priority) are
+//! in `admission`.
 
 use serde_json::{Map, Value, json};
 

@@ -5,6 +5,7 @@
 //! the store keeps, keyed by the plural resource name, so the API layer can call it on any request
 //! path without knowing the typed structs.
 
+pub mod admission;
 pub mod conversion;
 pub mod defaults;
 mod defaults_more;

@@ -8,6 +8,7 @@
 
 mod disruption;
 mod errors;
+mod exec;
 mod faults;
 mod fidelity;
 mod hpa;
@@ -15,6 +16,7 @@ mod init_containers;
 mod kube_client;
 mod kube_delete;
 mod kube_edges;
+mod kube_exec;
 mod kube_patch;
 mod kube_watch;
 mod kubectl;

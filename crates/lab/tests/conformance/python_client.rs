@@ -1,6 +1,7 @@
 //! The lab through the official Python `kubernetes` client (PyPI), where that client found
 //! gaps: `/version/`, `/api/` and `/apis/` with their trailing slash, log options, Secret
-//! `stringData`, `events.k8s.io` lists, 410 on a compacted watch, and a Deployment's life.
+//! `stringData`, `events.k8s.io` lists, 410 on a compacted watch, a Deployment's life, and
+//! exec (`kubernetes.stream`, websocket `v4.channel.k8s.io`).
 //! Each test runs one check of `tests/python/client_checks.py` against a lab of its own.
 //!
 //! The interpreter is `ROLLOUT_PYTHON` when set (`.ci/run` sets it); else a virtual
@@ -130,4 +131,9 @@ async fn python_watch_from_a_compacted_resource_version_raises_410() {
 #[tokio::test]
 async fn python_deployment_create_list_patch_and_delete_work() {
     check(&lab().await, "deployment_crud").await;
+}
+
+#[tokio::test]
+async fn python_exec_streams_output_and_the_exit_code_over_v4_websockets() {
+    check(&lab().await, "pod_exec").await;
 }

@@ -420,3 +420,31 @@ async fn required_pod_affinity_places_a_pod_beside_the_pods_it_selects() {
     apply(&k, "cache", &pod_yaml("cache", "  nodeName: lab-node-3")).await;
     wait_for(&k, "pod/web", "{.spec.nodeName}", "lab-node-3").await;
 }
+
+#[tokio::test]
+async fn a_pod_read_back_carries_the_default_admission_tolerations_and_priority() {
+    let lab = lab(1, &[]).await;
+    let Some(k) = lab.kubectl() else { return };
+    let own =
+        "  tolerations:\n  - key: nvidia.com/gpu\n    operator: Exists\n    effect: NoSchedule";
+    apply(&k, "admitted", &pod_yaml("admitted", own)).await;
+    let tolerations = get(
+        &k,
+        "pod/admitted",
+        "{range .spec.tolerations[*]}{.key}:{.effect}:{.tolerationSeconds} {end}",
+    )
+    .await;
+    assert_eq!(
+        tolerations.trim(),
+        "nvidia.com/gpu:NoSchedule: node.kubernetes.io/not-ready:NoExecute:300 \
+         node.kubernetes.io/unreachable:NoExecute:300",
+        "the pod's own toleration first, then DefaultTolerationSeconds' two"
+    );
+    let priority = get(
+        &k,
+        "pod/admitted",
+        "{.spec.priority} {.spec.preemptionPolicy}",
+    )
+    .await;
+    assert_eq!(priority, "0 PreemptLowerPriority");
+}

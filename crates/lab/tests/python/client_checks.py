@@ -15,6 +15,7 @@ import sys
 import time
 
 from kubernetes import client, config, watch
+from kubernetes.stream import stream
 from kubernetes.client.rest import ApiException
 
 NS = "default"
@@ -188,6 +189,56 @@ def deployment_crud():
     until("the Deployment to be gone", gone)
 
 
+def pod_exec():
+    """`stream(connect_get_namespaced_pod_exec)`: the client's websocket `v4.channel.k8s.io`."""
+    core = client.CoreV1Api()
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "box"},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "busybox",
+                    "env": [{"name": "GREETING", "value": "hello from python"}],
+                    "command": ["sh", "-c", "touch /tmp/ready; exec sleep 3600"],
+                }
+            ],
+        },
+    }
+    core.create_namespaced_pod(NS, pod)
+    until(
+        "the pod to run",
+        lambda: core.read_namespaced_pod("box", NS).status.phase == "Running",
+    )
+    out = stream(
+        core.connect_get_namespaced_pod_exec,
+        "box",
+        NS,
+        command=["sh", "-c", "echo $GREETING; ls /tmp/ready"],
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+    )
+    assert out == "hello from python\n/tmp/ready\n", repr(out)
+    resp = stream(
+        core.connect_get_namespaced_pod_exec,
+        "box",
+        NS,
+        command=["sh", "-c", "exit 3"],
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+        _preload_content=False,
+    )
+    resp.run_forever(timeout=DEADLINE)
+    assert resp.returncode == 3, resp.returncode
+
+
 CHECKS = {
     f.__name__: f
     for f in [
@@ -198,6 +249,7 @@ CHECKS = {
         events_api,
         watch_expired,
         deployment_crud,
+        pod_exec,
     ]
 }
 
