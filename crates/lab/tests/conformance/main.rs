@@ -20,6 +20,8 @@ mod kube_exec;
 mod kube_patch;
 mod kube_watch;
 mod kubectl;
+mod kubectl_explain;
+mod kubectl_kinds;
 mod kubectl_patch;
 mod manifests;
 mod metrics;
