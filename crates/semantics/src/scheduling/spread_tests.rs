@@ -76,9 +76,12 @@ fn three_zones(a: usize, b: usize, c: usize) -> Vec<(Node, Vec<Pod>)> {
         .collect()
 }
 
+/// Pods already in zones a, b and c, the constraint's maxSkew, and the nodes admitted.
+type SkewCase = ((usize, usize, usize), i32, &'static [&'static str]);
+
 #[test]
 fn skew_is_the_domain_count_plus_self_minus_the_global_minimum() {
-    let cases: [((usize, usize, usize), i32, &[&str]); 4] = [
+    let cases: [SkewCase; 4] = [
         ((0, 0, 0), 1, &["n1", "n2", "n3"]),
         ((1, 0, 0), 1, &["n2", "n3"]),
         ((2, 1, 1), 1, &["n2", "n3"]),
