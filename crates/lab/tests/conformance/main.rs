@@ -28,5 +28,6 @@ mod protobuf;
 mod python_client;
 mod scale_down;
 mod scheduling;
+mod scheduling_spread;
 mod support;
 mod termination;
