@@ -30,5 +30,6 @@ mod protobuf;
 mod python_client;
 mod scale_down;
 mod scheduling;
+mod scheduling_spread;
 mod support;
 mod termination;
