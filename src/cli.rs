@@ -161,7 +161,7 @@ pub enum Command {
     /// Restart every pod of a Deployment by a rolling update, and follow it.
     Restart(ResumeArgs),
     /// Cut a Service over to another Deployment (blue-green), swap it back, or show its sides.
-    Bluegreen(BlueGreenArgs),
+    Bluegreen(Box<BlueGreenArgs>),
     /// The local lab cluster: a Kubernetes API with controllers and a kubelet on this machine.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -363,9 +363,9 @@ pub struct BlueGreenArgs {
     /// The full flow: create or update a Service NAME selecting only the idle side, for tests before the swap.
     #[arg(long, value_name = "NAME")]
     pub preview_service: Option<String>,
-    /// The full flow: a shell command run before the swap; the swap happens only if it exits 0.
-    #[arg(long, value_name = "CMD")]
-    pub verify: Option<String>,
+    /// The full flow: the gates the idle side must pass before the swap (`{pod_ip}` is each of its ready pods; a command also gets ROLLOUT_SERVICE and ROLLOUT_PREVIEW_SERVICE).
+    #[command(flatten)]
+    pub gates: crate::gates::GateArgs,
     /// The full flow: how long the old side keeps its pods after the swap before it is scaled to 0, or `forever`.
     #[arg(long, value_name = "DUR|forever", default_value = "5m")]
     pub keep_old: String,

@@ -6,12 +6,12 @@
 //! old side) is `flow`, ending in the same swap; the old side's window is `keep_old`.
 
 mod flow;
+mod gate;
 mod io;
 mod keep_old;
 mod report;
 mod rollback;
 mod status;
-mod verify;
 mod watch;
 
 use std::time::{Duration, Instant};
@@ -92,6 +92,23 @@ pub async fn run(
     {
         deployment_name(n)?;
     }
+    let full_flow = !(args.images.is_empty() && args.env.is_empty() && args.patch.is_none());
+    // The gates of `update --steps`, checked before anything is sent.
+    let gates = args.gates.gates().map_err(|e| {
+        CliError::usage(
+            e,
+            Some("see `rollout bluegreen --help` for the gate flags".into()),
+        )
+    })?;
+    if !gates.is_empty() && !full_flow {
+        return Err(CliError::usage(
+            "the gates (--verify, --verify-http, --verify-prometheus) run in the full flow, before its swap",
+            Some(
+                "give the change (--image, --env or --patch), or run `rollout verify DEPLOYMENT` before `--to`"
+                    .into(),
+            ),
+        ));
+    }
     if args.preview_replicas.is_some_and(|n| n < 1) {
         return Err(CliError::usage(
             "--preview-replicas must be at least 1",
@@ -114,7 +131,6 @@ pub async fn run(
         timeout: args.timeout,
         resource_version: args.resource_version.clone(),
     };
-    let full_flow = !(args.images.is_empty() && args.env.is_empty() && args.patch.is_none());
     let result = match to {
         None if full_flow => {
             let f = flow::Flow {
@@ -125,7 +141,7 @@ pub async fn run(
                 },
                 preview_replicas: args.preview_replicas,
                 preview_service: args.preview_service.clone(),
-                verify: args.verify.clone(),
+                gates,
                 keep_old,
                 wait_scale_down: args.wait_scale_down,
                 on_failure: args.on_failure,

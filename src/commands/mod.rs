@@ -84,7 +84,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Status(args) if bluegreen::is_service(args.target.target.as_deref()) => {
             bluegreen::status_of(&cli.cluster, &printer, args.target.target.as_deref()).await
         }
-        Command::Bluegreen(args) => bluegreen::run(&cli.cluster, &printer, args).await,
+        Command::Bluegreen(args) => bluegreen::run(&cli.cluster, &printer, *args).await,
         Command::Status(args) => status::run(&cli.cluster, &printer, args).await,
         Command::Undo(args) => undo::run(&cli.cluster, &printer, args).await,
         Command::Resume(args) => {

@@ -72,6 +72,7 @@ pub async fn run(
         deployment: name.clone(),
         step: String::new(),
         pods: gates::new_pods(&snap),
+        extra: Vec::new(),
     };
     printer.info(&format!(
         "verifying deployment {name}: {} gate(s), {} new pod(s) ready",

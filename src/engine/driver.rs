@@ -116,6 +116,7 @@ pub async fn drive(
                         deployment: name.to_string(),
                         step,
                         pods: gates::new_pods(&last),
+                        extra: Vec::new(),
                     };
                     let prober = prober.clone();
                     measuring.push(Box::pin(async move {

@@ -10,14 +10,16 @@ use super::record::Context;
 pub fn env(ctx: &Context, round: u32) -> Vec<(&'static str, String)> {
     let names: Vec<&str> = ctx.pods.iter().map(|p| p.name.as_str()).collect();
     let ips: Vec<&str> = ctx.pods.iter().filter_map(|p| p.ip.as_deref()).collect();
-    vec![
+    let mut vars = vec![
         ("ROLLOUT_NAMESPACE", ctx.namespace.clone()),
         ("ROLLOUT_DEPLOYMENT", ctx.deployment.clone()),
         ("ROLLOUT_STEP", ctx.step.clone()),
         ("ROLLOUT_NEW_PODS", names.join(" ")),
         ("ROLLOUT_NEW_POD_IPS", ips.join(" ")),
         ("ROLLOUT_GATE_ROUND", round.to_string()),
-    ]
+    ];
+    vars.extend(ctx.extra.iter().cloned());
+    vars
 }
 
 /// How a command ended.
@@ -121,6 +123,7 @@ mod tests {
                     ip: None,
                 },
             ],
+            extra: vec![("ROLLOUT_SERVICE", "shop".into())],
         }
     }
 
@@ -134,6 +137,11 @@ mod tests {
         assert_eq!(get("ROLLOUT_NEW_PODS"), Some("web-a web-b"));
         assert_eq!(get("ROLLOUT_NEW_POD_IPS"), Some("127.42.0.2"));
         assert_eq!(get("ROLLOUT_GATE_ROUND"), Some("2"));
+        assert_eq!(
+            get("ROLLOUT_SERVICE"),
+            Some("shop"),
+            "a caller's own variables"
+        );
     }
 
     #[tokio::test]

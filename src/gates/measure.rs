@@ -167,7 +167,7 @@ impl Prober {
 }
 
 /// One gate of a [`run_gates`], as it ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateReport {
     pub gate: String,
     /// Pending when another gate decided first.

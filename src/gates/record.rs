@@ -141,6 +141,9 @@ pub struct Context {
     /// `2/3` in a stepped rollout; empty otherwise.
     pub step: String,
     pub pods: Vec<Pod>,
+    /// More variables a command gate sees, for what only one caller has (blue-green: the
+    /// Service being cut over and the preview Service).
+    pub extra: Vec<(&'static str, String)>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! and the Service exist; `rollout bluegreen shop --env VERSION=v2 ...` creates green from
 //! blue, follows it, swaps, and keeps or scales blue down. Also: a green that never becomes
 //! ready and a failed `--verify` get no traffic, and `kill -9` at several points followed by
-//! the same command completes the flow.
+//! the same command completes the flow. On the lab's model server: HTTP gates on the new
+//! side's pods and on the preview Service decide the swap.
 
 use std::time::Duration;
 
@@ -51,7 +52,7 @@ async fn get_opt(env: &Env, name: &str) -> Option<Deployment> {
 async fn the_full_flow_previews_verifies_swaps_and_scales_the_old_side_down() {
     let env = Env::start().await;
     blue_only(&env).await;
-    let verify = "test \"$ROLLOUT_TARGET\" = shop-green && test \"$ROLLOUT_PREVIEW_SERVICE\" = shop-preview && test $(echo $ROLLOUT_PODS | wc -w) -eq 1 && test -n \"$ROLLOUT_POD_IPS\"";
+    let verify = "test \"$ROLLOUT_DEPLOYMENT\" = shop-green && test \"$ROLLOUT_SERVICE\" = shop && test \"$ROLLOUT_PREVIEW_SERVICE\" = shop-preview && test $(echo $ROLLOUT_NEW_PODS | wc -w) -eq 1 && test -n \"$ROLLOUT_NEW_POD_IPS\"";
     let run = flow(
         &env,
         &[
@@ -81,7 +82,7 @@ async fn the_full_flow_previews_verifies_swaps_and_scales_the_old_side_down() {
     );
     assert_eq!(r["flow"]["created"], true, "{r}");
     assert_eq!(r["flow"]["change"], "env VERSION=v2");
-    assert_eq!(r["flow"]["verify"]["passed"], true, "{}", run.both());
+    assert_eq!(r["flow"]["verify"]["verdict"], "pass", "{}", run.both());
     assert!(
         r["flow"]["oldSide"]
             .as_str()
@@ -207,8 +208,14 @@ async fn a_new_side_that_fails_or_fails_verify_never_gets_traffic() {
     assert!(
         run.errors()
             .iter()
-            .any(|e| e.contains("failed --verify: --verify exited 3")),
+            .any(|e| e.contains("failed its gates: gate")
+                && e.contains("1 failed measurement(s), 0 tolerated")),
         "{}",
+        run.both()
+    );
+    assert!(
+        run.stderr.contains("(want exit 0): fail (checking)"),
+        "each measurement is shown as update shows it: {}",
         run.both()
     );
     assert_eq!(selector(&svc(&env, "shop").await), blue());
@@ -236,6 +243,87 @@ async fn a_dry_run_of_the_flow_changes_nothing() {
     let bad = flow(&env, &["--image", "busybox:1.37", "--keep-old", "soon"]).await;
     bad.expect_code(2);
     assert!(get_opt(&env, "shop-green").await.is_none());
+}
+
+/// SIGTERM (Ctrl-C, a CI cancellation) while a gate runs: the run stops before the swap
+/// (exit 5), the Service still selects blue and its record says `verifying`; the same
+/// command, with a gate that passes, resumes from there and swaps.
+#[tokio::test]
+async fn an_interrupt_while_the_gates_run_stops_before_the_swap_and_a_rerun_completes() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let env = Env::start().await;
+    blue_only(&env).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args([
+            "bluegreen",
+            "shop",
+            "--env",
+            "VERSION=v2",
+            "--stable-for",
+            "0",
+        ])
+        .args(["--verify", "exec sleep 120", "-o", "json"])
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rollout starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let mut seen = Vec::new();
+    let gating = tokio::time::timeout(DEADLINE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let found = line.contains("verifying deployment shop-green before the swap");
+            seen.push(line);
+            if found {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(gating.ok(), Some(true), "the gates began: {seen:?}");
+    let pid = child.id().expect("a pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM is sent");
+    while let Ok(Some(line)) = lines.next_line().await {
+        seen.push(line);
+    }
+    let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
+        .await
+        .expect("rollout ends")
+        .expect("wait works");
+    let stderr = seen.join("\n");
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("one JSON result");
+    assert_eq!(r["result"], "interrupted", "{r:#}\n{stderr}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("in phase verifying before the swap")),
+        "{r:#}"
+    );
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+    let s = svc(&env, "shop").await;
+    assert_eq!(annotation(&s.metadata, PHASE), Some("verifying"));
+
+    let run = flow(
+        &env,
+        &["--env", "VERSION=v2", "--verify", "true", "-o", "json"],
+    )
+    .await;
+    run.expect_code(0);
+    let r = run.json();
+    assert_eq!(r["result"], "swapped", "{}", run.both());
+    assert_eq!(r["flow"]["resumedFrom"], "verifying", "{r}");
+    assert_eq!(r["flow"]["verify"]["verdict"], "pass", "{r}");
+    assert_eq!(selector(&svc(&env, "shop").await), green());
 }
 
 /// Starts the flow in the background (green's pods take 3 s to become ready).
@@ -367,4 +455,184 @@ async fn kill_9_after_the_swap_then_the_same_command_scales_the_old_side_down() 
         "no second swap"
     );
     assert_eq!(annotation(&s.metadata, PHASE), Some("done"));
+}
+
+/// The seeds' blue side (model servers loading for 1 s) and the Service `inference`, plus
+/// a Service `inference-preview` (on blue until a flow points it at the new side); no green.
+async fn model_blue(env: &Env) {
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&crate::support::manifest_text("03-bluegreen.yaml"))
+            .expect("the manifest parses");
+    for doc in docs.into_iter().filter(|d| d.is_object()) {
+        if doc["metadata"]["name"] != "inference-green" {
+            env.apply_yaml(&doc.to_string()).await;
+        }
+    }
+    let mut preview = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "inference-preview"},
+        "spec": {"selector": {"app": "inference", "color": "blue"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+    });
+    if let Some(ports) = svc(env, "inference").await.spec.and_then(|s| s.ports) {
+        preview["spec"]["ports"] = json!(ports);
+    }
+    env.apply_yaml(&preview.to_string()).await;
+    env.wait_rolled_out("inference-blue").await;
+}
+
+/// The measurements of gate `i` in a flow's JSON result.
+fn measurements(r: &Value, i: usize) -> Vec<Value> {
+    r["flow"]["verify"]["gates"][i]["measurements"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// HTTP gates pass on each of green's pods (`{pod_ip}`) and on the preview Service's
+/// address, which answers from green alone: the swap happens, every measurement is shown
+/// on stderr and kept in the JSON result.
+#[tokio::test]
+async fn http_gates_on_the_new_sides_pods_and_its_preview_pass_and_the_swap_happens() {
+    let Some(env) = Env::lab_only("the lab's model-server image and a reachable ClusterIP").await
+    else {
+        return;
+    };
+    model_blue(&env).await;
+    let preview = format!(
+        "http://{}:80/v1/models/inference",
+        env.cluster_ip("inference-preview").await
+    );
+    let run = env
+        .rollout(&[
+            "bluegreen",
+            "inference",
+            "--env",
+            "VERSION=v2",
+            "--preview-service",
+            "inference-preview",
+            "--verify-http",
+            "http://{pod_ip}:8080/readyz",
+            "--verify-http",
+            &preview,
+            "--expect-body",
+            "",
+            "--expect-body",
+            r#""version":"v2""#,
+            // The lab's proxy follows the preview's endpoints with a short lag.
+            "--verify-max-failures",
+            "3",
+            "--verify-interval",
+            "1s",
+            "--stable-for",
+            "0",
+            "--keep-old",
+            "1h",
+            "-o",
+            "json",
+        ])
+        .await;
+    run.expect_code(0);
+    let r = run.json();
+    assert_eq!(r["result"], "swapped", "{}", run.both());
+    assert_eq!(r["flow"]["verify"]["verdict"], "pass", "{r:#}");
+    assert_eq!(
+        r["flow"]["verify"]["pods"].as_array().map(Vec::len),
+        Some(2),
+        "{r:#}"
+    );
+    let per_pod = measurements(&r, 0);
+    assert_eq!(per_pod.len(), 2, "one measurement per green pod: {r:#}");
+    assert!(
+        per_pod.iter().all(|m| m["verdict"] == "pass"
+            && m["value"] == 200
+            && m["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("inference-green-"))),
+        "{r:#}"
+    );
+    let through_preview = measurements(&r, 1);
+    assert_eq!(
+        through_preview.last().map(|m| &m["verdict"]),
+        Some(&json!("pass")),
+        "{r:#}"
+    );
+    assert_eq!(through_preview[0]["target"], json!(preview));
+    assert!(
+        run.stderr.contains("(want 2xx): pass"),
+        "measurements are shown: {}",
+        run.both()
+    );
+    assert_eq!(
+        selector(&svc(&env, "inference").await),
+        json!({"app": "inference", "color": "green"})
+    );
+}
+
+/// An HTTP gate that fails on green's pods: no swap (the Service's spec is as before; its
+/// resourceVersion moved only for the flow's own record, annotations `rollout.dev/flow-*`,
+/// which say it failed), green is scaled to 0 (`--on-failure rollback`), exit 4, and
+/// the failed measurements are the evidence in the JSON result.
+#[tokio::test]
+async fn a_failing_http_gate_leaves_the_service_untouched_and_the_new_side_scaled_to_zero() {
+    let Some(env) = Env::lab_only("the lab's model-server image").await else {
+        return;
+    };
+    model_blue(&env).await;
+    let before = svc(&env, "inference").await;
+    let run = env
+        .rollout(&[
+            "bluegreen",
+            "inference",
+            "--env",
+            "VERSION=v2",
+            "--verify-http",
+            "http://{pod_ip}:8080/no-such-path",
+            "--stable-for",
+            "0",
+            "-o",
+            "json",
+        ])
+        .await;
+    run.expect_code(4);
+    let r = run.json();
+    assert_eq!(r["result"], "verify-failed", "{}", run.both());
+    assert_eq!(r["flow"]["verify"]["verdict"], "fail", "{r:#}");
+    let ms = measurements(&r, 0);
+    assert!(
+        !ms.is_empty()
+            && ms
+                .iter()
+                .all(|m| m["value"] == 404 && m["verdict"] == "fail"),
+        "{r:#}"
+    );
+    assert!(
+        run.stderr.contains("(want 2xx): fail (HTTP 404)"),
+        "{}",
+        run.both()
+    );
+    let after = svc(&env, "inference").await;
+    assert_eq!(selector(&after), selector(&before));
+    assert_eq!(
+        serde_json::to_value(&after.spec).expect("a spec"),
+        serde_json::to_value(&before.spec).expect("a spec"),
+        "the Service's spec is untouched"
+    );
+    let annotations = |s: &Service| s.metadata.annotations.clone().unwrap_or_default();
+    let (was, now) = (annotations(&before), annotations(&after));
+    let changed: Vec<&String> = now
+        .iter()
+        .filter(|(k, v)| was.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .chain(was.keys().filter(|k| !now.contains_key(*k)))
+        .collect();
+    assert!(
+        changed
+            .iter()
+            .all(|k| k.starts_with("rollout.dev/flow-") || k.as_str() == "rollout.dev/keep-old"),
+        "only the flow's record changed: {changed:?}"
+    );
+    assert_eq!(annotation(&after.metadata, PHASE), Some("failed"));
+    assert_eq!(replicas(&env.get("inference-green").await), Some(0));
 }

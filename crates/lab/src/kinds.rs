@@ -1,6 +1,6 @@
 //! The resource types the lab serves, as data.
 //!
-//! One table drives discovery (legacy and aggregated), the OpenAPI stubs, routing and the
+//! One table drives discovery (legacy and aggregated), the OpenAPI documents, routing and the
 //! per-type rules (which types carry `generation`, which have `status` and `scale`
 //! subresources), so adding a type is one entry here.
 
@@ -175,6 +175,42 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
     ),
     rt("", "v1", "Secret", "secrets", "secret", &[], true),
+    rt(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        &["sa"],
+        true,
+    ),
+    with_status(rt(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        &["pvc"],
+        true,
+    )),
+    with_status(rt(
+        "",
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        "persistentvolume",
+        &["pv"],
+        false,
+    )),
+    workload(rt(
+        "",
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        "replicationcontroller",
+        &["rc"],
+        true,
+    )),
     workload(rt(
         "apps",
         "v1",
@@ -193,6 +229,43 @@ pub static RESOURCES: &[ResourceType] = &[
         &["rs"],
         true,
     )),
+    workload(rt(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        &["sts"],
+        true,
+    )),
+    ResourceType {
+        scale: false,
+        ..workload(rt(
+            "apps",
+            "v1",
+            "DaemonSet",
+            "daemonsets",
+            "daemonset",
+            &["ds"],
+            true,
+        ))
+    },
+    ResourceType {
+        scale: false,
+        ..workload(rt("batch", "v1", "Job", "jobs", "job", &[], true))
+    },
+    ResourceType {
+        scale: false,
+        ..workload(rt(
+            "batch",
+            "v1",
+            "CronJob",
+            "cronjobs",
+            "cronjob",
+            &["cj"],
+            true,
+        ))
+    },
     ResourceType {
         generation: true,
         unconditional_update: false,
@@ -242,6 +315,54 @@ pub static RESOURCES: &[ResourceType] = &[
         &["hpa"],
         true,
     ))),
+    ResourceType {
+        generation: true,
+        ..with_status(rt(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            "ingress",
+            &["ing"],
+            true,
+        ))
+    },
+    rt(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        &[],
+        false,
+    ),
+    rt(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        &[],
+        false,
+    ),
+    rt(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        "role",
+        &[],
+        true,
+    ),
+    rt(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        "rolebinding",
+        &[],
+        true,
+    ),
 ];
 
 /// Looks up a type by group, version and plural name.

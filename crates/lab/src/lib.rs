@@ -13,6 +13,7 @@
 //! event that kubectl and kube-rs see.
 
 pub mod api;
+pub mod bootstrap;
 pub mod controllers;
 pub mod error;
 pub mod kinds;
@@ -182,6 +183,7 @@ impl Lab {
         let registry = Registry::new(store);
         seed(
             &registry,
+            addr,
             config.nodes,
             &config.node_capacity,
             &config.node_layout,
@@ -351,9 +353,11 @@ impl Drop for Lab {
     }
 }
 
-/// The namespaces and nodes every cluster starts with.
+/// The namespaces, nodes, `kubernetes` Service and `default` ServiceAccounts every
+/// cluster starts with.
 fn seed(
     registry: &Registry,
+    api: std::net::SocketAddr,
     nodes: usize,
     capacity: &controllers::nodes::NodeCapacity,
     layout: &controllers::nodes::NodeLayout,
@@ -363,7 +367,8 @@ fn seed(
         ..WriteOptions::default()
     };
     let namespaces = kinds::find("", "v1", "namespaces").ok_or_else(ApiError::no_route)?;
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+    let initial = ["default", "kube-system", "kube-public", "kube-node-lease"];
+    for ns in initial {
         registry.create(
             namespaces,
             "",
@@ -371,6 +376,7 @@ fn seed(
             &opts,
         )?;
     }
+    bootstrap::seed(registry, api, &initial)?;
     let node_type = kinds::find("", "v1", "nodes").ok_or_else(ApiError::no_route)?;
     for i in 1..=nodes {
         let name = format!("lab-node-{i}");

@@ -97,11 +97,15 @@ fn ips(eps: Option<&Value>, field: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The slices of the `web` Service (the namespace also holds the API's own `kubernetes`).
 fn slices(lab: &Lab) -> Vec<std::sync::Arc<Value>> {
     lab.registry()
         .store()
         .list(rt("discovery.k8s.io", "endpointslices"), Some("default"))
         .0
+        .into_iter()
+        .filter(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == "web")
+        .collect()
 }
 
 /// A stand-in pod: answers every HTTP request with its name.

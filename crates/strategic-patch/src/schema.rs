@@ -114,6 +114,20 @@ impl Schema {
                 schema.add_pod_spec(&["spec", "template", "spec"]);
                 schema.add(&["status", "conditions"], TYPE);
             }
+            // Kinds the lab stores without a controller: their pod templates merge as a
+            // Deployment's do.
+            "statefulsets" | "daemonsets" | "jobs" | "replicationcontrollers" => {
+                schema.atomic_maps.push(vec!["spec", "selector"]);
+                schema.add_object_meta(&["spec", "template", "metadata"]);
+                schema.add_pod_spec(&["spec", "template", "spec"]);
+                schema.add(&["status", "conditions"], TYPE);
+            }
+            "cronjobs" => {
+                let template = ["spec", "jobTemplate", "spec", "template"];
+                schema.add_object_meta(&["spec", "jobTemplate", "metadata"]);
+                schema.add_object_meta(&[template.as_slice(), &["metadata"]].concat());
+                schema.add_pod_spec(&[template.as_slice(), &["spec"]].concat());
+            }
             "services" => {
                 let port = ListKind::Map {
                     smp_key: "port",
@@ -163,6 +177,11 @@ impl Schema {
             "Lease" => "leases",
             "HorizontalPodAutoscaler" => "horizontalpodautoscalers",
             "EndpointSlice" => "endpointslices",
+            "StatefulSet" => "statefulsets",
+            "DaemonSet" => "daemonsets",
+            "Job" => "jobs",
+            "CronJob" => "cronjobs",
+            "ReplicationController" => "replicationcontrollers",
             _ => "",
         };
         Schema::for_resource(resource)

@@ -7,31 +7,34 @@
 //! size, and swapped to by the guarded swap; the old side is then kept for `--keep-old`
 //! (`keep_old`). Each step is recorded on the Service first (`engine::bluegreen::flow`), and
 //! each is idempotent, so the same command run again completes a stopped one.
+//!
+//! This module reads and plans (the sides, the change, the preflight, `--dry-run`); the
+//! phases from there on are the flow's machine (`engine::bluegreen::run`), carried out by
+//! `drive`; a Service that already serves the change goes the machine's short way in
+//! `ending::served`.
 
 use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use rollout_semantics::selector::format_label_selector;
 
 use super::report::{Ending, FlowReport, SwapResult};
-use super::{Opts, blank, io, keep_old, refused, swap, verify, watch};
+use super::{Opts, blank, io, keep_old, refused};
 use crate::cluster::Cluster;
 use crate::commands::update::template_diff;
 use crate::engine::bluegreen::checks::{self, Refusal, RefusalKind};
-use crate::engine::bluegreen::flow::{self, FlowRecord, KeepOld};
+use crate::engine::bluegreen::flow::{FlowRecord, KeepOld};
 use crate::engine::bluegreen::idle::{self, Overrides};
 use crate::engine::change::{self, ChangeRequest};
 use crate::engine::policy::OnFailure;
 use crate::error::CliError;
-use crate::outcome::Ended;
 use crate::output::Printer;
 
+mod drive;
 mod ending;
+mod gating;
 mod side;
 
-use self::ending::{failed, served};
-use self::side::{follow, preview, write_side};
+use self::ending::served;
 
 /// What the full flow is asked to do.
 pub(super) struct Flow {
@@ -39,7 +42,8 @@ pub(super) struct Flow {
     pub overrides: Overrides,
     pub preview_replicas: Option<i32>,
     pub preview_service: Option<String>,
-    pub verify: Option<String>,
+    /// The pre-swap gates (`--verify`, `--verify-http`, `--verify-prometheus`).
+    pub gates: Vec<crate::gates::Gate>,
     pub keep_old: KeepOld,
     pub wait_scale_down: bool,
     /// What a failed new side gets (`rollback`: scaled to 0; `pause`; `none`).
@@ -194,7 +198,11 @@ pub(super) async fn run(
             sides.key,
             sides.idle_value,
             report.change,
-            if f.verify.is_some() { ", run --verify" } else { "" },
+            if f.gates.is_empty() {
+                String::new()
+            } else {
+                format!(", run {} gate(s) on it", f.gates.len())
+            },
             sides.active,
             f.keep_old.shown()
         ));
@@ -205,144 +213,18 @@ pub(super) async fn run(
         r.set(Ending::DryRun, "nothing was changed (--dry-run)");
         return Ok(r);
     }
-    keep_old::annotate(
-        cluster,
-        service,
-        flow::start_patch(&sides.idle, &io::stamp(), &cause, &f.keep_old),
-    )
-    .await?;
-    let t = Instant::now();
-    let (before, written) = write_side(cluster, existing, desired, same, start, &cause).await?;
-    report.created = existing.is_none();
-    printer.info(&format!(
-        "deployment.apps/{} {} from {} ({}={}, {start} of {full} replicas): {}",
-        sides.idle,
-        match verb {
-            "create" => "created",
-            "update" => "updated",
-            _ => "already has the change; following it",
-        },
-        sides.active,
-        sides.key,
-        sides.idle_value,
-        report.change
-    ));
-    if let Some(p) = &f.preview_service {
-        preview(cluster, &svc, p, &sides).await?;
-        printer.info(&format!(
-            "service/{p} selects only deployment \"{}\"",
-            sides.idle
-        ));
-        r.actions.push(format!(
-            "service \"{p}\" selects only deployment \"{}\"",
-            sides.idle
-        ));
-    }
-    keep_old::annotate(cluster, service, flow::phase_patch("following")).await?;
-    let outcome = follow(cluster, printer, o, f, before, written.clone(), same).await?;
-    if outcome.result != Ended::RolledOut {
-        return failed(
-            cluster,
-            printer,
-            service,
-            f,
-            r,
-            report,
-            &sides,
-            Some(outcome),
-            None,
-        )
-        .await;
-    }
-    if let Some(cmd) = &f.verify {
-        keep_old::annotate(cluster, service, flow::phase_patch("verifying")).await?;
-        let selector = format_label_selector(written.spec.as_ref().map(|s| &s.selector));
-        let pods = io::list::<Pod>(cluster, &selector).await?;
-        let pods = watch::ready_pods(pods.iter());
-        printer.info(&format!("verifying: {cmd}"));
-        let ctx = verify::Context {
-            namespace: &cluster.namespace,
-            service,
-            target: &sides.idle,
-            preview_service: f.preview_service.as_deref(),
-            pods: &pods,
-        };
-        let verdict = verify::run(cmd, &ctx, o.timeout).await?;
-        report.verify = Some(verdict.clone());
-        if let Some(why) = verdict.reason {
-            return failed(
-                cluster,
-                printer,
-                service,
-                f,
-                r,
-                report,
-                &sides,
-                None,
-                Some(why),
-            )
-            .await;
-        }
-        printer.info(&format!("verified in {:.1}s", verdict.seconds));
-    }
-    if start < full {
-        keep_old::annotate(cluster, service, flow::phase_patch("following")).await?;
-        let now = cluster.deployment(&sides.idle).await?;
-        if let Err(why) =
-            super::rollback::scale(cluster, printer, &now, start, full, o.timeout).await?
-        {
-            return failed(
-                cluster,
-                printer,
-                service,
-                f,
-                r,
-                report,
-                &sides,
-                None,
-                Some(why),
-            )
-            .await;
-        }
-    }
-    report.ready_seconds = Some(t.elapsed().as_secs_f64());
-    // The pods just became Ready: the stability window runs from now at the latest.
-    tokio::time::sleep(o.stable_for).await;
-    keep_old::annotate(cluster, service, flow::phase_patch("swapping")).await?;
-    let opts = Opts {
-        cause: Some(cause),
-        resource_version: None,
-        ..*o
+    let side = drive::Side {
+        sides,
+        existing: existing.cloned(),
+        desired,
+        same,
+        start,
+        full,
+        verb,
+        cause,
     };
-    let mut result = swap(cluster, printer, service, &sides.idle, &opts, started).await?;
-    result.action = "bluegreen-flow".into();
-    let mut actions = std::mem::take(&mut r.actions);
-    actions.push(format!(
-        "{} deployment \"{}\" with {} and followed it to ready",
-        match verb {
-            "create" => "created",
-            "update" => "updated",
-            _ => "picked up",
-        },
-        sides.idle,
-        report.change
-    ));
-    actions.append(&mut result.actions);
-    result.actions = actions;
-    if result.result == Ending::Swapped {
-        let done = keep_old::schedule(
-            cluster,
-            printer,
-            service,
-            &sides.active,
-            f.keep_old,
-            jiff::Timestamp::now(),
-            f.wait_scale_down,
-        )
-        .await?;
-        report.old_side = done.last().cloned();
-        result.actions.extend(done);
-    }
-    result.flow = Some(report);
-    Ok(result)
+    drive::run(
+        cluster, printer, service, o, f, &svc, side, r, report, started,
+    )
+    .await
 }

@@ -36,8 +36,12 @@ pub enum Ending {
     Interrupted,
     /// The full flow: the new side did not become ready; no swap was made.
     NewSideFailed,
-    /// The full flow: `--verify` did not pass; no swap was made.
+    /// The full flow: a gate failed (or was inconclusive with `--on-inconclusive fail`);
+    /// no swap was made.
     VerifyFailed,
+    /// The full flow: a gate was inconclusive with `--on-inconclusive pause`; no swap was
+    /// made and the new side is left for a human (running the command again verifies again).
+    VerifyPaused,
     /// `--status`: a report, nothing changed.
     Status,
 }
@@ -51,6 +55,7 @@ impl Ending {
             Ending::Conflict | Ending::Failed => Exit::Error,
             Ending::TimedOut | Ending::Interrupted => Exit::TimedOut,
             Ending::ScaleUpFailed | Ending::NewSideFailed | Ending::VerifyFailed => Exit::Failed,
+            Ending::VerifyPaused => Exit::Paused,
         }
     }
 }
@@ -127,7 +132,8 @@ pub struct FlowReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preview_service: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify: Option<super::verify::Verdict>,
+    /// The pre-swap gates, with every measurement.
+    pub verify: Option<super::gate::GatesReport>,
     pub keep_old: String,
     /// What became of the old side: `scaled to 0`, `kept until T`, `kept`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -259,6 +265,8 @@ fn last_line(r: &SwapResult) -> String {
             "service {} was not swapped to deployment \"{}\": nothing was changed",
             r.target, r.to
         ),
-        Ending::TimedOut | Ending::Interrupted | Ending::Status => r.reason.clone(),
+        Ending::TimedOut | Ending::Interrupted | Ending::VerifyPaused | Ending::Status => {
+            r.reason.clone()
+        }
     }
 }

@@ -45,7 +45,9 @@
 //! The full flow (`--image`, `--env`, `--patch`): `idle` decides the sides (which one
 //! serves, which one is idle, the color label, the naming rule) and the idle side before
 //! the change; `flow` is its record on the Service (the phase, so a re-run completes what
-//! a stopped one left) and the `--keep-old` scale-down decision.
+//! a stopped one left) and the `--keep-old` scale-down decision; `run` is the flow's own
+//! machine: its phases (start the idle side, follow, verify, scale a preview, stabilize,
+//! swap, keep the old side), stepped by observations, and where a re-run resumes.
 
 pub mod capacity;
 pub mod checks;
@@ -55,4 +57,5 @@ pub mod guard;
 pub mod idle;
 pub mod machine;
 pub mod matching;
+pub mod run;
 pub mod selector;

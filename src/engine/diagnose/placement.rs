@@ -6,7 +6,9 @@
 //! anti-affinity): rolling without surge is the fix that needs no cluster change. Otherwise a
 //! taint the pod does not tolerate (control-plane and not-ready taints aside) asks for a
 //! toleration, a nodeSelector or affinity no node matches asks for the selector to be fixed
-//! or the pool labelled, and plain capacity asks for more nodes in the pool.
+//! or the pool labelled, and plain capacity asks for more nodes in the pool. A topology
+//! spread constraint comes right after capacity: the nodes it refuses passed every other
+//! filter, so they are the pod's pool.
 
 use k8s_openapi::api::core::v1::Pod;
 use rollout_semantics::scheduling::message::{FitError, Reason, parse_fit_error};
@@ -19,6 +21,9 @@ pub(super) enum Blocker {
         resources: Vec<String>,
         anti_affinity: bool,
     },
+    /// A `DoNotSchedule` topology spread constraint: placing the pod would exceed `maxSkew`
+    /// (or, with `missing_label`, the only nodes left lack the topology key).
+    Spread { missing_label: bool },
     /// An untolerated taint (key and value when the message names them).
     Taint {
         key: Option<String>,
@@ -43,6 +48,24 @@ fn selector_text(pod: &Pod) -> String {
     }
 }
 
+/// The topology keys of the pod's `DoNotSchedule` spread constraints, for the hint.
+fn spread_keys(pod: &Pod) -> String {
+    let keys: Vec<&str> = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.topology_spread_constraints.as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .filter(|c| c.when_unsatisfiable == "DoNotSchedule")
+        .map(|c| c.topology_key.as_str())
+        .collect();
+    if keys.is_empty() {
+        "the topology key".to_string()
+    } else {
+        keys.join(", ")
+    }
+}
+
 /// The blocker the message shows; `requested` says whether the pod asks for a resource.
 pub(super) fn blocker(message: &str, requested: impl Fn(&str) -> bool) -> Blocker {
     let Some(fit) = parse_fit_error(message) else {
@@ -63,6 +86,11 @@ pub(super) fn blocker(message: &str, requested: impl Fn(&str) -> bool) -> Blocke
             resources,
             anti_affinity,
         };
+    }
+    for missing_label in [false, true] {
+        if fit.nodes(|r| *r == Reason::TopologySpread { missing_label }) > 0 {
+            return Blocker::Spread { missing_label };
+        }
     }
     if let Some((_, Reason::Taint { key, value })) = workload_taint(&fit) {
         return Blocker::Taint {
@@ -110,6 +138,22 @@ pub(super) fn hint(b: &Blocker, pod: &Pod, pod_name: &str, ns: &str) -> String {
              the pod template, or label the pool's nodes (kubectl get nodes --show-labels)",
             selector_text(pod)
         ),
+        Blocker::Spread {
+            missing_label: false,
+        } => format!(
+            "placing the pod on any node it could use would exceed its topologySpreadConstraints \
+             maxSkew ({}); add nodes to the least-loaded domain, or relax maxSkew or set \
+             whenUnsatisfiable: ScheduleAnyway in the pod template: kubectl describe pod \
+             {pod_name}{ns}",
+            spread_keys(pod)
+        ),
+        Blocker::Spread {
+            missing_label: true,
+        } => format!(
+            "the nodes the pod could use lack the label of its topologySpreadConstraints ({}); \
+             label them (kubectl label node NODE KEY=VALUE) or change the topologyKey",
+            spread_keys(pod)
+        ),
         Blocker::Capacity { .. } => format!(
             "free capacity, or add nodes to the pool the pod selects: kubectl describe pod \
              {pod_name}{ns}"
@@ -139,6 +183,12 @@ pub(super) fn tally(message: &str) -> Option<String> {
             Reason::Taint { key: None, .. } => format!("{n} with untolerated taints"),
             Reason::NodeAffinity => format!("{n} not matching the node selector/affinity"),
             Reason::AntiAffinity => format!("{n} excluded by pod anti-affinity"),
+            Reason::TopologySpread {
+                missing_label: false,
+            } => format!("{n} over the topology spread maxSkew"),
+            Reason::TopologySpread {
+                missing_label: true,
+            } => format!("{n} missing the topology spread label"),
             Reason::Cordoned => format!("{n} cordoned"),
             Reason::Other(t) => format!("{n} {t}"),
         })

@@ -83,10 +83,20 @@ pub(super) fn unschedulable(ctx: &Ctx<'_>) -> Option<Diagnosis> {
         let ns = ctx.ns_flag();
         let surge = max_surge(&ctx.snap.deployment);
         let blocker = placement::blocker(&message, |r| requests(pod, r));
-        d.hint = Some(if matches!(blocker, placement::Blocker::Capacity { .. }) && surge > 0 {
+        let surge_blocked = matches!(
+            blocker,
+            placement::Blocker::Capacity { .. }
+                | placement::Blocker::Spread {
+                    missing_label: false
+                }
+        );
+        d.hint = Some(if surge_blocked && surge > 0 {
             let why = match &blocker {
                 placement::Blocker::Capacity { anti_affinity: true, resources } if resources.is_empty() => {
                     "the surge pod needs a node without a replica (required pod anti-affinity) and none is left"
+                }
+                placement::Blocker::Spread { .. } => {
+                    "the surge pod would exceed the topology spread maxSkew on every node it could use"
                 }
                 _ => "the surge pod needs capacity the cluster does not have",
             };

@@ -1,10 +1,8 @@
-//! `/version`, legacy and aggregated discovery, and the minimal OpenAPI v3 documents.
+//! `/version`, and legacy and aggregated discovery.
 //!
 //! kubectl asks `/api` and `/apis` for aggregated discovery and recognises the answer only
-//! by its Content-Type; Python clients and old kubectl read the legacy forms. `apply` and
-//! `create` validate through OpenAPI v3, and are satisfied by a per-group-version document
-//! whose PATCH operations declare the `fieldValidation` parameter: the server then
-//! validates strictly itself.
+//! by its Content-Type; Python clients and old kubectl read the legacy forms. The OpenAPI
+//! documents are in `openapi`.
 
 use serde_json::{Value, json};
 
@@ -222,79 +220,6 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     )
 }
 
-/// The OpenAPI v3 document of one group-version: a PATCH operation per type carrying its
-/// GVK and the `fieldValidation` parameter, which is what kubectl's validator looks for.
-pub fn openapi_document(group: &str, version: &str) -> Option<Value> {
-    let mut paths = serde_json::Map::new();
-    for rt in RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-    {
-        let path = if rt.namespaced {
-            format!(
-                "{}/namespaces/{{namespace}}/{}/{{name}}",
-                rt.gv_path(),
-                rt.plural
-            )
-        } else {
-            format!("{}/{}/{{name}}", rt.gv_path(), rt.plural)
-        };
-        let op = |verb: &str| {
-            json!({
-                "operationId": format!("{verb}{}", rt.kind),
-                "x-kubernetes-action": verb,
-                "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
-                "parameters": [
-                    {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
-                    {"name": "fieldManager", "in": "query", "schema": {"type": "string"}},
-                    {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {"200": {"description": "OK"}},
-            })
-        };
-        paths.insert(
-            path,
-            json!({"get": op("get"), "put": op("put"), "patch": op("patch")}),
-        );
-    }
-    if paths.is_empty() {
-        return None;
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.33.0"},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }))
-}
-
-/// A short content hash for `serverRelativeURL`, so kubectl's cache refreshes when a
-/// document changes.
-fn hash_of(v: &Value) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(v.to_string().as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02X}")).collect()
-}
-
-/// The OpenAPI v3 root listing each group-version's document.
-pub fn openapi_root() -> Value {
-    let mut paths = serde_json::Map::new();
-    for (g, v) in kinds::group_versions() {
-        if let Some(doc) = openapi_document(g, v) {
-            let key = if g.is_empty() {
-                format!("api/{v}")
-            } else {
-                format!("apis/{g}/{v}")
-            };
-            paths.insert(
-                key.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", hash_of(&doc))}),
-            );
-        }
-    }
-    json!({"paths": paths})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,25 +253,6 @@ mod tests {
     fn the_core_group_item_has_no_name() {
         let api = aggregated(true, AGGREGATED_CONTENT_TYPE);
         assert!(api["items"][0]["metadata"].get("name").is_none());
-    }
-
-    #[test]
-    fn every_openapi_document_declares_field_validation_on_patch() {
-        let root = openapi_root();
-        let paths = root["paths"].as_object().expect("paths");
-        assert!(paths.contains_key("apis/apps/v1") && paths.contains_key("api/v1"));
-        let doc = openapi_document("apps", "v1").expect("apps/v1");
-        let patch =
-            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
-        assert_eq!(
-            patch["x-kubernetes-group-version-kind"]["kind"],
-            "Deployment"
-        );
-        assert!(
-            patch["parameters"]
-                .as_array()
-                .is_some_and(|p| p.iter().any(|p| p["name"] == "fieldValidation"))
-        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! | `GET /version`, `/version/` | v1.33 version info (steers kubectl's dispatcher) |
 //! | `GET /api`, `/apis` (and with a trailing `/`) | aggregated discovery when asked for, else `APIVersions` / `APIGroupList` |
 //! | `GET /api/v1`, `/apis/{g}/{v}`, `/apis/{g}` | legacy `APIResourceList` / `APIGroup` |
-//! | `GET /openapi/v3[/{gv}]` | minimal OpenAPI v3 (PATCH with `fieldValidation`) |
+//! | `GET /openapi/v3[/{gv}]` | OpenAPI v3 with the served kinds' schemas (see `openapi`) |
 //! | `GET /healthz`, `/readyz`, `/livez` | `ok` |
 //! | `GET /metrics` | Prometheus text: requests, open watches, stored objects (see `metrics`) |
 //! | `GET /{prefix}/{resource}` | list, or watch with `watch=true` (all namespaces for namespaced types) |
@@ -32,6 +32,7 @@ mod discovery;
 mod faults;
 mod handlers;
 pub mod metrics;
+mod openapi;
 mod paths;
 mod pod_log;
 mod portforward;
@@ -103,11 +104,9 @@ pub fn router(state: ApiState) -> Router {
         // trailing slash, which upstream serves as the same document.
         .route("/api/", get(api_root))
         .route("/apis/", get(apis_root))
-        .route(
-            "/openapi/v3",
-            get(|| async { respond::json_response(StatusCode::OK, &discovery::openapi_root()) }),
-        )
-        .route("/openapi/v3/{*gv}", get(openapi_doc))
+        .route("/openapi/v3", get(openapi::serve_root))
+        .route("/openapi/v3/", get(openapi::serve_root))
+        .route("/openapi/v3/{*gv}", get(openapi::serve_document))
         .route(
             "/lab/faults",
             get(faults::get_faults).put(faults::put_faults),
@@ -176,19 +175,6 @@ async fn apis_root(req: Request) -> Response<Body> {
             respond::json_response_typed(StatusCode::OK, &discovery::aggregated(false, ct), ct)
         }
         None => respond::json_response(StatusCode::OK, &discovery::api_group_list()),
-    }
-}
-
-async fn openapi_doc(axum::extract::Path(gv): axum::extract::Path<String>) -> Response<Body> {
-    let parts: Vec<&str> = gv.split('/').collect();
-    let doc = match parts.as_slice() {
-        ["api", v] => discovery::openapi_document("", v),
-        ["apis", g, v] => discovery::openapi_document(g, v),
-        _ => None,
-    };
-    match doc {
-        Some(d) => respond::json_response(StatusCode::OK, &d),
-        None => respond::error_response(&crate::error::ApiError::no_route()),
     }
 }
 

@@ -17,11 +17,11 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use axum::body::Body;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::Response;
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -124,20 +124,8 @@ async fn run(
     pod: String,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let (mut sink, mut source) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
-    let writer = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
-            if sink.send(Message::Binary(bytes.into())).await.is_err() {
-                return;
-            }
-        }
-        let close = CloseFrame {
-            code: close_code::NORMAL,
-            reason: "".into(),
-        };
-        let _ = sink.send(Message::Close(Some(close))).await;
-    });
+    let (sink, mut source) = socket.split();
+    let (tx, writer) = super::streaming::writer(sink);
     let mut reader = spdy::Reader::default();
     let mut replies = spdy::Writer::default();
     let mut pairs: HashMap<String, Pair> = HashMap::new();

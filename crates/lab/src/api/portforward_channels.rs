@@ -8,11 +8,10 @@
 
 use std::net::Ipv4Addr;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use futures::{SinkExt, StreamExt};
+use axum::extract::ws::{Message, WebSocket};
+use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
 
 /// One channel message: the channel byte, then the data (pure).
 pub fn message(channel: u8, data: &[u8]) -> Vec<u8> {
@@ -29,20 +28,8 @@ pub async fn run(
     ports: Vec<u16>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let (mut sink, mut source) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
-    let writer = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
-            if sink.send(Message::Binary(bytes.into())).await.is_err() {
-                return;
-            }
-        }
-        let close = CloseFrame {
-            code: close_code::NORMAL,
-            reason: "".into(),
-        };
-        let _ = sink.send(Message::Close(Some(close))).await;
-    });
+    let (sink, mut source) = socket.split();
+    let (tx, writer) = super::streaming::writer(sink);
     let mut to_pods: Vec<Option<OwnedWriteHalf>> = Vec::new();
     let mut readers = tokio::task::JoinSet::new();
     for (i, port) in ports.iter().enumerate() {

@@ -197,21 +197,24 @@ pub async fn count_connect(
     resp
 }
 
-fn frame(channel: u8, data: &[u8]) -> Message {
+fn frame(channel: u8, data: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(data.len() + 1);
     m.push(channel);
     m.extend_from_slice(data);
-    Message::Binary(m.into())
+    m
 }
 
-/// Sends the queued messages in order, then a normal close (kubectl reads any other close
-/// as an error).
-fn writer(socket: futures::stream::SplitSink<WebSocket, Message>) -> mpsc::Sender<Message> {
-    let (tx, mut rx) = mpsc::channel::<Message>(32);
-    tokio::spawn(async move {
+/// Sends the queued binary messages in order, then a normal close (kubectl reads any other
+/// close as an error); the task ends once the close is sent. Shared by exec, attach and both
+/// port-forward protocols.
+pub(super) fn writer(
+    socket: futures::stream::SplitSink<WebSocket, Message>,
+) -> (mpsc::Sender<Vec<u8>>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    let task = tokio::spawn(async move {
         let mut sink = socket;
-        while let Some(m) = rx.recv().await {
-            if sink.send(m).await.is_err() {
+        while let Some(bytes) = rx.recv().await {
+            if sink.send(Message::Binary(bytes.into())).await.is_err() {
                 return;
             }
         }
@@ -222,7 +225,7 @@ fn writer(socket: futures::stream::SplitSink<WebSocket, Message>) -> mpsc::Sende
         let _ = sink.send(Message::Close(Some(close))).await;
         let _ = sink.close().await;
     });
-    tx
+    (tx, task)
 }
 
 /// An exec'd command's output pipe.
@@ -242,7 +245,7 @@ impl Pipe {
 
 /// Copies one output pipe to a channel (or drains it when the client did not ask for
 /// it), with the tmp directory shown as `/tmp`.
-async fn pump(mut from: Pipe, channel: Option<u8>, tmp: String, to: mpsc::Sender<Message>) {
+async fn pump(mut from: Pipe, channel: Option<u8>, tmp: String, to: mpsc::Sender<Vec<u8>>) {
     let mut unrewrite = Unrewrite::new(&tmp);
     let mut buf = vec![0u8; 32 * 1024];
     loop {
@@ -270,7 +273,7 @@ async fn run_exec(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let (sink, mut source) = socket.split();
-    let tx = writer(sink);
+    let (tx, _) = writer(sink);
     let mut pumps = Vec::new();
     let stderr_channel = if o.tty { STDOUT } else { STDERR };
     let outputs = [
@@ -338,7 +341,7 @@ async fn run_attach(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let (sink, mut source) = socket.split();
-    let tx = writer(sink);
+    let (tx, _) = writer(sink);
     let mut lines = started.log.follow_new();
     let tmp = crate::kubelet::spec::tmp_dir(&started.spec.root)
         .display()

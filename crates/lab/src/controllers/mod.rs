@@ -13,6 +13,7 @@ pub mod nodes;
 pub mod replicaset;
 pub mod runtime;
 pub mod scheduler;
+pub mod serviceaccounts;
 pub mod taint_eviction;
 pub mod trigger_time;
 
@@ -20,10 +21,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::registry::Registry;
 
-/// Starts the garbage collector and, with `workloads`, every other controller; they stop
+/// Starts the garbage collector and the ServiceAccount controller and, with `workloads`,
+/// every other controller; they stop
 /// when `cancel` fires.
 pub fn spawn_all(registry: &Registry, cancel: &CancellationToken, workloads: bool) {
     tokio::spawn(gc::run(registry.clone(), cancel.clone()));
+    tokio::spawn(runtime::run(
+        registry.clone(),
+        cancel.clone(),
+        serviceaccounts::ServiceAccountsController,
+    ));
     if !workloads {
         return;
     }

@@ -40,8 +40,9 @@ fn terminal(p: &Value) -> bool {
     )
 }
 
-/// The fields of a pod the scheduling predicates read: identity, labels, node, affinity,
-/// tolerations and each container's resources. Status updates (most of a pod's writes)
+/// The fields of a pod the scheduling predicates read: identity, labels, deletion mark
+/// (topology spread skips terminating pods), node, affinity, tolerations and each
+/// container's resources. Status updates (most of a pod's writes)
 /// leave it unchanged.
 pub fn scheduling_fields(v: &Value) -> Value {
     let pick = |ptr: &str| v.pointer(ptr).cloned().unwrap_or(Value::Null);
@@ -60,7 +61,8 @@ pub fn scheduling_fields(v: &Value) -> Value {
     };
     json!({
         "metadata": {"name": pick("/metadata/name"), "namespace": pick("/metadata/namespace"),
-            "uid": pick("/metadata/uid"), "labels": pick("/metadata/labels")},
+            "uid": pick("/metadata/uid"), "labels": pick("/metadata/labels"),
+            "deletionTimestamp": pick("/metadata/deletionTimestamp")},
         "spec": {"nodeName": pick("/spec/nodeName"), "affinity": pick("/spec/affinity"),
             "tolerations": pick("/spec/tolerations"), "overhead": pick("/spec/overhead"),
             "containers": match containers("/spec/containers") {
@@ -144,10 +146,16 @@ fn placed_or_relabelled(ev: &StoredEvent) -> bool {
     }
 }
 
-/// Found unschedulable with required pod affinity: it waits for other pods to be placed.
+/// Found unschedulable with required pod affinity or a topology spread constraint: a pod
+/// placed elsewhere may satisfy the affinity or raise the domains' minimum count.
 fn waits_for_peers(p: &Value) -> bool {
-    p.pointer("/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution")
-        .is_some()
+    let spreads = p
+        .pointer("/spec/topologySpreadConstraints")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["whenUnsatisfiable"] == "DoNotSchedule"));
+    (spreads
+        || p.pointer("/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution")
+            .is_some())
         && p.pointer("/status/conditions")
             .and_then(Value::as_array)
             .is_some_and(|c| {
@@ -196,6 +204,8 @@ fn changes_views(ev: &StoredEvent) -> bool {
                 node(prev) != node(&ev.object)
                     || terminal(prev) != terminal(&ev.object)
                     || prev.pointer("/metadata/labels") != ev.object.pointer("/metadata/labels")
+                    || prev.pointer("/metadata/deletionTimestamp")
+                        != ev.object.pointer("/metadata/deletionTimestamp")
             }
         },
         _ => false,
@@ -374,6 +384,10 @@ mod tests {
         updated["status"]["phase"] = json!("Succeeded");
         updated["metadata"]["resourceVersion"] = json!("8");
         assert_eq!(scheduling_fields(&updated), fields);
+        // Terminating pods stop counting for topology spread, so the mark is a change.
+        updated["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        let terminating = typed::<Pod>(&scheduling_fields(&updated)).expect("decodes");
+        assert!(terminating.metadata.deletion_timestamp.is_some());
         let bare = json!({"metadata": {"name": "q"}, "spec": {}});
         assert!(typed::<Pod>(&scheduling_fields(&bare)).is_some());
     }

@@ -5,7 +5,7 @@
 //! (types ClusterIP, NodePort and LoadBalancer alike; ExternalName and headless Services
 //! have none), the `clusterIP:port` to listen on and the ready `podIP:targetPort`
 //! backends, matched by port name as kube-proxy does. Only `addresses` count:
-//! `notReadyAddresses` never receive traffic.
+//! `notReadyAddresses` never receive traffic. The `default/kubernetes` Service is left out.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -102,6 +102,11 @@ pub fn table(services: &[Arc<Value>], endpoints: &[Arc<Value>]) -> Table {
             str_at(svc, "/metadata/namespace"),
             str_at(svc, "/metadata/name"),
         );
+        // The API's own Service: its port 443 is privileged, and clients reach the API at
+        // its address anyway (see `bootstrap`).
+        if crate::bootstrap::is_kubernetes_service(ns, name) {
+            continue;
+        }
         let ports = svc.pointer("/spec/ports").and_then(Value::as_array);
         for port in ports.into_iter().flatten().filter(|p| is_tcp(p)) {
             let Some(number) = port_number(port) else {
@@ -144,6 +149,14 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().expect("address")
+    }
+
+    #[test]
+    fn the_apis_own_kubernetes_service_is_not_proxied() {
+        let api: SocketAddr = addr("127.0.0.1:6443");
+        let (service, endpoints, _) = crate::bootstrap::kubernetes_objects(api);
+        let t = table(&[Arc::new(service)], &[Arc::new(endpoints)]);
+        assert!(t.is_empty(), "{t:?}");
     }
 
     #[test]

@@ -137,10 +137,17 @@ impl Registry {
                 .collect();
             if !problems.is_empty() {
                 if opts.field_validation == FieldValidation::Strict {
-                    return Err(ApiError::bad_request(format!(
-                        "strict decoding error: {}",
-                        problems.join(", ")
-                    )));
+                    let strict = format!("strict decoding error: {}", problems.join(", "));
+                    // A create names the kind it could not decode (upstream's
+                    // `transformDecodeError`); a patch's error is the bare strict one.
+                    return Err(ApiError::bad_request(match old {
+                        None => format!(
+                            "{kind} in version \"{}\" cannot be handled as a {kind}: {strict}",
+                            rt.version,
+                            kind = rt.kind
+                        ),
+                        Some(_) => strict,
+                    }));
                 }
                 warnings.extend(problems);
             }

@@ -24,7 +24,7 @@ pub fn apply_defaults(resource: &str, obj: &mut Value) {
         "namespaces" => namespace(obj),
         "secrets" => secret(obj),
         "horizontalpodautoscalers" => hpa(obj),
-        _ => {}
+        _ => super::defaults_more::apply(resource, obj),
     }
 }
 
@@ -85,7 +85,7 @@ fn replica_set(obj: &mut Value) {
 }
 
 /// Defaults `template.spec` of a workload spec, when the template has a pod spec at all.
-fn template_pod_spec(spec: &mut Map<String, Value>) {
+pub(super) fn template_pod_spec(spec: &mut Map<String, Value>) {
     let Some(template) = spec.get_mut("template").filter(|t| t.is_object()) else {
         return;
     };
@@ -276,7 +276,7 @@ fn hpa(obj: &mut Value) {
     }
 }
 
-fn obj_mut_in<'a>(
+pub(super) fn obj_mut_in<'a>(
     map: &'a mut Map<String, Value>,
     key: &str,
 ) -> Option<&'a mut Map<String, Value>> {

@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod conversion;
 pub mod defaults;
+mod defaults_more;
 mod json;
 pub mod table;
 pub mod validation;

@@ -10,7 +10,7 @@ use rollout_lab::controllers::nodes::NodeLayout;
 use super::manifests::{apply, get, wait_for};
 use super::support::{Kubectl, TestLab};
 
-async fn lab(nodes: usize, layout: &[(&str, &str)]) -> TestLab {
+pub(super) async fn lab(nodes: usize, layout: &[(&str, &str)]) -> TestLab {
     let mut node_layout = NodeLayout::default();
     for (kind, arg) in layout {
         let added = match *kind {
@@ -53,7 +53,7 @@ spec:
 const SCHEDULED_MESSAGE: &str = "{.status.conditions[?(@.type==\"PodScheduled\")].message}";
 
 /// Waits until the pod is Unschedulable and returns the scheduler's message.
-async fn unschedulable(k: &Kubectl, pod: &str) -> String {
+pub(super) async fn unschedulable(k: &Kubectl, pod: &str) -> String {
     let object = format!("pod/{pod}");
     wait_for(
         k,

@@ -187,7 +187,7 @@ async fn repeated_keys_fail_strict_validation_and_warn_by_default() {
     assert_eq!(strict.status, 400, "{strict:?}");
     assert_eq!(
         message(&strict),
-        "strict decoding error: duplicate field \"metadata.name\", duplicate field \"immutable\""
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: duplicate field \"metadata.name\", duplicate field \"immutable\""
     );
     let warned = post(&lab, CONFIGMAPS, Some("application/json"), body).await;
     assert_eq!(warned.status, 201, "{warned:?}");

@@ -2,7 +2,7 @@
 //! the blue-green and canary capacity preflights.
 //!
 //! Replicas are placed one at a time with the scheduler's own filters, each placed replica
-//! counting against its node (resources, pod slots and anti-affinity) for the next, so a
+//! counting against its node (resources, pod slots, anti-affinity and topology spread) for the next, so a
 //! one-per-node anti-affinity or a per-node GPU count limits the answer as it would on the
 //! cluster. The per-resource figures only count nodes whose taints, cordon and node affinity
 //! let the template in.
@@ -75,7 +75,11 @@ pub fn capacity(template: &Pod, replicas: usize, nodes: &[NodeView<'_>]) -> Capa
     for view in nodes {
         let why = filter(template, view, nodes);
         if why.iter().all(|m| {
-            m.is_capacity() || *m == Misfit::AntiAffinity || *m == Misfit::ExistingAntiAffinity
+            m.is_capacity()
+                || matches!(
+                    m,
+                    Misfit::AntiAffinity | Misfit::ExistingAntiAffinity | Misfit::Spread
+                )
         }) {
             out.eligible.push(view.name().to_string());
             let alloc = quantities(

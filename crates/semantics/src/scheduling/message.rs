@@ -23,6 +23,9 @@ pub enum Reason {
     NodeAffinity,
     /// Required pod anti-affinity (the pod's own or a placed pod's).
     AntiAffinity,
+    /// A `DoNotSchedule` topology spread constraint: the pod would exceed `maxSkew`, or
+    /// (`missing_label`) the node lacks the constraint's topology key.
+    TopologySpread { missing_label: bool },
     /// A cordoned node.
     Cordoned,
     /// Anything else, verbatim.
@@ -83,6 +86,11 @@ pub fn classify(text: &str) -> Reason {
     if text.contains("untolerated taint") || text.contains("that the pod didn't tolerate") {
         let (key, value) = braces(text);
         return Reason::Taint { key, value };
+    }
+    if text.contains("pod topology spread constraints") {
+        return Reason::TopologySpread {
+            missing_label: text.contains("(missing required label)"),
+        };
     }
     if text.contains("node affinity/selector") || text.contains("didn't match node selector") {
         return Reason::NodeAffinity;
@@ -159,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn every_release_s_taint_wording_is_a_taint() {
+    fn every_release_s_taint_wording_is_a_taint_and_other_reasons_classify() {
         assert_eq!(
             classify("node(s) had untolerated taint {nvidia.com/gpu: present}"),
             Reason::Taint {
@@ -190,6 +198,28 @@ mod tests {
             Reason::AntiAffinity
         );
         assert_eq!(classify("node(s) were unschedulable"), Reason::Cordoned);
+        let spread = parse_fit_error(
+            "0/3 nodes are available: 2 node(s) didn't match pod topology spread constraints, \
+             1 node(s) didn't match pod topology spread constraints (missing required label).",
+        )
+        .expect("parses");
+        assert_eq!(
+            spread.reasons,
+            vec![
+                (
+                    2,
+                    Reason::TopologySpread {
+                        missing_label: false
+                    }
+                ),
+                (
+                    1,
+                    Reason::TopologySpread {
+                        missing_label: true
+                    }
+                ),
+            ]
+        );
         assert!(parse_fit_error("no nodes available to schedule pods").is_none());
     }
 }

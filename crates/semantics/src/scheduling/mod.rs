@@ -2,7 +2,7 @@
 //! message, as pure functions shared by the lab's scheduler and the rollout CLI's preflights.
 //!
 //! Filters run in the default profile's order (`NodeUnschedulable`, `TaintToleration`,
-//! `NodeAffinity`, `NodeResourcesFit`, `InterPodAffinity`: required affinity, then the pod's
+//! `NodeAffinity`, `NodeResourcesFit`, `PodTopologySpread`, `InterPodAffinity`: required affinity, then the pod's
 //! own anti-affinity, then placed pods' anti-affinity) and a node's verdict is the first
 //! failing plugin's, as `RunFilterPlugins` returns on the first failure. The message follows
 //! `FitError.Error()`: `0/N nodes are available: ` then `"<count> <reason>"` strings sorted
@@ -13,6 +13,9 @@ pub mod capacity;
 pub mod message;
 pub mod predicates;
 pub mod resources;
+pub mod spread;
+#[cfg(test)]
+mod spread_tests;
 #[cfg(test)]
 mod tests;
 
@@ -50,6 +53,10 @@ pub enum Misfit {
     TooManyPods,
     /// `NodeResourcesFit`: not enough of one resource.
     Insufficient(String),
+    /// `PodTopologySpread`: the node lacks a `DoNotSchedule` constraint's topology key.
+    SpreadLabel,
+    /// `PodTopologySpread`: the pod there would exceed a constraint's `maxSkew`.
+    Spread,
     /// `InterPodAffinity`: no pod the pod's required affinity asks for in the node's domain.
     PodAffinity,
     /// `InterPodAffinity`: the pod's own required anti-affinity.
@@ -70,6 +77,10 @@ impl fmt::Display for Misfit {
             }
             Misfit::TooManyPods => f.write_str("Too many pods"),
             Misfit::Insufficient(r) => write!(f, "Insufficient {r}"),
+            Misfit::SpreadLabel => f.write_str(
+                "node(s) didn't match pod topology spread constraints (missing required label)",
+            ),
+            Misfit::Spread => f.write_str("node(s) didn't match pod topology spread constraints"),
             Misfit::PodAffinity => f.write_str("node(s) didn't match pod affinity rules"),
             Misfit::AntiAffinity => f.write_str("node(s) didn't match pod anti-affinity rules"),
             Misfit::ExistingAntiAffinity => {
@@ -84,7 +95,11 @@ impl Misfit {
     pub fn unresolvable(&self) -> bool {
         matches!(
             self,
-            Misfit::Cordoned | Misfit::Taint { .. } | Misfit::NodeAffinity | Misfit::PodAffinity
+            Misfit::Cordoned
+                | Misfit::Taint { .. }
+                | Misfit::NodeAffinity
+                | Misfit::SpreadLabel
+                | Misfit::PodAffinity
         )
     }
 
@@ -148,6 +163,11 @@ pub fn filter(pod: &Pod, view: &NodeView<'_>, all: &[NodeView<'_>]) -> Vec<Misfi
     if !fit.is_empty() {
         return fit;
     }
+    match spread::filter(pod, view.node, all) {
+        Some(spread::SpreadMisfit::MissingLabel) => return vec![Misfit::SpreadLabel],
+        Some(spread::SpreadMisfit::Skew) => return vec![Misfit::Spread],
+        None => {}
+    }
     let placed: Vec<(&Node, Vec<&Pod>)> = all.iter().map(|v| (v.node, v.pods.to_vec())).collect();
     if !predicates::pod_affinity_satisfied(pod, view.node, &placed) {
         return vec![Misfit::PodAffinity];
@@ -160,7 +180,8 @@ pub fn filter(pod: &Pod, view: &NodeView<'_>, all: &[NodeView<'_>]) -> Vec<Misfi
 }
 
 /// The default profile's score for a feasible node, higher is better: TaintToleration
-/// (weight 3), NodeAffinity (2) and NodeResourcesFit LeastAllocated (1), each out of 100.
+/// (weight 3), NodeAffinity (2) and NodeResourcesFit LeastAllocated (1), each out of 100;
+/// `place` adds PodTopologySpread's (2).
 /// `max_weight` and `max_taints` are the largest raw values over the feasible nodes, for
 /// upstream's normalization.
 fn score(pod: &Pod, view: &NodeView<'_>, max_weight: i64, max_taints: usize) -> i64 {
@@ -242,14 +263,16 @@ pub fn place(pod: &Pod, nodes: &[NodeView<'_>]) -> Placement {
         .map(|v| predicates::intolerable_prefer_no_schedule(pod, v.node))
         .max()
         .unwrap_or(0);
-    let best = feasible.iter().max_by(|a, b| {
-        score(pod, a, max_weight, max_taints)
-            .cmp(&score(pod, b, max_weight, max_taints))
-            .then_with(|| b.pods.len().cmp(&a.pods.len()))
-            .then_with(|| b.name().cmp(a.name()))
+    let spread = spread::scores(pod, &feasible, nodes);
+    let total = |i: usize| score(pod, feasible[i], max_weight, max_taints) + 2 * spread[i];
+    let best = (0..feasible.len()).max_by(|&a, &b| {
+        total(a)
+            .cmp(&total(b))
+            .then_with(|| feasible[b].pods.len().cmp(&feasible[a].pods.len()))
+            .then_with(|| feasible[b].name().cmp(feasible[a].name()))
     });
     match best {
-        Some(v) => Placement::Node(v.name().to_string()),
+        Some(i) => Placement::Node(feasible[i].name().to_string()),
         None => Placement::Unschedulable(unschedulable_message(nodes.len(), &misfits)),
     }
 }

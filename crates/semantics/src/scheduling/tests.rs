@@ -9,7 +9,7 @@ use super::predicates::{node_affinity_matches, tolerates};
 use super::resources::pod_requests;
 use super::*;
 
-fn node(name: &str, labels: Value, taints: Value, alloc: Value) -> Node {
+pub(super) fn node(name: &str, labels: Value, taints: Value, alloc: Value) -> Node {
     let mut l = json!({"kubernetes.io/hostname": name});
     if let (Some(m), Some(extra)) = (l.as_object_mut(), labels.as_object()) {
         m.extend(extra.clone());

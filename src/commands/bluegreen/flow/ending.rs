@@ -13,6 +13,7 @@ use crate::engine::bluegreen::checks;
 use crate::engine::bluegreen::flow::{self, FlowRecord};
 use crate::engine::bluegreen::guard::Record;
 use crate::engine::bluegreen::idle::Sides;
+use crate::engine::bluegreen::run::{Action, End, Keep, Observation, Run, State};
 use crate::engine::policy::OnFailure;
 use crate::error::CliError;
 use crate::outcome::{Ended, Outcome};
@@ -48,52 +49,78 @@ pub(super) async fn served(
         );
         return Ok(r);
     }
-    let left = flow::left(
+    // The machine decides what is left from the records: settling a swap still
+    // `switching`, then the old side's window.
+    let (mut run, mut actions) = Run::start(
+        &[],
+        false,
+        true,
         &active,
         record,
         &swap_record,
         f.keep_old,
         jiff::Timestamp::now(),
     );
-    let mut result = if left.settle_swap {
-        let mut s = swap(cluster, printer, service, &active, o, started).await?;
-        s.action = "bluegreen-flow".into();
-        if s.result != Ending::Swapped {
+    let mut settled: Option<SwapResult> = None;
+    let mut done = Vec::new();
+    while let Some(action) = actions.pop() {
+        let observed = match action {
+            Action::Swap => {
+                let mut s = swap(cluster, printer, service, &active, o, started).await?;
+                s.action = "bluegreen-flow".into();
+                let ok = s.result == Ending::Swapped;
+                settled = Some(s);
+                Observation::Swapped(ok)
+            }
+            Action::KeepOld(keep) => {
+                done = match keep {
+                    Keep::Recorded { side, keep, from } => {
+                        keep_old::schedule(
+                            cluster,
+                            printer,
+                            service,
+                            &side,
+                            keep,
+                            from,
+                            f.wait_scale_down,
+                        )
+                        .await?
+                    }
+                    Keep::Settle | Keep::AfterSwap => {
+                        keep_old::settle(cluster, printer, service, f.wait_scale_down).await?
+                    }
+                };
+                Observation::Done
+            }
+            other => {
+                return Err(CliError::Internal(format!(
+                    "a served flow has nothing to do with {other:?}"
+                )));
+            }
+        };
+        actions.extend(run.step(observed, std::time::Instant::now()));
+    }
+    let mut result = match (run.state, settled) {
+        (State::Done(End::SwapEnded), Some(mut s)) => {
             s.flow = Some(report);
             return Ok(s);
         }
-        s
-    } else {
-        r.selector_before = checks::service_selector(svc);
-        r.selector_after = r.selector_before.clone();
-        r.set(
-            Ending::Unchanged,
-            format!(
-                "service \"{service}\" already serves deployment \"{active}\" with {}",
-                report.change
-            ),
-        );
-        r
+        (State::Done(End::Swapped), Some(s)) => s,
+        _ => {
+            r.selector_before = checks::service_selector(svc);
+            r.selector_after = r.selector_before.clone();
+            r.set(
+                Ending::Unchanged,
+                format!(
+                    "service \"{service}\" already serves deployment \"{active}\" with {}",
+                    report.change
+                ),
+            );
+            r
+        }
     };
-    // The swap of this flow landed but its window was never recorded (stopped between).
-    if let Some((old, keep, from)) = left.schedule {
-        let done = keep_old::schedule(
-            cluster,
-            printer,
-            service,
-            &old,
-            keep,
-            from,
-            f.wait_scale_down,
-        )
-        .await?;
-        report.old_side = done.last().cloned();
-        result.actions.extend(done);
-    } else {
-        let done = keep_old::settle(cluster, printer, service, f.wait_scale_down).await?;
-        report.old_side = done.last().cloned().or(report.old_side);
-        result.actions.extend(done);
-    }
+    report.old_side = done.last().cloned().or(report.old_side);
+    result.actions.extend(done);
     result.actions.splice(0..0, earlier);
     result.timings.total_seconds = started.elapsed().as_secs_f64();
     result.flow = Some(report);
@@ -136,7 +163,7 @@ pub(super) async fn failed(
         r.flow = Some(report);
         return Ok(r);
     }
-    let verify_failed = report.verify.as_ref().is_some_and(|v| !v.passed);
+    let verify_failed = report.verify.as_ref().is_some_and(|v| !v.passed());
     let cause = match (&outcome, why) {
         (_, Some(w)) => w,
         (Some(o), None) => o
@@ -184,7 +211,7 @@ pub(super) async fn failed(
         format!(
             "deployment \"{}\" {}: {cause}; it got no traffic (service \"{service}\" still selects \"{}\") and was {fate}",
             s.idle,
-            if verify_failed { "failed --verify" } else { "did not become ready" },
+            if verify_failed { "failed its gates" } else { "did not become ready" },
             s.active
         ),
     );
@@ -195,4 +222,30 @@ pub(super) async fn failed(
     r.new_side = outcome;
     r.flow = Some(report);
     Ok(r)
+}
+
+/// A gate was inconclusive and `--on-inconclusive pause` asks for a human: no swap, the new
+/// side is left as it is, and the record stays at `verifying` so that running the same
+/// command again verifies again (or `--to` swaps anyway).
+pub(super) fn verify_paused(
+    cluster: &Cluster,
+    service: &str,
+    mut r: SwapResult,
+    report: FlowReport,
+    s: &Sides,
+    why: &str,
+) -> SwapResult {
+    r.set(
+        Ending::VerifyPaused,
+        format!(
+            "deployment \"{}\" was not swapped to: {why}; it got no traffic (service \"{service}\" still selects \"{}\") and is left as it is for a human to decide",
+            s.idle, s.active
+        ),
+    );
+    r.next = Some(format!(
+        "run the same command again to verify again, or `rollout bluegreen {service} --to {} -n {}` to swap without the gates",
+        s.idle, cluster.namespace
+    ));
+    r.flow = Some(report);
+    r
 }

@@ -110,7 +110,7 @@ pub(super) async fn preview(
     main: &Service,
     name: &str,
     s: &Sides,
-) -> Result<(), CliError> {
+) -> Result<Option<String>, CliError> {
     let mut selector = checks::service_selector(main);
     selector.insert(s.key.clone(), s.idle_value.clone());
     let ports: Vec<serde_json::Value> = main
@@ -132,8 +132,24 @@ pub(super) async fn preview(
     let patch = Patch::Apply(&obj);
     retry::transient_errors(|| api.patch(name, &pp, &patch))
         .await
-        .map(|_| ())
+        .map(|svc| address(&svc))
         .map_err(|e| cluster.error(format!("applying preview service \"{name}\""), e))
+}
+
+/// `http://CLUSTER-IP:PORT` of a Service's first port, for a `--verify-http` of the
+/// preview (`None` without a ClusterIP, e.g. headless).
+fn address(svc: &Service) -> Option<String> {
+    let spec = svc.spec.as_ref()?;
+    let ip = spec
+        .cluster_ip
+        .as_deref()
+        .filter(|ip| !ip.is_empty() && *ip != "None")?;
+    let port = spec.ports.as_ref()?.first()?.port;
+    Some(if ip.contains(':') {
+        format!("http://[{ip}]:{port}")
+    } else {
+        format!("http://{ip}:{port}")
+    })
 }
 
 /// The capacity preflight of `more` new pods of the new side (`replaced`: an idle side

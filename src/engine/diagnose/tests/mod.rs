@@ -4,6 +4,7 @@
 
 mod containers;
 mod readiness;
+mod spread;
 mod workload;
 
 use std::collections::BTreeMap;

@@ -4,9 +4,11 @@
 //! server always prints wide and kubectl hides those columns unless `-o wide`. Kinds without a
 //! printer get the API server's default `Name, Created At`.
 
+mod access;
 mod cluster;
 mod hpa;
 mod network;
+mod sets;
 mod workloads;
 
 use jiff::Timestamp;
@@ -35,7 +37,17 @@ fn age_col() -> Value {
 pub fn columns(resource: &str) -> Vec<Value> {
     match resource {
         "deployments" | "replicasets" | "pods" => workloads::columns(resource),
-        "services" | "endpoints" | "endpointslices" => network::columns(resource),
+        "services" | "endpoints" | "endpointslices" | "ingresses" => network::columns(resource),
+        "statefulsets" | "daemonsets" | "replicationcontrollers" | "jobs" | "cronjobs" => {
+            sets::columns(resource)
+        }
+        "serviceaccounts"
+        | "roles"
+        | "clusterroles"
+        | "rolebindings"
+        | "clusterrolebindings"
+        | "persistentvolumeclaims"
+        | "persistentvolumes" => access::columns(resource),
         _ => cluster::columns(resource),
     }
 }
@@ -44,7 +56,19 @@ pub fn columns(resource: &str) -> Vec<Value> {
 pub fn cells(resource: &str, obj: &Value, now: Timestamp) -> Vec<Value> {
     match resource {
         "deployments" | "replicasets" | "pods" => workloads::cells(resource, obj, now),
-        "services" | "endpoints" | "endpointslices" => network::cells(resource, obj, now),
+        "services" | "endpoints" | "endpointslices" | "ingresses" => {
+            network::cells(resource, obj, now)
+        }
+        "statefulsets" | "daemonsets" | "replicationcontrollers" | "jobs" | "cronjobs" => {
+            sets::cells(resource, obj, now)
+        }
+        "serviceaccounts"
+        | "roles"
+        | "clusterroles"
+        | "rolebindings"
+        | "clusterrolebindings"
+        | "persistentvolumeclaims"
+        | "persistentvolumes" => access::cells(resource, obj, now),
         _ => cluster::cells(resource, obj, now),
     }
 }
@@ -174,3 +198,7 @@ fn int_or_string(v: &Value) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "more_tests.rs"]
+mod more_tests;

@@ -1,5 +1,5 @@
-//! Service, Endpoints and EndpointSlice rows (upstream printService, printEndpoints,
-//! printEndpointSlice), including the `+ N more...` truncation after three endpoints.
+//! Service, Endpoints, EndpointSlice and Ingress rows (upstream printService, printEndpoints,
+//! printEndpointSlice, printIngress), including the `+ N more...` truncation after three endpoints.
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -55,6 +55,34 @@ pub fn columns(resource: &str) -> Vec<Value> {
             ),
             age_col(),
         ],
+        "ingresses" => vec![
+            name_col(),
+            col(
+                "Class",
+                "string",
+                0,
+                "The name of the IngressClass cluster resource.",
+            ),
+            col(
+                "Hosts",
+                "string",
+                0,
+                "Hosts that incoming requests are matched against before the ingress rule",
+            ),
+            col(
+                "Address",
+                "string",
+                0,
+                "Address is a list containing ingress points for the load-balancer",
+            ),
+            col(
+                "Ports",
+                "string",
+                0,
+                "Ports of TLS configurations that open",
+            ),
+            age_col(),
+        ],
         _ => vec![
             name_col(),
             col(
@@ -83,6 +111,7 @@ pub fn columns(resource: &str) -> Vec<Value> {
 pub fn cells(resource: &str, obj: &Value, now: Timestamp) -> Vec<Value> {
     let name = json!(str_at(obj, &["metadata", "name"]));
     match resource {
+        "ingresses" => ingress(obj, now),
         "services" => {
             let cluster_ip = arr_at(obj, &["spec", "clusterIPs"])
                 .first()
@@ -141,6 +170,48 @@ pub fn cells(resource: &str, obj: &Value, now: Timestamp) -> Vec<Value> {
             ]
         }
     }
+}
+
+/// upstream printIngress: class, up to three hosts (`*` for none), load-balancer addresses,
+/// and `80, 443` when TLS is configured.
+fn ingress(obj: &Value, now: Timestamp) -> Vec<Value> {
+    let class = match str_at(obj, &["spec", "ingressClassName"]) {
+        "" => "<none>",
+        c => c,
+    };
+    let rules = arr_at(obj, &["spec", "rules"]);
+    let hosts: Vec<&str> = rules
+        .iter()
+        .map(|r| str_at(r, &["host"]))
+        .filter(|h| !h.is_empty())
+        .take(MAX_LISTED)
+        .collect();
+    let hosts = match (hosts.is_empty(), rules.len() > MAX_LISTED) {
+        (true, _) => "*".to_string(),
+        (false, true) => format!("{} + {} more...", hosts.join(","), rules.len() - MAX_LISTED),
+        (false, false) => hosts.join(","),
+    };
+    let addresses: Vec<&str> = arr_at(obj, &["status", "loadBalancer", "ingress"])
+        .iter()
+        .map(|i| match str_at(i, &["ip"]) {
+            "" => str_at(i, &["hostname"]),
+            ip => ip,
+        })
+        .filter(|a| !a.is_empty())
+        .collect();
+    let ports = if arr_at(obj, &["spec", "tls"]).is_empty() {
+        "80"
+    } else {
+        "80, 443"
+    };
+    vec![
+        json!(str_at(obj, &["metadata", "name"])),
+        json!(class),
+        json!(hosts),
+        json!(addresses.join(",")),
+        json!(ports),
+        json!(age(obj, now)),
+    ]
 }
 
 /// upstream getServiceExternalIP; the load-balancer list is not clipped (the server prints wide).

@@ -155,7 +155,7 @@ pub fn cells(resource: &str, obj: &Value, now: Timestamp) -> Vec<Value> {
 }
 
 /// upstream layoutContainerCells: names and images, comma-joined.
-fn containers(list: &[Value]) -> (String, String) {
+pub(super) fn containers(list: &[Value]) -> (String, String) {
     let names: Vec<&str> = list.iter().map(|c| str_at(c, &["name"])).collect();
     let images: Vec<&str> = list.iter().map(|c| str_at(c, &["image"])).collect();
     (names.join(","), images.join(","))

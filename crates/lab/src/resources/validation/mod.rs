@@ -7,6 +7,7 @@
 mod corev1;
 mod duplicates;
 mod gofmt;
+mod more;
 mod strict;
 mod syntax;
 mod workloads;
@@ -114,6 +115,19 @@ pub fn qualified_kind(resource: &str) -> Option<&'static str> {
         "poddisruptionbudgets" => "PodDisruptionBudget.policy",
         "leases" => "Lease.coordination.k8s.io",
         "horizontalpodautoscalers" => "HorizontalPodAutoscaler.autoscaling",
+        "serviceaccounts" => "ServiceAccount",
+        "persistentvolumeclaims" => "PersistentVolumeClaim",
+        "persistentvolumes" => "PersistentVolume",
+        "replicationcontrollers" => "ReplicationController",
+        "statefulsets" => "StatefulSet.apps",
+        "daemonsets" => "DaemonSet.apps",
+        "jobs" => "Job.batch",
+        "cronjobs" => "CronJob.batch",
+        "ingresses" => "Ingress.networking.k8s.io",
+        "roles" => "Role.rbac.authorization.k8s.io",
+        "rolebindings" => "RoleBinding.rbac.authorization.k8s.io",
+        "clusterroles" => "ClusterRole.rbac.authorization.k8s.io",
+        "clusterrolebindings" => "ClusterRoleBinding.rbac.authorization.k8s.io",
         _ => return None,
     })
 }
@@ -148,7 +162,7 @@ pub fn validate(resource: &str, obj: &Value, old: Option<&Value>) -> Vec<Cause> 
         "services" => causes.extend(corev1::service(obj)),
         "configmaps" => causes.extend(corev1::config_map(obj)),
         "secrets" => causes.extend(corev1::secret(obj)),
-        _ => {}
+        _ => causes.extend(more::validate(resource, obj, old)),
     }
     causes
 }

@@ -6,8 +6,9 @@
 use k8s_openapi::Resource;
 use k8s_openapi::api::{
     apps::v1 as apps, autoscaling::v1 as autoscaling_v1, autoscaling::v2 as autoscaling_v2,
-    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-    events::v1 as events, policy::v1 as policy,
+    batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
+    discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
+    policy::v1 as policy, rbac::v1 as rbac,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -80,6 +81,19 @@ fn round_trip_for(resource: &str, obj: &Value) -> Option<(RoundTrip, &'static st
             typed::<autoscaling_v1::HorizontalPodAutoscaler>()
         }
         "horizontalpodautoscalers" => typed::<autoscaling_v2::HorizontalPodAutoscaler>(),
+        "serviceaccounts" => typed::<core::ServiceAccount>(),
+        "persistentvolumeclaims" => typed::<core::PersistentVolumeClaim>(),
+        "persistentvolumes" => typed::<core::PersistentVolume>(),
+        "replicationcontrollers" => typed::<core::ReplicationController>(),
+        "statefulsets" => typed::<apps::StatefulSet>(),
+        "daemonsets" => typed::<apps::DaemonSet>(),
+        "jobs" => typed::<batch::Job>(),
+        "cronjobs" => typed::<batch::CronJob>(),
+        "ingresses" => typed::<networking::Ingress>(),
+        "roles" => typed::<rbac::Role>(),
+        "rolebindings" => typed::<rbac::RoleBinding>(),
+        "clusterroles" => typed::<rbac::ClusterRole>(),
+        "clusterrolebindings" => typed::<rbac::ClusterRoleBinding>(),
         _ => return None,
     })
 }

@@ -8,7 +8,7 @@ use super::super::json::{arr_at, at, i64_at, str_at};
 use super::{Cause, NEGATIVE, annotations, gofmt, labels, syntax};
 
 pub fn deployment(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
-    let mut causes = replicated_spec(obj);
+    let mut causes = replicated_spec(obj, "deployment");
     causes.extend(strategy(obj));
     causes.extend(nonnegative(obj, "minReadySeconds"));
     causes.extend(nonnegative(obj, "revisionHistoryLimit"));
@@ -28,7 +28,7 @@ pub fn deployment(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
 }
 
 pub fn replica_set(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
-    let mut causes = replicated_spec(obj);
+    let mut causes = replicated_spec(obj, "deployment");
     causes.extend(nonnegative(obj, "minReadySeconds"));
     causes.extend(selector_immutable(obj, old));
     causes
@@ -39,7 +39,7 @@ pub fn pod(obj: &Value) -> Vec<Cause> {
     pod_spec(spec, "spec", &["Always", "OnFailure", "Never"])
 }
 
-fn nonnegative(obj: &Value, key: &str) -> Vec<Cause> {
+pub(super) fn nonnegative(obj: &Value, key: &str) -> Vec<Cause> {
     match i64_at(obj, &["spec", key]) {
         Some(n) if n < 0 => vec![Cause::invalid(
             format!("spec.{key}"),
@@ -50,9 +50,11 @@ fn nonnegative(obj: &Value, key: &str) -> Vec<Cause> {
     }
 }
 
-/// upstream ValidateDeploymentSpec / ValidateReplicaSetSpec: replicas, the selector, and the
-/// template (which the selector must match, with `restartPolicy: Always`).
-fn replicated_spec(obj: &Value) -> Vec<Cause> {
+/// upstream ValidateDeploymentSpec / ValidateReplicaSetSpec (and the StatefulSet and
+/// DaemonSet ones): replicas, the selector, and the template (which the selector must match,
+/// with `restartPolicy: Always`). `what` names the kind in the empty-selector message
+/// (upstream says "deployment" for ReplicaSets too).
+pub(super) fn replicated_spec(obj: &Value, what: &str) -> Vec<Cause> {
     let mut causes = nonnegative(obj, "replicas");
     let selector = at(obj, &["spec", "selector"]).filter(|s| !s.is_null());
     let template = at(obj, &["spec", "template"]).unwrap_or(&Value::Null);
@@ -69,7 +71,7 @@ fn replicated_spec(obj: &Value) -> Vec<Cause> {
                 causes.push(Cause::invalid(
                     "spec.selector",
                     &gofmt::label_selector_gov(sel),
-                    "empty selector is invalid for deployment",
+                    &format!("empty selector is invalid for {what}"),
                 ));
             }
             if !selector_usable {
@@ -178,7 +180,7 @@ pub fn selector_matches(sel: &Value, labels: Option<&Value>) -> bool {
     labels_ok && exprs_ok
 }
 
-fn selector_immutable(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+pub(super) fn selector_immutable(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
     let Some(old) = old else {
         return Vec::new();
     };
@@ -276,7 +278,7 @@ fn raw_value(v: &Value) -> i64 {
     }
 }
 
-fn pod_spec(spec: &Value, path: &str, restart_policies: &[&str]) -> Vec<Cause> {
+pub(super) fn pod_spec(spec: &Value, path: &str, restart_policies: &[&str]) -> Vec<Cause> {
     let mut causes = Vec::new();
     let containers = arr_at(spec, &["containers"]);
     if containers.is_empty() {
