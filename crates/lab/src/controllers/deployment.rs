@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::events::{EventType, record};
 use super::runtime::{
-    Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key, key_of, labels_of,
-    typed, writer,
+    Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key, labels_of, typed,
+    writer,
 };
 use crate::kinds::{self, ResourceType};
 use crate::registry::{DeleteOptions, Registry, Subresource, WriteOptions};
@@ -79,11 +79,7 @@ impl Reconciler for DeploymentController {
     }
 
     fn all_keys(&self, cache: &Informer) -> Vec<Key> {
-        cache
-            .list(rt("deployments"), None)
-            .iter()
-            .map(|d| key_of(d))
-            .collect()
+        cache.keys(rt("deployments"))
     }
 
     fn reconcile(&mut self, key: &Key, cache: &Informer, registry: &Registry) -> Requeue {

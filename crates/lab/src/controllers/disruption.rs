@@ -192,11 +192,7 @@ impl Reconciler for DisruptionController {
     }
 
     fn all_keys(&self, cache: &Informer) -> Vec<Key> {
-        cache
-            .list(resource("policy", "poddisruptionbudgets"), None)
-            .iter()
-            .map(|p| key_of(p))
-            .collect()
+        cache.keys(resource("policy", "poddisruptionbudgets"))
     }
 
     fn reconcile(&mut self, k: &Key, cache: &Informer, registry: &Registry) -> Requeue {

@@ -186,11 +186,7 @@ impl Reconciler for HpaController {
     }
 
     fn all_keys(&self, cache: &Informer) -> Vec<Key> {
-        cache
-            .list(resource("autoscaling", "horizontalpodautoscalers"), None)
-            .iter()
-            .map(|h| key_of(h))
-            .collect()
+        cache.keys(resource("autoscaling", "horizontalpodautoscalers"))
     }
 
     fn reconcile(&mut self, k: &Key, cache: &Informer, registry: &Registry) -> Requeue {

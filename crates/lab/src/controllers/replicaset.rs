@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::events::{EventType, record};
 use super::runtime::{
-    Decoded, Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key, key_of,
-    labels_of, resource, typed, writer,
+    Decoded, Informer, Key, RETRY, Reconciler, Requeue, controller_owner, event_key, labels_of,
+    resource, typed, writer,
 };
 use crate::kinds::ResourceType;
 use crate::registry::{DeleteOptions, Registry, Subresource, WriteOptions};
@@ -65,11 +65,7 @@ impl Reconciler for ReplicaSetController {
     }
 
     fn all_keys(&self, cache: &Informer) -> Vec<Key> {
-        cache
-            .list(rs_type(), None)
-            .iter()
-            .map(|rs| key_of(rs))
-            .collect()
+        cache.keys(rs_type())
     }
 
     fn reconcile(&mut self, key: &Key, cache: &Informer, registry: &Registry) -> Requeue {

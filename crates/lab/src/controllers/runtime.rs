@@ -79,6 +79,14 @@ impl Informer {
             .cloned()
     }
 
+    /// The key of every cached object of a type: most reconcilers' `all_keys`.
+    pub fn keys(&self, rt: &ResourceType) -> Vec<Key> {
+        self.by_type
+            .get(&rt.store_key())
+            .map(|b| b.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Objects of a type in one namespace, or in all with `None`.
     pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> Vec<Arc<Value>> {
         match self.by_type.get(&rt.store_key()) {
