@@ -62,8 +62,8 @@ pub async fn run(
         .list(&ListParams::default().labels(&selector))
         .await?;
     let snap = Snapshot {
-        deployment: d,
-        replica_sets,
+        deployment: d.into(),
+        replica_sets: replica_sets.into_iter().map(Arc::new).collect(),
         pods: pods.into_iter().map(Arc::new).collect(),
         ..Snapshot::default()
     };

@@ -9,6 +9,7 @@
 //! until the change has had its own deadline ([`LeftOver`]).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -83,7 +84,7 @@ fn without_left_over<'a>(snap: &'a Snapshot, expect: &Expect, now: Timestamp) ->
     match &expect.left_over {
         Some(l) if l.hides(&snap.deployment, now) => {
             let mut fresh = snap.clone();
-            if let Some(s) = fresh.deployment.status.as_mut() {
+            if let Some(s) = Arc::make_mut(&mut fresh.deployment).status.as_mut() {
                 status::remove_condition(s, status::PROGRESSING);
             }
             Cow::Owned(fresh)
@@ -212,7 +213,7 @@ mod tests {
         Snapshot {
             changed: None,
             memo: Default::default(),
-            deployment: serde_json::from_value(d).expect("a deployment"),
+            deployment: Arc::new(serde_json::from_value(d).expect("a deployment")),
             ..Snapshot::default()
         }
     }
@@ -278,7 +279,7 @@ mod tests {
         );
         assert_eq!(class(&v), Some(FailureClass::ProgressDeadlineExceeded));
         let mut fine = rolled_back(10);
-        fine.deployment
+        Arc::make_mut(&mut fine.deployment)
             .status
             .as_mut()
             .unwrap()

@@ -64,7 +64,7 @@ pub async fn drive(
     let mut last = Snapshot {
         changed: None,
         memo: Default::default(),
-        deployment: d,
+        deployment: Arc::new(d),
         ..Snapshot::default()
     };
     let target = format!("{}/{name}", cluster.namespace);

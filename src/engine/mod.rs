@@ -21,6 +21,7 @@ pub mod change;
 pub mod diagnose;
 pub mod driver;
 pub mod image;
+pub mod lean;
 pub mod machine;
 pub mod patch;
 pub mod policy;

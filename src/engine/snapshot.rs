@@ -11,9 +11,11 @@ use rollout_semantics::{access, revision};
 /// One observation of a rollout.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub deployment: Deployment,
+    /// Shared with the watch cache, as the ReplicaSets are: a snapshot is taken on every
+    /// burst of changes, and copying them each time was a tenth of what following cost.
+    pub deployment: Arc<Deployment>,
     /// ReplicaSets controlled by the Deployment (ownerReference with its uid).
-    pub replica_sets: Vec<ReplicaSet>,
+    pub replica_sets: Vec<Arc<ReplicaSet>>,
     /// Pods of the Deployment's selector ([`Self::pods_of`] picks those a ReplicaSet
     /// controls), shared with the watch caches: a snapshot is
     /// taken on every burst of changes, so it must not copy hundreds of pods each time.
@@ -44,13 +46,13 @@ impl Snapshot {
     /// The ReplicaSet whose template equals the Deployment's (upstream `FindNewReplicaSet`).
     pub fn new_rs(&self) -> Option<&ReplicaSet> {
         let index = self.memo.new_rs.get_or_init(|| {
-            let refs: Vec<&ReplicaSet> = self.replica_sets.iter().collect();
+            let refs: Vec<&ReplicaSet> = self.replica_sets.iter().map(|rs| &**rs).collect();
             let new = revision::find_new_rs(&self.deployment, &refs)?;
             self.replica_sets
                 .iter()
-                .position(|rs| std::ptr::eq(rs, new))
+                .position(|rs| std::ptr::eq(&**rs, new))
         });
-        index.and_then(|i| self.replica_sets.get(i))
+        index.and_then(|i| self.replica_sets.get(i)).map(|rs| &**rs)
     }
 
     /// Every other ReplicaSet (upstream `FindOldReplicaSets`).
@@ -58,6 +60,7 @@ impl Snapshot {
         let new = self.new_rs();
         self.replica_sets
             .iter()
+            .map(|rs| &**rs)
             .filter(|rs| !new.is_some_and(|n| std::ptr::eq(*rs, n)))
             .collect()
     }

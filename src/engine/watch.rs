@@ -9,6 +9,8 @@
 //! it). Nothing is judged while a watch is failing or before every cache holds its first
 //! list ([`Health`]): a stale cache could fire a rollback on a state the cluster has left.
 
+use std::borrow::Borrow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{BoxStream, SelectAll};
@@ -20,6 +22,7 @@ use rollout_semantics::access::controller_uid;
 use rollout_semantics::selector::format_label_selector;
 
 use super::cache::{Caches, Update};
+use super::lean::{self, Lean};
 use super::snapshot::Snapshot;
 use crate::cluster::Cluster;
 use crate::error::CliError;
@@ -224,10 +227,11 @@ pub struct Watch {
 /// changes only with it), and each ReplicaSet's uid and generation.
 type Templates = (Option<i64>, Vec<(Option<String>, Option<i64>)>);
 
-fn templates(d: &Deployment, rss: &[ReplicaSet]) -> Templates {
+fn templates<R: Borrow<ReplicaSet>>(d: &Deployment, rss: &[R]) -> Templates {
     (
         d.metadata.generation,
         rss.iter()
+            .map(R::borrow)
             .map(|rs| (rs.metadata.uid.clone(), rs.metadata.generation))
             .collect(),
     )
@@ -271,21 +275,23 @@ impl Watch {
             None => selector.clone(),
         };
         let cfg = watcher::Config::default;
+        // Decoded without their managedFields (see `lean`): following never reads them.
         let d_stream = watcher(
-            cluster.api::<Deployment>(),
+            cluster.api::<Lean<Deployment>>(),
             cfg().fields(&format!("metadata.name={name}")),
         )
         .default_backoff()
-        .modify(strip)
-        .map(Item::of(None, Update::Deployment));
-        let rs_stream = watcher(cluster.api::<ReplicaSet>(), cfg().labels(&selector))
+        .map(Item::of(None, |ev| Update::Deployment(lean::unwrap(ev))));
+        let rs_stream = watcher(cluster.api::<Lean<ReplicaSet>>(), cfg().labels(&selector))
             .default_backoff()
-            .modify(strip)
-            .map(Item::of(Some(Optional::ReplicaSets), Update::ReplicaSet));
-        let pod_stream = watcher(cluster.api::<Pod>(), cfg().labels(&pod_selector))
+            .map(Item::of(Some(Optional::ReplicaSets), |ev| {
+                Update::ReplicaSet(lean::unwrap(ev))
+            }));
+        let pod_stream = watcher(cluster.api::<Lean<Pod>>(), cfg().labels(&pod_selector))
             .default_backoff()
-            .modify(strip)
-            .map(Item::of(Some(Optional::Pods), Update::Pod));
+            .map(Item::of(Some(Optional::Pods), |ev| {
+                Update::Pod(lean::unwrap(ev))
+            }));
         // Warnings only: every rule decides on them (Unhealthy, Failed, BackOff,
         // FailedScheduling...), and a healthy rollout of 500 pods sends thousands of Normal
         // ones. The evidence of a failure fetches the rest once.
@@ -474,12 +480,12 @@ impl Watch {
                 namespace: self.namespace.clone(),
             })?;
         let duid = deployment.metadata.uid.clone().unwrap_or_default();
-        let replica_sets: Vec<ReplicaSet> = self
+        let replica_sets: Vec<Arc<ReplicaSet>> = self
             .caches
             .replica_sets
             .values()
             .filter(|r| controller_uid(&r.metadata) == Some(duid.as_str()))
-            .map(|r| (**r).clone())
+            .cloned()
             .collect();
         let changed = self.caches.take_touched();
         let snap = Snapshot {
@@ -488,7 +494,7 @@ impl Watch {
             // indexed pass (filtering here cost a pass per snapshot).
             pods: self.caches.pods.state(),
             memo: Default::default(),
-            deployment: (*deployment).clone(),
+            deployment,
             replica_sets,
             // Not filtered here: see `Snapshot::events`.
             events: self.caches.events.state(),
@@ -620,8 +626,8 @@ mod tests {
         assert_eq!(templates(&d, &status_only), key);
         // What a snapshot is told it keeps, even against its own templates.
         let snap = Snapshot {
-            deployment: d,
-            replica_sets: rss,
+            deployment: Arc::new(d),
+            replica_sets: rss.into_iter().map(Arc::new).collect(),
             ..Snapshot::default()
         };
         snap.know_new_rs(Some("web-1"));

@@ -228,8 +228,8 @@ mod tests {
             Arc::new(serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(p).expect("a Pod"))
         };
         let snap = Snapshot {
-            deployment: d,
-            replica_sets: vec![rs("old", "v1", "a"), rs("new", "v2", "b")],
+            deployment: d.into(),
+            replica_sets: vec![rs("old", "v1", "a").into(), rs("new", "v2", "b").into()],
             pods: vec![
                 pod("old-ready", "old", "True", false),
                 pod("new-ready", "new", "True", false),

@@ -137,10 +137,10 @@ pub fn mid_rollout() -> Snapshot {
     Snapshot {
         changed: None,
         memo: Default::default(),
-        deployment: deployment(4, "model:v2", (4, 2, 3, 3)),
+        deployment: deployment(4, "model:v2", (4, 2, 3, 3)).into(),
         replica_sets: vec![
-            replica_set(old, 3, "model:v1", 2, 2),
-            replica_set(new, 4, "model:v2", 2, 1),
+            replica_set(old, 3, "model:v1", 2, 2).into(),
+            replica_set(new, 4, "model:v2", 2, 1).into(),
         ],
         pods: vec![
             running(new, "abcde", true, 0),

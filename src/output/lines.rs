@@ -290,10 +290,10 @@ mod tests {
         Snapshot {
             changed: None,
             memo: Default::default(),
-            deployment: deployment(4, "model:v2", (2, 2, 2, 2)),
+            deployment: deployment(4, "model:v2", (2, 2, 2, 2)).into(),
             replica_sets: vec![
-                replica_set(OLD, 3, "model:v1", old_desired, old_desired),
-                replica_set(NEW, 4, "model:v2", 2, new_ready),
+                replica_set(OLD, 3, "model:v1", old_desired, old_desired).into(),
+                replica_set(NEW, 4, "model:v2", 2, new_ready).into(),
             ],
             pods: pods.into_iter().map(Into::into).collect(),
             events: Vec::new(),

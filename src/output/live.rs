@@ -327,10 +327,10 @@ mod tests {
         let snap = Snapshot {
             changed: None,
             memo: Default::default(),
-            deployment: deployment(4, "model:v2", (2, 2, 2, 2)),
+            deployment: deployment(4, "model:v2", (2, 2, 2, 2)).into(),
             replica_sets: vec![
-                replica_set("web-5d4b9c8f7", 3, "model:v1", 0, 0),
-                replica_set(new, 4, "model:v2", 2, 2),
+                replica_set("web-5d4b9c8f7", 3, "model:v1", 0, 0).into(),
+                replica_set(new, 4, "model:v2", 2, 2).into(),
             ],
             pods: vec![
                 running(new, "abcde", true, 0).into(),
@@ -346,8 +346,8 @@ mod tests {
     fn a_failed_rollout_shows_the_diagnosis_and_the_unschedulable_pod() {
         let new = "web-7c7f8d7866";
         let mut snap = mid_rollout();
-        snap.deployment = deployment(4, "model:v2", (4, 1, 2, 2));
-        snap.replica_sets[1] = replica_set(new, 4, "model:v2", 1, 0);
+        snap.deployment = deployment(4, "model:v2", (4, 1, 2, 2)).into();
+        snap.replica_sets[1] = replica_set(new, 4, "model:v2", 1, 0).into();
         snap.pods = vec![
             unschedulable(
                 new,
@@ -389,8 +389,8 @@ mod tests {
         let snap = Snapshot {
             changed: None,
             memo: Default::default(),
-            deployment: deployment(4, "model:v2", (15, 15, 14, 14)),
-            replica_sets: vec![replica_set(new, 4, "model:v2", 15, 14)],
+            deployment: deployment(4, "model:v2", (15, 15, 14, 14)).into(),
+            replica_sets: vec![replica_set(new, 4, "model:v2", 15, 14).into()],
             pods: pods.into_iter().map(Into::into).collect(),
             events: Vec::new(),
         };
@@ -533,10 +533,10 @@ mod tests {
         let done = Snapshot {
             changed: None,
             memo: Default::default(),
-            deployment: deployment(4, "model:v2", (1, 1, 1, 1)),
+            deployment: deployment(4, "model:v2", (1, 1, 1, 1)).into(),
             replica_sets: vec![
-                replica_set("web-5d4b9c8f7", 3, "model:v1", 0, 0),
-                replica_set(new, 4, "model:v2", 1, 1),
+                replica_set("web-5d4b9c8f7", 3, "model:v1", 0, 0).into(),
+                replica_set(new, 4, "model:v2", 1, 1).into(),
             ],
             pods: vec![running(new, "abcde", true, 0).into()],
             events: Vec::new(),

@@ -273,7 +273,7 @@ mod tests {
     fn images_show_old_to_new_per_container_with_added_and_removed_ones() {
         let mut snap = mid_rollout();
         assert_eq!(image_changes(&snap), vec!["server: model:v1 -> model:v2"]);
-        let old = snap.replica_sets[0]
+        let old = std::sync::Arc::make_mut(&mut snap.replica_sets[0])
             .spec
             .as_mut()
             .and_then(|s| s.template.as_mut());
@@ -290,7 +290,7 @@ mod tests {
     fn the_previous_revision_is_the_newest_old_replica_set_still_scaled_up() {
         let mut snap = mid_rollout();
         snap.replica_sets
-            .push(replica_set("web-old2", 2, "model:v0", 0, 0));
+            .push(replica_set("web-old2", 2, "model:v0", 0, 0).into());
         assert_eq!(previous_rs(&snap).and_then(revision_of), Some(3));
         let shown: Vec<String> = replica_sets(&snap)
             .into_iter()

@@ -1,6 +1,8 @@
 //! The stepped rollout's transitions (`stepped.rs`), without a cluster: 4 replicas in steps
 //! of 1, 2, then the rest.
 
+use std::sync::Arc;
+
 use super::*;
 use crate::engine::steps::{Restore, Step, StepSpec, StepWrite, Stepping, plan as plan_steps};
 use crate::output::fixture::waiting;
@@ -34,8 +36,8 @@ fn at(created: i32, ready: i32, available: i32) -> Snapshot {
     Snapshot {
         changed: None,
         memo: Default::default(),
-        deployment: deployment(2, "v2", (4, created, 4, 4)),
-        replica_sets: vec![replica_set(OLD, 1, "v1", 4, 4), new],
+        deployment: deployment(2, "v2", (4, created, 4, 4)).into(),
+        replica_sets: vec![replica_set(OLD, 1, "v1", 4, 4).into(), new.into()],
         pods: vec![running(OLD, "a", true, 0).into()],
         events: Vec::new(),
     }
@@ -82,7 +84,7 @@ fn each_step_holds_at_its_pods_settles_then_the_last_restores_the_users_strategy
     // A snapshot from before that write (generation 2, still paused at the step) is not
     // taken for a paused Deployment.
     let mut stale = at(2, 2, 2);
-    if let Some(spec) = stale.deployment.spec.as_mut() {
+    if let Some(spec) = Arc::make_mut(&mut stale.deployment).spec.as_mut() {
         spec.paused = Some(true);
     }
     let a = m.step(Observation::Snapshot(&stale), clock(26));
@@ -226,7 +228,7 @@ fn a_steps_bake_time_runs_before_the_next_step() {
 }
 
 fn annotated(mut snap: Snapshot, key: &str, value: &str) -> Snapshot {
-    snap.deployment
+    Arc::make_mut(&mut snap.deployment)
         .metadata
         .annotations
         .get_or_insert_with(Default::default)

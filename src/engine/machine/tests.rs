@@ -2,6 +2,7 @@
 //! observations a driver would feed and checks the actions and the outcome (result, exit
 //! code, what it says it did).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -65,10 +66,10 @@ fn rolling(new_pod: k8s_openapi::api::core::v1::Pod) -> Snapshot {
     Snapshot {
         changed: None,
         memo: Default::default(),
-        deployment: deployment(2, "v2", (1, 0, 1, 1)),
+        deployment: deployment(2, "v2", (1, 0, 1, 1)).into(),
         replica_sets: vec![
-            replica_set(OLD, 1, "v1", 1, 1),
-            replica_set(NEW, 2, "v2", 1, 0),
+            replica_set(OLD, 1, "v1", 1, 1).into(),
+            replica_set(NEW, 2, "v2", 1, 0).into(),
         ],
         pods: vec![running(OLD, "a", true, 0).into(), new_pod.into()],
         events: Vec::new(),
@@ -99,10 +100,10 @@ fn complete(revision: i64, image: &str, generation: i64) -> Snapshot {
     Snapshot {
         changed: None,
         memo: Default::default(),
-        deployment: d,
+        deployment: d.into(),
         replica_sets: vec![
-            replica_set(OLD, revision, image, 1, 1),
-            replica_set(NEW, 2, "v2", 0, 0),
+            replica_set(OLD, revision, image, 1, 1).into(),
+            replica_set(NEW, 2, "v2", 0, 0).into(),
         ],
         pods: vec![running(OLD, "a", true, 0).into()],
         events: Vec::new(),
@@ -305,8 +306,9 @@ fn a_rollback_that_does_not_become_healthy_is_a_failure_whatever_ends_it() {
             "the rollback fails too",
             Box::new(|m| {
                 let mut snap = pull_failing();
-                snap.deployment.metadata.generation = Some(3);
-                snap.deployment.status.as_mut().unwrap().observed_generation = Some(3);
+                let d = Arc::make_mut(&mut snap.deployment);
+                d.metadata.generation = Some(3);
+                d.status.as_mut().unwrap().observed_generation = Some(3);
                 m.step(Observation::Snapshot(&snap), clock(9))
             }),
         ),
@@ -499,7 +501,11 @@ fn a_failure_whose_logs_matter_fetches_them_before_acting() {
 fn a_deployment_paused_by_someone_else_ends_the_follow_with_exit_6() {
     let mut m = machine(OnFailure::Rollback, OnInterrupt::None);
     let mut snap = progressing();
-    snap.deployment.spec.as_mut().unwrap().paused = Some(true);
+    Arc::make_mut(&mut snap.deployment)
+        .spec
+        .as_mut()
+        .unwrap()
+        .paused = Some(true);
     let a = m.step(Observation::Snapshot(&snap), clock(1));
     assert_eq!(a.last(), Some(&Action::Finish));
     assert_eq!(exit(&m), Exit::Paused);
@@ -529,7 +535,11 @@ fn status_reports_a_failure_without_acting_and_ends_on_a_pause_when_asked() {
         Mode::Status { until_paused: true },
     ));
     let mut snap = progressing();
-    snap.deployment.spec.as_mut().unwrap().paused = Some(true);
+    Arc::make_mut(&mut snap.deployment)
+        .spec
+        .as_mut()
+        .unwrap()
+        .paused = Some(true);
     m.step(Observation::Snapshot(&snap), clock(1));
     assert_eq!(m.outcome.result, Ended::Unchanged);
     assert_eq!(exit(&m), Exit::Success);
@@ -588,7 +598,11 @@ fn observations_a_state_does_not_expect_change_nothing() {
 /// The machine of an update that wrote `v2`'s template.
 fn update_to_v2() -> Machine {
     let mut p = plan(OnFailure::Rollback, OnInterrupt::None, Mode::Change);
-    p.template = complete(2, "v2", 2).deployment.spec.map(|s| s.template);
+    p.template = complete(2, "v2", 2)
+        .deployment
+        .spec
+        .clone()
+        .map(|s| s.template);
     Machine::new(p)
 }
 
@@ -599,8 +613,7 @@ fn another_template_taken_in_by_the_controller_supersedes_the_change_with_exit_8
     // Someone ran `kubectl rollout undo`: v1's template, observed; its ReplicaSet is
     // renumbered 3 before the Deployment's annotation follows (it still says 2).
     let mut undone = complete(3, "v1", 3);
-    let annotations = undone
-        .deployment
+    let annotations = Arc::make_mut(&mut undone.deployment)
         .metadata
         .annotations
         .get_or_insert_default();
@@ -630,7 +643,9 @@ fn another_template_not_yet_observed_is_waited_on_not_judged() {
     // v1 again at generation 3, but the controller still reports generation 2 (complete!):
     // that completion is not this change's, nor is it a verdict yet.
     let mut unobserved = complete(1, "v1", 2);
-    unobserved.deployment.metadata.generation = Some(3);
+    Arc::make_mut(&mut unobserved.deployment)
+        .metadata
+        .generation = Some(3);
     let a = m.step(Observation::Snapshot(&unobserved), clock(2));
     assert!(
         matches!(&a[..], [Action::Show(Verdict::Progressing(_))]),

@@ -8,6 +8,7 @@ mod spread;
 mod workload;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus, DeploymentStrategy,
@@ -147,10 +148,10 @@ pub fn rollout(image: &str) -> Snapshot {
     Snapshot {
         changed: None,
         memo: Default::default(),
-        deployment,
+        deployment: deployment.into(),
         replica_sets: vec![
-            replica_set("inference-6c5b4", OLD_RS, "inference:v2"),
-            replica_set("inference-7d9f8", NEW_RS, image),
+            replica_set("inference-6c5b4", OLD_RS, "inference:v2").into(),
+            replica_set("inference-7d9f8", NEW_RS, image).into(),
         ],
         pods: Vec::new(),
         events: Vec::new(),
@@ -164,8 +165,7 @@ pub fn v3() -> Snapshot {
 
 /// Sets the Deployment's `maxSurge`.
 pub fn with_surge(mut snap: Snapshot, surge: i32) -> Snapshot {
-    if let Some(ru) = snap
-        .deployment
+    if let Some(ru) = Arc::make_mut(&mut snap.deployment)
         .spec
         .as_mut()
         .and_then(|s| s.strategy.as_mut())
@@ -185,8 +185,7 @@ pub fn with_condition(
     reason: &str,
     msg: &str,
 ) -> Snapshot {
-    let st = snap
-        .deployment
+    let st = Arc::make_mut(&mut snap.deployment)
         .status
         .get_or_insert_with(DeploymentStatus::default);
     st.conditions

@@ -1,5 +1,7 @@
 //! Rules 5, 7 and 8, the priority order between rules, which pods count, and robustness.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::apps::v1::{ReplicaSetCondition, ReplicaSetStatus};
 
 use super::*;
@@ -133,7 +135,7 @@ fn one_replica_per_node_anti_affinity_suggests_rolling_without_surge() {
 fn with_rs_failure(mut snap: Snapshot, rs_uid: &str, message: &str) -> Snapshot {
     for rs in snap.replica_sets.iter_mut() {
         if rs.metadata.uid.as_deref() == Some(rs_uid) {
-            rs.status = Some(ReplicaSetStatus {
+            Arc::make_mut(rs).status = Some(ReplicaSetStatus {
                 conditions: Some(vec![ReplicaSetCondition {
                     type_: "ReplicaFailure".into(),
                     status: "True".into(),
