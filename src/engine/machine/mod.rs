@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::jiff::Timestamp;
 use rollout_semantics::access::annotation;
 use rollout_semantics::revision::CHANGE_CAUSE;
 use rollout_semantics::template::equal_ignore_hash;
@@ -84,13 +83,7 @@ pub struct Plan {
     pub stepping: Option<Stepping>,
 }
 
-/// The clock, as the driver reads it for each observation.
-#[derive(Debug, Clone, Copy)]
-pub struct Now {
-    pub instant: Instant,
-    /// The wall clock the cluster's timestamps are compared with.
-    pub wall: Timestamp,
-}
+pub use super::driver::Now;
 
 /// What the result of a rollback write was.
 #[derive(Debug, Clone)]
@@ -296,7 +289,6 @@ impl Machine {
         vec![Action::Deadline(self.plan.timeout)]
     }
 
-    #[cfg(test)]
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
