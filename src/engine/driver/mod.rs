@@ -52,6 +52,8 @@ pub enum Timer {
     Deadline(Option<Duration>),
     /// Observe [`Signal::Woke`] this long from now, unless something answers first.
     WakeIn(Duration),
+    /// Observe [`Signal::Woke`] at this instant.
+    WakeAt(Instant),
 }
 
 /// What the loop itself observes, handed to the effects to phrase for their machine.
@@ -92,8 +94,8 @@ pub trait Effects<M: Machine> {
     /// The next observation of the effects' own sources (pending for ever when there are
     /// none). Cancel-safe: the loop drops it when a timer or an interrupt comes first.
     async fn next(&mut self) -> Result<M::Observation<'_>, CliError>;
-    /// A signal of the loop as the machine observes it.
-    fn signal(&mut self, signal: Signal) -> M::Observation<'_>;
+    /// A signal of the loop as the machine observes it (`None`: it never asks for it).
+    fn signal(&mut self, signal: Signal) -> Option<M::Observation<'_>>;
     /// After each transition (a report that follows the machine's state).
     fn stepped(&mut self, _machine: &M) {}
 }
@@ -159,6 +161,7 @@ pub async fn run<M: Machine, E: Effects<M>>(
                         .map(|t| tokio::time::Instant::now() + t);
                 }
                 Some(Timer::WakeIn(after)) => wake = Some(tokio::time::Instant::now() + after),
+                Some(Timer::WakeAt(at)) => wake = Some(tokio::time::Instant::from_std(at)),
                 None => {
                     let Some(observed) = effects.carry(machine, action).await? else {
                         continue;
@@ -189,8 +192,7 @@ pub async fn run<M: Machine, E: Effects<M>>(
                 Some(Signal::Interrupt)
             }
         };
-        if let Some(signal) = signal {
-            let observed = effects.signal(signal);
+        if let Some(observed) = signal.and_then(|s| effects.signal(s)) {
             queue.extend(machine.step(observed, Now::read()));
         }
         effects.stepped(machine);

@@ -215,12 +215,12 @@ impl Effects<Machine> for Rollout<'_> {
         }
     }
 
-    fn signal(&mut self, signal: Signal) -> Observation<'_> {
-        match signal {
+    fn signal(&mut self, signal: Signal) -> Option<Observation<'_>> {
+        Some(match signal {
             Signal::Deadline => Observation::Deadline(self.watch.unreachable()),
             Signal::Woke => Observation::Woke,
             Signal::Interrupt => Observation::Interrupt,
-        }
+        })
     }
 }
 

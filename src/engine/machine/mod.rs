@@ -21,8 +21,8 @@
 //!
 //! A strategy adds states and transitions here (a stepped rollout: a `Gating` state between
 //! steps that answers gate results with the next step or the failure path), or is a sibling
-//! machine with its own observations on the same driver pattern (blue-green watches a Service
-//! and its endpoints). Either way the failure path above is the one every strategy ends in.
+//! machine with its own observations and effects on the same driver loop (blue-green's
+//! `engine::bluegreen::run` watches a Service and its endpoints).
 
 mod stepped;
 #[cfg(test)]

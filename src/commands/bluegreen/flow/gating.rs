@@ -1,7 +1,7 @@
-//! The driver's side of the flow machine's gates: the rounds it asks for are measured side
-//! by side (`gates::Prober`, as a stepped rollout's driver does), each measurement shown
-//! and kept, and the answers, wake-ups and an interrupt fed back as observations. When the
-//! machine leaves `Verifying`, the gates' report goes into the result.
+//! The effects of the flow machine's gates: the rounds it asks for are measured side by
+//! side (`gates::Prober`, as a stepped rollout's effects do), each measurement shown and
+//! kept, and each answer fed back as an observation (the loop wakes the machine for the
+//! next round). When the machine leaves `Verifying`, the gates' report goes into the result.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use rollout_semantics::selector::format_label_selector;
 use super::super::report::FlowReport;
 use super::super::{gate, io};
 use super::Flow;
-use super::drive::Seen;
+use super::effects::Seen;
 use crate::cluster::Cluster;
 use crate::engine::bluegreen::idle::Sides;
 use crate::engine::bluegreen::run::{Observation, Phase, Run, State};
@@ -30,7 +30,6 @@ pub(super) struct Gating {
     pub ctx: Option<gates::Context>,
     prober: Prober,
     under_way: FuturesUnordered<Round>,
-    pub wake: Option<Instant>,
     kept: Vec<Vec<Measurement>>,
     started: Option<Instant>,
 }
@@ -64,7 +63,6 @@ impl Gating {
             ctx: None,
             prober: Prober::new(),
             under_way: FuturesUnordered::new(),
-            wake: None,
             kept: vec![Vec::new(); gates],
             started: None,
         }
@@ -98,35 +96,26 @@ impl Gating {
         }));
     }
 
-    /// The next thing the gates' phase observes: a round measured (each measurement shown
-    /// and kept), the wake-up the machine asked for, or Ctrl-C / SIGTERM.
+    /// The next round measured (each measurement shown and kept); pending for ever when
+    /// none is under way. Cancel-safe: the loop drops it for its timers and Ctrl-C.
     pub async fn next(&mut self, printer: &Printer, rollout: &str) -> Observation {
-        let wake = self.wake;
-        let sleep = async {
-            match wake {
-                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                None => std::future::pending().await,
-            }
+        let Some((gate, round, measured)) = self.under_way.next().await else {
+            return std::future::pending().await;
         };
-        tokio::select! {
-            Some((gate, round, measured)) = self.under_way.next(), if !self.under_way.is_empty() => {
-                for m in &measured {
-                    printer.info(&m.line());
-                    if let Some(e) = &printer.events {
-                        e.emit(rollout, "gate_measurement", m.event());
-                    }
-                }
-                let verdict = gates::round_verdict(&measured);
-                if let Some(kept) = self.kept.get_mut(gate) {
-                    kept.extend(measured);
-                }
-                Observation::Measured { gate, round, verdict }
+        for m in &measured {
+            printer.info(&m.line());
+            if let Some(e) = &printer.events {
+                e.emit(rollout, "gate_measurement", m.event());
             }
-            () = sleep => {
-                self.wake = None;
-                Observation::Woke
-            }
-            () = crate::engine::driver::interrupted() => Observation::Interrupted,
+        }
+        let verdict = gates::round_verdict(&measured);
+        if let Some(kept) = self.kept.get_mut(gate) {
+            kept.extend(measured);
+        }
+        Observation::Measured {
+            gate,
+            round,
+            verdict,
         }
     }
 
@@ -140,7 +129,6 @@ impl Gating {
             return;
         }
         self.under_way = FuturesUnordered::new();
-        self.wake = None;
         let pods = self
             .ctx
             .as_ref()
