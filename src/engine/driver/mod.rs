@@ -17,6 +17,7 @@
 //! of both sides); the loop does not change.
 
 pub mod rollout;
+pub mod rounds;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

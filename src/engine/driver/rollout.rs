@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{ListParams, LogParams, Patch};
 
+use super::rounds::Rounds;
 use super::{Effects, Signal, Stream, Timer};
 use crate::cluster::Cluster;
 use crate::engine::machine::{Action, Machine, Now, Observation, UndoResult};
@@ -20,9 +21,6 @@ use crate::error::CliError;
 use crate::gates;
 use crate::outcome::Outcome;
 use crate::output::{Printer, Progress};
-use futures::StreamExt;
-use futures::future::LocalBoxFuture;
-use futures::stream::FuturesUnordered;
 
 impl super::Machine for Machine {
     type Action = Action;
@@ -76,8 +74,7 @@ pub async fn drive(
         },
         name,
         shown: String::new(),
-        prober: gates::Prober::new(),
-        measuring: FuturesUnordered::new(),
+        rounds: Rounds::default(),
         stream: stream.clone(),
     };
     super::run(&mut machine, &mut effects, &stream).await?;
@@ -85,8 +82,6 @@ pub async fn drive(
     stream.emit("result", serde_json::to_value(&outcome).unwrap_or_default());
     Ok(outcome)
 }
-
-type Round = LocalBoxFuture<'static, (usize, u32, Vec<gates::Measurement>)>;
 
 /// What the rollout's effects hold between actions.
 struct Rollout<'a> {
@@ -99,9 +94,8 @@ struct Rollout<'a> {
     last: Snapshot,
     /// The progress message last emitted.
     shown: String,
-    prober: gates::Prober,
     /// Gate rounds under way: measured side by side while the rollout goes on being followed.
-    measuring: FuturesUnordered<Round>,
+    rounds: Rounds,
     stream: Stream,
 }
 
@@ -145,11 +139,7 @@ impl Effects<Machine> for Rollout<'_> {
                     pods: gates::new_pods(&self.last),
                     extra: Vec::new(),
                 };
-                let prober = self.prober.clone();
-                self.measuring.push(Box::pin(async move {
-                    let measurements = prober.measure(&g, round, &ctx, timeout).await;
-                    (gate, round, measurements)
-                }));
+                self.rounds.measure(gate, g, round, ctx, timeout);
                 return Ok(None);
             }
             Action::Finish => {
@@ -205,7 +195,7 @@ impl Effects<Machine> for Rollout<'_> {
                         return Ok(Observation::Snapshot(&self.last));
                     }
                 },
-                Some((gate, round, measurements)) = self.measuring.next(), if !self.measuring.is_empty() => {
+                (gate, round, measurements) = self.rounds.next() => {
                     for m in &measurements {
                         self.stream.emit("gate_measurement", m.event());
                     }

@@ -5,9 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use futures::future::LocalBoxFuture;
-use futures::stream::FuturesUnordered;
 use k8s_openapi::api::core::v1::Pod;
 use rollout_semantics::selector::format_label_selector;
 
@@ -18,18 +15,16 @@ use super::effects::Seen;
 use crate::cluster::Cluster;
 use crate::engine::bluegreen::idle::Sides;
 use crate::engine::bluegreen::run::{Observation, Phase, Run, State};
+use crate::engine::driver::rounds::Rounds;
 use crate::error::CliError;
-use crate::gates::{self, Measurement, Prober};
+use crate::gates::{self, Measurement};
 use crate::output::Printer;
-
-type Round = LocalBoxFuture<'static, (usize, u32, Vec<Measurement>)>;
 
 /// The gates' rounds under way and what they measured.
 pub(super) struct Gating {
     /// Where they measure: the idle side's ready pods when the gates began.
     pub ctx: Option<gates::Context>,
-    prober: Prober,
-    under_way: FuturesUnordered<Round>,
+    rounds: Rounds,
     kept: Vec<Vec<Measurement>>,
     started: Option<Instant>,
 }
@@ -61,8 +56,7 @@ impl Gating {
     pub fn new(gates: usize) -> Gating {
         Gating {
             ctx: None,
-            prober: Prober::new(),
-            under_way: FuturesUnordered::new(),
+            rounds: Rounds::default(),
             kept: vec![Vec::new(); gates],
             started: None,
         }
@@ -89,19 +83,13 @@ impl Gating {
                 ctx.pods.len()
             ));
         }
-        let prober = self.prober.clone();
-        self.under_way.push(Box::pin(async move {
-            let measured = prober.measure(&g, round, &ctx, timeout).await;
-            (gate, round, measured)
-        }));
+        self.rounds.measure(gate, g, round, ctx, timeout);
     }
 
     /// The next round measured (each measurement shown and kept); pending for ever when
     /// none is under way. Cancel-safe: the loop drops it for its timers and Ctrl-C.
     pub async fn next(&mut self, printer: &Printer, rollout: &str) -> Observation {
-        let Some((gate, round, measured)) = self.under_way.next().await else {
-            return std::future::pending().await;
-        };
+        let (gate, round, measured) = self.rounds.next().await;
         for m in &measured {
             printer.info(&m.line());
             if let Some(e) = &printer.events {
@@ -128,7 +116,7 @@ impl Gating {
         if report.verify.is_some() || run.state == State::In(Phase::Verifying) {
             return;
         }
-        self.under_way = FuturesUnordered::new();
+        self.rounds.clear();
         let pods = self
             .ctx
             .as_ref()
