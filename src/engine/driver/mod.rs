@@ -199,3 +199,6 @@ pub async fn run<M: Machine, E: Effects<M>>(
         effects.stepped(machine);
     }
 }
+
+#[cfg(test)]
+mod tests;
