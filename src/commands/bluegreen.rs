@@ -1,9 +1,9 @@
 //! `rollout bluegreen SERVICE --to DEPLOY | --rollback [--scale-up] | --status`: the
-//! thin async driver of the swap machine (`engine::bluegreen`). It reads what the
-//! preconditions are checked on, then performs each action the machine asks for (the
-//! guarded write, the endpoint watch, the record) and feeds back what it saw. The full
-//! flow (`--image`, `--env`, `--patch`: start the idle side, follow, verify, swap, keep the
-//! old side) is `flow`, ending in the same swap; the old side's window is `keep_old`.
+//! flags checked and turned into a run. The swap machine (`engine::bluegreen::machine`)
+//! runs on the driver loop with its effects in `swap` (the checks' reads, the guarded
+//! write, the endpoint watch, the record). The full flow (`--image`, `--env`, `--patch`:
+//! start the idle side, follow, verify, swap, keep the old side) is `flow`, a machine of
+//! its own on the same loop with the same swap inside; the old side's window is `keep_old`.
 
 mod flow;
 mod gate;
@@ -12,18 +12,19 @@ mod keep_old;
 mod report;
 mod rollback;
 mod status;
+mod swap;
 mod watch;
 
 use std::time::{Duration, Instant};
 
 use self::report::{Ending, SwapResult, Timings};
+use self::swap::swap;
 use crate::cli::{BlueGreenArgs, ClusterArgs};
 use crate::cluster::{self, Cluster};
-use crate::engine::bluegreen::checks::{self, Plan, Refusal};
+use crate::engine::bluegreen::checks::Refusal;
 use crate::engine::bluegreen::flow::KeepOld;
 use crate::engine::bluegreen::idle::Overrides;
-use crate::engine::bluegreen::machine::{self, Action, Done, Failure, Observation, State};
-use crate::engine::bluegreen::selector::{Labels, format_selector};
+use crate::engine::bluegreen::selector::Labels;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::output::Printer;
@@ -64,6 +65,7 @@ pub async fn status_of(
 }
 
 /// What a swap is asked to do.
+#[derive(Debug, Clone)]
 struct Opts {
     action: &'static str,
     stable_for: Duration,
@@ -157,7 +159,7 @@ pub async fn run(
         Some(to) => {
             if !opts.dry_run {
                 // An earlier flow's old side whose --keep-old window has passed.
-                for line in keep_old::settle(&cluster, printer, &name, false).await? {
+                for line in keep_old::settle(&cluster, printer, &name).await? {
                     printer.info(&line);
                 }
             }
@@ -210,230 +212,6 @@ fn refused(mut r: SwapResult, refusals: Vec<Refusal>) -> SwapResult {
     r.refusals = refusals;
     r.set(Ending::Refused, reason);
     r
-}
-
-fn fill(r: &mut SwapResult, plan: &Plan) {
-    r.from = plan.previous_side.clone();
-    r.selector_before = plan.selector_before.clone();
-    r.selector_after = plan.selector_after.clone();
-    r.checks = plan.passed.clone();
-}
-
-/// The exact command that swaps back.
-fn swap_back(cluster: &Cluster, service: &str) -> String {
-    format!(
-        "rollout bluegreen {service} --rollback -n {}",
-        cluster.namespace
-    )
-}
-
-/// Checks, swaps and waits for the endpoints: the machine and its driver.
-async fn swap(
-    cluster: &Cluster,
-    printer: &Printer,
-    service: &str,
-    to: &str,
-    o: &Opts,
-    started: Instant,
-) -> Result<SwapResult, CliError> {
-    let deadline = (!o.timeout.is_zero()).then(|| tokio::time::Instant::now() + o.timeout);
-    let read = io::Read::of(cluster, service, to).await?;
-    let mut r = blank(cluster, service, to, o.action);
-    r.selector_before = checks::service_selector(&read.service);
-    let rv = o
-        .resource_version
-        .clone()
-        .or_else(|| read.service.metadata.resource_version.clone())
-        .unwrap_or_default();
-    let cause = o
-        .cause
-        .clone()
-        .unwrap_or_else(|| format!("swap to deployment {to}"));
-    let mut state = State::Checking { dry_run: o.dry_run };
-    let mut observed = Observation::Checked(checks::check(&read.inputs(o.stable_for)));
-    r.timings.check_seconds = started.elapsed().as_secs_f64();
-    if let Observation::Checked(Ok(plan)) = &observed
-        && plan.resumed
-    {
-        printer.info(&format!(
-            "resuming an unsettled swap: service/{service} already selects {} (from {})",
-            format_selector(&plan.selector_after),
-            format_selector(&plan.selector_before)
-        ));
-    }
-    let mut watch = None;
-    let mut written_at = None;
-    let mut last_seen = String::new();
-    loop {
-        let (next, actions) = machine::step(state, observed);
-        state = next;
-        let mut produced = None;
-        for action in actions {
-            match action {
-                Action::PrintPlan(plan) => {
-                    fill(&mut r, &plan);
-                    if printer.format.is_none() {
-                        printer.data(&report::plan_text(&r));
-                    }
-                }
-                Action::Write(plan) => {
-                    for line in &plan.passed {
-                        printer.info(&format!("checked: {line}"));
-                    }
-                    written_at = Some(Instant::now());
-                    let written = io::write(cluster, &read.service, &plan, &rv, &cause).await;
-                    if written.is_ok() {
-                        printer.info(&format!(
-                            "service/{service} selector {} -> {}",
-                            format_selector(&plan.selector_before),
-                            format_selector(&plan.selector_after)
-                        ));
-                    }
-                    produced = Some(Observation::Written(written));
-                }
-                Action::WatchEndpoints => {
-                    watch = Some(watch::EndpointWatch::start(cluster, service, &read.target));
-                }
-                Action::Record(plan, _) => {
-                    r.timings.switch_seconds = written_at.map(|t| t.elapsed().as_secs_f64());
-                    let warnings = io::record(cluster, &plan, &cause).await;
-                    produced = Some(Observation::Recorded { warnings });
-                }
-            }
-        }
-        if state.is_terminal() {
-            break;
-        }
-        observed = match (produced, watch.as_mut()) {
-            (Some(o), _) => o,
-            (None, Some(w)) => tokio::select! {
-                check = w.next() => {
-                    for note in w.notes() {
-                        printer.warn(&note);
-                    }
-                    Observation::Endpoints(check?)
-                }
-                _ = until(deadline) => Observation::Deadline,
-                _ = crate::engine::driver::interrupted() => Observation::Interrupted,
-            },
-            (None, None) => {
-                return Err(CliError::Internal(format!(
-                    "the swap has nothing to wait for in state {state:?}"
-                )));
-            }
-        };
-        if let Observation::Endpoints(check) = &observed
-            && !check.is_exact()
-        {
-            let line = check.describe();
-            if line != last_seen {
-                printer.info(&format!("waiting for endpoints: {line}"));
-                last_seen = line;
-            }
-        }
-    }
-    finish(cluster, &mut r, state, service, o.timeout);
-    r.timings.total_seconds = started.elapsed().as_secs_f64();
-    Ok(r)
-}
-
-async fn until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Turns the machine's last state into the result.
-fn finish(cluster: &Cluster, r: &mut SwapResult, state: State, service: &str, timeout: Duration) {
-    match state {
-        State::Done(Done::Swapped {
-            plan,
-            endpoints,
-            warnings,
-        }) => {
-            fill(r, &plan);
-            r.actions
-                .extend(warnings.into_iter().map(|w| format!("warning: {w}")));
-            r.set(
-                Ending::Swapped,
-                format!(
-                    "service \"{service}\" selects deployment \"{}\"; its endpoints are exactly its {} ready pods",
-                    plan.target,
-                    endpoints.serving.len()
-                ),
-            );
-            r.endpoints = Some(endpoints);
-            r.next = Some(swap_back(cluster, service));
-        }
-        State::Done(Done::Unchanged { plan }) => {
-            fill(r, &plan);
-            r.set(
-                Ending::Unchanged,
-                format!(
-                    "service \"{service}\" already selects deployment \"{}\"",
-                    plan.target
-                ),
-            );
-        }
-        State::Done(Done::DryRun { plan }) => {
-            fill(r, &plan);
-            r.set(
-                Ending::DryRun,
-                "every precondition holds; nothing was changed (--dry-run)",
-            );
-        }
-        State::Refused(refusals) => *r = refused(r.clone(), refusals),
-        State::Failed(Failure::Conflict(m)) => r.set(Ending::Conflict, m),
-        State::Failed(Failure::Write(m)) => r.set(Ending::Failed, m),
-        State::Failed(Failure::EndpointsTimedOut { plan, last }) => {
-            fill(r, &plan);
-            let seen = last
-                .as_ref()
-                .map_or("none seen yet".to_string(), |l| l.describe());
-            r.set(
-                Ending::TimedOut,
-                format!(
-                    "the selector of service \"{service}\" was swapped to {}, but after {} its endpoints are not exactly the ready pods of deployment \"{}\" ({seen})",
-                    format_selector(&plan.selector_after),
-                    humantime::format_duration(timeout),
-                    plan.target
-                ),
-            );
-            r.endpoints = last;
-            r.next = Some(format!(
-                "kubectl get endpointslices -l kubernetes.io/service-name={service} -n {}",
-                cluster.namespace
-            ));
-        }
-        State::Failed(Failure::Interrupted { plan, last }) => {
-            fill(r, &plan);
-            r.set(
-                Ending::Interrupted,
-                format!(
-                    "interrupted after the selector of service \"{service}\" was swapped to {}, before its endpoints were exactly deployment \"{}\"'s ready pods; the swap is recorded as switching",
-                    format_selector(&plan.selector_after),
-                    plan.target
-                ),
-            );
-            r.endpoints = last;
-            r.next = Some(format!(
-                "rollout bluegreen {service} --to {} -n {}",
-                plan.target, cluster.namespace
-            ));
-        }
-        State::Failed(Failure::TimedOut) => r.set(
-            Ending::TimedOut,
-            format!(
-                "timed out after {} before the swap",
-                humantime::format_duration(timeout)
-            ),
-        ),
-        other => r.set(
-            Ending::Failed,
-            format!("the swap stopped in state {other:?}"),
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! | `patch` | `--patch`: parsed, merged, checked against the Deployment schema | yes |
 //! | `cache` | the watches' objects kept from their events, and what changed | yes |
 //! | `watch` | the watches that feed the caches and yield snapshots | no |
-//! | `driver` | runs a machine: watches, deadline, interrupt, the machine's actions | no |
+//! | `driver` | the one loop every machine runs on (timers, interrupt, event stream); `driver::rollout`: the rollout machine's effects | no |
 //! | `rollback` | the writes of the failure path: undo, record, pause | no |
 
 pub mod assess;

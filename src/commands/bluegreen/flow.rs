@@ -9,9 +9,9 @@
 //! each is idempotent, so the same command run again completes a stopped one.
 //!
 //! This module reads and plans (the sides, the change, the preflight, `--dry-run`); the
-//! phases from there on are the flow's machine (`engine::bluegreen::run`), carried out by
-//! `drive`; a Service that already serves the change goes the machine's short way in
-//! `ending::served`.
+//! phases from there on are the flow's machine (`engine::bluegreen::run`) on the driver
+//! loop, its actions carried out by `effects`; a Service that already serves the change
+//! goes the machine's short way in `ending::served`.
 
 use std::time::Instant;
 
@@ -29,12 +29,15 @@ use crate::engine::policy::OnFailure;
 use crate::error::CliError;
 use crate::output::Printer;
 
-mod drive;
+mod effects;
 mod ending;
 mod gating;
 mod side;
 
-use self::ending::served;
+use self::effects::{FlowEffects, Side, options};
+use self::ending::{finish, served};
+use super::swap::SwapEffects;
+use crate::engine::bluegreen::run::{Run, State};
 
 /// What the full flow is asked to do.
 pub(super) struct Flow {
@@ -144,7 +147,7 @@ pub(super) async fn run(
     } else if !o.dry_run {
         // An earlier flow's old side whose window has passed.
         r.actions
-            .extend(keep_old::settle(cluster, printer, service, false).await?);
+            .extend(keep_old::settle(cluster, printer, service).await?);
     }
     let existing = deployments
         .iter()
@@ -213,7 +216,7 @@ pub(super) async fn run(
         r.set(Ending::DryRun, "nothing was changed (--dry-run)");
         return Ok(r);
     }
-    let side = drive::Side {
+    let side = Side {
         sides,
         existing: existing.cloned(),
         desired,
@@ -223,8 +226,36 @@ pub(super) async fn run(
         verb,
         cause,
     };
-    drive::run(
-        cluster, printer, service, o, f, &svc, side, r, report, started,
-    )
-    .await
+    let mut run = Run::new(
+        options(o, f, start < full),
+        false,
+        &side.sides.active,
+        &Default::default(),
+        &Default::default(),
+        jiff::Timestamp::now(),
+    );
+    // The swap is this flow's: its cause, the Service as the swap reads it.
+    let opts = Opts {
+        cause: Some(side.cause.clone()),
+        resource_version: None,
+        ..o.clone()
+    };
+    let swap = SwapEffects::new(cluster, printer, service, &side.sides.idle, opts, started);
+    let mut effects = FlowEffects::new(
+        cluster,
+        printer,
+        service,
+        o,
+        f,
+        &svc,
+        Some(side),
+        swap,
+        r,
+        report,
+    );
+    effects.drive(&mut run).await?;
+    let State::Done(end) = run.state else {
+        return Err(CliError::Internal("the flow ended without an end".into()));
+    };
+    finish(effects, end).await
 }

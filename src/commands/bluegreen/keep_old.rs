@@ -7,7 +7,9 @@
 //! is done by whichever comes first of this run waiting (`--wait-scale-down`) and the next
 //! `rollout bluegreen SERVICE` run that changes something (a full flow, `--to`) after the
 //! window has passed. `--status` only reports it, overdue or not. A side that serves again
-//! (a swap back) is never scaled down: its record is dropped.
+//! (a swap back) is never scaled down: its record is dropped. These are the window's I/O:
+//! the flow's machine (`engine::bluegreen::run`) decides when each is done, and the driver
+//! loop wakes it when a waited-out window ends.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Patch;
@@ -39,93 +41,120 @@ pub(super) async fn annotate(
         .map(|_| ())
 }
 
-/// After the swap from `old`: records the window and, when it is zero (or
-/// `--wait-scale-down` waits it out), scales `old` to 0. Returns what was done.
-pub(super) async fn schedule(
+/// Records the window of `old` from `from` on the Service; for `forever`, the line that
+/// says how to scale it down by hand.
+pub(super) async fn record(
     cluster: &Cluster,
-    printer: &Printer,
     service: &str,
     old: &str,
     keep: KeepOld,
     from: jiff::Timestamp,
-    wait: bool,
-) -> Result<Vec<String>, CliError> {
+) -> Result<Option<String>, CliError> {
     match keep {
         KeepOld::Forever => {
             annotate(cluster, service, flow::keeping_patch(old, None)).await?;
-            Ok(vec![format!(
+            Ok(Some(format!(
                 "deployment \"{old}\" keeps its pods (--keep-old forever): scale it down with `kubectl scale deployment {old} --replicas=0` when it is no longer needed"
-            )])
+            )))
         }
         KeepOld::For(d) => {
             let at = flow::after(from, d);
             annotate(cluster, service, flow::keeping_patch(old, Some(&at))).await?;
-            settle(cluster, printer, service, wait).await
+            Ok(None)
         }
     }
 }
 
-/// Acts on a recorded scale-down: drops it when its side serves again, scales the side to 0
-/// once its time has passed, and otherwise says when that will be (or waits for it with
-/// `wait`; Ctrl-C leaves it to a later run).
+/// The window a Service records, and what it calls for now.
+pub(super) struct Window {
+    pub record: FlowRecord,
+    /// The side it keeps, as read.
+    side: Option<Deployment>,
+    pub decided: ScaleDown,
+}
+
+/// Reads the window the Service records and decides it now (a side that serves again is
+/// never scaled down: its record is dropped).
+pub(super) async fn read(cluster: &Cluster, service: &str) -> Result<Window, CliError> {
+    let svc = io::get_service(cluster, service).await?;
+    let record = FlowRecord::of(svc.metadata.annotations.as_ref());
+    let selector = checks::service_selector(&svc);
+    let side = match &record.scale_down_side {
+        Some(s) => cluster.get_opt::<Deployment>(s).await?,
+        None => None,
+    };
+    let serving = |_: &str| {
+        side.as_ref()
+            .is_some_and(|d| matches(&selector, &template_labels(d)))
+    };
+    let decided = flow::scale_down(&record, jiff::Timestamp::now(), serving);
+    Ok(Window {
+        record,
+        side,
+        decided,
+    })
+}
+
+/// Drops the window of a side that serves again.
+pub(super) async fn drop_window(
+    cluster: &Cluster,
+    service: &str,
+    w: &Window,
+) -> Result<String, CliError> {
+    annotate(cluster, service, flow::done_patch()).await?;
+    let name = w.record.scale_down_side.clone().unwrap_or_default();
+    Ok(format!(
+        "deployment \"{name}\" serves again: its scheduled scale-down is dropped"
+    ))
+}
+
+/// Scales the side of a passed window to 0 and clears the record.
+pub(super) async fn scale_down(
+    cluster: &Cluster,
+    printer: &Printer,
+    service: &str,
+    w: &Window,
+) -> Result<String, CliError> {
+    let name = w.record.scale_down_side.clone().unwrap_or_default();
+    if let Some(d) = &w.side {
+        scale_to_zero(cluster, d).await?;
+    }
+    annotate(cluster, service, flow::done_patch()).await?;
+    printer.info(&format!(
+        "deployment.apps/{name} scaled to 0 (its --keep-old window has passed)"
+    ));
+    Ok(format!(
+        "scaled deployment \"{name}\" to 0 after its --keep-old window (swap back with `rollout bluegreen {service} --rollback --scale-up`)"
+    ))
+}
+
+/// The line of a window waited out (`--wait-scale-down`).
+pub(super) fn waiting(side: &str, left: std::time::Duration) -> String {
+    format!(
+        "keeping deployment \"{side}\" for {} more (--keep-old); Ctrl-C leaves its scale-down to a later run",
+        humantime::format_duration(std::time::Duration::from_secs(left.as_secs().max(1)))
+    )
+}
+
+/// Acts on a recorded window without waiting for it: drops it when its side serves again,
+/// scales the side to 0 once its time has passed, and otherwise says when that will be.
+/// Returns what was done.
 pub(super) async fn settle(
     cluster: &Cluster,
     printer: &Printer,
     service: &str,
-    wait: bool,
 ) -> Result<Vec<String>, CliError> {
-    loop {
-        let svc = io::get_service(cluster, service).await?;
-        let record = FlowRecord::of(svc.metadata.annotations.as_ref());
-        let selector = checks::service_selector(&svc);
-        let side = match &record.scale_down_side {
-            Some(s) => cluster.get_opt::<Deployment>(s).await?,
-            None => None,
-        };
-        let serving = |_: &str| {
-            side.as_ref()
-                .is_some_and(|d| matches(&selector, &template_labels(d)))
-        };
-        match flow::scale_down(&record, jiff::Timestamp::now(), serving) {
-            ScaleDown::None => return Ok(Vec::new()),
-            ScaleDown::Drop => {
-                annotate(cluster, service, flow::done_patch()).await?;
-                let name = record.scale_down_side.unwrap_or_default();
-                return Ok(vec![format!(
-                    "deployment \"{name}\" serves again: its scheduled scale-down is dropped"
-                )]);
-            }
-            ScaleDown::Wait { side, left } if wait => {
-                printer.info(&format!(
-                    "keeping deployment \"{side}\" for {} more (--keep-old); Ctrl-C leaves its scale-down to a later run",
-                    humantime::format_duration(std::time::Duration::from_secs(left.as_secs().max(1)))
-                ));
-                tokio::select! {
-                    _ = tokio::time::sleep(left) => continue,
-                    _ = crate::engine::driver::interrupted() => return Ok(vec![later(&side, &record, service, &cluster.namespace)]),
-                }
-            }
-            ScaleDown::Wait { side, .. } => {
-                return Ok(vec![later(&side, &record, service, &cluster.namespace)]);
-            }
-            ScaleDown::Now { side: name } => {
-                if let Some(d) = side {
-                    scale_to_zero(cluster, &d).await?;
-                }
-                annotate(cluster, service, flow::done_patch()).await?;
-                printer.info(&format!(
-                    "deployment.apps/{name} scaled to 0 (its --keep-old window has passed)"
-                ));
-                return Ok(vec![format!(
-                    "scaled deployment \"{name}\" to 0 after its --keep-old window (swap back with `rollout bluegreen {service} --rollback --scale-up`)"
-                )]);
-            }
-        }
-    }
+    let w = read(cluster, service).await?;
+    Ok(match &w.decided {
+        ScaleDown::None => Vec::new(),
+        ScaleDown::Drop => vec![drop_window(cluster, service, &w).await?],
+        ScaleDown::Wait { side, .. } => vec![later(side, &w.record, service, &cluster.namespace)],
+        ScaleDown::Now { .. } => vec![scale_down(cluster, printer, service, &w).await?],
+    })
 }
 
 /// The line for a scale-down left to a later run.
-fn later(side: &str, r: &FlowRecord, service: &str, ns: &str) -> String {
+pub(super) fn later(side: &str, r: &FlowRecord, service: &str, ns: &str) -> String {
     format!(
         "deployment \"{side}\" keeps its pods until {} (--keep-old); the next `rollout bluegreen {service} -n {ns} ...` run after that scales it to 0 (or rerun this command with --wait-scale-down)",
         r.scale_down_at.as_deref().unwrap_or("?")

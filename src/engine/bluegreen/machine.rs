@@ -1,10 +1,15 @@
-//! The swap as a state machine: `step(state, observation) -> (state, actions)`. The
-//! command's driver performs the actions (the guarded write, the endpoint watch, the
-//! record) and feeds back what it observed; everything decided lives here, tested without
-//! a cluster.
+//! The swap as a state machine: `step(state, observation) -> (state, actions)`, and
+//! [`Swap`], that step with its deadline, as a machine of the driver loop
+//! (`engine::driver`): the command's effects perform the actions (the checks' reads, the
+//! guarded write, the endpoint watch, the record) and feed back what they observed; the
+//! loop delivers the deadline and Ctrl-C. Everything decided lives here, tested without a
+//! cluster. The full flow's machine (`run`) runs the same [`Swap`] as its `Swapping` phase.
+
+use std::time::Duration;
 
 use super::checks::{Plan, Refusal};
 use super::endpoints::EndpointCheck;
+use crate::engine::driver::{self, Now, Timer};
 
 /// Where a swap is.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +97,13 @@ pub enum Observation {
 /// What the driver is to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Read what the preconditions are checked on and check them, answered by
+    /// [`Observation::Checked`].
+    Check,
+    /// The swap ends this long from now (`None`: no limit); the loop's timer.
+    Deadline(Option<Duration>),
+    /// The swap ended: its last state is the result.
+    Finish,
     /// Print the plan and the selector diff (`--dry-run`).
     PrintPlan(Plan),
     /// Send the guarded write.
@@ -181,6 +193,71 @@ pub fn step(state: State, observed: Observation) -> (State, Vec<Action>) {
         // An observation that does not belong to the state (a late endpoint change after
         // the switch was seen) changes nothing.
         (s, _) => (s, Vec::new()),
+    }
+}
+
+/// One swap with its deadline: `--timeout` from the start, over the checks, the write and
+/// the endpoint wait.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Swap {
+    pub state: State,
+    timeout: Duration,
+}
+
+impl Swap {
+    pub fn new(dry_run: bool, timeout: Duration) -> Swap {
+        Swap {
+            state: State::Checking { dry_run },
+            timeout,
+        }
+    }
+
+    /// The first actions: the deadline, then the checks.
+    pub fn begin(&self) -> Vec<Action> {
+        vec![Action::Deadline(Some(self.timeout)), Action::Check]
+    }
+
+    /// One transition; the last one adds [`Action::Finish`].
+    pub fn observe(&mut self, observed: Observation) -> Vec<Action> {
+        if self.state.is_terminal() {
+            return Vec::new();
+        }
+        let state = std::mem::replace(&mut self.state, State::Failed(Failure::TimedOut));
+        let (state, mut actions) = step(state, observed);
+        self.state = state;
+        if self.state.is_terminal() {
+            actions.push(Action::Finish);
+        }
+        actions
+    }
+
+    /// It ended swapped (the endpoints switched, the swap recorded).
+    pub fn swapped(&self) -> bool {
+        matches!(self.state, State::Done(Done::Swapped { .. }))
+    }
+}
+
+impl driver::Machine for Swap {
+    type Action = Action;
+    type Observation<'a> = Observation;
+
+    fn start(&mut self, _: Now) -> Vec<Action> {
+        self.begin()
+    }
+
+    fn step(&mut self, observed: Observation, _: Now) -> Vec<Action> {
+        self.observe(observed)
+    }
+
+    fn timer(action: &Action) -> Option<Timer> {
+        match action {
+            Action::Deadline(after) => Some(Timer::Deadline(*after)),
+            _ => None,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.state.is_terminal()
     }
 }
 

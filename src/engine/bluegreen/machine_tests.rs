@@ -246,3 +246,45 @@ fn an_interrupt_while_waiting_leaves_the_swap_to_be_completed_by_a_rerun() {
     );
     assert!(a.is_empty());
 }
+
+#[test]
+fn a_swap_on_the_loop_starts_with_its_deadline_and_finishes_once() {
+    use std::time::Duration;
+    let mut swap = Swap::new(false, Duration::from_secs(30));
+    assert_eq!(
+        swap.begin(),
+        vec![
+            Action::Deadline(Some(Duration::from_secs(30))),
+            Action::Check
+        ]
+    );
+    let p = plan("blue", "green");
+    assert_eq!(
+        swap.observe(Observation::Checked(Ok(p.clone()))),
+        vec![Action::Write(p.clone())]
+    );
+    swap.observe(Observation::Written(Ok(())));
+    assert_eq!(
+        swap.observe(Observation::Endpoints(endpoints(&[]))),
+        vec![Action::Record(p, endpoints(&[]))]
+    );
+    assert_eq!(
+        swap.observe(Observation::Recorded {
+            warnings: Vec::new()
+        }),
+        vec![Action::Finish],
+        "the last transition asks for the result"
+    );
+    assert!(swap.swapped());
+    assert_eq!(
+        swap.observe(Observation::Deadline),
+        vec![],
+        "ended: nothing more"
+    );
+    let mut refused = Swap::new(true, Duration::ZERO);
+    assert_eq!(
+        refused.observe(Observation::Checked(Err(vec![refusal()]))),
+        vec![Action::Finish]
+    );
+    assert!(!refused.swapped());
+}

@@ -1,6 +1,7 @@
 //! Blue-green: cutting a Service over from one Deployment to another by one guarded edit
-//! of its selector, and only when that is safe. Pure: the command's driver reads the
-//! cluster, calls these, and performs the actions the machine asks for.
+//! of its selector, and only when that is safe. Pure: the machines (`machine`, `run`) run
+//! on the driver loop (`engine::driver`), whose command effects read the cluster, call
+//! these, and perform the actions the machines ask for.
 //!
 //! Preconditions of swapping Service S to Deployment T (`checks`); each failure is a
 //! refusal (exit 7, nothing changed) with a reason and a hint:

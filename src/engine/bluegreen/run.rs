@@ -1,12 +1,14 @@
-//! The full flow (`rollout bluegreen SERVICE --image ...`) as a machine of its own:
-//! `Run::start` decides where a run begins from what the Service records (`flow`) and
-//! what the sides hold, and `Run::step` answers each observation with the next actions.
-//! The gates are rounds of the machine too, as in a stepped rollout: a `GateSet` in the
-//! run asks for each measurement and wake-up, and decides from each round's verdict.
-//! The command's driver carries the actions out (writing the idle side, following it with
-//! the rollout engine, the gates, the swap machine of `machine`, the `--keep-old` window)
-//! and feeds back what it saw; every decision of the order, the failure paths and the
-//! resumption lives here, tested without a cluster (`run_tests.rs`).
+//! The full flow (`rollout bluegreen SERVICE --image ...`) as a machine of its own on the
+//! driver loop (`engine::driver`): `Run::new` decides where a run begins from what the
+//! Service records (`flow`) and what the sides hold, and `Run::step` answers each
+//! observation with the next actions. The gates are rounds of the machine, as in a stepped
+//! rollout (a `GateSet` asks for each measurement and wake-up); the swap is the swap
+//! machine (`machine::Swap`) run as the `Swapping` phase; the old side's window is states of
+//! its own (`window`). The loop delivers the deadline, the wake-ups and Ctrl-C as
+//! observations; the command's effects carry the actions out (writing the idle side,
+//! following it with the rollout engine, the gates' measurements, the swap's reads and
+//! writes, the window's). Every decision of the order, the failure paths and the
+//! resumption lives here, tested without a cluster (`run_tests.rs`, `run_waits_tests.rs`).
 //!
 //! ```text
 //!  Starting ─▶ Following ─▶ [Verifying] ─▶ [Scaling] ─▶ Stabilizing ─▶ Swapping ─▶ KeepingOld ─▶ Done(Swapped)
@@ -14,20 +16,30 @@
 //!  Following/Scaling not ready ──────────────▶ Done(SideFailed)   (--on-failure; exit 4)
 //!  Verifying: a gate fails (Measure/WakeAt rounds until the gates decide) ▶ Done(SideFailed)
 //!  Verifying: inconclusive, pause ───────────▶ Done(Paused)       (no swap; exit 6)
-//!  interrupt or deadline before the swap ────▶ Done(Stopped)      (Service untouched; exit 5)
-//!  the swap ends otherwise (refused, conflict, endpoints late, interrupt) ▶ Done(SwapEnded)
+//!  Stabilizing: wakes `--stable-for` after ready; the swap follows
+//!  interrupt before the swap ────────────────▶ Done(Stopped)      (Service untouched; exit 5)
+//!  Swapping: the swap machine (checks, write, endpoints until its deadline, record);
+//!    interrupt / deadline in its endpoint wait, refused, conflict ▶ Done(SwapEnded)
+//!  KeepingOld: record the window ─▶ read it ─▶ scale down / drop / wait (Woke: read again)
+//!    / left to a later run (interrupt while waiting: the Service stays on the new side)
 //! ```
 //!
-//! A re-run starts from the record ([`Run::start`]): a Service that does not serve the
+//! A re-run starts from the record ([`Run::new`]): a Service that does not serve the
 //! change yet starts over at `Starting`, whose every write is idempotent (an idle side that
 //! already has the change is picked up, not rewritten); one that serves it already has only
 //! what is left: settling a swap still `switching`, then the old side's window.
 
+mod gating;
+mod swapping;
+mod window;
+
 use std::time::{Duration, Instant};
 
-use super::flow::{FlowRecord, KeepOld, left};
+use super::flow::{FlowRecord, KeepOld, ScaleDown, left};
 use super::guard::Record;
-use crate::gates::{Decision, Gate, GateSet, GateVerdict, Policy, Verdict};
+use super::machine::{self as swap, Swap};
+use crate::gates::{Gate, GateSet, Policy, Verdict};
+pub use window::Window;
 
 /// A phase of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,16 +119,29 @@ pub enum Action {
         round: u32,
         timeout: Duration,
     },
-    /// Observe [`Observation::Woke`] at this instant, unless a round answers before.
+    /// Observe [`Observation::Woke`] at this instant, unless something answers before (the
+    /// loop's timer).
     WakeAt(Instant),
     /// Scale the preview to full size and follow it; `Ready` or `NotReady`.
     ScaleUp,
-    /// Wait for `--stable-for`; `Done`.
-    WaitStable,
-    /// Swap (or settle a landed swap); [`Observation::Swapped`].
-    Swap,
-    /// The old side's window; `Done`.
+    /// The side is ready: its `--stable-for` starts (a [`Action::WakeAt`] ends it); nothing
+    /// to observe.
+    Stabilize,
+    /// A step of the swap (its deadline too), answered by [`Observation::Swap`].
+    Swap(swap::Action),
+    /// Record the old side's window on the Service (and say so for `forever`); `Done`.
     KeepOld(Keep),
+    /// Read the window the Service records; [`Observation::Window`].
+    ReadWindow,
+    /// Drop the window of a side that serves again; `Done`.
+    DropWindow,
+    /// Scale the old side to 0 (its window has passed) and clear the record; `Done`.
+    ScaleDownOld(String),
+    /// Say that the window is waited out (`--wait-scale-down`) for `left`; nothing to observe.
+    Waiting { side: String, left: Duration },
+    /// Say that the scale-down of `side` is left to a later run (the record stays); nothing
+    /// to observe.
+    Later(String),
 }
 
 /// What the driver saw.
@@ -139,9 +164,13 @@ pub enum Observation {
     },
     /// The time asked for by [`Action::WakeAt`] has come.
     Woke,
-    /// The swap ended: `true` swapped (endpoints switched, recorded).
-    Swapped(bool),
-    /// Ctrl-C or SIGTERM while the driver waited on a phase that does not watch for it.
+    /// What one of the swap's actions saw.
+    Swap(swap::Observation),
+    /// What the Service records of the old side's window, decided now.
+    Window(ScaleDown),
+    /// The deadline asked for (the swap's) has passed.
+    Deadline,
+    /// Ctrl-C or SIGTERM.
     Interrupted,
 }
 
@@ -172,6 +201,22 @@ pub enum State {
     Done(End),
 }
 
+/// What shapes a run's path, from the command's flags.
+#[derive(Debug, Clone)]
+pub struct Options<'a> {
+    pub gates: &'a [Gate],
+    /// The idle side starts below full size.
+    pub preview: bool,
+    /// `--keep-old`.
+    pub keep_old: KeepOld,
+    /// `--wait-scale-down`: the window is waited out.
+    pub wait: bool,
+    /// `--stable-for`.
+    pub stable_for: Duration,
+    /// `--timeout` of the swap (zero: none).
+    pub timeout: Duration,
+}
+
 /// One run: its state and what shapes its path.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -186,50 +231,74 @@ pub struct Run {
     pub served: Option<Keep>,
     /// This run's swap (or the settling of an earlier one) ended swapped.
     pub swapped: bool,
+    keep_old: KeepOld,
+    wait: bool,
+    stable_for: Duration,
+    timeout: Duration,
+    /// The phase [`Run::start`] enters.
+    first: Phase,
+    /// The swap, from the start of `Swapping`.
+    pub swap: Option<Swap>,
+    /// The old side's window, from the start of `KeepingOld`.
+    pub window: Option<Window>,
 }
 
 impl Run {
     /// Where a run begins. `served`: the active side already has the change (an earlier run
     /// swapped); `active` is the side the Service selects; `record` and `swap` what the
-    /// Service records; `keep_old` this run's flag.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        gates: &[Gate],
-        preview: bool,
+    /// Service records.
+    pub fn new(
+        o: Options<'_>,
         served: bool,
         active: &str,
         record: &FlowRecord,
         swap: &Record,
-        keep_old: KeepOld,
         now: jiff::Timestamp,
-    ) -> (Run, Vec<Action>) {
+    ) -> Run {
         let mut run = Run {
             state: State::Recording(Phase::Starting),
-            gates: gates
+            gates: o
+                .gates
                 .iter()
                 .map(|g| (g.name.clone(), g.policy.clone()))
                 .collect(),
             set: None,
-            preview,
+            preview: o.preview,
             served: None,
             swapped: false,
+            keep_old: o.keep_old,
+            wait: o.wait,
+            stable_for: o.stable_for,
+            timeout: o.timeout,
+            first: Phase::Starting,
+            swap: None,
+            window: None,
         };
         if !served {
-            return (run, vec![Action::Record(Phase::Starting)]);
+            return run;
         }
-        let l = left(active, record, swap, keep_old, now);
+        let l = left(active, record, swap, o.keep_old, now);
         run.served = Some(match l.schedule {
             Some((side, keep, from)) => Keep::Recorded { side, keep, from },
             None => Keep::Settle,
         });
-        if l.settle_swap {
-            // The swap landed and its endpoints were never seen switched: settle it (its
-            // phase is recorded already), then the window as recorded.
-            let actions = run.begin(Phase::Swapping, Instant::now());
-            return (run, actions);
+        // A swap that landed and whose endpoints were never seen switched is settled first
+        // (its phase is recorded already), then the window as recorded.
+        run.first = if l.settle_swap {
+            Phase::Swapping
+        } else {
+            Phase::KeepingOld
+        };
+        run.state = State::In(run.first);
+        run
+    }
+
+    /// The first actions.
+    pub fn start(&mut self, now: Instant) -> Vec<Action> {
+        match self.first {
+            Phase::Starting => self.enter(Phase::Starting, now),
+            p => self.begin(p, now),
         }
-        let actions = run.begin(Phase::KeepingOld, Instant::now());
-        (run, actions)
     }
 
     /// The phase after `p` on this run's path.
@@ -265,10 +334,21 @@ impl Run {
                 return self.gate(now);
             }
             Phase::Scaling => Action::ScaleUp,
-            Phase::Stabilizing => Action::WaitStable,
-            Phase::Swapping => Action::Swap,
+            Phase::Stabilizing => {
+                // The pods just became Ready: the stability window runs from now at the latest.
+                return vec![Action::Stabilize, Action::WakeAt(now + self.stable_for)];
+            }
+            Phase::Swapping => {
+                let swap = Swap::new(false, self.timeout);
+                let actions = swap.begin().into_iter().map(Action::Swap).collect();
+                self.swap = Some(swap);
+                return actions;
+            }
             // A re-run of a served flow acts on the window decided at its start.
-            Phase::KeepingOld => Action::KeepOld(self.served.clone().unwrap_or(Keep::AfterSwap)),
+            Phase::KeepingOld => {
+                let keep = self.served.clone().unwrap_or(Keep::AfterSwap);
+                return self.window_start(keep);
+            }
         }]
     }
 
@@ -277,84 +357,19 @@ impl Run {
         Vec::new()
     }
 
-    /// The gates at `now`: rounds to measure and when to look again, or their decision.
-    fn gate(&mut self, now: Instant) -> Vec<Action> {
-        let Some(set) = self.set.as_mut() else {
-            return Vec::new();
-        };
-        let poll = set.poll(now);
-        match poll.decision {
-            Decision::Wait => {
-                let mut actions: Vec<Action> = poll
-                    .measure
-                    .into_iter()
-                    .map(|d| Action::Measure {
-                        gate: d.gate,
-                        round: d.round,
-                        timeout: d.timeout,
-                    })
-                    .collect();
-                actions.extend(poll.wake.map(Action::WakeAt));
-                actions
-            }
-            Decision::Proceed => {
-                let next = self.after(Phase::Verifying);
-                self.enter(next, now)
-            }
-            Decision::Fail => {
-                let why = self.gates_why();
-                self.end(End::SideFailed { why, gate: true })
-            }
-            Decision::Pause => {
-                let why = self.gates_why();
-                self.end(End::Paused(why))
-            }
-        }
-    }
-
-    /// The gates' rounds (from the start of `Verifying`).
-    pub fn gate_set(&self) -> Option<&GateSet> {
-        self.set.as_ref()
-    }
-
-    /// The gate that decided, and why: the first failed one, else the first inconclusive.
-    pub fn gates_why(&self) -> String {
-        let Some(set) = &self.set else {
-            return String::new();
-        };
-        let named = || self.gates.iter().map(|(n, _)| n).zip(set.runs());
-        let deciding = named()
-            .find(|(_, r)| r.decision() == Decision::Fail)
-            .or_else(|| named().find(|(_, r)| r.decision() == Decision::Pause));
-        match deciding {
-            Some((name, r)) => format!("gate {name}: {} ({})", r.verdict().word(), r.reason()),
-            None => format!(
-                "the gates: {}",
-                if set.decision() == Decision::Proceed {
-                    GateVerdict::Pass.word()
-                } else {
-                    GateVerdict::Pending.word()
-                }
-            ),
-        }
-    }
-
     /// One transition, observed at `now`.
     pub fn step(&mut self, o: Observation, now: Instant) -> Vec<Action> {
         use Observation as O;
         let state = self.state.clone();
         match (state, o) {
             (State::Done(_), _) => Vec::new(),
-            // Before the swap, an interrupt stops the run with the Service untouched; the
-            // swap and the window watch for it themselves and answer with their own ends.
-            (State::Recording(p) | State::In(p), O::Interrupted)
-                if !matches!(p, Phase::Swapping | Phase::KeepingOld) =>
-            {
-                self.end(End::Stopped {
-                    phase: p,
-                    why: "interrupted".into(),
-                })
-            }
+            (State::In(Phase::Swapping), o) => self.swap_step(o, now),
+            (State::In(Phase::KeepingOld), o) => self.window_step(o, now),
+            // Before the swap, an interrupt stops the run with the Service untouched.
+            (State::Recording(p) | State::In(p), O::Interrupted) => self.end(End::Stopped {
+                phase: p,
+                why: "interrupted".into(),
+            }),
             (State::Recording(p), O::Done) => self.begin(p, now),
             (State::In(p @ (Phase::Following | Phase::Scaling)), O::Ready) => {
                 let next = self.after(p);
@@ -381,22 +396,10 @@ impl Run {
                 self.gate(now)
             }
             (State::In(Phase::Verifying), O::Woke) => self.gate(now),
-            (State::In(p @ (Phase::Starting | Phase::Stabilizing)), O::Done) => {
+            (State::In(p @ Phase::Stabilizing), O::Woke)
+            | (State::In(p @ Phase::Starting), O::Done) => {
                 let next = self.after(p);
                 self.enter(next, now)
-            }
-            (State::In(Phase::Swapping), O::Swapped(true)) => {
-                self.swapped = true;
-                self.enter(Phase::KeepingOld, now)
-            }
-            (State::In(Phase::Swapping), O::Swapped(false)) => self.end(End::SwapEnded),
-            (State::In(Phase::KeepingOld), O::Done) => {
-                // A served run ends unchanged unless it settled a swap left switching.
-                self.end(if self.swapped {
-                    End::Swapped
-                } else {
-                    End::Unchanged
-                })
             }
             // Anything else does not belong to the state and changes nothing.
             _ => Vec::new(),
@@ -407,3 +410,6 @@ impl Run {
 #[cfg(test)]
 #[path = "run_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "run_waits_tests.rs"]
+mod waits_tests;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::engine::bluegreen::endpoints::EndpointCheck;
 use crate::engine::bluegreen::guard::SWITCHING;
 use crate::gates::Check;
 
@@ -13,29 +14,97 @@ fn gates(with: bool) -> Vec<Gate> {
     if with { vec![gate] } else { Vec::new() }
 }
 
-fn t(s: &str) -> jiff::Timestamp {
+pub(super) fn t(s: &str) -> jiff::Timestamp {
     s.parse().expect("a timestamp")
 }
 
-const NOW: &str = "2026-01-01T00:05:00Z";
+pub(super) const NOW: &str = "2026-01-01T00:05:00Z";
+
+/// The flags of a run: `--keep-old forever`, no waiting, no `--stable-for`.
+pub(super) fn opts(gates: &[Gate], preview: bool) -> Options<'_> {
+    Options {
+        gates,
+        preview,
+        keep_old: KeepOld::Forever,
+        wait: false,
+        stable_for: Duration::ZERO,
+        timeout: Duration::from_secs(60),
+    }
+}
+
+/// A run as the command starts it, and its first actions.
+pub(super) fn started(
+    o: Options<'_>,
+    served: bool,
+    active: &str,
+    record: &FlowRecord,
+    swap: &Record,
+) -> (Run, Vec<Action>) {
+    let mut run = Run::new(o, served, active, record, swap, t(NOW));
+    let actions = run.start(Instant::now());
+    (run, actions)
+}
 
 /// A fresh run (the Service does not serve the change yet).
 fn fresh(gates: bool, preview: bool) -> (Run, Vec<Action>) {
-    Run::start(
-        &self::gates(gates),
-        preview,
+    let gates = self::gates(gates);
+    let o = opts(&gates, preview);
+    started(
+        o,
         false,
         "web-blue",
         &FlowRecord::default(),
         &Record::default(),
-        KeepOld::Forever,
-        t(NOW),
     )
 }
 
-/// What the driver answers each action with when everything goes well (`None`: nothing
-/// at once).
-fn answer(a: &Action) -> Option<Observation> {
+/// A swap plan from blue to green.
+pub(super) fn plan() -> crate::engine::bluegreen::checks::Plan {
+    let sel = |c: &str| -> crate::engine::bluegreen::selector::Labels {
+        [("app", "web"), ("color", c)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    crate::engine::bluegreen::checks::Plan {
+        service: "web".into(),
+        target: "web-green".into(),
+        selector_before: sel("blue"),
+        selector_after: sel("green"),
+        previous_side: Some("web-blue".into()),
+        previous_replicas: Some(2),
+        target_pods: Vec::new(),
+        passed: Vec::new(),
+        resumed: false,
+    }
+}
+
+/// Endpoints with `extra` serving besides the target's one ready pod.
+pub(super) fn endpoints(extra: &[&str]) -> EndpointCheck {
+    EndpointCheck {
+        serving: vec!["web-green-1 (10.0.0.3)".into()],
+        extra: extra.iter().map(|s| s.to_string()).collect(),
+        missing: Vec::new(),
+    }
+}
+
+/// What the effects answer each of the swap's actions with when it goes well.
+fn swap_answer(a: &swap::Action) -> Option<swap::Observation> {
+    use swap::{Action as S, Observation as O};
+    Some(match a {
+        S::Check => O::Checked(Ok(plan())),
+        S::Write(_) => O::Written(Ok(())),
+        S::WatchEndpoints => O::Endpoints(endpoints(&[])),
+        S::Record(..) => O::Recorded {
+            warnings: Vec::new(),
+        },
+        S::PrintPlan(_) | S::Deadline(_) | S::Finish => return None,
+    })
+}
+
+/// What the effects (and the loop) answer each action with when everything goes well
+/// (`None`: nothing at once).
+pub(super) fn answer(a: &Action) -> Option<Observation> {
     Some(match a {
         Action::Follow | Action::ScaleUp => Observation::Ready,
         Action::Measure { gate, round, .. } => Observation::Measured {
@@ -43,16 +112,21 @@ fn answer(a: &Action) -> Option<Observation> {
             round: *round,
             verdict: Verdict::Pass,
         },
-        Action::WakeAt(_) => return None,
-        Action::Swap => Observation::Swapped(true),
-        Action::Record(_) | Action::WriteSide | Action::WaitStable | Action::KeepOld(_) => {
-            Observation::Done
-        }
+        Action::WakeAt(_) | Action::Waiting { .. } | Action::Later(_) => return None,
+        // The loop's wake-up that ends `--stable-for`.
+        Action::Stabilize => Observation::Woke,
+        Action::Swap(s) => return swap_answer(s).map(Observation::Swap),
+        Action::ReadWindow => Observation::Window(ScaleDown::None),
+        Action::Record(_)
+        | Action::WriteSide
+        | Action::KeepOld(_)
+        | Action::DropWindow
+        | Action::ScaleDownOld(_) => Observation::Done,
     })
 }
 
 /// Drives `run` with good answers until it ends; the actions in order.
-fn drive(mut run: Run, actions: Vec<Action>) -> (Run, Vec<Action>) {
+pub(super) fn drive(mut run: Run, actions: Vec<Action>) -> (Run, Vec<Action>) {
     let mut queue: std::collections::VecDeque<Action> = actions.into();
     let mut all = Vec::new();
     while let Some(a) = queue.pop_front() {
@@ -60,9 +134,27 @@ fn drive(mut run: Run, actions: Vec<Action>) -> (Run, Vec<Action>) {
         if let Some(o) = answer(&a) {
             queue.extend(run.step(o, Instant::now()));
         }
-        assert!(all.len() < 50, "the run goes round in circles: {all:?}");
+        assert!(all.len() < 80, "the run goes round in circles: {all:?}");
     }
     (run, all)
+}
+
+/// The actions as the phases read: the swap's own steps as its checks, no timers.
+pub(super) fn shape(actions: &[Action]) -> Vec<Action> {
+    actions
+        .iter()
+        .filter(|a| match a {
+            Action::Swap(s) => *s == swap::Action::Check,
+            Action::WakeAt(_) => false,
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// The swap as [`shape`] shows it.
+fn swapping() -> Action {
+    Action::Swap(swap::Action::Check)
 }
 
 fn measure(round: u32) -> Action {
@@ -87,9 +179,9 @@ fn each_path_writes_its_phase_before_it_and_ends_swapped() {
                 A::WriteSide,
                 A::Record(P::Following),
                 A::Follow,
-                A::WaitStable,
+                A::Stabilize,
                 A::Record(P::Swapping),
-                A::Swap,
+                swapping(),
                 A::KeepOld(Keep::AfterSwap),
             ],
         ),
@@ -103,9 +195,9 @@ fn each_path_writes_its_phase_before_it_and_ends_swapped() {
                 A::Follow,
                 A::Record(P::Verifying),
                 measure(1),
-                A::WaitStable,
+                A::Stabilize,
                 A::Record(P::Swapping),
-                A::Swap,
+                swapping(),
                 A::KeepOld(Keep::AfterSwap),
             ],
         ),
@@ -119,9 +211,9 @@ fn each_path_writes_its_phase_before_it_and_ends_swapped() {
                 A::Follow,
                 A::Record(P::Scaling),
                 A::ScaleUp,
-                A::WaitStable,
+                A::Stabilize,
                 A::Record(P::Swapping),
-                A::Swap,
+                swapping(),
                 A::KeepOld(Keep::AfterSwap),
             ],
         ),
@@ -137,9 +229,9 @@ fn each_path_writes_its_phase_before_it_and_ends_swapped() {
                 measure(1),
                 A::Record(P::Scaling),
                 A::ScaleUp,
-                A::WaitStable,
+                A::Stabilize,
                 A::Record(P::Swapping),
-                A::Swap,
+                swapping(),
                 A::KeepOld(Keep::AfterSwap),
             ],
         ),
@@ -147,7 +239,7 @@ fn each_path_writes_its_phase_before_it_and_ends_swapped() {
     for (gates, preview, want) in cases {
         let (run, first) = fresh(gates, preview);
         let (run, all) = drive(run, first);
-        assert_eq!(all, want, "gates {gates}, preview {preview}");
+        assert_eq!(shape(&all), want, "gates {gates}, preview {preview}");
         assert_eq!(run.state, State::Done(End::Swapped));
     }
 }
@@ -161,12 +253,15 @@ fn a_scaled_up_preview_is_recorded_as_following_again() {
 
 /// Drives a fresh run with gates and a preview to phase `p` (its action under way).
 fn at(p: Phase) -> Run {
-    let (mut run, mut actions) = fresh(true, true);
+    let (mut run, actions) = fresh(true, true);
+    let mut queue: std::collections::VecDeque<Action> = actions.into();
     while run.state != State::In(p) {
-        let a = actions.pop().expect("the run reaches the phase");
-        actions = answer(&a)
-            .map(|o| run.step(o, Instant::now()))
-            .unwrap_or_default();
+        let a = queue.pop_front().expect("the run reaches the phase");
+        queue.extend(
+            answer(&a)
+                .map(|o| run.step(o, Instant::now()))
+                .unwrap_or_default(),
+        );
     }
     run
 }
@@ -214,7 +309,15 @@ fn the_swap_and_the_window_answer_an_interrupt_themselves() {
         assert_eq!(run.state, State::In(p), "{p:?} goes on to its own end");
     }
     let mut run = at(P::Swapping);
-    run.step(Observation::Swapped(false), Instant::now());
+    let refused = swap::Observation::Checked(Err(Vec::new()));
+    assert_eq!(
+        run.step(Observation::Swap(refused), Instant::now()),
+        vec![
+            A::Swap(swap::Action::Finish),
+            A::Swap(swap::Action::Deadline(None))
+        ],
+        "the swap's end is its result, and its deadline goes"
+    );
     assert_eq!(run.state, State::Done(End::SwapEnded));
 }
 
@@ -287,8 +390,10 @@ fn a_side_that_is_not_ready_fails_or_stops_and_never_reaches_the_swap() {
 fn observations_that_do_not_belong_to_the_state_change_nothing() {
     let mut run = at(P::Following);
     for o in [
-        Observation::Swapped(true),
+        Observation::Swap(swap::Observation::Written(Ok(()))),
+        Observation::Window(ScaleDown::None),
         Observation::Woke,
+        Observation::Deadline,
         Observation::Done,
     ] {
         assert_eq!(run.step(o, Instant::now()), vec![]);
@@ -358,7 +463,7 @@ fn a_rerun_resumes_from_what_the_service_records() {
         ),
         // Stopped after the write, before the endpoints switched: settle, then the window
         // from the recorded swap.
-        ("swapping", SWITCHING, true, A::Swap, End::Swapped),
+        ("swapping", SWITCHING, true, swapping(), End::Swapped),
         // Stopped after the swap settled, before the window was recorded.
         (
             "swapping",
@@ -372,29 +477,24 @@ fn a_rerun_resumes_from_what_the_service_records() {
             "keeping-old",
             "settled",
             true,
-            A::KeepOld(Keep::Settle),
+            A::ReadWindow,
             End::Unchanged,
         ),
-        (
-            "done",
-            "settled",
-            true,
-            A::KeepOld(Keep::Settle),
-            End::Unchanged,
-        ),
+        ("done", "settled", true, A::ReadWindow, End::Unchanged),
     ];
     for (phase, swap, served, first, end) in cases {
-        let (run, actions) = Run::start(
-            &[],
-            false,
+        let (run, actions) = started(
+            opts(&[], false),
             served,
             "web-green",
             &flow_record(phase),
             &swap_record(swap),
-            KeepOld::Forever,
-            t(NOW),
         );
-        assert_eq!(actions, vec![first.clone()], "{phase} {swap} {served}");
+        assert_eq!(
+            shape(&actions),
+            vec![first.clone()],
+            "{phase} {swap} {served}"
+        );
         let (run, all) = drive(run, actions);
         assert_eq!(
             run.state,
@@ -406,20 +506,27 @@ fn a_rerun_resumes_from_what_the_service_records() {
 
 #[test]
 fn a_settled_swap_left_switching_acts_on_the_window_decided_at_the_start() {
-    let (mut run, actions) = Run::start(
-        &[],
-        false,
+    let (mut run, actions) = started(
+        opts(&[], false),
         true,
         "web-green",
         &flow_record("swapping"),
         &swap_record(SWITCHING),
-        KeepOld::Forever,
-        t(NOW),
     );
-    assert_eq!(actions, vec![A::Swap]);
-    let next = run.step(Observation::Swapped(true), Instant::now());
+    assert_eq!(shape(&actions), vec![swapping()]);
+    let mut next = Vec::new();
+    for o in [
+        swap::Observation::Checked(Ok(plan())),
+        swap::Observation::Written(Ok(())),
+        swap::Observation::Endpoints(endpoints(&[])),
+        swap::Observation::Recorded {
+            warnings: Vec::new(),
+        },
+    ] {
+        next = run.step(Observation::Swap(o), Instant::now());
+    }
     assert_eq!(
-        next,
+        shape(&next),
         vec![A::KeepOld(Keep::Recorded {
             side: "web-blue".into(),
             keep: KeepOld::For(std::time::Duration::from_secs(600)),
@@ -443,16 +550,16 @@ fn the_gates_are_measured_round_by_round_until_their_policy_decides() {
         },
     );
     let t0 = Instant::now();
-    let (mut run, mut actions) = Run::start(
-        &[two],
-        false,
+    let gates = [two];
+    let mut run = Run::new(
+        opts(&gates, false),
         false,
         "web-blue",
         &FlowRecord::default(),
         &Record::default(),
-        KeepOld::Forever,
         t(NOW),
     );
+    let mut actions = run.start(t0);
     while run.state != State::Recording(P::Verifying) {
         let a = actions.pop().expect("the run reaches the gates");
         actions = answer(&a).map(|o| run.step(o, t0)).unwrap_or_default();
@@ -485,7 +592,11 @@ fn the_gates_are_measured_round_by_round_until_their_policy_decides() {
     );
     // The second pass decides: on to the swap.
     let next = run.step(measured(3, Verdict::Pass), t0 + Duration::from_secs(20));
-    assert_eq!(next, vec![A::WaitStable]);
+    // The side stays ready for `--stable-for` (none here) before the swap.
+    assert_eq!(
+        next,
+        vec![A::Stabilize, A::WakeAt(t0 + Duration::from_secs(20))]
+    );
     assert_eq!(run.gates_why(), "the gates: pass");
     let tally = run.gate_set().map(|s| s.runs()[0].tally());
     assert_eq!(tally.map(|t| (t.passes, t.failures)), Some((2, 1)));

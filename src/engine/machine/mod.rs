@@ -21,8 +21,8 @@
 //!
 //! A strategy adds states and transitions here (a stepped rollout: a `Gating` state between
 //! steps that answers gate results with the next step or the failure path), or is a sibling
-//! machine with its own observations on the same driver pattern (blue-green watches a Service
-//! and its endpoints). Either way the failure path above is the one every strategy ends in.
+//! machine with its own observations and effects on the same driver loop (blue-green's
+//! `engine::bluegreen::run` watches a Service and its endpoints).
 
 mod stepped;
 #[cfg(test)]
@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::jiff::Timestamp;
 use rollout_semantics::access::annotation;
 use rollout_semantics::revision::CHANGE_CAUSE;
 use rollout_semantics::template::equal_ignore_hash;
@@ -84,13 +83,7 @@ pub struct Plan {
     pub stepping: Option<Stepping>,
 }
 
-/// The clock, as the driver reads it for each observation.
-#[derive(Debug, Clone, Copy)]
-pub struct Now {
-    pub instant: Instant,
-    /// The wall clock the cluster's timestamps are compared with.
-    pub wall: Timestamp,
-}
+pub use super::driver::Now;
 
 /// What the result of a rollback write was.
 #[derive(Debug, Clone)]
@@ -296,7 +289,6 @@ impl Machine {
         vec![Action::Deadline(self.plan.timeout)]
     }
 
-    #[cfg(test)]
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }

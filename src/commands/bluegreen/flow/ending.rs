@@ -1,19 +1,22 @@
-//! How a full flow ends without a swap of its own: the Service already serves the change
-//! (what an earlier run left is completed), or the new side failed and got no traffic.
+//! How a full flow ends: its machine's end as the result ([`finish`]), or without a swap
+//! of its own: the Service already serves the change (what an earlier run left is
+//! completed, on the same machine and loop), or the new side failed and got no traffic.
 
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Service;
 
 use super::super::report::{Ending, FlowReport, SwapResult};
-use super::super::{Opts, keep_old, swap};
+use super::super::swap::SwapEffects;
+use super::super::{Opts, keep_old};
 use super::Flow;
+use super::effects::{FlowEffects, options};
 use crate::cluster::Cluster;
 use crate::engine::bluegreen::checks;
 use crate::engine::bluegreen::flow::{self, FlowRecord};
 use crate::engine::bluegreen::guard::Record;
 use crate::engine::bluegreen::idle::Sides;
-use crate::engine::bluegreen::run::{Action, End, Keep, Observation, Run, State};
+use crate::engine::bluegreen::run::{End, Options, Run, State};
 use crate::engine::policy::OnFailure;
 use crate::error::CliError;
 use crate::outcome::{Ended, Outcome};
@@ -51,61 +54,35 @@ pub(super) async fn served(
     }
     // The machine decides what is left from the records: settling a swap still
     // `switching`, then the old side's window.
-    let (mut run, mut actions) = Run::start(
-        &[],
-        false,
+    let mut run = Run::new(
+        Options {
+            gates: &[],
+            ..options(o, f, false)
+        },
         true,
         &active,
         record,
         &swap_record,
-        f.keep_old,
         jiff::Timestamp::now(),
     );
-    let mut settled: Option<SwapResult> = None;
-    let mut done = Vec::new();
-    while let Some(action) = actions.pop() {
-        let observed = match action {
-            Action::Swap => {
-                let mut s = swap(cluster, printer, service, &active, o, started).await?;
-                s.action = "bluegreen-flow".into();
-                let ok = s.result == Ending::Swapped;
-                settled = Some(s);
-                Observation::Swapped(ok)
-            }
-            Action::KeepOld(keep) => {
-                done = match keep {
-                    Keep::Recorded { side, keep, from } => {
-                        keep_old::schedule(
-                            cluster,
-                            printer,
-                            service,
-                            &side,
-                            keep,
-                            from,
-                            f.wait_scale_down,
-                        )
-                        .await?
-                    }
-                    Keep::Settle | Keep::AfterSwap => {
-                        keep_old::settle(cluster, printer, service, f.wait_scale_down).await?
-                    }
-                };
-                Observation::Done
-            }
-            other => {
-                return Err(CliError::Internal(format!(
-                    "a served flow has nothing to do with {other:?}"
-                )));
-            }
-        };
-        actions.extend(run.step(observed, std::time::Instant::now()));
-    }
+    let swap = SwapEffects::new(cluster, printer, service, &active, o.clone(), started);
+    let mut effects = FlowEffects::new(cluster, printer, service, o, f, svc, None, swap, r, report);
+    effects.drive(&mut run).await?;
+    let settled = match run.swap {
+        Some(_) => Some(effects.swap.into_result()?),
+        None => None,
+    };
+    let (mut r, mut report, done) = (effects.r, effects.report, effects.kept);
     let mut result = match (run.state, settled) {
         (State::Done(End::SwapEnded), Some(mut s)) => {
+            s.action = "bluegreen-flow".into();
             s.flow = Some(report);
             return Ok(s);
         }
-        (State::Done(End::Swapped), Some(s)) => s,
+        (State::Done(End::Swapped), Some(mut s)) => {
+            s.action = "bluegreen-flow".into();
+            s
+        }
         _ => {
             r.selector_before = checks::service_selector(svc);
             r.selector_after = r.selector_before.clone();
@@ -248,4 +225,84 @@ pub(super) fn verify_paused(
     ));
     r.flow = Some(report);
     r
+}
+
+/// The machine's end as the result.
+pub(super) async fn finish(effects: FlowEffects<'_>, end: End) -> Result<SwapResult, CliError> {
+    let FlowEffects {
+        cluster,
+        printer,
+        service,
+        f,
+        side,
+        swap,
+        seen,
+        mut r,
+        mut report,
+        kept,
+        ..
+    } = effects;
+    let Some(s) = side else {
+        return Err(CliError::Internal("a flow ended without its side".into()));
+    };
+    match end {
+        End::Swapped | End::Unchanged | End::SwapEnded => {
+            let mut result = swap.into_result()?;
+            result.action = "bluegreen-flow".into();
+            let mut actions = std::mem::take(&mut r.actions);
+            actions.push(format!(
+                "{} deployment \"{}\" with {} and followed it to ready",
+                match s.verb {
+                    "create" => "created",
+                    "update" => "updated",
+                    _ => "picked up",
+                },
+                s.sides.idle,
+                report.change
+            ));
+            actions.append(&mut result.actions);
+            report.old_side = kept.last().cloned().or(report.old_side.take());
+            actions.extend(kept);
+            result.actions = actions;
+            result.flow = Some(report);
+            Ok(result)
+        }
+        End::SideFailed { why, gate } => {
+            let outcome = if gate { None } else { seen.outcome };
+            let why = outcome.is_none().then_some(why);
+            failed(
+                cluster, printer, service, f, r, report, &s.sides, outcome, why,
+            )
+            .await
+        }
+        End::Paused(why) => Ok(verify_paused(cluster, service, r, report, &s.sides, &why)),
+        End::Stopped { phase, why } => {
+            if seen.outcome.is_some() {
+                // Following was interrupted or timed out: its outcome says how.
+                return failed(
+                    cluster,
+                    printer,
+                    service,
+                    f,
+                    r,
+                    report,
+                    &s.sides,
+                    seen.outcome,
+                    None,
+                )
+                .await;
+            }
+            r.set(
+                Ending::Interrupted,
+                format!(
+                    "{why} in phase {} before the swap: service \"{service}\" still selects \"{}\"",
+                    phase.name(),
+                    s.sides.active
+                ),
+            );
+            r.next = Some("run the same command again to go on".into());
+            r.flow = Some(report);
+            Ok(r)
+        }
+    }
 }

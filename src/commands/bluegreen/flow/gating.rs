@@ -1,36 +1,30 @@
-//! The driver's side of the flow machine's gates: the rounds it asks for are measured side
-//! by side (`gates::Prober`, as a stepped rollout's driver does), each measurement shown
-//! and kept, and the answers, wake-ups and an interrupt fed back as observations. When the
-//! machine leaves `Verifying`, the gates' report goes into the result.
+//! The effects of the flow machine's gates: the rounds it asks for are measured side by
+//! side (`gates::Prober`, as a stepped rollout's effects do), each measurement shown and
+//! kept, and each answer fed back as an observation (the loop wakes the machine for the
+//! next round). When the machine leaves `Verifying`, the gates' report goes into the result.
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use futures::future::LocalBoxFuture;
-use futures::stream::FuturesUnordered;
 use k8s_openapi::api::core::v1::Pod;
 use rollout_semantics::selector::format_label_selector;
 
 use super::super::report::FlowReport;
 use super::super::{gate, io};
 use super::Flow;
-use super::drive::Seen;
+use super::effects::Seen;
 use crate::cluster::Cluster;
 use crate::engine::bluegreen::idle::Sides;
 use crate::engine::bluegreen::run::{Observation, Phase, Run, State};
+use crate::engine::driver::rounds::Rounds;
 use crate::error::CliError;
-use crate::gates::{self, Measurement, Prober};
+use crate::gates::{self, Measurement};
 use crate::output::Printer;
-
-type Round = LocalBoxFuture<'static, (usize, u32, Vec<Measurement>)>;
 
 /// The gates' rounds under way and what they measured.
 pub(super) struct Gating {
     /// Where they measure: the idle side's ready pods when the gates began.
     pub ctx: Option<gates::Context>,
-    prober: Prober,
-    under_way: FuturesUnordered<Round>,
-    pub wake: Option<Instant>,
+    rounds: Rounds,
     kept: Vec<Vec<Measurement>>,
     started: Option<Instant>,
 }
@@ -62,9 +56,7 @@ impl Gating {
     pub fn new(gates: usize) -> Gating {
         Gating {
             ctx: None,
-            prober: Prober::new(),
-            under_way: FuturesUnordered::new(),
-            wake: None,
+            rounds: Rounds::default(),
             kept: vec![Vec::new(); gates],
             started: None,
         }
@@ -91,42 +83,27 @@ impl Gating {
                 ctx.pods.len()
             ));
         }
-        let prober = self.prober.clone();
-        self.under_way.push(Box::pin(async move {
-            let measured = prober.measure(&g, round, &ctx, timeout).await;
-            (gate, round, measured)
-        }));
+        self.rounds.measure(gate, g, round, ctx, timeout);
     }
 
-    /// The next thing the gates' phase observes: a round measured (each measurement shown
-    /// and kept), the wake-up the machine asked for, or Ctrl-C / SIGTERM.
+    /// The next round measured (each measurement shown and kept); pending for ever when
+    /// none is under way. Cancel-safe: the loop drops it for its timers and Ctrl-C.
     pub async fn next(&mut self, printer: &Printer, rollout: &str) -> Observation {
-        let wake = self.wake;
-        let sleep = async {
-            match wake {
-                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                None => std::future::pending().await,
+        let (gate, round, measured) = self.rounds.next().await;
+        for m in &measured {
+            printer.info(&m.line());
+            if let Some(e) = &printer.events {
+                e.emit(rollout, "gate_measurement", m.event());
             }
-        };
-        tokio::select! {
-            Some((gate, round, measured)) = self.under_way.next(), if !self.under_way.is_empty() => {
-                for m in &measured {
-                    printer.info(&m.line());
-                    if let Some(e) = &printer.events {
-                        e.emit(rollout, "gate_measurement", m.event());
-                    }
-                }
-                let verdict = gates::round_verdict(&measured);
-                if let Some(kept) = self.kept.get_mut(gate) {
-                    kept.extend(measured);
-                }
-                Observation::Measured { gate, round, verdict }
-            }
-            () = sleep => {
-                self.wake = None;
-                Observation::Woke
-            }
-            () = crate::engine::driver::interrupted() => Observation::Interrupted,
+        }
+        let verdict = gates::round_verdict(&measured);
+        if let Some(kept) = self.kept.get_mut(gate) {
+            kept.extend(measured);
+        }
+        Observation::Measured {
+            gate,
+            round,
+            verdict,
         }
     }
 
@@ -139,8 +116,7 @@ impl Gating {
         if report.verify.is_some() || run.state == State::In(Phase::Verifying) {
             return;
         }
-        self.under_way = FuturesUnordered::new();
-        self.wake = None;
+        self.rounds.clear();
         let pods = self
             .ctx
             .as_ref()
