@@ -28,4 +28,5 @@ pub mod policy;
 pub mod rollback;
 pub mod snapshot;
 pub mod steps;
+pub mod templates;
 pub mod watch;

@@ -9,7 +9,6 @@
 //! it). Nothing is judged while a watch is failing or before every cache holds its first
 //! list ([`Health`]): a stale cache could fire a rollback on a state the cluster has left.
 
-use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use rollout_semantics::selector::format_label_selector;
 use super::cache::{Caches, Update};
 use super::lean::{self, Lean};
 use super::snapshot::Snapshot;
+use super::templates::NewRs;
 use crate::cluster::Cluster;
 use crate::error::CliError;
 
@@ -219,22 +219,8 @@ pub struct Watch {
     probed: Option<Instant>,
     /// While a burst of pod, ReplicaSet and event changes is gathered: when it is judged.
     window: Option<Instant>,
-    /// Which ReplicaSet (uid) the last snapshot found new, and what that depended on.
-    new_rs: Option<(Templates, Option<String>)>,
-}
-
-/// What decides which ReplicaSet is the new one: the Deployment's generation (its template
-/// changes only with it), and each ReplicaSet's uid and generation.
-type Templates = (Option<i64>, Vec<(Option<String>, Option<i64>)>);
-
-fn templates<R: Borrow<ReplicaSet>>(d: &Deployment, rss: &[R]) -> Templates {
-    (
-        d.metadata.generation,
-        rss.iter()
-            .map(R::borrow)
-            .map(|rs| (rs.metadata.uid.clone(), rs.metadata.generation))
-            .collect(),
-    )
+    /// What earlier snapshots found out about which ReplicaSet is the new one.
+    new_rs: NewRs,
 }
 
 /// How long a burst of pod, ReplicaSet and event changes is gathered before it is judged. A
@@ -323,7 +309,7 @@ impl Watch {
             due: false,
             probed: None,
             window: None,
-            new_rs: None,
+            new_rs: NewRs::default(),
         }
     }
 
@@ -499,18 +485,13 @@ impl Watch {
             // Not filtered here: see `Snapshot::events`.
             events: self.caches.events.state(),
         };
-        // Finding the new ReplicaSet compares normalised templates; it is done again only
-        // when a template or the set of ReplicaSets may have changed.
-        let key = templates(&snap.deployment, &snap.replica_sets);
-        match &self.new_rs {
-            Some((seen, uid)) if *seen == key => snap.know_new_rs(uid.as_deref()),
-            _ => {
-                self.new_rs = match snap.new_rs() {
-                    Some(rs) if rs.metadata.uid.is_none() => None,
-                    found => Some((key, found.and_then(|rs| rs.metadata.uid.clone()))),
-                };
-            }
-        }
+        // Finding the new ReplicaSet compares normalised templates: only those that may
+        // have changed are compared again.
+        snap.know_new_rs(
+            self.new_rs
+                .find(&snap.deployment, &snap.replica_sets)
+                .as_deref(),
+        );
         Ok(Seen::Snapshot(Box::new(snap)))
     }
 }
@@ -606,24 +587,13 @@ mod tests {
     }
 
     #[test]
-    fn the_new_replicaset_is_looked_for_again_only_when_a_template_may_have_changed() {
+    fn a_snapshot_keeps_the_new_replicaset_it_is_told_even_against_its_templates() {
         use crate::output::fixture::{deployment, replica_set};
         let d = deployment(2, "v2", (1, 0, 0, 0));
         let rss = vec![
             replica_set("web-1", 1, "v1", 1, 1),
             replica_set("web-2", 2, "v2", 0, 0),
         ];
-        let key = templates(&d, &rss);
-        let mut scaled = rss.clone();
-        scaled[1].metadata.generation = Some(2);
-        assert_ne!(templates(&d, &scaled), key, "a ReplicaSet's spec changed");
-        let mut updated = d.clone();
-        updated.metadata.generation = Some(3);
-        assert_ne!(templates(&updated, &rss), key, "the Deployment's template");
-        assert_ne!(templates(&d, &rss[..1]), key, "a ReplicaSet gone");
-        let mut status_only = rss.clone();
-        status_only[1].status = None;
-        assert_eq!(templates(&d, &status_only), key);
         // What a snapshot is told it keeps, even against its own templates.
         let snap = Snapshot {
             deployment: Arc::new(d),

@@ -41,12 +41,19 @@ impl ViewState {
     pub fn advance(&mut self, snap: &Snapshot, verdict: &Verdict) -> Vec<String> {
         let first = !self.observed;
         self.observed = true;
-        let new_pods = snap.new_pods();
         let mut findings = Vec::new();
         let mut changed: Vec<&k8s_openapi::api::core::v1::Pod> = Vec::new();
-        let looked_at = match snap.new_rs() {
-            Some(rs) if snap.changed.is_some() => snap.changed_pods_of(rs),
-            _ => new_pods.clone(),
+        // Every pod of the new ReplicaSet only when the snapshot is a full one (the clock's
+        // tick, a re-list): a burst looks at what changed, and pods gone are forgotten on
+        // the next full pass (a pod gone is never among the changed ones, so remembering
+        // it a little longer prints nothing).
+        let every = match snap.new_rs() {
+            Some(_) if snap.changed.is_some() => None,
+            _ => Some(snap.new_pods()),
+        };
+        let looked_at = match (&every, snap.new_rs()) {
+            (None, Some(rs)) => snap.changed_pods_of(rs),
+            (every, _) => every.clone().unwrap_or_default(),
         };
         for p in looked_at {
             let name = p.metadata.name.as_deref().unwrap_or("");
@@ -67,7 +74,7 @@ impl ViewState {
             );
         }
         // Forget pods gone from the new ReplicaSet.
-        if self.pods.len() > new_pods.len() {
+        if let Some(new_pods) = every.filter(|all| self.pods.len() > all.len()) {
             let live: std::collections::HashSet<&str> = new_pods
                 .iter()
                 .filter_map(|p| p.metadata.name.as_deref())
@@ -310,6 +317,29 @@ mod tests {
                 "rs web-7c7f8d7866 0/2 ready (new)",
                 "Waiting for deployment \"web\" rollout to finish: 0 of 2 updated replicas are available...",
             ]
+        );
+    }
+
+    #[test]
+    fn a_burst_looks_only_at_the_changed_pods_and_a_full_pass_forgets_pods_gone() {
+        let a = running(NEW, "a", false, 0);
+        let mut state = ViewState::of(&snap(0, 2, vec![a.clone()]), &waiting_msg(0));
+        // A burst in which only `b` changed: `a` turned ready in the list but is not looked
+        // at, and it is not forgotten either.
+        let b = running(NEW, "b", true, 0);
+        let mut burst = snap(0, 2, vec![running(NEW, "a", true, 0), b.clone()]);
+        burst.changed = Some(vec![b.into()]);
+        let lines = state.advance(&burst, &waiting_msg(0));
+        assert_eq!(lines, vec!["pod web-7c7f8d7866-b ready"]);
+        assert_eq!(state.pods.len(), 2);
+        // A full pass without `a`: it is forgotten.
+        state.advance(
+            &snap(0, 2, vec![running(NEW, "b", true, 0)]),
+            &waiting_msg(0),
+        );
+        assert_eq!(
+            state.pods.keys().collect::<Vec<_>>(),
+            vec!["web-7c7f8d7866-b"]
         );
     }
 

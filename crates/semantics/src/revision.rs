@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::access::{annotation, created, deployment_replicas, deployment_template, name};
 use crate::access::{rs_replicas, rs_status_replicas, rs_template};
-use crate::template::equal_ignore_hash;
+use crate::template::normalize;
 
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 pub const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
@@ -123,12 +123,22 @@ pub fn filter_active<'a>(rss: &[&'a ReplicaSet]) -> Vec<&'a ReplicaSet> {
 
 /// `FindNewReplicaSet`: the oldest RS whose template equals the Deployment's, ignoring the hash.
 pub fn find_new_rs<'a>(d: &Deployment, rss: &[&'a ReplicaSet]) -> Option<&'a ReplicaSet> {
-    let want = deployment_template(d)?;
+    let want = normalize(deployment_template(d)?);
+    find_new_rs_with(rss, |rs| {
+        rs_template(rs).is_some_and(|t| normalize(t) == want)
+    })
+}
+
+/// [`find_new_rs`] with the template comparison given: `same_template(rs)` says whether the
+/// ReplicaSet's template equals the Deployment's, ignoring the hash (a caller that follows
+/// a rollout remembers the answers of ReplicaSets that did not change).
+pub fn find_new_rs_with<'a>(
+    rss: &[&'a ReplicaSet],
+    mut same_template: impl FnMut(&ReplicaSet) -> bool,
+) -> Option<&'a ReplicaSet> {
     let mut sorted = rss.to_vec();
     sort_by_creation(&mut sorted);
-    sorted
-        .into_iter()
-        .find(|rs| rs_template(rs).is_some_and(|t| equal_ignore_hash(t, want)))
+    sorted.into_iter().find(|rs| same_template(rs))
 }
 
 /// `FindOldReplicaSets`: every RS except the new one, in input order.
