@@ -200,10 +200,43 @@ pub enum Seen {
     Note(String),
 }
 
+/// Which pods following watches. Only the new ReplicaSet's pods are judged, and the old
+/// ones' termination updates are most of the rest of a rollout's pod events: decoding them
+/// was most of what following cost beyond what `kubectl rollout status` decodes.
+#[derive(Debug, Clone, PartialEq)]
+enum PodScope {
+    /// None until the new ReplicaSet is known (its pods are the ones judged); the first
+    /// lists of the other watches say which one it is.
+    Waiting,
+    /// The pods carrying the new ReplicaSet's `pod-template-hash`.
+    Hash(String),
+    /// Every pod of the Deployment's selector: the new ReplicaSet has no hash label (one
+    /// made by hand and adopted).
+    All,
+}
+
+impl PodScope {
+    /// The scope that follows the new ReplicaSet of `snap`, once it is known.
+    fn of(snap: &Snapshot) -> Option<PodScope> {
+        let rs = snap.new_rs()?;
+        Some(
+            match rs
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(POD_TEMPLATE_HASH))
+            {
+                Some(hash) => PodScope::Hash(hash.clone()),
+                None => PodScope::All,
+            },
+        )
+    }
+}
+
 /// The running watches of one Deployment's rollout.
 pub struct Watch {
-    /// The new ReplicaSet's `pod-template-hash` the pods watch is narrowed to, once known.
-    pod_hash: Option<String>,
+    /// Which pods are watched.
+    pods: PodScope,
     cluster: Cluster,
     /// The Deployment as first read: its name and selector scope the watches.
     deployment: Deployment,
@@ -245,20 +278,17 @@ fn strip<K: kube::Resource>(obj: &mut K) {
 impl Watch {
     /// Starts the watches of Deployment `d` (its selector scopes the ReplicaSet and pod ones).
     pub fn start(cluster: &Cluster, d: &Deployment) -> Watch {
-        Self::start_for(cluster, d, None)
+        Self::start_for(cluster, d, PodScope::Waiting)
     }
 
-    /// [`Watch::start`] with the pods watch narrowed to the ReplicaSet whose pods carry
-    /// `pod-template-hash=HASH`: the new one, the only one whose pods are judged. The old
-    /// pods' termination updates are most of the rest of a rollout's pod events, and decoding
-    /// them was most of what following cost beyond what `kubectl rollout status` decodes.
-    fn start_for(cluster: &Cluster, d: &Deployment, pod_hash: Option<String>) -> Watch {
+    /// [`Watch::start`] with the pods watch scoped by `pods`.
+    fn start_for(cluster: &Cluster, d: &Deployment, pods: PodScope) -> Watch {
         let name = d.metadata.name.clone().unwrap_or_default();
         let selector = format_label_selector(d.spec.as_ref().map(|s| &s.selector));
-        let pod_selector = match &pod_hash {
-            Some(hash) if selector.is_empty() => format!("{POD_TEMPLATE_HASH}={hash}"),
-            Some(hash) => format!("{selector},{POD_TEMPLATE_HASH}={hash}"),
-            None => selector.clone(),
+        let pod_selector = match &pods {
+            PodScope::Hash(hash) if selector.is_empty() => format!("{POD_TEMPLATE_HASH}={hash}"),
+            PodScope::Hash(hash) => format!("{selector},{POD_TEMPLATE_HASH}={hash}"),
+            PodScope::All | PodScope::Waiting => selector.clone(),
         };
         let cfg = watcher::Config::default;
         // Decoded without their managedFields (see `lean`): following never reads them.
@@ -278,6 +308,10 @@ impl Watch {
             .map(Item::of(Some(Optional::Pods), |ev| {
                 Update::Pod(lean::unwrap(ev))
             }));
+        let pod_stream = match pods {
+            PodScope::Waiting => stream::empty().boxed(),
+            _ => pod_stream.boxed(),
+        };
         // Warnings only: every rule decides on them (Unhealthy, Failed, BackOff,
         // FailedScheduling...), and a healthy rollout of 500 pods sends thousands of Normal
         // ones. The evidence of a failure fetches the rest once.
@@ -292,12 +326,12 @@ impl Watch {
         let changes = stream::select_all(vec![
             d_stream.boxed(),
             rs_stream.boxed(),
-            pod_stream.boxed(),
+            pod_stream,
             ev_stream.boxed(),
             tick.boxed(),
         ]);
         Watch {
-            pod_hash,
+            pods,
             cluster: cluster.clone(),
             deployment: d.clone(),
             name,
@@ -337,7 +371,7 @@ impl Watch {
             let notes = std::mem::take(&mut self.notes);
             *self = Watch {
                 notes,
-                ..Watch::start_for(&self.cluster, &self.deployment, self.pod_hash.clone())
+                ..Watch::start_for(&self.cluster, &self.deployment, self.pods.clone())
             };
             self.health.forbidden = forbidden;
             self.notes
@@ -360,7 +394,12 @@ impl Watch {
             if std::mem::take(&mut self.due) {
                 let seen = self.snapshot()?;
                 if let Seen::Snapshot(snap) = &seen {
-                    self.narrow(snap);
+                    let waited = self.pods == PodScope::Waiting;
+                    // The first snapshot with the new ReplicaSet known had none of its pods:
+                    // the next, from the pods' first list, is judged instead.
+                    if self.narrow(snap) && waited {
+                        continue;
+                    }
                 }
                 return Ok(seen);
             }
@@ -408,21 +447,25 @@ impl Watch {
 
     /// Narrows the pods watch to the new ReplicaSet when it is another than the one watched
     /// (it appears after a change; a rollback makes an old one new again): the watches start
-    /// afresh, and the next snapshot comes from their new lists.
-    fn narrow(&mut self, snap: &Snapshot) {
-        let hash = snap
-            .new_rs()
-            .and_then(|rs| rs.metadata.labels.as_ref()?.get(POD_TEMPLATE_HASH).cloned());
-        if hash.is_none() || hash == self.pod_hash {
-            return;
-        }
+    /// afresh, and the next snapshot comes from their new lists. True when they did.
+    fn narrow(&mut self, snap: &Snapshot) -> bool {
+        // A user who may not read ReplicaSets never learns which one is new: their pods are
+        // all watched, as far as the user may read them.
+        let scope = match PodScope::of(snap) {
+            None if self.health.forbidden.contains(&Optional::ReplicaSets) => Some(PodScope::All),
+            scope => scope,
+        };
+        let Some(scope) = scope.filter(|s| *s != self.pods) else {
+            return false;
+        };
         let forbidden = std::mem::take(&mut self.health.forbidden);
         let notes = std::mem::take(&mut self.notes);
         *self = Watch {
             notes,
-            ..Watch::start_for(&self.cluster, &self.deployment, hash)
+            ..Watch::start_for(&self.cluster, &self.deployment, scope)
         };
         self.health.forbidden = forbidden;
+        true
     }
 
     /// Takes one item in: into the caches, and the watches' health. True when it is judged at
@@ -447,7 +490,11 @@ impl Watch {
         let c = &self.caches;
         let caches = [
             (Optional::ReplicaSets, c.replica_sets.listed()),
-            (Optional::Pods, c.pods.listed()),
+            // No pods are watched before the new ReplicaSet is known: none is judged.
+            (
+                Optional::Pods,
+                c.pods.listed() || self.pods == PodScope::Waiting,
+            ),
             (Optional::Events, c.events.listed()),
         ];
         self.health.judgeable(caches, c.deployments.listed())
@@ -583,6 +630,39 @@ mod tests {
         assert!(
             !h.judgeable(pods_unlisted, false),
             "the Deployment is never optional"
+        );
+    }
+
+    #[test]
+    fn pods_are_watched_by_the_new_replicasets_hash_once_it_is_known() {
+        use crate::output::fixture::{deployment, replica_set};
+        let mut snap = Snapshot {
+            deployment: Arc::new(deployment(2, "v2", (1, 0, 0, 0))),
+            replica_sets: vec![replica_set("web-1", 1, "v1", 1, 1).into()],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            PodScope::of(&snap),
+            None,
+            "no new ReplicaSet yet: keep waiting"
+        );
+        let mut new = replica_set("web-2", 2, "v2", 0, 0);
+        new.metadata
+            .labels
+            .get_or_insert_default()
+            .insert(POD_TEMPLATE_HASH.into(), "abc12".into());
+        snap.replica_sets.push(new.clone().into());
+        snap.memo = Default::default();
+        assert_eq!(PodScope::of(&snap), Some(PodScope::Hash("abc12".into())));
+        if let Some(l) = new.metadata.labels.as_mut() {
+            l.remove(POD_TEMPLATE_HASH);
+        }
+        snap.replica_sets[1] = new.into();
+        snap.memo = Default::default();
+        assert_eq!(
+            PodScope::of(&snap),
+            Some(PodScope::All),
+            "an adopted ReplicaSet"
         );
     }
 
