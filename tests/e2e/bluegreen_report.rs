@@ -1,10 +1,11 @@
 //! What `rollout bluegreen` reports, on busybox sides (any cluster): the `--dry-run` plan
 //! with each precondition that held, the `-o json` result of `--to` (sides, selectors
-//! before and after, endpoints, timings, the command to swap back), and `rollout status
+//! before and after, endpoints, timings, the command to swap back), the `ServiceSwapped`
+//! Event on the Service, and `rollout status
 //! svc/NAME` / `--status -o json` (the active side, each side's image, VERSION and
 //! readiness, the endpoints, the previous selector, when and why it was swapped).
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use serde_json::{Value, json};
 
 use crate::bluegreen::{blue, shop, svc};
@@ -157,6 +158,28 @@ async fn a_swap_reports_its_plan_result_and_status_with_every_field_the_issue_na
             "last swap: {at} to shop-green from shop-blue (app=shop,color=blue), cause: v2 schema, settled"
         )),
         "{out}"
+    );
+
+    // The swap is announced on the Service, with its cause.
+    let events: Vec<Event> = env
+        .api::<Event>()
+        .list(&Default::default())
+        .await
+        .expect("events are listed")
+        .items;
+    let swapped: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("ServiceSwapped")
+                && e.involved_object.kind.as_deref() == Some("Service")
+                && e.involved_object.name.as_deref() == Some("shop")
+        })
+        .collect();
+    assert_eq!(swapped.len(), 1, "one ServiceSwapped event: {events:?}");
+    let message = swapped[0].message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("shop-green") && message.contains("v2 schema"),
+        "{message}"
     );
 
     let json_status = env

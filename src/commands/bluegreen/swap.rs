@@ -131,7 +131,12 @@ impl<'a> SwapEffects<'a> {
                     .clone()
                     .or_else(|| read.service.metadata.resource_version.clone())
                     .unwrap_or_default();
-                let checked = checks::check(&read.inputs(self.o.stable_for));
+                let checked =
+                    checks::check(&read.inputs(self.o.stable_for)).map_err(|(refusals, passed)| {
+                        // A refusal reports the preconditions that held too.
+                        self.r.checks = passed;
+                        refusals
+                    });
                 self.r.timings.check_seconds = self.started.elapsed().as_secs_f64();
                 if let Ok(plan) = &checked
                     && plan.resumed
