@@ -66,7 +66,9 @@ async fn a_new_side_that_cannot_fit_is_refused_unless_forced_and_never_gets_traf
     assert!(
         run.hints()
             .iter()
-            .any(|h| h.contains("--preview-replicas 1") && h.contains("--force")),
+            .any(|h| h.contains("--preview-replicas 1")
+                && h.contains("rollout update shop-blue ... --max-surge 0 --max-unavailable 1")
+                && h.contains("--force")),
         "{}",
         run.both()
     );
