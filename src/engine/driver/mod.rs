@@ -9,7 +9,7 @@
 //! | machine | effects | what it runs |
 //! |---|---|---|
 //! | `machine::Machine` | `rollout::Rollout` | a followed rollout (update, undo, status, steps) |
-//! | `bluegreen::machine::Swap` | the `--to` / `--rollback` swap's | a guarded selector swap |
+//! | `bluegreen::machine::Swap` | the `--to` / `--rollback` swap's | a guarded selector swap (after a `--scale-up`, its `--stable-for` wake-up first) |
 //! | `bluegreen::run::Run` | the full flow's | `rollout bluegreen --image`, the swap and window in it |
 //!
 //! A canary is one more row: its machine (weights as states, gate rounds as in a stepped
