@@ -124,7 +124,8 @@ async fn an_interrupt_while_the_old_side_is_kept_leaves_the_swap_and_the_window_
 /// `--rollback --scale-up` scales the previous side back and follows it to ready; SIGTERM
 /// while its pods are then waited on for `--stable-for` (a wake-up of the loop) ends it with
 /// exit 5 before the swap's checks: the Service is not written (same resourceVersion, still
-/// on green), and the side stays at its size for the re-run it names.
+/// on green), and the side stays at its size for the re-run it names, which swaps once its
+/// pods have been Ready long enough.
 #[tokio::test]
 async fn an_interrupt_while_a_scaled_up_side_is_waited_on_leaves_the_service_untouched() {
     let env = Env::start().await;
@@ -189,10 +190,34 @@ async fn an_interrupt_while_a_scaled_up_side_is_waited_on_leaves_the_service_unt
         "the Service is not written"
     );
     assert_eq!(selector(&after), json!({"app": "shop", "color": "green"}));
-    let blue: Deployment = env.get("shop-blue").await;
+    let scaled: Deployment = env.get("shop-blue").await;
     assert_eq!(
-        blue.spec.and_then(|s| s.replicas),
+        scaled.spec.and_then(|s| s.replicas),
         Some(2),
         "scaled back before the wait"
     );
+    // The command it names, run again: blue is at its size now, so the swap's own check of
+    // --stable-for decides; Ready for less than an hour is refused with nothing written,
+    // and with no wait asked for it swaps back.
+    let early = env
+        .rollout(&["bluegreen", "shop", "--rollback", "--stable-for", "1h"])
+        .await;
+    early.expect_code(7);
+    assert!(
+        early
+            .errors()
+            .iter()
+            .any(|e| e.contains("less than --stable-for 3600.0s")),
+        "{}",
+        early.both()
+    );
+    let still = svc(&env, "shop").await;
+    assert_eq!(
+        still.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    env.rollout(&["bluegreen", "shop", "--rollback", "--stable-for", "0"])
+        .await
+        .expect_code(0);
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
 }
