@@ -163,7 +163,7 @@ pub async fn run(
                     printer.info(&line);
                 }
             }
-            swap(&cluster, printer, &name, &to, &opts, started).await?
+            swap(&cluster, printer, &name, &to, &opts, started, false).await?
         }
         None => {
             rollback::rollback(

@@ -103,7 +103,7 @@ async fn untouched(env: &Env) -> (String, Value, bool) {
 }
 
 /// A side with one unready pod (a surge pod that never passes its probe) is refused with
-/// exit 7, and the Service is not written at all.
+/// exit 7, and the Service is not written at all; with `--dry-run` as well.
 #[tokio::test]
 async fn a_side_with_one_unready_pod_is_refused_and_the_service_is_untouched() {
     let env = Env::start().await;
@@ -125,6 +125,21 @@ async fn a_side_with_one_unready_pod_is_refused_and_the_service_is_untouched() {
         run.both()
     );
     assert!(run.stdout.contains("nothing was changed"), "{}", run.both());
+    assert_eq!(untouched(&env).await, before);
+    // A dry run checks the same preconditions: the same refusal, with the ones that held.
+    let dry = bluegreen(&env, &["--to", "shop-green", "--dry-run"]).await;
+    dry.expect_code(7);
+    assert!(
+        dry.errors().iter().any(|e| e.contains("is not Ready")),
+        "{}",
+        dry.both()
+    );
+    assert!(
+        dry.stderr
+            .contains("checked: target ports 8080 are declared by \"shop-green\""),
+        "{}",
+        dry.both()
+    );
     assert_eq!(untouched(&env).await, before);
 }
 

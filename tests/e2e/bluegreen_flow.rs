@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Service;
 use serde_json::{Value, json};
 
 use crate::bluegreen::{blue, selector, service, side, svc};
-use crate::support::{DEADLINE, Env, annotation, pod_env};
+use crate::support::{DEADLINE, Env, annotation, pod_env, server};
 
 const PHASE: &str = "rollout.dev/flow-phase";
 const SCALE_DOWN_AT: &str = "rollout.dev/scale-down-at";
@@ -45,9 +45,10 @@ async fn get_opt(env: &Env, name: &str) -> Option<Deployment> {
     env.deployments().get_opt(name).await.expect("a read")
 }
 
-/// The full flow with a preview: green is created from blue at 1 replica behind the
-/// preview Service, `--verify` sees that one pod, green is scaled to 2, the Service is
-/// swapped, and blue is scaled to 0 once `--keep-old` has passed (the command waits).
+/// The full flow with a preview: green is created from blue with a new image (`C=IMAGE`)
+/// and env at 1 replica behind the preview Service, `--verify` sees that one pod, green is
+/// scaled to 2, the Service is swapped, and blue is scaled to 0 once `--keep-old` has
+/// passed (the command waits).
 #[tokio::test]
 async fn the_full_flow_previews_verifies_swaps_and_scales_the_old_side_down() {
     let env = Env::start().await;
@@ -56,6 +57,8 @@ async fn the_full_flow_previews_verifies_swaps_and_scales_the_old_side_down() {
     let run = flow(
         &env,
         &[
+            "--image",
+            "server=busybox:1.37",
             "--env",
             "VERSION=v2",
             "--preview-replicas",
@@ -81,7 +84,11 @@ async fn the_full_flow_previews_verifies_swaps_and_scales_the_old_side_down() {
         (&json!("shop-blue"), &json!("shop-green"))
     );
     assert_eq!(r["flow"]["created"], true, "{r}");
-    assert_eq!(r["flow"]["change"], "env VERSION=v2");
+    let change = r["flow"]["change"].as_str().unwrap_or_default();
+    assert!(
+        change.contains("server=busybox:1.37") && change.contains("env VERSION=v2"),
+        "{r}"
+    );
     assert_eq!(r["flow"]["verify"]["verdict"], "pass", "{}", run.both());
     assert!(
         r["flow"]["oldSide"]
@@ -100,7 +107,15 @@ async fn the_full_flow_previews_verifies_swaps_and_scales_the_old_side_down() {
         pods.iter()
             .all(|p| pod_env(p, "VERSION").as_deref() == Some("v2"))
     );
-    assert_eq!(replicas(&env.get("shop-blue").await), Some(0));
+    let images: Vec<Option<String>> = pods
+        .iter()
+        .flat_map(|p| p.spec.iter().flat_map(|s| s.containers.iter()))
+        .map(|c| c.image.clone())
+        .collect();
+    assert_eq!(images, vec![Some("busybox:1.37".to_string()); 2]);
+    let blue = env.get("shop-blue").await;
+    assert_eq!(server(&blue).0, "busybox:1.36", "blue keeps its image");
+    assert_eq!(replicas(&blue), Some(0));
     let s = svc(&env, "shop").await;
     assert_eq!(annotation(&s.metadata, PHASE), Some("done"));
     // The recorded size lets a swap back scale blue up again.

@@ -1,30 +1,30 @@
-//! The old side's `--keep-old` window waited out by the command (`--wait-scale-down`),
-//! and Ctrl-C / SIGTERM during that wait: the swap stands (the Service on the new, ready
-//! side, exit 0), the old side keeps its pods, and the window stays recorded on the Service
-//! for a later run to act on.
+//! Ctrl-C / SIGTERM during the waits of `rollout bluegreen` that are the driver loop's
+//! wake-ups. The old side's `--keep-old` window waited out by the command
+//! (`--wait-scale-down`): the swap stands (the Service on the new, ready side, exit 0), the
+//! old side keeps its pods, and the window stays recorded on the Service for a later run to
+//! act on. The `--stable-for` wait of `--rollback --scale-up`: exit 5, the Service not
+//! written at all, the side scaled back for a re-run.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr};
 
-use crate::bluegreen::{blue, selector, service, side, svc};
+use crate::bluegreen::{blue, selector, service, shop, side, svc};
 use crate::support::{DEADLINE, Env, annotation};
 
-#[tokio::test]
-async fn an_interrupt_while_the_old_side_is_kept_leaves_the_swap_and_the_window_to_a_later_run() {
-    let env = Env::start().await;
-    env.create(side("blue")).await;
-    env.apply_yaml(&service(blue(), json!("http"))).await;
+/// `rollout ARGS` started against the env's cluster, and its stderr read until a line
+/// containing `needle` (every line read so far in `seen`).
+async fn started_until(
+    env: &Env,
+    args: &[&str],
+    needle: &str,
+    seen: &mut Vec<String>,
+) -> (Child, Lines<BufReader<ChildStderr>>) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-        .args([
-            "bluegreen",
-            "shop",
-            "--env",
-            "VERSION=v2",
-            "--stable-for",
-            "0",
-        ])
-        .args(["--keep-old", "1h", "--wait-scale-down", "-o", "json"])
+        .args(args)
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
         .env("NO_COLOR", "1")
@@ -35,10 +35,9 @@ async fn an_interrupt_while_the_old_side_is_kept_leaves_the_swap_and_the_window_
         .spawn()
         .expect("rollout starts");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
-    let mut seen = Vec::new();
-    let waiting = tokio::time::timeout(DEADLINE, async {
+    let found = tokio::time::timeout(DEADLINE, async {
         while let Ok(Some(line)) = lines.next_line().await {
-            let found = line.contains("keeping deployment \"shop-blue\" for");
+            let found = line.contains(needle);
             seen.push(line);
             if found {
                 return true;
@@ -47,24 +46,56 @@ async fn an_interrupt_while_the_old_side_is_kept_leaves_the_swap_and_the_window_
         false
     })
     .await;
-    assert_eq!(
-        waiting.ok(),
-        Some(true),
-        "the window is waited out: {seen:?}"
-    );
+    assert_eq!(found.ok(), Some(true), "no line with {needle:?}: {seen:?}");
+    (child, lines)
+}
+
+/// SIGTERM to the child, then its output once it has ended (the rest of stderr in `seen`).
+async fn terminated(
+    child: Child,
+    mut lines: Lines<BufReader<ChildStderr>>,
+    seen: &mut Vec<String>,
+) -> std::process::Output {
     let pid = child.id().expect("a pid") as i32;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGTERM,
     )
     .expect("SIGTERM is sent");
-    while let Ok(Some(line)) = lines.next_line().await {
-        seen.push(line);
-    }
-    let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
+    let rest = tokio::time::timeout(DEADLINE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push(line);
+        }
+    });
+    rest.await.expect("rollout ends after SIGTERM");
+    tokio::time::timeout(DEADLINE, child.wait_with_output())
         .await
         .expect("rollout ends")
-        .expect("wait works");
+        .expect("wait works")
+}
+
+#[tokio::test]
+async fn an_interrupt_while_the_old_side_is_kept_leaves_the_swap_and_the_window_to_a_later_run() {
+    let env = Env::start().await;
+    env.create(side("blue")).await;
+    env.apply_yaml(&service(blue(), json!("http"))).await;
+    let mut seen = Vec::new();
+    let args = [
+        "bluegreen",
+        "shop",
+        "--env",
+        "VERSION=v2",
+        "--stable-for",
+        "0",
+        "--keep-old",
+        "1h",
+        "--wait-scale-down",
+        "-o",
+        "json",
+    ];
+    let needle = "keeping deployment \"shop-blue\" for";
+    let (child, lines) = started_until(&env, &args, needle, &mut seen).await;
+    let out = terminated(child, lines, &mut seen).await;
     let stderr = seen.join("\n");
     assert_eq!(out.status.code(), Some(0), "the swap stands: {stderr}");
     let r: Value = serde_json::from_slice(&out.stdout).expect("one JSON result");
@@ -88,4 +119,105 @@ async fn an_interrupt_while_the_old_side_is_kept_leaves_the_swap_and_the_window_
         Some(2),
         "kept for a swap back"
     );
+}
+
+/// `--rollback --scale-up` scales the previous side back and follows it to ready; SIGTERM
+/// while its pods are then waited on for `--stable-for` (a wake-up of the loop) ends it with
+/// exit 5 before the swap's checks: the Service is not written (same resourceVersion, still
+/// on green), and the side stays at its size for the re-run it names, which swaps once its
+/// pods have been Ready long enough.
+#[tokio::test]
+async fn an_interrupt_while_a_scaled_up_side_is_waited_on_leaves_the_service_untouched() {
+    let env = Env::start().await;
+    shop(&env, blue(), json!("http")).await;
+    env.rollout(&[
+        "bluegreen",
+        "shop",
+        "--to",
+        "shop-green",
+        "--stable-for",
+        "0",
+    ])
+    .await
+    .expect_code(0);
+    env.deployments()
+        .patch(
+            "shop-blue",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .expect("blue scaled to zero");
+    env.wait_list::<Pod>("app=shop,color=blue", |ps| ps.is_empty())
+        .await;
+    let before = svc(&env, "shop").await;
+    let mut seen = Vec::new();
+    let args = [
+        "bluegreen",
+        "shop",
+        "--rollback",
+        "--scale-up",
+        "--stable-for",
+        "1h",
+        "-o",
+        "json",
+    ];
+    let needle = "waiting 1h (--stable-for) before the swap's checks";
+    let (child, lines) = started_until(&env, &args, needle, &mut seen).await;
+    let out = terminated(child, lines, &mut seen).await;
+    let stderr = seen.join("\n");
+    assert_eq!(out.status.code(), Some(5), "interrupted: {stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("one JSON result");
+    assert_eq!(r["result"], "interrupted", "{r:#}\n{stderr}");
+    assert_eq!(r["exitCode"], 5);
+    assert!(
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("was not changed")),
+        "{r:#}"
+    );
+    assert_eq!(
+        r["selectorBefore"],
+        json!({"app": "shop", "color": "green"})
+    );
+    assert!(
+        r["next"].as_str().is_some_and(|s| s.contains("--rollback")),
+        "the re-run: {r:#}"
+    );
+    let after = svc(&env, "shop").await;
+    assert_eq!(
+        after.metadata.resource_version, before.metadata.resource_version,
+        "the Service is not written"
+    );
+    assert_eq!(selector(&after), json!({"app": "shop", "color": "green"}));
+    let scaled: Deployment = env.get("shop-blue").await;
+    assert_eq!(
+        scaled.spec.and_then(|s| s.replicas),
+        Some(2),
+        "scaled back before the wait"
+    );
+    // The command it names, run again: blue is at its size now, so the swap's own check of
+    // --stable-for decides; Ready for less than an hour is refused with nothing written,
+    // and with no wait asked for it swaps back.
+    let early = env
+        .rollout(&["bluegreen", "shop", "--rollback", "--stable-for", "1h"])
+        .await;
+    early.expect_code(7);
+    assert!(
+        early
+            .errors()
+            .iter()
+            .any(|e| e.contains("less than --stable-for 3600.0s")),
+        "{}",
+        early.both()
+    );
+    let still = svc(&env, "shop").await;
+    assert_eq!(
+        still.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    env.rollout(&["bluegreen", "shop", "--rollback", "--stable-for", "0"])
+        .await
+        .expect_code(0);
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
 }

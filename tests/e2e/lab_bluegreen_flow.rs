@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Patch, PatchParams};
 use model_server::load::{LoadSpec, Target};
 use serde_json::json;
 
@@ -64,7 +66,9 @@ async fn a_new_side_that_cannot_fit_is_refused_unless_forced_and_never_gets_traf
     assert!(
         run.hints()
             .iter()
-            .any(|h| h.contains("--preview-replicas 1") && h.contains("--force")),
+            .any(|h| h.contains("--preview-replicas 1")
+                && h.contains("rollout update shop-blue ... --max-surge 0 --max-unavailable 1")
+                && h.contains("--force")),
         "{}",
         run.both()
     );
@@ -109,7 +113,7 @@ async fn a_new_side_that_cannot_fit_is_refused_unless_forced_and_never_gets_traf
 }
 
 /// A user whom RBAC does not let list nodes is told the preflight was skipped and why, and
-/// the flow goes on.
+/// the flow goes on; so does `--rollback --scale-up`, whose preflight sizes the pods it adds.
 #[tokio::test]
 async fn the_capacity_check_is_skipped_and_said_so_when_nodes_cannot_be_listed() {
     let Some(env) = Env::lab_only("the lab's fault injection").await else {
@@ -134,15 +138,46 @@ async fn the_capacity_check_is_skipped_and_said_so_when_nodes_cannot_be_listed()
         .await;
     lab.set_faults(rollout_lab::Faults::default());
     run.expect_code(0);
-    assert!(
-        run.stderr
-            .contains("warning: capacity check skipped: cannot list nodes"),
-        "{}",
-        run.both()
-    );
+    // What was not checked, and why: the API's own refusal.
+    let skipped = "warning: capacity check skipped: cannot list nodes (nodes is forbidden";
+    assert!(run.stderr.contains(skipped), "{}", run.both());
     assert_eq!(
         selector(&svc(&env, "shop").await),
         json!({"app": "shop", "color": "green"})
+    );
+
+    env.deployments()
+        .patch(
+            "shop-blue",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .expect("blue scaled to zero");
+    env.wait_list::<Pod>("app=shop,color=blue", |ps| ps.is_empty())
+        .await;
+    lab.set_faults(rollout_lab::Faults {
+        forbid: vec!["nodes".to_string()],
+        ..rollout_lab::Faults::default()
+    });
+    let back = env
+        .rollout(&[
+            "bluegreen",
+            "shop",
+            "--rollback",
+            "--scale-up",
+            "--stable-for",
+            "0",
+        ])
+        .await;
+    lab.set_faults(rollout_lab::Faults::default());
+    back.expect_code(0);
+    assert!(back.stderr.contains(skipped), "{}", back.both());
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+    assert_eq!(
+        env.get("shop-blue").await.spec.and_then(|s| s.replicas),
+        Some(2),
+        "scaled back to its size at the swap"
     );
 }
 

@@ -5,6 +5,7 @@
 
 mod bluegreen;
 mod bluegreen_flow;
+mod bluegreen_report;
 mod bluegreen_window;
 mod cli_ecosystem;
 mod cli_failures;

@@ -31,8 +31,9 @@ pub enum Ending {
     TimedOut,
     /// `--rollback --scale-up`: the previous side did not become ready; no swap was made.
     ScaleUpFailed,
-    /// Ctrl-C or SIGTERM after the write (or, in the full flow, before the swap): running
-    /// the same command again completes it.
+    /// Ctrl-C or SIGTERM after the write (or before the swap: in the full flow, or in a
+    /// `--scale-up`'s `--stable-for` wait, the Service untouched): running the same command
+    /// again completes it.
     Interrupted,
     /// The full flow: the new side did not become ready; no swap was made.
     NewSideFailed,

@@ -1,7 +1,9 @@
 //! `rollout bluegreen SERVICE --rollback [--scale-up]`: back to the side the Service's
 //! record names, under the same preconditions as any swap. A side scaled below its
 //! recorded size is refused, or with `--scale-up` scaled back (guarded on its replicas as
-//! read), followed to ready with the rollout engine, and then swapped to.
+//! read), followed to ready with the rollout engine, and then swapped to by the swap
+//! machine, which first waits `--stable-for` as one of its states (Ctrl-C there ends it
+//! with the Service untouched).
 
 use std::time::{Duration, Instant};
 
@@ -151,8 +153,6 @@ pub(super) async fn rollback(
             ));
             return Ok(r);
         }
-        // The pods just became Ready: the stability window runs from now at the latest.
-        tokio::time::sleep(o.stable_for).await;
         r.timings.scale_up_seconds = Some(t.elapsed().as_secs_f64());
     }
     let cause = o
@@ -164,8 +164,24 @@ pub(super) async fn rollback(
         resource_version: o.resource_version.clone(),
         ..*o
     };
-    let mut result = swap(cluster, printer, service, &side, &opts, started).await?;
+    // Pods scaled back just became Ready: the swap waits `--stable-for` from now (at the
+    // latest) before its checks, which would refuse them sooner.
+    let mut result = swap(
+        cluster,
+        printer,
+        service,
+        &side,
+        &opts,
+        started,
+        scaled_down,
+    )
+    .await?;
     if scaled_down {
+        if result.result == Ending::Interrupted && result.selector_before.is_empty() {
+            // Stopped before the checks read the Service: as it was, and where it would go.
+            result.selector_before = checks::service_selector(&svc);
+            result.selector_after = previous;
+        }
         result.timings.scale_up_seconds = r.timings.scale_up_seconds;
         result.actions.insert(
             0,

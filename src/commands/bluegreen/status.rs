@@ -216,3 +216,122 @@ fn human(s: &Status) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn deployment(name: &str, color: &str, ready: i32) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "shop", "color": color}},
+                "template": {
+                    "metadata": {"labels": {"app": "shop", "color": color}},
+                    "spec": {"containers": [{
+                        "name": "server",
+                        "image": format!("shop:{color}"),
+                        "env": [{"name": "VERSION", "value": format!("v-{color}")}],
+                    }]},
+                },
+            },
+            "status": {"readyReplicas": ready, "updatedReplicas": 2},
+        }))
+        .expect("a deployment")
+    }
+
+    fn status(sides: Vec<Side>, last_swap: Record, flow: FlowRecord) -> Status {
+        Status {
+            target: "default/shop".into(),
+            result: Ending::Status,
+            selector: labels(&[("app", "shop"), ("color", "green")]),
+            active_side: sides.iter().find(|s| s.active).map(|s| s.name.clone()),
+            sides,
+            endpoints: vec!["shop-green-1 (10.0.0.3)".into()],
+            last_swap,
+            flow,
+            exit_code: 0,
+        }
+    }
+
+    #[test]
+    fn the_sides_are_the_deployments_the_selector_keys_can_choose_between() {
+        let other: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "cache"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "cache"}},
+                "template": {"metadata": {"labels": {"app": "cache"}}},
+            },
+        }))
+        .expect("a deployment");
+        let all = [
+            deployment("shop-blue", "blue", 2),
+            deployment("shop-green", "green", 1),
+            other,
+        ];
+        let s = sides(&all, &labels(&[("app", "shop"), ("color", "green")]));
+        let names: Vec<(&str, bool)> = s.iter().map(|d| (d.name.as_str(), d.active)).collect();
+        assert_eq!(names, [("shop-blue", false), ("shop-green", true)]);
+        assert_eq!(s[1].images, ["shop:green"]);
+        assert_eq!(s[1].version.as_deref(), Some("v-green"));
+        assert_eq!((s[1].ready, s[1].replicas), (1, 2));
+    }
+
+    #[test]
+    fn the_report_names_the_active_side_each_sides_row_the_endpoints_and_the_last_swap() {
+        let all = [
+            deployment("shop-blue", "blue", 2),
+            deployment("shop-green", "green", 2),
+        ];
+        let s = sides(&all, &labels(&[("app", "shop"), ("color", "green")]));
+        let record = Record {
+            active_side: Some("shop-green".into()),
+            previous_selector: Some(labels(&[("app", "shop"), ("color", "blue")])),
+            previous_side: Some("shop-blue".into()),
+            previous_replicas: Some(2),
+            swapped_at: Some("2026-12-07T08:00:00Z".into()),
+            cause: Some("v2 schema".into()),
+            state: Some("settled".into()),
+        };
+        let text = human(&status(s, record, FlowRecord::default()));
+        assert_eq!(
+            text,
+            "service default/shop: selector app=shop,color=green, active side: shop-green\n\
+             SIDE        ACTIVE  IMAGE       VERSION  READY\n\
+             shop-blue           shop:blue   v-blue   2/2 ready\n\
+             shop-green  *       shop:green  v-green  2/2 ready\n\
+             endpoints: shop-green-1 (10.0.0.3)\n\
+             last swap: 2026-12-07T08:00:00Z to shop-green from shop-blue (app=shop,color=blue), cause: v2 schema, settled\n"
+        );
+    }
+
+    #[test]
+    fn a_service_never_swapped_and_an_overdue_window_are_said_so() {
+        let flow = FlowRecord {
+            scale_down_side: Some("shop-blue".into()),
+            scale_down_at: Some("2020-01-01T00:00:00Z".into()),
+            ..FlowRecord::default()
+        };
+        let mut st = status(Vec::new(), Record::default(), flow);
+        st.endpoints.clear();
+        let text = human(&st);
+        assert!(
+            text.contains("active side: none (no single deployment selected)"),
+            "{text}"
+        );
+        assert!(text.contains("endpoints: none\n"), "{text}");
+        assert!(text.contains("last swap: none recorded\n"), "{text}");
+        assert!(
+            text.contains("old side: shop-blue is scaled to 0 at 2020-01-01T00:00:00Z (overdue"),
+            "{text}"
+        );
+    }
+}

@@ -17,6 +17,8 @@ use crate::error::CliError;
 use crate::output::Printer;
 
 /// Checks, swaps and waits for the endpoints: the swap machine on the driver loop.
+/// `stable_first`: the target was just made ready, and its pods are waited on for
+/// `--stable-for` before the checks (on the loop, so that Ctrl-C is heard there too).
 pub(super) async fn swap(
     cluster: &Cluster,
     printer: &Printer,
@@ -24,8 +26,12 @@ pub(super) async fn swap(
     to: &str,
     o: &Opts,
     started: Instant,
+    stable_first: bool,
 ) -> Result<SwapResult, CliError> {
     let mut machine = Swap::new(o.dry_run, o.timeout);
+    if stable_first {
+        machine = machine.stable_first(o.stable_for);
+    }
     let mut effects = SwapEffects::new(cluster, printer, service, to, o.clone(), started);
     let stream = Stream {
         events: printer.events.clone(),
@@ -108,6 +114,14 @@ impl<'a> SwapEffects<'a> {
     ) -> Result<Option<Observation>, CliError> {
         let (cluster, printer, service) = (self.cluster, self.printer, self.service.as_str());
         Ok(Some(match action {
+            Action::Stabilize(wait) => {
+                printer.info(&format!(
+                    "deployment \"{}\" is ready; waiting {} (--stable-for) before the swap's checks",
+                    self.to,
+                    humantime::format_duration(wait)
+                ));
+                return Ok(None);
+            }
             Action::Check => {
                 let read = io::Read::of(cluster, service, &self.to).await?;
                 self.r.selector_before = checks::service_selector(&read.service);
@@ -117,7 +131,12 @@ impl<'a> SwapEffects<'a> {
                     .clone()
                     .or_else(|| read.service.metadata.resource_version.clone())
                     .unwrap_or_default();
-                let checked = checks::check(&read.inputs(self.o.stable_for));
+                let checked =
+                    checks::check(&read.inputs(self.o.stable_for)).map_err(|(refusals, passed)| {
+                        // A refusal reports the preconditions that held too.
+                        self.r.checks = passed;
+                        refusals
+                    });
                 self.r.timings.check_seconds = self.started.elapsed().as_secs_f64();
                 if let Ok(plan) = &checked
                     && plan.resumed
@@ -180,8 +199,8 @@ impl<'a> SwapEffects<'a> {
                 self.watch = None;
                 return Ok(None);
             }
-            // The loop's timer.
-            Action::Deadline(_) => return Ok(None),
+            // The loop's timers.
+            Action::Deadline(_) | Action::WakeIn(_) => return Ok(None),
         }))
     }
 
@@ -226,8 +245,7 @@ impl Effects<Swap> for SwapEffects<'_> {
         match signal {
             Signal::Deadline => Some(Observation::Deadline),
             Signal::Interrupt => Some(Observation::Interrupted),
-            // The swap never asks to be woken.
-            Signal::Woke => None,
+            Signal::Woke => Some(Observation::Woke),
         }
     }
 }
@@ -324,6 +342,16 @@ fn finish(cluster: &Cluster, r: &mut SwapResult, state: State, service: &str, ti
                 "rollout bluegreen {service} --to {} -n {}",
                 plan.target, cluster.namespace
             ));
+        }
+        State::Failed(Failure::Stopped) => {
+            r.set(
+                Ending::Interrupted,
+                format!(
+                    "interrupted while the pods of deployment \"{}\" were waited on for --stable-for, before the swap's checks; service \"{service}\" was not changed",
+                    r.to
+                ),
+            );
+            r.next = Some(swap_back(cluster, service));
         }
         State::Failed(Failure::TimedOut) => r.set(
             Ending::TimedOut,

@@ -91,3 +91,27 @@ fn finished_pods_hold_nothing() {
     .expect("a finished pod frees its GPU");
     assert_eq!(c.fits, 1);
 }
+
+#[test]
+fn cpu_and_memory_requests_are_summed_as_gpus_are() {
+    let nodes = [node("a", 0, Value::Null)];
+    let err =
+        check(&side(0, Value::Null), 20, &nodes, &[]).expect_err("8 cpus hold 16 pods of 0.5 cpu");
+    assert_eq!(err.fits, 16);
+    assert!(
+        err.describe()
+            .starts_with("20 new pods requesting cpu 0.5, memory 1024Mi"),
+        "{}",
+        err.describe()
+    );
+    let big = json!({"containers": [{"name": "server", "image": "model:v1", "resources": {
+        "requests": {"cpu": "100m", "memory": "4Gi"},
+    }}]});
+    let err = check(&side(0, big), 10, &nodes, &[]).expect_err("32Gi hold 8 pods of 4Gi");
+    assert_eq!(err.fits, 8);
+    assert!(
+        err.describe().contains("memory 4096Mi each; only 8 fit"),
+        "{}",
+        err.describe()
+    );
+}

@@ -255,17 +255,24 @@ fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// Checks every precondition of swapping the Service to the target.
-pub fn check(i: &Inputs) -> Result<Plan, Vec<Refusal>> {
+/// Checks every precondition of swapping the Service to the target. A refusal comes with
+/// the lines of the preconditions that held, so that it reports every precondition, not
+/// only those that failed.
+pub fn check(i: &Inputs) -> Result<Plan, (Vec<Refusal>, Vec<String>)> {
     let name = name_of(&i.target.metadata);
     let svc = name_of(&i.service.metadata);
     let before = service_selector(i.service);
     if before.is_empty() {
-        return Err(vec![Refusal::new(
-            RefusalKind::NoSelector,
-            format!("service \"{svc}\" has no selector: its endpoints are not chosen by labels"),
-            "blue-green swaps a Service's selector; give the Service one first".to_string(),
-        )]);
+        return Err((
+            vec![Refusal::new(
+                RefusalKind::NoSelector,
+                format!(
+                    "service \"{svc}\" has no selector: its endpoints are not chosen by labels"
+                ),
+                "blue-green swaps a Service's selector; give the Service one first".to_string(),
+            )],
+            Vec::new(),
+        ));
     }
     let mut passed = Vec::new();
     let mut refusals = Vec::new();
@@ -297,7 +304,7 @@ pub fn check(i: &Inputs) -> Result<Plan, Vec<Refusal>> {
     };
     keep(target_ports(i, &name));
     if !refusals.is_empty() {
-        return Err(refusals);
+        return Err((refusals, passed));
     }
     let previous_side = side_of(i.deployments, &before, "");
     let previous_replicas = previous_side.as_ref().and_then(|p| {

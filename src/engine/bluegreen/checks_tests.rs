@@ -83,6 +83,7 @@ fn run(w: &World) -> Result<Plan, Vec<Refusal>> {
         stable_for: Duration::from_secs(5),
         now: now(),
     })
+    .map_err(|(refusals, _)| refusals)
 }
 
 fn kinds(r: Result<Plan, Vec<Refusal>>) -> Vec<RefusalKind> {
@@ -187,6 +188,33 @@ fn each_broken_precondition_is_refused_with_its_kind() {
         breaks(&mut w);
         assert_eq!(kinds(run(&w)), want, "{what}");
     }
+}
+
+#[test]
+fn a_refusal_comes_with_the_preconditions_that_held() {
+    let mut w = world();
+    w.green_pods[0] = pod("green", 1, Some(2));
+    let inputs = Inputs {
+        service: &w.service,
+        target: &w.green,
+        target_pods: &w.green_pods,
+        keyed_pods: &w.keyed,
+        deployments: &w.deployments,
+        stable_for: Duration::from_secs(5),
+        now: now(),
+    };
+    let (refusals, passed) = check(&inputs).expect_err("not stable for long enough");
+    assert_eq!(
+        refusals.iter().map(|r| r.kind).collect::<Vec<_>>(),
+        vec![RefusalKind::NotStable]
+    );
+    assert_eq!(passed.len(), 3, "rolled out, selection, ports: {passed:?}");
+    assert!(
+        passed
+            .iter()
+            .any(|l| l.starts_with("target ports 8080 are declared")),
+        "{passed:?}"
+    );
 }
 
 #[test]

@@ -4,6 +4,11 @@
 //! guarded write, the endpoint watch, the record) and feed back what they observed; the
 //! loop delivers the deadline and Ctrl-C. Everything decided lives here, tested without a
 //! cluster. The full flow's machine (`run`) runs the same [`Swap`] as its `Swapping` phase.
+//!
+//! `--rollback --scale-up` starts it one state earlier ([`Swap::stable_first`]): the side
+//! it just scaled back is ready, and its pods stay Ready for `--stable-for` in
+//! [`State::Stabilizing`], a wake-up of the loop, before the checks; an interrupt there
+//! ends it with nothing swapped.
 
 use std::time::Duration;
 
@@ -14,6 +19,12 @@ use crate::engine::driver::{self, Now, Timer};
 /// Where a swap is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
+    /// The target was just made ready: its pods stay Ready for `wait` (`--stable-for`)
+    /// before the checks, which would refuse them sooner.
+    Stabilizing {
+        dry_run: bool,
+        wait: Duration,
+    },
     /// Reading and checking the preconditions.
     Checking {
         dry_run: bool,
@@ -68,6 +79,9 @@ pub enum Failure {
     },
     /// The deadline passed before the write (while checking).
     TimedOut,
+    /// Ctrl-C or SIGTERM while the target's pods were waited on (`--stable-for`), before
+    /// the checks: nothing was changed.
+    Stopped,
     /// Ctrl-C or SIGTERM after the write: the selector is swapped, the record still says
     /// `switching`, and running the same command again completes the swap.
     Interrupted {
@@ -89,7 +103,11 @@ pub enum Observation {
     Checked(Result<Plan, Vec<Refusal>>),
     Written(Result<(), WriteError>),
     Endpoints(EndpointCheck),
-    Recorded { warnings: Vec<String> },
+    Recorded {
+        warnings: Vec<String>,
+    },
+    /// The wake-up asked for by [`Action::WakeIn`] has come.
+    Woke,
     Deadline,
     Interrupted,
 }
@@ -97,6 +115,11 @@ pub enum Observation {
 /// What the driver is to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Say that the target's pods are waited on for this long before the checks; nothing
+    /// to observe.
+    Stabilize(Duration),
+    /// Observe [`Observation::Woke`] this long from now (the loop's timer).
+    WakeIn(Duration),
     /// Read what the preconditions are checked on and check them, answered by
     /// [`Observation::Checked`].
     Check,
@@ -135,6 +158,8 @@ pub fn step(state: State, observed: Observation) -> (State, Vec<Action>) {
             Vec::new(),
         ),
         (_, O::Deadline) => (S::Failed(Failure::TimedOut), Vec::new()),
+        (S::Stabilizing { .. }, O::Interrupted) => (S::Failed(Failure::Stopped), Vec::new()),
+        (S::Stabilizing { dry_run, .. }, O::Woke) => (S::Checking { dry_run }, vec![Action::Check]),
         (S::WaitingForEndpoints { plan, last }, O::Interrupted) => (
             S::Failed(Failure::Interrupted {
                 plan: Box::new(plan),
@@ -212,8 +237,26 @@ impl Swap {
         }
     }
 
-    /// The first actions: the deadline, then the checks.
+    /// The same swap, its target's pods first waited on for `wait` (`--stable-for`) from
+    /// now: the target was just made ready.
+    pub fn stable_first(self, wait: Duration) -> Swap {
+        let dry_run = matches!(self.state, State::Checking { dry_run: true });
+        Swap {
+            state: State::Stabilizing { dry_run, wait },
+            ..self
+        }
+    }
+
+    /// The first actions: the deadline, then the checks; or the wait before them.
     pub fn begin(&self) -> Vec<Action> {
+        match self.state {
+            State::Stabilizing { wait, .. } => vec![Action::Stabilize(wait), Action::WakeIn(wait)],
+            _ => self.checks(),
+        }
+    }
+
+    /// The deadline runs from the checks: a wait before them is not part of it.
+    fn checks(&self) -> Vec<Action> {
         vec![Action::Deadline(Some(self.timeout)), Action::Check]
     }
 
@@ -223,8 +266,13 @@ impl Swap {
             return Vec::new();
         }
         let state = std::mem::replace(&mut self.state, State::Failed(Failure::TimedOut));
+        let waited = matches!(state, State::Stabilizing { .. });
         let (state, mut actions) = step(state, observed);
         self.state = state;
+        if waited && matches!(self.state, State::Checking { .. }) {
+            // The wait is over: the deadline starts with the checks.
+            actions = self.checks();
+        }
         if self.state.is_terminal() {
             actions.push(Action::Finish);
         }
@@ -252,6 +300,7 @@ impl driver::Machine for Swap {
     fn timer(action: &Action) -> Option<Timer> {
         match action {
             Action::Deadline(after) => Some(Timer::Deadline(*after)),
+            Action::WakeIn(after) => Some(Timer::WakeIn(*after)),
             _ => None,
         }
     }

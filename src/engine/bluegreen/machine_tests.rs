@@ -288,3 +288,90 @@ fn a_swap_on_the_loop_starts_with_its_deadline_and_finishes_once() {
     );
     assert!(!refused.swapped());
 }
+
+#[test]
+fn a_side_just_made_ready_is_waited_on_before_the_checks_and_the_deadline_starts_after() {
+    use std::time::Duration;
+    let wait = Duration::from_secs(5);
+    let mut swap = Swap::new(false, Duration::from_secs(30)).stable_first(wait);
+    assert_eq!(
+        swap.state,
+        State::Stabilizing {
+            dry_run: false,
+            wait
+        }
+    );
+    assert_eq!(
+        swap.begin(),
+        vec![Action::Stabilize(wait), Action::WakeIn(wait)],
+        "no deadline and no read before the wait is over"
+    );
+    assert_eq!(
+        <Swap as driver::Machine>::timer(&Action::WakeIn(wait)),
+        Some(Timer::WakeIn(wait)),
+        "the wait is the loop's timer"
+    );
+    assert_eq!(
+        swap.observe(Observation::Woke),
+        vec![
+            Action::Deadline(Some(Duration::from_secs(30))),
+            Action::Check
+        ]
+    );
+    assert_eq!(swap.state, State::Checking { dry_run: false });
+    let p = plan("green", "blue");
+    assert_eq!(
+        swap.observe(Observation::Checked(Ok(p.clone()))),
+        vec![Action::Write(p)],
+        "then the swap goes on as any other"
+    );
+}
+
+#[test]
+fn an_interrupt_while_the_side_is_waited_on_stops_with_nothing_changed() {
+    use std::time::Duration;
+    let mut swap = Swap::new(false, Duration::from_secs(30)).stable_first(Duration::from_secs(5));
+    swap.begin();
+    assert_eq!(
+        swap.observe(Observation::Interrupted),
+        vec![Action::Finish],
+        "no check, no write: only the result"
+    );
+    assert_eq!(swap.state, State::Failed(Failure::Stopped));
+    assert!(!swap.swapped());
+    assert_eq!(
+        swap.observe(Observation::Woke),
+        vec![],
+        "a wake-up after the end changes nothing"
+    );
+}
+
+#[test]
+fn a_wake_up_outside_the_wait_changes_nothing() {
+    let p = plan("blue", "green");
+    for state in [
+        State::Checking { dry_run: false },
+        State::Swapping { plan: p.clone() },
+        State::WaitingForEndpoints {
+            plan: p.clone(),
+            last: None,
+        },
+    ] {
+        let (s, a) = step(state.clone(), Observation::Woke);
+        assert_eq!(s, state);
+        assert!(a.is_empty());
+    }
+}
+
+#[test]
+fn a_dry_run_waited_on_first_stays_a_dry_run() {
+    use std::time::Duration;
+    let wait = Duration::from_secs(1);
+    let mut swap = Swap::new(true, Duration::ZERO).stable_first(wait);
+    swap.observe(Observation::Woke);
+    let p = plan("green", "blue");
+    assert_eq!(
+        swap.observe(Observation::Checked(Ok(p.clone()))),
+        vec![Action::PrintPlan(p), Action::Finish]
+    );
+}

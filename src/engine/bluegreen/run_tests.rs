@@ -98,7 +98,8 @@ fn swap_answer(a: &swap::Action) -> Option<swap::Observation> {
         S::Record(..) => O::Recorded {
             warnings: Vec::new(),
         },
-        S::PrintPlan(_) | S::Deadline(_) | S::Finish => return None,
+        S::WakeIn(_) => O::Woke,
+        S::PrintPlan(_) | S::Stabilize(_) | S::Deadline(_) | S::Finish => return None,
     })
 }
 

@@ -9,7 +9,7 @@
 //! | machine | effects | what it runs |
 //! |---|---|---|
 //! | `machine::Machine` | `rollout::Rollout` | a followed rollout (update, undo, status, steps) |
-//! | `bluegreen::machine::Swap` | the `--to` / `--rollback` swap's | a guarded selector swap |
+//! | `bluegreen::machine::Swap` | the `--to` / `--rollback` swap's | a guarded selector swap (after a `--scale-up`, its `--stable-for` wake-up first) |
 //! | `bluegreen::run::Run` | the full flow's | `rollout bluegreen --image`, the swap and window in it |
 //!
 //! A canary is one more row: its machine (weights as states, gate rounds as in a stepped
@@ -116,19 +116,27 @@ impl Stream {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn interrupted() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on Ctrl-C or SIGTERM. The listeners are registered when it is called, not when
+/// it is first polled: a signal that comes while the loop carries out its first actions is
+/// heard at its first wait instead of being swallowed (a handler installed by an earlier
+/// loop of the same command would otherwise take it with no one listening).
+pub fn interrupted() -> impl Future<Output = ()> + use<> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let int = signal(SignalKind::interrupt()).ok();
+    let term = signal(SignalKind::terminate()).ok();
+    async move {
+        async fn recv(s: Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
+        tokio::select! {
+            _ = recv(int) => {}
+            _ = recv(term) => {}
+        }
     }
 }
 

@@ -14,6 +14,7 @@ impl Run {
             Observation::Swap(s) => s,
             Observation::Deadline => swap::Observation::Deadline,
             Observation::Interrupted => swap::Observation::Interrupted,
+            Observation::Woke => swap::Observation::Woke,
             _ => return Vec::new(),
         };
         let Some(s) = self.swap.as_mut() else {
@@ -51,6 +52,7 @@ impl driver::Machine for Run {
         match action {
             Action::WakeAt(at) => Some(Timer::WakeAt(*at)),
             Action::Swap(swap::Action::Deadline(after)) => Some(Timer::Deadline(*after)),
+            Action::Swap(swap::Action::WakeIn(after)) => Some(Timer::WakeIn(*after)),
             _ => None,
         }
     }
