@@ -3,7 +3,9 @@
 //! (`--wait-scale-down`): the swap stands (the Service on the new, ready side, exit 0), the
 //! old side keeps its pods, and the window stays recorded on the Service for a later run to
 //! act on. The `--stable-for` wait of `--rollback --scale-up`: exit 5, the Service not
-//! written at all, the side scaled back for a re-run.
+//! written at all, the side scaled back for a re-run. And the window that never ends
+//! (`--keep-old forever`): no scale-down recorded, the old side at full size, and a swap back
+//! that needs no `--scale-up`.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -13,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr};
 
 use crate::bluegreen::{blue, selector, service, shop, side, svc};
-use crate::support::{DEADLINE, Env, annotation};
+use crate::support::{DEADLINE, Env, annotation, pod_ready};
 
 /// `rollout ARGS` started against the env's cluster, and its stderr read until a line
 /// containing `needle` (every line read so far in `seen`).
@@ -220,4 +222,94 @@ async fn an_interrupt_while_a_scaled_up_side_is_waited_on_leaves_the_service_unt
         .await
         .expect_code(0);
     assert_eq!(selector(&svc(&env, "shop").await), blue());
+}
+
+/// The full flow with `--keep-old forever`: the swap records no scale-down (the flow `done`,
+/// no `scale-down-side`/`-at`, `keep-old` `forever`, blue's size kept for a later
+/// `--scale-up`), blue keeps both its pods, ready, and its spec is not written at all; a
+/// `--rollback` right after swaps back to it without `--scale-up`.
+#[tokio::test]
+async fn the_old_side_kept_forever_stays_at_full_size_and_a_swap_back_needs_no_scale_up() {
+    let env = Env::start().await;
+    env.create(side("blue")).await;
+    env.apply_yaml(&service(blue(), json!("http"))).await;
+    let before: Deployment = env.get("shop-blue").await;
+    let run = env
+        .rollout(&[
+            "bluegreen",
+            "shop",
+            "--image",
+            "server=busybox:1.37",
+            "--stable-for",
+            "0",
+            "--keep-old",
+            "forever",
+            "-o",
+            "json",
+        ])
+        .await;
+    run.expect_code(0);
+    let r = run.json();
+    assert_eq!(r["result"], "swapped", "{}", run.both());
+    assert_eq!(r["to"], "shop-green", "{r:#}");
+    assert_eq!(r["flow"]["keepOld"], "forever", "{r:#}");
+    assert!(
+        r["flow"]["oldSide"]
+            .as_str()
+            .is_some_and(|s| s.contains("\"shop-blue\" keeps its pods (--keep-old forever)")),
+        "{r:#}"
+    );
+    let s = svc(&env, "shop").await;
+    assert_eq!(selector(&s), json!({"app": "shop", "color": "green"}));
+    let record = |k: &str| annotation(&s.metadata, k);
+    assert_eq!(
+        record("rollout.dev/flow-phase"),
+        Some("done"),
+        "nothing is left"
+    );
+    assert_eq!(record("rollout.dev/keep-old"), Some("forever"));
+    assert_eq!(record("rollout.dev/scale-down-side"), None, "no scale-down");
+    assert_eq!(record("rollout.dev/scale-down-at"), None, "no scale-down");
+    assert_eq!(record("rollout.dev/active-side"), Some("shop-green"));
+    assert_eq!(record("rollout.dev/previous-side"), Some("shop-blue"));
+    assert_eq!(record("rollout.dev/previous-replicas"), Some("2"));
+    let kept: Deployment = env.get("shop-blue").await;
+    assert_eq!(
+        kept.metadata.generation, before.metadata.generation,
+        "blue's spec is not written"
+    );
+    assert_eq!(kept.spec.as_ref().and_then(|s| s.replicas), Some(2));
+    let pods = env
+        .wait_list::<Pod>("app=shop,color=blue", |ps| ps.len() == 2)
+        .await;
+    assert!(pods.iter().all(pod_ready), "blue still serves: {pods:?}");
+
+    let back = env
+        .rollout(&[
+            "bluegreen",
+            "shop",
+            "--rollback",
+            "--stable-for",
+            "0",
+            "-o",
+            "json",
+        ])
+        .await;
+    back.expect_code(0);
+    let r = back.json();
+    assert_eq!(r["result"], "swapped", "{}", back.both());
+    assert_eq!(
+        (&r["from"], &r["to"]),
+        (&json!("shop-green"), &json!("shop-blue"))
+    );
+    assert!(
+        r["timings"].get("scaleUpSeconds").is_none(),
+        "no scale-up: {r:#}"
+    );
+    assert_eq!(selector(&svc(&env, "shop").await), blue());
+    let after: Deployment = env.get("shop-blue").await;
+    assert_eq!(
+        after.metadata.generation, before.metadata.generation,
+        "blue served again as it was kept"
+    );
 }

@@ -4,6 +4,7 @@
 //! or namespaces and runs the binary and kubectl.
 
 mod bluegreen;
+mod bluegreen_failed_side;
 mod bluegreen_flow;
 mod bluegreen_report;
 mod bluegreen_window;
