@@ -200,6 +200,7 @@ fn blank(cluster: &Cluster, service: &str, to: &str, action: &str) -> SwapResult
         next: None,
         flow: None,
         new_side: None,
+        capacity: None,
         exit_code: Exit::Refused.code(),
     }
 }

@@ -98,6 +98,15 @@ async fn a_new_side_that_cannot_fit_is_refused_unless_forced_and_never_gets_traf
     forced.expect_code(4);
     let r = forced.json();
     assert_eq!(r["result"], "new-side-failed", "{}", forced.both());
+    assert_eq!(
+        (
+            &r["capacity"]["checked"],
+            &r["capacity"]["fits"],
+            &r["capacity"]["forced"]
+        ),
+        (&json!(true), &json!(false), &json!(true)),
+        "started although it did not fit: {r:#}"
+    );
     assert!(
         r["newSide"]["diagnosis"]["summary"]
             .as_str()
@@ -112,8 +121,9 @@ async fn a_new_side_that_cannot_fit_is_refused_unless_forced_and_never_gets_traf
     );
 }
 
-/// A user whom RBAC does not let list nodes is told the preflight was skipped and why, and
-/// the flow goes on; so does `--rollback --scale-up`, whose preflight sizes the pods it adds.
+/// A user whom RBAC does not let list nodes is told the preflight was skipped and why, on
+/// stderr and in the `-o json` result (`capacity.checked` false, the reason), and the flow
+/// goes on; so does `--rollback --scale-up`, whose preflight sizes the pods it adds.
 #[tokio::test]
 async fn the_capacity_check_is_skipped_and_said_so_when_nodes_cannot_be_listed() {
     let Some(env) = Env::lab_only("the lab's fault injection").await else {
@@ -134,6 +144,8 @@ async fn the_capacity_check_is_skipped_and_said_so_when_nodes_cannot_be_listed()
             "VERSION=v2",
             "--stable-for",
             "0",
+            "-o",
+            "json",
         ])
         .await;
     lab.set_faults(rollout_lab::Faults::default());
@@ -141,6 +153,16 @@ async fn the_capacity_check_is_skipped_and_said_so_when_nodes_cannot_be_listed()
     // What was not checked, and why: the API's own refusal.
     let skipped = "warning: capacity check skipped: cannot list nodes (nodes is forbidden";
     assert!(run.stderr.contains(skipped), "{}", run.both());
+    let unchecked = |r: &serde_json::Value| {
+        r["capacity"]["checked"] == json!(false)
+            && r["capacity"].get("fits").is_none()
+            && r["capacity"]["reason"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("cannot list nodes (nodes is forbidden"))
+    };
+    let r = run.json();
+    assert_eq!(r["result"], "swapped", "{}", run.both());
+    assert!(unchecked(&r), "{r:#}");
     assert_eq!(
         selector(&svc(&env, "shop").await),
         json!({"app": "shop", "color": "green"})
@@ -168,11 +190,16 @@ async fn the_capacity_check_is_skipped_and_said_so_when_nodes_cannot_be_listed()
             "--scale-up",
             "--stable-for",
             "0",
+            "-o",
+            "json",
         ])
         .await;
     lab.set_faults(rollout_lab::Faults::default());
     back.expect_code(0);
     assert!(back.stderr.contains(skipped), "{}", back.both());
+    let r = back.json();
+    assert_eq!(r["result"], "swapped", "{}", back.both());
+    assert!(unchecked(&r), "{r:#}");
     assert_eq!(selector(&svc(&env, "shop").await), blue());
     assert_eq!(
         env.get("shop-blue").await.spec.and_then(|s| s.replicas),

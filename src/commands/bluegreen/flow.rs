@@ -177,11 +177,12 @@ pub(super) async fn run(
     // Both sides run at once before the swap: the new side's full size must fit.
     let more = if same { full - current } else { full };
     let replaced = existing.filter(|_| !same);
-    match side::preflight(
+    let (capacity, verdict) = side::preflight(
         cluster, printer, &desired, more, replaced, &sides, full, f.force,
     )
-    .await?
-    {
+    .await?;
+    r.capacity = capacity;
+    match verdict {
         Ok(Some(line)) => r.checks.push(line),
         Ok(None) => {}
         Err(refusal) => return Ok(refused(r, vec![refusal])),

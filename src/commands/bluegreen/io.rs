@@ -8,6 +8,7 @@ use kube::Api;
 use kube::api::{ListParams, Patch};
 use rollout_semantics::selector::format_label_selector;
 
+use super::report::CapacityReport;
 use crate::cluster::{Cluster, params, reference, retry};
 use crate::engine::bluegreen::capacity;
 use crate::engine::bluegreen::checks::{self, Inputs, Plan};
@@ -202,6 +203,32 @@ pub enum Capacity {
     Skipped(String),
 }
 
+impl Capacity {
+    /// The verdict for the result object; `forced`: `--force` was given.
+    pub fn report(&self, forced: bool) -> CapacityReport {
+        match self {
+            Capacity::Fits(line) => CapacityReport {
+                checked: true,
+                fits: Some(true),
+                forced: false,
+                reason: line.clone(),
+            },
+            Capacity::Short(short) => CapacityReport {
+                checked: true,
+                fits: Some(false),
+                forced,
+                reason: short.describe(),
+            },
+            Capacity::Skipped(why) => CapacityReport {
+                checked: false,
+                fits: None,
+                forced: false,
+                reason: why.clone(),
+            },
+        }
+    }
+}
+
 /// Whether `new_pods` more pods of `d` fit in what the nodes have free; the pods of
 /// `replaced` (a side whose pods the new ones replace) are counted as gone.
 pub async fn capacity(
@@ -260,4 +287,46 @@ pub async fn capacity(
         )),
         Err(short) => Capacity::Short(short),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skipped_capacity_check_is_reported_unchecked_with_its_reason() {
+        let why = "cannot list nodes (nodes is forbidden)";
+        let r = Capacity::Skipped(why.into()).report(true);
+        assert_eq!(
+            serde_json::to_value(&r).expect("serializes"),
+            serde_json::json!({"checked": false, "reason": why}),
+            "no verdict and no --force without a check"
+        );
+    }
+
+    #[test]
+    fn a_checked_capacity_says_whether_the_pods_fit_and_whether_they_were_forced() {
+        let fits = Capacity::Fits("2 more pods fit".into()).report(true);
+        assert_eq!(
+            (fits.checked, fits.fits, fits.forced),
+            (true, Some(true), false)
+        );
+        let short = capacity::Shortfall {
+            wanted: 2,
+            fits: 1,
+            per_pod: [("nvidia.com/gpu".to_string(), 1000)].into(),
+            free: [("nvidia.com/gpu".to_string(), 1000)].into(),
+            eligible: 1,
+            refused: Vec::new(),
+        };
+        let forced = Capacity::Short(short.clone()).report(true);
+        assert_eq!(
+            (forced.checked, forced.fits, forced.forced),
+            (true, Some(false), true)
+        );
+        assert_eq!(forced.reason, short.describe());
+        assert!(forced.reason.contains("only 1 fit"), "{}", forced.reason);
+        let refused = Capacity::Short(short).report(false);
+        assert!(!refused.forced);
+    }
 }

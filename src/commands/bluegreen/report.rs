@@ -112,7 +112,29 @@ pub struct SwapResult {
     /// The full flow: how following the new side ended, with its diagnosis on failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_side: Option<crate::outcome::Outcome>,
+    /// The capacity preflight of the pods about to be started (the full flow's new side,
+    /// `--rollback --scale-up`), when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityReport>,
     pub exit_code: i32,
+}
+
+/// The capacity preflight's verdict in the result: a check skipped (the user may not list
+/// nodes or pods) is said here too, not only in a warning on stderr, so that a script sees
+/// that the pods were started unchecked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityReport {
+    /// Whether the pods' requests were compared with the nodes' free allocatable.
+    pub checked: bool,
+    /// When checked: whether they fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fits: Option<bool>,
+    /// `--force`: started although they did not fit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
+    /// The numbers, or why the check was skipped.
+    pub reason: String,
 }
 
 /// What a full flow did besides the swap.

@@ -104,7 +104,9 @@ pub(super) async fn rollback(
                 )],
             ));
         }
-        match io::capacity(cluster, d, size - replicas, None).await? {
+        let verdict = io::capacity(cluster, d, size - replicas, None).await?;
+        r.capacity = Some(verdict.report(force));
+        match verdict {
             io::Capacity::Fits(line) => r.checks.push(line),
             io::Capacity::Skipped(why) => {
                 printer.warn(&format!("capacity check skipped: {why}"));
@@ -183,6 +185,7 @@ pub(super) async fn rollback(
             result.selector_after = previous;
         }
         result.timings.scale_up_seconds = r.timings.scale_up_seconds;
+        result.capacity = r.capacity;
         result.actions.insert(
             0,
             format!("scaled deployment \"{side}\" from {replicas} to {} replicas and followed it to ready", wanted.unwrap_or(replicas)),

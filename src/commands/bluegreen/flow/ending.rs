@@ -249,6 +249,7 @@ pub(super) async fn finish(effects: FlowEffects<'_>, end: End) -> Result<SwapRes
         End::Swapped | End::Unchanged | End::SwapEnded => {
             let mut result = swap.into_result()?;
             result.action = "bluegreen-flow".into();
+            result.capacity = r.capacity.take();
             let mut actions = std::mem::take(&mut r.actions);
             actions.push(format!(
                 "{} deployment \"{}\" with {} and followed it to ready",

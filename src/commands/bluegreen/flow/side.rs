@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use super::super::report::CapacityReport;
 use super::super::{Opts, io};
 use super::Flow;
 use crate::cli::FollowArgs;
@@ -153,8 +154,9 @@ fn address(svc: &Service) -> Option<String> {
 }
 
 /// The capacity preflight of `more` new pods of the new side (`replaced`: an idle side
-/// whose pods they replace): `Ok(Some(line))` when they fit, `Ok(None)` when the check was
-/// skipped or overridden (said on stderr), `Err` the refusal with the numbers.
+/// whose pods they replace): its verdict for the result object (`None`: no pods to add),
+/// and `Ok(Some(line))` when they fit, `Ok(None)` when the check was skipped or overridden
+/// (said on stderr), `Err` the refusal with the numbers.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn preflight(
     cluster: &Cluster,
@@ -165,12 +167,15 @@ pub(super) async fn preflight(
     sides: &Sides,
     full: i32,
     force: bool,
-) -> Result<Result<Option<String>, Refusal>, CliError> {
+) -> Result<(Option<CapacityReport>, Result<Option<String>, Refusal>), CliError> {
     if more <= 0 {
-        return Ok(Ok(None));
+        return Ok((None, Ok(None)));
     }
-    Ok(
-        match io::capacity(cluster, desired, more, replaced).await? {
+    let verdict = io::capacity(cluster, desired, more, replaced).await?;
+    let report = Some(verdict.report(force));
+    Ok((
+        report,
+        match verdict {
             io::Capacity::Fits(line) => Ok(Some(line)),
             io::Capacity::Skipped(why) => {
                 printer.warn(&format!("capacity check skipped: {why}"));
@@ -207,5 +212,5 @@ pub(super) async fn preflight(
                 ))
             }
         },
-    )
+    ))
 }
