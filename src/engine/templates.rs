@@ -23,7 +23,7 @@ type Generations = (i64, i64);
 #[derive(Debug, Default)]
 pub struct NewRs {
     /// The Deployment's normalised template, by its generation.
-    want: Option<(i64, Value)>,
+    want: Option<(Option<i64>, Value)>,
     /// Whether a ReplicaSet (by uid) has the Deployment's template.
     same: HashMap<String, (Generations, bool)>,
 }
@@ -34,13 +34,9 @@ impl NewRs {
     pub fn find(&mut self, d: &Deployment, rss: &[Arc<ReplicaSet>]) -> Option<String> {
         let template = deployment_template(d)?;
         let d_gen = d.metadata.generation;
-        let want = match (&self.want, d_gen) {
-            (Some((g, v)), Some(now)) if *g == now => v.clone(),
-            _ => {
-                let v = normalize(template);
-                self.want = d_gen.map(|g| (g, v.clone()));
-                v
-            }
+        let want = match &mut self.want {
+            Some((g, v)) if g.is_some() && *g == d_gen => v,
+            slot => &slot.insert((d_gen, normalize(template))).1,
         };
         self.same
             .retain(|uid, _| rss.iter().any(|rs| rs.metadata.uid.as_ref() == Some(uid)));
@@ -55,7 +51,7 @@ impl NewRs {
             {
                 return *answer;
             }
-            let answer = rs_template(rs).is_some_and(|t| normalize(t) == want);
+            let answer = rs_template(rs).is_some_and(|t| normalize(t) == *want);
             if let (Some(key), Some(uid)) = (key, uid) {
                 same.insert(uid.to_string(), (key, answer));
             }

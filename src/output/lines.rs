@@ -249,22 +249,31 @@ impl Lines {
         }
     }
 
-    fn emit(&mut self, line: &str) {
-        let text = prefix(&(self.clock)(), &self.target, line);
+    /// Writes the lines in one write: stderr is unbuffered, and a large rollout's log is
+    /// thousands of lines.
+    fn emit(&mut self, lines: &[String]) {
+        if lines.is_empty() {
+            return;
+        }
+        let clock = (self.clock)();
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(&prefix(&clock, &self.target, line));
+            text.push('\n');
+        }
         // A closed stderr must not end the rollout: the lines are informational.
-        let _ = writeln!(self.out, "{text}");
+        let _ = self.out.write_all(text.as_bytes());
     }
 }
 
 impl super::Progress for Lines {
     fn update(&mut self, snap: &Snapshot, verdict: &Verdict) {
-        for line in self.state.advance(snap, verdict) {
-            self.emit(&line);
-        }
+        let lines = self.state.advance(snap, verdict);
+        self.emit(&lines);
     }
 
     fn note(&mut self, line: &str) {
-        self.emit(line);
+        self.emit(&[line.to_string()]);
     }
 
     fn finish(&mut self) {
