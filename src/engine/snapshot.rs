@@ -27,8 +27,8 @@ pub struct Snapshot {
     pub events: Vec<Arc<Event>>,
     /// The pods that changed since the snapshot before (a burst of watch events), as in
     /// `pods`: the pod rules and the progress view look again only at these, so a judgement
-    /// costs what changed, not a pass over every pod. `None`: every pod (the first snapshot,
-    /// a re-list, and the clock's tick that time-based rules need).
+    /// costs what changed, not a pass over every pod; the clock's tick adds the pods not yet
+    /// ready, for the time-based rules. `None`: every pod (the first snapshot, a re-list).
     pub changed: Option<Vec<Arc<Pod>>>,
     /// What is derived once per snapshot and asked for many times.
     pub memo: Memo,

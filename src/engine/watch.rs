@@ -478,7 +478,7 @@ impl Watch {
         match item {
             Item::Update(update) => self.caches.apply(update),
             Item::Tick => {
-                self.caches.touch_all();
+                self.caches.touch_waiting();
                 true
             }
             Item::Error(_) | Item::Forbidden(..) => true,

@@ -43,10 +43,10 @@ impl ViewState {
         self.observed = true;
         let mut findings = Vec::new();
         let mut changed: Vec<&k8s_openapi::api::core::v1::Pod> = Vec::new();
-        // Every pod of the new ReplicaSet only when the snapshot is a full one (the clock's
-        // tick, a re-list): a burst looks at what changed, and pods gone are forgotten on
-        // the next full pass (a pod gone is never among the changed ones, so remembering
-        // it a little longer prints nothing).
+        // Every pod of the new ReplicaSet only when the snapshot is a full one (the first,
+        // a re-list): a burst looks at what changed, and pods gone are forgotten on the
+        // next full pass (a pod gone is never among the changed ones, so remembering it
+        // longer prints nothing; they are at most the pods the rollout created).
         let every = match snap.new_rs() {
             Some(_) if snap.changed.is_some() => None,
             _ => Some(snap.new_pods()),
