@@ -257,16 +257,7 @@ async fn rollback_to_a_scaled_down_side_is_refused_until_scale_up() {
     bluegreen(&env, &["--to", "shop-green"])
         .await
         .expect_code(0);
-    env.deployments()
-        .patch(
-            "shop-blue",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 0}})),
-        )
-        .await
-        .expect("blue scaled to zero");
-    env.wait_list::<Pod>("app=shop,color=blue", |ps| ps.is_empty())
-        .await;
+    blue_scaled_to_zero(&env).await;
     let before = untouched(&env).await;
     let refused = env
         .rollout(&["bluegreen", "shop", "--rollback", "--stable-for", "0"])
@@ -335,4 +326,18 @@ async fn running_an_interrupted_swap_again_completes_it() {
     let s = svc(&env, "shop").await;
     assert_eq!(annotation(&s.metadata, SWAP_STATE), Some("settled"));
     assert_eq!(selector(&s), json!({"app": "shop", "color": "green"}));
+}
+
+/// Blue scaled to zero, and its pods gone.
+pub async fn blue_scaled_to_zero(env: &Env) {
+    env.deployments()
+        .patch(
+            "shop-blue",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .expect("blue scaled to zero");
+    env.wait_list::<Pod>("app=shop,color=blue", |ps| ps.is_empty())
+        .await;
 }

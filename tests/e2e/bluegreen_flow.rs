@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Service;
 use serde_json::{Value, json};
 
 use crate::bluegreen::{blue, selector, service, side, svc};
-use crate::support::{DEADLINE, Env, annotation, pod_env, server};
+use crate::support::{DEADLINE, Env, annotation, pod_env, server, started_until, terminated};
 
 const PHASE: &str = "rollout.dev/flow-phase";
 const SCALE_DOWN_AT: &str = "rollout.dev/scale-down-at";
@@ -265,55 +265,24 @@ async fn a_dry_run_of_the_flow_changes_nothing() {
 /// command, with a gate that passes, resumes from there and swaps.
 #[tokio::test]
 async fn an_interrupt_while_the_gates_run_stops_before_the_swap_and_a_rerun_completes() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let env = Env::start().await;
     blue_only(&env).await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-        .args([
-            "bluegreen",
-            "shop",
-            "--env",
-            "VERSION=v2",
-            "--stable-for",
-            "0",
-        ])
-        .args(["--verify", "exec sleep 120", "-o", "json"])
-        .arg("--kubeconfig")
-        .arg(&env.kubeconfig)
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rollout starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let args = [
+        "bluegreen",
+        "shop",
+        "--env",
+        "VERSION=v2",
+        "--stable-for",
+        "0",
+        "--verify",
+        "exec sleep 120",
+        "-o",
+        "json",
+    ];
     let mut seen = Vec::new();
-    let gating = tokio::time::timeout(DEADLINE, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let found = line.contains("verifying deployment shop-green before the swap");
-            seen.push(line);
-            if found {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(gating.ok(), Some(true), "the gates began: {seen:?}");
-    let pid = child.id().expect("a pid") as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("SIGTERM is sent");
-    while let Ok(Some(line)) = lines.next_line().await {
-        seen.push(line);
-    }
-    let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
-        .await
-        .expect("rollout ends")
-        .expect("wait works");
+    let needle = "verifying deployment shop-green before the swap";
+    let (child, lines) = started_until(&env, &args, needle, &mut seen).await;
+    let out = terminated(child, lines, &mut seen).await;
     let stderr = seen.join("\n");
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     let r: Value = serde_json::from_slice(&out.stdout).expect("one JSON result");

@@ -9,72 +9,10 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStderr};
 
-use crate::bluegreen::{blue, selector, service, shop, side, svc};
-use crate::support::{DEADLINE, Env, annotation, pod_ready};
-
-/// `rollout ARGS` started against the env's cluster, and its stderr read until a line
-/// containing `needle` (every line read so far in `seen`).
-async fn started_until(
-    env: &Env,
-    args: &[&str],
-    needle: &str,
-    seen: &mut Vec<String>,
-) -> (Child, Lines<BufReader<ChildStderr>>) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&env.kubeconfig)
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rollout starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
-    let found = tokio::time::timeout(DEADLINE, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let found = line.contains(needle);
-            seen.push(line);
-            if found {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(found.ok(), Some(true), "no line with {needle:?}: {seen:?}");
-    (child, lines)
-}
-
-/// SIGTERM to the child, then its output once it has ended (the rest of stderr in `seen`).
-async fn terminated(
-    child: Child,
-    mut lines: Lines<BufReader<ChildStderr>>,
-    seen: &mut Vec<String>,
-) -> std::process::Output {
-    let pid = child.id().expect("a pid") as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("SIGTERM is sent");
-    let rest = tokio::time::timeout(DEADLINE, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            seen.push(line);
-        }
-    });
-    rest.await.expect("rollout ends after SIGTERM");
-    tokio::time::timeout(DEADLINE, child.wait_with_output())
-        .await
-        .expect("rollout ends")
-        .expect("wait works")
-}
+use crate::bluegreen::{blue, blue_scaled_to_zero, selector, service, shop, side, svc};
+use crate::support::{Env, annotation, pod_ready, started_until, terminated};
 
 #[tokio::test]
 async fn an_interrupt_while_the_old_side_is_kept_leaves_the_swap_and_the_window_to_a_later_run() {
@@ -142,16 +80,7 @@ async fn an_interrupt_while_a_scaled_up_side_is_waited_on_leaves_the_service_unt
     ])
     .await
     .expect_code(0);
-    env.deployments()
-        .patch(
-            "shop-blue",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 0}})),
-        )
-        .await
-        .expect("blue scaled to zero");
-    env.wait_list::<Pod>("app=shop,color=blue", |ps| ps.is_empty())
-        .await;
+    blue_scaled_to_zero(&env).await;
     let before = svc(&env, "shop").await;
     let mut seen = Vec::new();
     let args = [

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use model_server::load::{LoadSpec, Target};
 use serde_json::json;
 
-use crate::bluegreen::{SWAP_CAUSE, SWAP_STATE, selector, svc};
+use crate::bluegreen::{SWAP_CAUSE, SWAP_STATE, blue_scaled_to_zero, selector, svc};
 use crate::support::{Env, annotation, pod_ready};
 
 /// Requests through the ClusterIP until one burst is answered by `version` only (the
@@ -297,16 +297,7 @@ async fn a_scale_up_with_no_free_gpu_is_refused_unless_forced() {
     ])
     .await
     .expect_code(0);
-    env.deployments()
-        .patch(
-            "shop-blue",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(json!({"spec": {"replicas": 0}})),
-        )
-        .await
-        .expect("blue scaled to zero");
-    env.wait_list::<Pod>("app=shop,color=blue", |ps| ps.is_empty())
-        .await;
+    blue_scaled_to_zero(&env).await;
     env.create(gpu_side("batch")).await;
 
     let refused = env

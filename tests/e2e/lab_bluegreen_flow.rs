@@ -7,12 +7,10 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Patch, PatchParams};
 use model_server::load::{LoadSpec, Target};
 use serde_json::json;
 
-use crate::bluegreen::{blue, selector, service, side, svc};
+use crate::bluegreen::{blue, blue_scaled_to_zero, selector, service, side, svc};
 use crate::support::{Env, lab_config};
 
 /// Blue: 2 busybox pods holding one GPU each, and the Service on it.
@@ -168,16 +166,7 @@ async fn the_capacity_check_is_skipped_and_said_so_when_nodes_cannot_be_listed()
         json!({"app": "shop", "color": "green"})
     );
 
-    env.deployments()
-        .patch(
-            "shop-blue",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 0}})),
-        )
-        .await
-        .expect("blue scaled to zero");
-    env.wait_list::<Pod>("app=shop,color=blue", |ps| ps.is_empty())
-        .await;
+    blue_scaled_to_zero(&env).await;
     lab.set_faults(rollout_lab::Faults {
         forbid: vec!["nodes".to_string()],
         ..rollout_lab::Faults::default()

@@ -4,8 +4,10 @@
 
 mod capacity;
 mod cli;
+mod signal;
 pub use capacity::*;
 pub use cli::*;
+pub use signal::*;
 
 use std::path::PathBuf;
 use std::time::Duration;
