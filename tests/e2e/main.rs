@@ -6,6 +6,7 @@
 mod bluegreen;
 mod bluegreen_failed_side;
 mod bluegreen_flow;
+mod bluegreen_outage;
 mod bluegreen_report;
 mod bluegreen_window;
 mod cli_ecosystem;

@@ -1,5 +1,6 @@
 //! A `rollout` run signalled part-way: started, read until a line says it reached the
-//! point to interrupt, then sent SIGTERM (Ctrl-C's twin, and what a CI cancellation sends).
+//! point to interrupt, then sent SIGTERM (Ctrl-C's twin, and what a CI cancellation sends)
+//! or left to end by itself once the test has changed the world under it.
 
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr};
@@ -44,7 +45,7 @@ pub async fn started_until(
 /// SIGTERM to the child, then its output once it has ended (the rest of stderr in `seen`).
 pub async fn terminated(
     child: Child,
-    mut lines: Lines<BufReader<ChildStderr>>,
+    lines: Lines<BufReader<ChildStderr>>,
     seen: &mut Vec<String>,
 ) -> std::process::Output {
     let pid = child.id().expect("a pid") as i32;
@@ -53,12 +54,21 @@ pub async fn terminated(
         nix::sys::signal::Signal::SIGTERM,
     )
     .expect("SIGTERM is sent");
+    ended(child, lines, seen).await
+}
+
+/// The child's output once it has ended by itself (the rest of stderr in `seen`).
+pub async fn ended(
+    child: Child,
+    mut lines: Lines<BufReader<ChildStderr>>,
+    seen: &mut Vec<String>,
+) -> std::process::Output {
     let rest = tokio::time::timeout(DEADLINE, async {
         while let Ok(Some(line)) = lines.next_line().await {
             seen.push(line);
         }
     });
-    rest.await.expect("rollout ends after SIGTERM");
+    rest.await.expect("rollout ends");
     tokio::time::timeout(DEADLINE, child.wait_with_output())
         .await
         .expect("rollout ends")
