@@ -4,7 +4,7 @@
 //! the Service still selects blue, the fully ready side, and the same command run again
 //! once the cluster answers resumes from the record and swaps. (Exit 1, an API error, is
 //! the CLI's answer to any request that still fails after its retries; it prints the error
-//! on stderr and no result object.)
+//! on stderr and no result object, and the flow a line saying what stands.)
 
 use rollout_lab::Faults;
 use serde_json::{Value, json};
@@ -64,10 +64,18 @@ async fn a_lost_connection_while_the_gates_run_leaves_blue_serving_and_a_rerun_c
     lab.set_faults(Faults::default());
     let stderr = seen.join("\n");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    // The API error names the write it could not make: the record of the next phase.
+    // The API error names the write it could not make (the record of the swap about to
+    // begin), and a line says what stands.
     assert!(
         seen.iter()
             .any(|l| l.starts_with("error: recording the blue-green flow on service \"shop\"")),
+        "{stderr}"
+    );
+    assert!(
+        seen.iter().any(
+            |l| l.contains("service \"shop\" still selects \"shop-blue\"")
+                && l.contains("run the same command again")
+        ),
         "{stderr}"
     );
     let s = svc(&env, "shop").await;

@@ -241,6 +241,7 @@ pub(super) async fn run(
         resource_version: None,
         ..o.clone()
     };
+    let active = side.sides.active.clone();
     let swap = SwapEffects::new(cluster, printer, service, &side.sides.idle, opts, started);
     let mut effects = FlowEffects::new(
         cluster,
@@ -254,7 +255,15 @@ pub(super) async fn run(
         r,
         report,
     );
-    effects.drive(&mut run).await?;
+    if let Err(e) = effects.drive(&mut run).await {
+        // An API error (the cluster lost) before the swap's write: say what stands.
+        if run.before_swap() {
+            printer.info(&format!(
+                "service \"{service}\" still selects \"{active}\" (the flow stopped before the swap); run the same command again to go on"
+            ));
+        }
+        return Err(e);
+    }
     let State::Done(end) = run.state else {
         return Err(CliError::Internal("the flow ended without an end".into()));
     };

@@ -352,6 +352,21 @@ impl Run {
         }]
     }
 
+    /// Whether the run has not reached the swap's selector write: the Service still selects
+    /// the side it selected at the start. Not once the swap machine runs (it may have
+    /// written), after it, nor for a run that found the change served.
+    pub fn before_swap(&self) -> bool {
+        use Phase::*;
+        self.served.is_none()
+            && !self.swapped
+            && matches!(
+                self.state,
+                // Recording `swapping` comes before the swap's write.
+                State::Recording(Starting | Following | Verifying | Scaling | Swapping)
+                    | State::In(Starting | Following | Verifying | Scaling | Stabilizing)
+            )
+    }
+
     fn end(&mut self, end: End) -> Vec<Action> {
         self.state = State::Done(end);
         Vec::new()

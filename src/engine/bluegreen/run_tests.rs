@@ -602,3 +602,22 @@ fn the_gates_are_measured_round_by_round_until_their_policy_decides() {
     let tally = run.gate_set().map(|s| s.runs()[0].tally());
     assert_eq!(tally.map(|t| (t.passes, t.failures)), Some((2, 1)));
 }
+
+#[test]
+fn a_run_is_before_the_swap_until_the_swap_machine_runs() {
+    let (mut run, _) = fresh(true, false);
+    for (state, before) in [
+        (State::Recording(Phase::Starting), true),
+        (State::In(Phase::Verifying), true),
+        (State::In(Phase::Stabilizing), true),
+        (State::Recording(Phase::Swapping), true),
+        (State::In(Phase::Swapping), false),
+        (State::In(Phase::KeepingOld), false),
+    ] {
+        run.state = state.clone();
+        assert_eq!(run.before_swap(), before, "{state:?}");
+    }
+    run.state = State::In(Phase::Verifying);
+    run.served = Some(Keep::AfterSwap);
+    assert!(!run.before_swap(), "a served change was swapped before");
+}
