@@ -303,14 +303,14 @@ impl Watch {
             .map(Item::of(Some(Optional::ReplicaSets), |ev| {
                 Update::ReplicaSet(lean::unwrap(ev))
             }));
-        let pod_stream = watcher(cluster.api::<Lean<Pod>>(), cfg().labels(&pod_selector))
-            .default_backoff()
-            .map(Item::of(Some(Optional::Pods), |ev| {
-                Update::Pod(lean::unwrap(ev))
-            }));
         let pod_stream = match pods {
             PodScope::Waiting => stream::empty().boxed(),
-            _ => pod_stream.boxed(),
+            _ => watcher(cluster.api::<Lean<Pod>>(), cfg().labels(&pod_selector))
+                .default_backoff()
+                .map(Item::of(Some(Optional::Pods), |ev| {
+                    Update::Pod(lean::unwrap(ev))
+                }))
+                .boxed(),
         };
         // Warnings only: every rule decides on them (Unhealthy, Failed, BackOff,
         // FailedScheduling...), and a healthy rollout of 500 pods sends thousands of Normal
