@@ -223,10 +223,24 @@ pub async fn run_gates(
             () = wake => {}
         }
     };
-    let reports = gates
+    (decision, reports(gates, &set, measurements))
+}
+
+/// Each gate's report: its run in `set` and its measurements (a gate never measured has
+/// none).
+pub fn reports(
+    gates: &[Gate],
+    set: &GateSet,
+    measurements: impl IntoIterator<Item = Vec<Measurement>>,
+) -> Vec<GateReport> {
+    gates
         .iter()
         .zip(set.runs())
-        .zip(measurements)
+        .zip(
+            measurements
+                .into_iter()
+                .chain(std::iter::repeat_with(Vec::new)),
+        )
         .map(|((gate, run), measurements)| GateReport {
             gate: gate.name.clone(),
             verdict: run.verdict(),
@@ -238,8 +252,7 @@ pub async fn run_gates(
             tally: run.tally(),
             measurements,
         })
-        .collect();
-    (decision, reports)
+        .collect()
 }
 
 #[cfg(test)]

@@ -91,26 +91,7 @@ pub fn report(
         Decision::Pause => GateVerdict::Inconclusive,
         Decision::Wait => GateVerdict::Pending,
     };
-    let gates = gates
-        .iter()
-        .zip(set.runs())
-        .zip(
-            measurements
-                .into_iter()
-                .chain(std::iter::repeat_with(Vec::new)),
-        )
-        .map(|((gate, run), measurements)| GateReport {
-            gate: gate.name.clone(),
-            verdict: run.verdict(),
-            decision: run.decision(),
-            reason: match run.verdict() {
-                GateVerdict::Pending => "not decided: another gate decided first".into(),
-                _ => run.reason().to_string(),
-            },
-            tally: run.tally(),
-            measurements,
-        })
-        .collect();
+    let gates = gates::measure::reports(gates, set, measurements);
     GatesReport {
         verdict,
         pods,
